@@ -124,7 +124,7 @@ type ReplicaStatus struct {
 
 	UsingGTID    string `json:"using_gtid,omitempty"` // MariaDB: Slave_Pos, Current_Pos, No
 	AutoPosition bool   `json:"auto_position,omitempty"`
-	GTIDIOPos    string `json:"gtid_io_pos,omitempty"`       // MariaDB: received
+	GTIDIOPos    string `json:"gtid_io_pos,omitempty"`        // MariaDB: received
 	RetrievedSet string `json:"retrieved_gtid_set,omitempty"` // MySQL: received
 	ExecutedSet  string `json:"executed_gtid_set,omitempty"`  // MySQL: applied
 
@@ -150,10 +150,10 @@ func (r *ReplicaStatus) Replicating() bool { return r.IORunning == "Yes" && r.SQ
 
 // SemiSync holds semi-synchronous replication settings and status.
 type SemiSync struct {
-	MasterEnabled bool   `json:"master_enabled,omitempty"`
-	ReplicaEnabled bool  `json:"replica_enabled,omitempty"`
-	MasterStatus  bool   `json:"master_status,omitempty"`
-	ReplicaStatus bool   `json:"replica_status,omitempty"`
-	WaitPoint     string `json:"wait_point,omitempty"`
-	MasterClients int64  `json:"master_clients,omitempty"`
+	MasterEnabled  bool   `json:"master_enabled,omitempty"`
+	ReplicaEnabled bool   `json:"replica_enabled,omitempty"`
+	MasterStatus   bool   `json:"master_status,omitempty"`
+	ReplicaStatus  bool   `json:"replica_status,omitempty"`
+	WaitPoint      string `json:"wait_point,omitempty"`
+	MasterClients  int64  `json:"master_clients,omitempty"`
 }
