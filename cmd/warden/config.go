@@ -1,0 +1,331 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/warden-ha/warden/topology"
+)
+
+// ServerConfig is what `warden server` reads from its file, environment and
+// flags. It is the operator's view; wiring (server.go) turns it into each
+// component's own Config.
+type ServerConfig struct {
+	NodeID   string `mapstructure:"node_id"`
+	DataDir  string `mapstructure:"data_dir"`
+	LogLevel string `mapstructure:"log_level"`
+
+	HTTP      HTTPSettings      `mapstructure:"http"`
+	Raft      RaftSettings      `mapstructure:"raft"`
+	Gossip    GossipSettings    `mapstructure:"gossip"`
+	MySQL     MySQLSettings     `mapstructure:"mysql"`
+	Discovery DiscoverySettings `mapstructure:"discovery"`
+}
+
+// HTTPSettings configures the API and web listener.
+type HTTPSettings struct {
+	Addr      string `mapstructure:"addr"`
+	Advertise string `mapstructure:"advertise"`
+}
+
+// RaftSettings configures the Raft group.
+type RaftSettings struct {
+	Addr               string        `mapstructure:"addr"`
+	Advertise          string        `mapstructure:"advertise"`
+	BootstrapExpect    int           `mapstructure:"bootstrap_expect"`
+	HeartbeatTimeout   time.Duration `mapstructure:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `mapstructure:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `mapstructure:"leader_lease_timeout"`
+}
+
+// GossipSettings configures memberlist.
+type GossipSettings struct {
+	Addr      string   `mapstructure:"addr"`
+	Advertise string   `mapstructure:"advertise"`
+	Join      []string `mapstructure:"join"`
+}
+
+// MySQLSettings holds the credentials and timeouts Warden uses on every
+// database server it manages.
+type MySQLSettings struct {
+	User                    string        `mapstructure:"user"`
+	Password                string        `mapstructure:"password"`
+	PasswordFile            string        `mapstructure:"password_file"`
+	ReplicationUser         string        `mapstructure:"replication_user"`
+	ReplicationPasswordFile string        `mapstructure:"replication_password_file"`
+	ConnectTimeout          time.Duration `mapstructure:"connect_timeout"`
+	ReadTimeout             time.Duration `mapstructure:"read_timeout"`
+}
+
+// DiscoverySettings names where discovery starts.
+type DiscoverySettings struct {
+	Seeds    []string      `mapstructure:"seeds"`
+	Interval time.Duration `mapstructure:"interval"`
+}
+
+// setting is one configuration key: its YAML path, its flag and its default.
+// The environment variable is derived: WARDEN_ + the key upper-cased with
+// dots as underscores. docs/configuration.md documents every entry (a test
+// checks that).
+type setting struct {
+	key   string
+	flag  string // empty: file and environment only
+	def   any
+	usage string
+}
+
+var serverSettings = []setting{
+	{"node_id", "node-id", "", "unique id of this coordinator in the Raft group (default: the host name)"},
+	{"data_dir", "data-dir", "/var/lib/warden", "directory for the Raft log, snapshots and node state"},
+	{"log_level", "log-level", "info", "debug, info, warn or error"},
+	{"http.addr", "http-addr", "127.0.0.1:3000", "address the API and web UI listen on"},
+	{"http.advertise", "http-advertise", "", "API address other nodes and the CLI use (default: http.addr)"},
+	{"raft.addr", "raft-addr", "127.0.0.1:7000", "address the Raft transport listens on"},
+	{"raft.advertise", "raft-advertise", "", "Raft address other nodes use (default: raft.addr)"},
+	{"raft.bootstrap_expect", "bootstrap-expect", 3, "number of nodes that must meet before the first group forms (1, 3 or 5 usual)"},
+	{"raft.heartbeat_timeout", "", 500 * time.Millisecond, "follower without contact this long starts an election"},
+	{"raft.election_timeout", "", 500 * time.Millisecond, "candidate without a result this long retries"},
+	{"raft.leader_lease_timeout", "", 250 * time.Millisecond, "leader without contact with a quorum this long steps down"},
+	{"gossip.addr", "gossip-addr", "127.0.0.1:7946", "address memberlist listens on (TCP and UDP)"},
+	{"gossip.advertise", "gossip-advertise", "", "gossip address other nodes use (default: gossip.addr)"},
+	{"gossip.join", "join", []string{}, "gossip addresses of any existing members, comma separated"},
+	{"mysql.user", "mysql-user", "warden", "user Warden connects to database servers as"},
+	{"mysql.password", "", "", "password of mysql.user (prefer mysql.password_file)"},
+	{"mysql.password_file", "mysql-password-file", "", "file holding the password of mysql.user"},
+	{"mysql.replication_user", "", "repl", "user replicas use when Warden repoints them"},
+	{"mysql.replication_password_file", "", "", "file holding the replication user's password"},
+	{"mysql.connect_timeout", "", 300 * time.Millisecond, "dial timeout of every probe connection"},
+	{"mysql.read_timeout", "", 800 * time.Millisecond, "read/write timeout of every probe query"},
+	{"discovery.seeds", "discover", []string{}, "host:port of database servers to discover from, comma separated"},
+	{"discovery.interval", "", time.Second, "how often every known instance is probed"},
+}
+
+func envName(key string) string {
+	return "WARDEN_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// addServerFlags registers a flag for every setting that has one.
+func addServerFlags(fs *pflag.FlagSet) {
+	fs.String("config", "", "YAML configuration file")
+	for _, s := range serverSettings {
+		if s.flag == "" {
+			continue
+		}
+		switch d := s.def.(type) {
+		case string:
+			fs.String(s.flag, d, s.usage)
+		case int:
+			fs.Int(s.flag, d, s.usage)
+		case time.Duration:
+			fs.Duration(s.flag, d, s.usage)
+		case []string:
+			fs.StringSlice(s.flag, d, s.usage)
+		default:
+			panic(fmt.Sprintf("setting %s: unsupported default type %T", s.key, s.def))
+		}
+	}
+}
+
+// loadServerConfig merges defaults < file < environment < flags (only flags
+// the user set), decodes strictly (an unknown key in the file is an error,
+// so a typo never leaves a setting at its default) and validates.
+func loadServerConfig(fs *pflag.FlagSet, environ []string) (*ServerConfig, error) {
+	v := viper.New()
+	for _, s := range serverSettings {
+		v.SetDefault(s.key, s.def)
+	}
+	if path, _ := fs.GetString("config"); path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, val, ok := strings.Cut(kv, "="); ok {
+			env[k] = val
+		}
+	}
+	for _, s := range serverSettings {
+		if val, ok := env[envName(s.key)]; ok {
+			v.Set(s.key, val)
+		}
+	}
+	for _, s := range serverSettings {
+		if s.flag == "" {
+			continue
+		}
+		if f := fs.Lookup(s.flag); f != nil && f.Changed {
+			v.Set(s.key, flagValue(f))
+		}
+	}
+	var cfg ServerConfig
+	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		stringToDurationHook,
+		stringToSliceHook,
+	)))
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID, _ = os.Hostname()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func flagValue(f *pflag.Flag) any {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return sv.GetSlice()
+	}
+	return f.Value.String()
+}
+
+// stringToDurationHook parses durations, naming the bad value (the
+// library's own hook drops it from the message).
+func stringToDurationHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeOf(time.Duration(0)) {
+		return data, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(data.(string)))
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a duration (write e.g. 500ms, 2s, 1m)", data)
+	}
+	return d, nil
+}
+
+// stringToSliceHook splits comma-separated strings (from the environment or
+// a flag) into lists, dropping blanks.
+func stringToSliceHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Slice {
+		return data, nil
+	}
+	var out []string
+	for _, p := range strings.Split(data.(string), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Validate checks every setting and reports all bad ones, each naming the
+// key and the value.
+func (c *ServerConfig) Validate() error {
+	var errs []error
+	bad := func(key string, val any, why string) {
+		errs = append(errs, fmt.Errorf("%s %q: %s", key, fmt.Sprint(val), why))
+	}
+	if c.NodeID == "" || strings.ContainsAny(c.NodeID, " \t\n/") {
+		bad("node_id", c.NodeID, "must be a non-empty name without spaces or slashes")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", c.DataDir, "must be set")
+	} else if !filepath.IsAbs(c.DataDir) && !strings.HasPrefix(c.DataDir, ".") {
+		// Relative paths are allowed but must be explicit, so a service
+		// started from another directory does not silently lose its state.
+		bad("data_dir", c.DataDir, "must be absolute or start with ./")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", c.LogLevel, "must be debug, info, warn or error")
+	}
+	checkAddr := func(key, val string, optional bool) {
+		if val == "" && optional {
+			return
+		}
+		if err := validHostPort(val); err != nil {
+			bad(key, val, err.Error())
+		}
+	}
+	checkAddr("http.addr", c.HTTP.Addr, false)
+	checkAddr("http.advertise", c.HTTP.Advertise, true)
+	checkAddr("raft.addr", c.Raft.Addr, false)
+	checkAddr("raft.advertise", c.Raft.Advertise, true)
+	checkAddr("gossip.addr", c.Gossip.Addr, false)
+	checkAddr("gossip.advertise", c.Gossip.Advertise, true)
+	for _, j := range c.Gossip.Join {
+		checkAddr("gossip.join", j, false)
+	}
+	if c.Raft.BootstrapExpect < 1 || c.Raft.BootstrapExpect > 9 {
+		bad("raft.bootstrap_expect", c.Raft.BootstrapExpect, "must be between 1 and 9")
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, d, "must be a positive duration")
+		}
+	}
+	positive("raft.heartbeat_timeout", c.Raft.HeartbeatTimeout)
+	positive("raft.election_timeout", c.Raft.ElectionTimeout)
+	positive("raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout)
+	if c.Raft.LeaderLeaseTimeout > c.Raft.HeartbeatTimeout {
+		bad("raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout, "must not exceed raft.heartbeat_timeout")
+	}
+	if c.MySQL.User == "" {
+		bad("mysql.user", c.MySQL.User, "must be set")
+	}
+	if c.MySQL.Password != "" && c.MySQL.PasswordFile != "" {
+		bad("mysql.password_file", c.MySQL.PasswordFile, "set either mysql.password or mysql.password_file, not both")
+	}
+	for key, f := range map[string]string{"mysql.password_file": c.MySQL.PasswordFile, "mysql.replication_password_file": c.MySQL.ReplicationPasswordFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			bad(key, f, "cannot be read: "+errors.Unwrap(err).Error())
+		}
+	}
+	positive("mysql.connect_timeout", c.MySQL.ConnectTimeout)
+	positive("mysql.read_timeout", c.MySQL.ReadTimeout)
+	for _, s := range c.Discovery.Seeds {
+		if _, err := topology.ParseKey(s); err != nil {
+			bad("discovery.seeds", s, err.Error())
+		}
+	}
+	positive("discovery.interval", c.Discovery.Interval)
+	if c.MySQL.ReadTimeout >= c.Discovery.Interval && c.Discovery.Interval > 0 {
+		bad("mysql.read_timeout", c.MySQL.ReadTimeout, "must be shorter than discovery.interval")
+	}
+	return errors.Join(errs...)
+}
+
+// validHostPort accepts host:port with a numeric port in 1..65535 (port 0 is
+// refused: other nodes must be able to reach the advertised address).
+func validHostPort(s string) error {
+	_, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("not host:port: %v", err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number in 1..65535", p)
+	}
+	return nil
+}
+
+// readSecret returns the inline value or the trimmed content of the file.
+func readSecret(inline, file string) (string, error) {
+	if file == "" {
+		return inline, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func parseFlags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
+	addServerFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatalf("parse %v: %v", args, err)
+	}
+	return fs
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadServerConfig(parseFlags(t, "--node-id", "n1"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Addr != "127.0.0.1:3000" || cfg.Raft.BootstrapExpect != 3 || cfg.Discovery.Interval != time.Second {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+}
+
+// TestConfigPrecedence checks flag > env > file > default, key by key.
+func TestConfigPrecedence(t *testing.T) {
+	file := writeFile(t, "w.yaml", `
+node_id: from-file
+data_dir: /tmp/file
+http:
+  addr: 127.0.0.1:1001
+raft:
+  addr: 127.0.0.1:2001
+  heartbeat_timeout: 900ms
+gossip:
+  join: [127.0.0.1:4001, 127.0.0.1:4002]
+discovery:
+  seeds: [127.0.0.1:3306]
+`)
+	env := []string{
+		"WARDEN_HTTP_ADDR=127.0.0.1:1002",
+		"WARDEN_RAFT_ADDR=127.0.0.1:2002",
+		"WARDEN_GOSSIP_JOIN=127.0.0.1:5001, 127.0.0.1:5002",
+	}
+	fs := parseFlags(t, "--config", file, "--raft-addr", "127.0.0.1:2003")
+	cfg, err := loadServerConfig(fs, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"node_id from file", cfg.NodeID, "from-file"},
+		{"data_dir from file", cfg.DataDir, "/tmp/file"},
+		{"http.addr env over file", cfg.HTTP.Addr, "127.0.0.1:1002"},
+		{"raft.addr flag over env", cfg.Raft.Addr, "127.0.0.1:2003"},
+		{"gossip.join env list", strings.Join(cfg.Gossip.Join, ","), "127.0.0.1:5001,127.0.0.1:5002"},
+		{"seeds file list", strings.Join(cfg.Discovery.Seeds, ","), "127.0.0.1:3306"},
+		{"duration from file", cfg.Raft.HeartbeatTimeout.String(), "900ms"},
+		{"default kept", cfg.Gossip.Addr, "127.0.0.1:7946"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, c.got, c.want)
+		}
+	}
+	// A flag list replaces the env list.
+	cfg, err = loadServerConfig(parseFlags(t, "--config", file, "--join", "127.0.0.1:6001"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Gossip.Join, ","); got != "127.0.0.1:6001" {
+		t.Errorf("flag --join: got %q", got)
+	}
+}
+
+// TestConfigErrorsNameTheField: every bad value is rejected with a message
+// naming the key and the value.
+func TestConfigErrorsNameTheField(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  []string
+		file string
+		want []string
+	}{
+		{name: "unparsable raft address", args: []string{"--raft-addr", "localhost"}, want: []string{"raft.addr", `"localhost"`}},
+		{name: "port out of range", args: []string{"--http-addr", "127.0.0.1:70000"}, want: []string{"http.addr", "70000"}},
+		{name: "bad join entry", env: []string{"WARDEN_GOSSIP_JOIN=127.0.0.1:1,nope"}, want: []string{"gossip.join", `"nope"`}},
+		{name: "bad seed", args: []string{"--discover", "db1"}, want: []string{"discovery.seeds", `"db1"`}},
+		{name: "bootstrap expect zero", args: []string{"--bootstrap-expect", "0"}, want: []string{"raft.bootstrap_expect", `"0"`}},
+		{name: "bad duration in env", env: []string{"WARDEN_DISCOVERY_INTERVAL=soon"}, want: []string{"discovery.interval", "soon"}},
+		{name: "negative duration", file: "mysql:\n  connect_timeout: -1s\n", want: []string{"mysql.connect_timeout", "-1s"}},
+		{name: "unknown key in file", file: "raft:\n  adr: 127.0.0.1:1\n", want: []string{"adr"}},
+		{name: "missing password file", args: []string{"--mysql-password-file", "/nonexistent/pw"}, want: []string{"mysql.password_file", "/nonexistent/pw"}},
+		{name: "bad log level", env: []string{"WARDEN_LOG_LEVEL=loud"}, want: []string{"log_level", "loud"}},
+		{name: "relative data dir", args: []string{"--data-dir", "data"}, want: []string{"data_dir", `"data"`}},
+		{name: "lease above heartbeat", file: "raft:\n  heartbeat_timeout: 100ms\n  leader_lease_timeout: 200ms\n", want: []string{"raft.leader_lease_timeout", "200ms"}},
+		{name: "read timeout above interval", env: []string{"WARDEN_MYSQL_READ_TIMEOUT=2s"}, want: []string{"mysql.read_timeout", "2s"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"--node-id", "n1"}, c.args...)
+			if c.file != "" {
+				args = append(args, "--config", writeFile(t, "c.yaml", c.file))
+			}
+			_, err := loadServerConfig(parseFlags(t, args...), c.env)
+			if err == nil {
+				t.Fatal("accepted a bad configuration")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestConfigReferenceDocumentsEveryKey keeps docs/configuration.md complete.
+func TestConfigReferenceDocumentsEveryKey(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range serverSettings {
+		for _, want := range []string{"`" + s.key + "`", "`" + envName(s.key) + "`"} {
+			if !strings.Contains(string(doc), want) {
+				t.Errorf("docs/configuration.md does not document %s", want)
+			}
+		}
+		if s.flag != "" && !strings.Contains(string(doc), "`--"+s.flag+"`") {
+			t.Errorf("docs/configuration.md does not document flag --%s", s.flag)
+		}
+	}
+}

