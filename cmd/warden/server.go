@@ -8,8 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/warden-ha/warden/api"
+	"github.com/warden-ha/warden/web"
 )
 
 // configError marks an error in the configuration (exit code 2).
@@ -55,7 +59,14 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 		return fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
 	}
 	log.Info("warden starting", "version", version, "node_id", cfg.NodeID, "http", cfg.HTTP.Addr, "raft", cfg.Raft.Addr, "gossip", cfg.Gossip.Addr)
+	httpSrv := api.New(api.Config{Addr: cfg.HTTP.Addr}, nil, web.FS(), log.With("subsystem", "http"))
+	if err := httpSrv.Start(); err != nil {
+		return fmt.Errorf("http.addr %q: %w", cfg.HTTP.Addr, err)
+	}
 	<-ctx.Done()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = httpSrv.Shutdown(shutCtx)
 	log.Info("warden stopped")
 	return nil
 }

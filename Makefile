@@ -1,0 +1,46 @@
+# Warden. `make demo` and `make test` are the two commands; see README.md.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin
+# The full suite starts real MariaDB servers and real warden processes.
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all build test test-unit bench lint demo demo-down clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/warden ./cmd/warden
+	$(GO) build -o $(BIN)/sandbox ./deploy/sandbox/cmd/sandbox
+
+# Everything the project checks: formatting, vet, unit tests, real-database
+# and multi-process tests. The tests install MariaDB (apt-get, as root) and
+# start every server they need themselves.
+test: lint
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Pure logic only: no database servers, no warden processes.
+test-unit:
+	$(GO) test -short -count=1 ./...
+
+# Benchmarks and measurement scripts; figures are printed, never asserted.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# A sandbox of 4 MariaDB instances and 3 warden nodes on loopback, in the
+# background; logs in .demo/logs. Stop with `make demo-down`.
+demo: build
+	deploy/demo/demo.sh up
+
+demo-down:
+	deploy/demo/demo.sh down
+
+clean:
+	-deploy/demo/demo.sh down 2>/dev/null
+	rm -rf $(BIN) .demo
