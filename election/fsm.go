@@ -1,0 +1,240 @@
+package election
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/warden-ha/warden/topology"
+)
+
+// applier applies one command body at a raft index and term. It returns nil,
+// a value for the proposer, or an error (as a value: the entry is committed
+// either way, every node must reach the same verdict, and the proposer gets
+// the error back through Propose).
+type applier func(s *State, index, term uint64, body []byte) any
+
+// appliers is the command registry (Consul's registerCommand). It is filled
+// from init functions and never changed afterwards.
+var appliers = map[MessageType]applier{}
+
+func registerCommand(t MessageType, fn applier) {
+	if t&IgnoreUnknownTypeFlag != 0 {
+		panic(fmt.Sprintf("election: command type %d uses the ignore-unknown bit", t))
+	}
+	if _, dup := appliers[t]; dup {
+		panic(fmt.Sprintf("election: command type %d registered twice", t))
+	}
+	appliers[t] = fn
+}
+
+// FSM is the raft state machine. Apply is deterministic: no I/O, no clock,
+// no randomness; everything time-dependent arrives in the command.
+type FSM struct {
+	logger *slog.Logger
+
+	// mu guards state. Hashicorp Raft never calls Apply, Snapshot and Restore
+	// concurrently with each other, so the lock is only there for readers.
+	mu    sync.RWMutex
+	state *State
+}
+
+// NewFSM returns an FSM holding an empty state.
+func NewFSM(logger *slog.Logger) *FSM {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FSM{logger: logger, state: NewState()}
+}
+
+// applyResponse is what FSM.Apply hands back to raft's ApplyFuture: the
+// applier's answer plus the entry's term, which ApplyFuture does not expose
+// and the proposer needs as its fencing token.
+type applyResponse struct {
+	Term  uint64
+	Value any
+}
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return applyResponse{Term: l.Term, Value: f.applyLocked(l.Index, l.Term, l.Data)}
+}
+
+func (f *FSM) applyLocked(index, term uint64, data []byte) any {
+	if len(data) == 0 {
+		return fmt.Errorf("raft index %d: empty command: %w", index, ErrBadCommand)
+	}
+	t := MessageType(data[0])
+	ignorable := t&IgnoreUnknownTypeFlag != 0
+	t &^= IgnoreUnknownTypeFlag
+	fn, ok := appliers[t]
+	if !ok {
+		if ignorable {
+			f.logger.Warn("skipping unknown ignorable command", "type", int(t), "index", index)
+			return nil
+		}
+		return fmt.Errorf("raft index %d: type %d: %w", index, t, ErrUnknownCommand)
+	}
+	return fn(f.state, index, term, data[1:])
+}
+
+// ResponseError turns an FSM response into the proposer's error: nil unless
+// the applier returned an error value.
+func ResponseError(resp any) error {
+	if r, ok := resp.(applyResponse); ok {
+		resp = r.Value
+	}
+	if err, ok := resp.(error); ok {
+		return err
+	}
+	return nil
+}
+
+// Snapshot implements raft.FSM. It copies the maps under the read lock (the
+// values are immutable) and encodes outside it, so Apply is blocked only for
+// the copy.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	s := f.state.shallowClone()
+	f.mu.RUnlock()
+	return &fsmSnapshot{state: s}, nil
+}
+
+// Restore implements raft.FSM: it decodes into a fresh state and swaps it in,
+// so a failed restore leaves the current state untouched.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	s, err := ReadSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.state = s
+	f.mu.Unlock()
+	return nil
+}
+
+// State returns a deep copy of the whole replicated state. It costs a copy of
+// every instance; prefer the narrower accessors in hot paths.
+func (f *FSM) State() *State {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.DeepCopy()
+}
+
+// Instance returns a copy of one instance.
+func (f *FSM) Instance(k topology.Key) (topology.Instance, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	in, ok := f.state.Instances[k]
+	if !ok {
+		return topology.Instance{}, false
+	}
+	return *cloneInstance(in), true
+}
+
+// Instances returns copies of all instances sorted by key.
+func (f *FSM) Instances() []topology.Instance {
+	f.mu.RLock()
+	out := make([]topology.Instance, 0, len(f.state.Instances))
+	for _, in := range f.state.Instances {
+		out = append(out, *cloneInstance(in))
+	}
+	f.mu.RUnlock()
+	slices.SortFunc(out, func(a, b topology.Instance) int { return compareKeys(a.Key, b.Key) })
+	return out
+}
+
+// Clusters returns copies of all clusters sorted by name.
+func (f *FSM) Clusters() []Cluster {
+	f.mu.RLock()
+	out := make([]Cluster, 0, len(f.state.Clusters))
+	for _, c := range f.state.Clusters {
+		out = append(out, *cloneCluster(c))
+	}
+	f.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Cluster) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Verdicts returns every coordinator's verdicts on k, by node id.
+func (f *FSM) Verdicts(k topology.Key) map[string]Verdict {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := map[string]Verdict{}
+	for node, m := range f.state.Verdicts {
+		if v, ok := m[k]; ok {
+			out[node] = v
+		}
+	}
+	return out
+}
+
+// Problems returns the problems last published by the leader.
+func (f *FSM) Problems() []Problem {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return slices.Clone(f.state.Problems)
+}
+
+// Recovery returns a copy of one recovery record.
+func (f *FSM) Recovery(id uint64) (Recovery, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	r, ok := f.state.Recoveries[id]
+	if !ok {
+		return Recovery{}, false
+	}
+	return *cloneRecovery(r), true
+}
+
+// Recoveries returns copies of all recovery records, oldest first.
+func (f *FSM) Recoveries() []Recovery {
+	f.mu.RLock()
+	out := make([]Recovery, 0, len(f.state.Recoveries))
+	for _, r := range f.state.Recoveries {
+		out = append(out, *cloneRecovery(r))
+	}
+	f.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Recovery) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Downtime returns the downtime recorded for k (check Active before use).
+func (f *FSM) Downtime(k topology.Key) (Downtime, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	d, ok := f.state.Downtimes[k]
+	return d, ok
+}
+
+// PromotionRule returns k's rule, PromotionNeutral when none is set.
+func (f *FSM) PromotionRule(k topology.Key) PromotionRule {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if r, ok := f.state.Promotion[k]; ok {
+		return r
+	}
+	return PromotionNeutral
+}
+
+// Settings returns the global settings.
+func (f *FSM) Settings() Settings {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Settings
+}
+
+func compareKeys(a, b topology.Key) int {
+	return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
+}
