@@ -1,0 +1,164 @@
+package topology
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/warden-ha/warden/topology/gtid"
+)
+
+// ErrBadVersion: @@version is not a server version this package understands.
+var ErrBadVersion = errors.New("unrecognised server version")
+
+// GTIDFlavor is the GTID format the flavour uses (MySQL for Percona).
+func (f Flavor) GTIDFlavor() gtid.Flavor {
+	if f == FlavorMariaDB {
+		return gtid.MariaDB
+	}
+	return gtid.MySQL
+}
+
+// ServerVersion is a parsed @@version / @@version_comment pair.
+type ServerVersion struct {
+	Flavor Flavor `json:"flavor"`
+	Major  int    `json:"major"`
+	Minor  int    `json:"minor"`
+	Patch  int    `json:"patch"`
+	Raw    string `json:"raw"`
+}
+
+// ParseVersion reads the flavour and version number from @@version and
+// @@version_comment, e.g. ("10.11.19-MariaDB-0+deb12u1-log", "Debian 12"),
+// ("8.0.36", "MySQL Community Server - GPL") or ("8.0.35-27",
+// "Percona Server (GPL), Release 27, Revision ...").
+func ParseVersion(version, comment string) (ServerVersion, error) {
+	raw := strings.TrimSpace(version)
+	v := raw
+	lowerV, lowerC := strings.ToLower(v), strings.ToLower(comment)
+	flavor := FlavorMySQL
+	switch {
+	case strings.Contains(lowerV, "mariadb") || strings.Contains(lowerC, "mariadb"):
+		flavor = FlavorMariaDB
+		// COMPAT(MariaDB 10.x): the protocol handshake, and so some proxies,
+		// prefix the real version with "5.5.5-" for old MySQL clients.
+		v = strings.TrimPrefix(v, "5.5.5-")
+	case strings.Contains(lowerC, "percona") || strings.Contains(lowerV, "percona"):
+		flavor = FlavorPercona
+	}
+	num, _, _ := strings.Cut(v, "-")
+	parts := strings.Split(num, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return ServerVersion{}, fmt.Errorf("@@version %q: want major.minor[.patch]: %w", version, ErrBadVersion)
+	}
+	var n [3]int
+	for i, p := range parts {
+		x, err := strconv.Atoi(p)
+		if err != nil || x < 0 || p == "" || p[0] == '+' {
+			return ServerVersion{}, fmt.Errorf("@@version %q: %q is not a version number: %w", version, p, ErrBadVersion)
+		}
+		n[i] = x
+	}
+	return ServerVersion{Flavor: flavor, Major: n[0], Minor: n[1], Patch: n[2], Raw: raw}, nil
+}
+
+// AtLeast reports whether the version is major.minor.patch or later.
+func (v ServerVersion) AtLeast(major, minor, patch int) bool {
+	if v.Major != major {
+		return v.Major > major
+	}
+	if v.Minor != minor {
+		return v.Minor > minor
+	}
+	return v.Patch >= patch
+}
+
+// String formats the version as "flavor major.minor.patch".
+func (v ServerVersion) String() string {
+	return fmt.Sprintf("%s %d.%d.%d", v.Flavor, v.Major, v.Minor, v.Patch)
+}
+
+// Series is the release series, "major.minor" ("8.0", "8.4", "10.11"):
+// the unit that must match across a cluster (MySQL 8.0 and 8.4 are
+// different LTS series, as are MariaDB 10.11 and 11.4).
+func (v ServerVersion) Series() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// Family groups flavours that share replication formats: "mariadb" or
+// "mysql" (MySQL and Percona Server).
+func (v ServerVersion) Family() string {
+	if v.Flavor == FlavorMariaDB {
+		return "mariadb"
+	}
+	return "mysql"
+}
+
+func (v ServerVersion) mysqlAtLeast(major, minor, patch int) bool {
+	return v.Flavor != FlavorMariaDB && v.AtLeast(major, minor, patch)
+}
+
+func (v ServerVersion) mariaAtLeast(major, minor, patch int) bool {
+	return v.Flavor == FlavorMariaDB && v.AtLeast(major, minor, patch)
+}
+
+// UsesReplicaKeyword reports whether the REPLICA/SOURCE statement spellings
+// exist (SHOW REPLICA STATUS, START REPLICA): MySQL 8.0.22, MariaDB 10.5.1.
+func (v ServerVersion) UsesReplicaKeyword() bool {
+	return v.mysqlAtLeast(8, 0, 22) || v.mariaAtLeast(10, 5, 1)
+}
+
+// UsesSourceColumns reports whether SHOW REPLICA STATUS names its columns
+// Source_*/Replica_* (MySQL 8.0.22 and later). MariaDB keeps Master_*/Slave_*
+// whatever the statement's spelling.
+func (v ServerVersion) UsesSourceColumns() bool { return v.mysqlAtLeast(8, 0, 22) }
+
+// HasBinaryLogStatus reports whether SHOW BINARY LOG STATUS exists (MySQL
+// 8.2; it replaces SHOW MASTER STATUS, which 8.4 removed).
+func (v ServerVersion) HasBinaryLogStatus() bool { return v.mysqlAtLeast(8, 2, 0) }
+
+// HasSuperReadOnly reports whether @@super_read_only exists (MySQL 5.7.8;
+// MariaDB has none and answers error 1193).
+func (v ServerVersion) HasSuperReadOnly() bool { return v.mysqlAtLeast(5, 7, 8) }
+
+// HasServerUUID reports whether @@server_uuid exists (MySQL only).
+func (v ServerVersion) HasServerUUID() bool { return v.Flavor != FlavorMariaDB }
+
+// ReplicaStatusStatement is the statement that lists the instance's
+// replication connections. On MariaDB it is the ALL form, the only one that
+// shows heartbeat counters and Gtid_Slave_Pos.
+func (v ServerVersion) ReplicaStatusStatement() string {
+	switch {
+	case v.Flavor == FlavorMariaDB && v.UsesReplicaKeyword():
+		return "SHOW ALL REPLICAS STATUS"
+	case v.Flavor == FlavorMariaDB:
+		return "SHOW ALL SLAVES STATUS"
+	case v.UsesReplicaKeyword():
+		return "SHOW REPLICA STATUS"
+	default:
+		return "SHOW SLAVE STATUS"
+	}
+}
+
+// BinlogStatusStatement is the statement that shows the current binary log
+// coordinates.
+func (v ServerVersion) BinlogStatusStatement() string {
+	if v.HasBinaryLogStatus() {
+		return "SHOW BINARY LOG STATUS"
+	}
+	return "SHOW MASTER STATUS"
+}
+
+// ReplicaHostsStatement is the statement that lists registered replicas
+// (MySQL 8.4 removed SHOW SLAVE HOSTS; MariaDB 10.5.1 added SHOW REPLICA HOSTS).
+func (v ServerVersion) ReplicaHostsStatement() string {
+	switch {
+	case v.Flavor == FlavorMariaDB && v.UsesReplicaKeyword():
+		return "SHOW REPLICA HOSTS"
+	case v.Flavor == FlavorMariaDB:
+		return "SHOW SLAVE HOSTS"
+	case v.UsesReplicaKeyword():
+		return "SHOW REPLICAS"
+	default:
+		return "SHOW SLAVE HOSTS"
+	}
+}
