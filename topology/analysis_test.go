@@ -28,7 +28,9 @@ func hungLink(k Key) ReplicaView {
 	return ReplicaView{Key: k, Reachable: true, SourceMatches: true, IORunning: "Yes", SinceLastReceive: 1600 * time.Millisecond, HeartbeatPeriod: hb}
 }
 
-func unreachable(k Key) ReplicaView { return ReplicaView{Key: k, Error: "dial tcp: connection refused"} }
+func unreachable(k Key) ReplicaView {
+	return ReplicaView{Key: k, Error: "dial tcp: connection refused"}
+}
 
 func TestAnalyze(t *testing.T) {
 	voters3 := []string{"a", "b", "c"}
