@@ -21,18 +21,18 @@ const IgnoreUnknownTypeFlag MessageType = 128
 
 // Command types. Append new ones at the end.
 const (
-	_                      MessageType = iota // 0 is reserved: a zero byte is a bug
-	TopologyUpdateType                        // 1
-	VerdictsUpdateType                        // 2
-	ProblemsSetType                           // 3
-	RecoveryStartType                         // 4
-	RecoveryStepType                          // 5
-	RecoveryFinishType                        // 6
-	RecoveryAckType                           // 7
-	DowntimeBeginType                         // 8
-	DowntimeEndType                           // 9
-	PromotionRuleSetType                      // 10
-	SettingsUpdateType                        // 11
+	_                    MessageType = iota // 0 is reserved: a zero byte is a bug
+	TopologyUpdateType                      // 1
+	VerdictsUpdateType                      // 2
+	ProblemsSetType                         // 3
+	RecoveryStartType                       // 4
+	RecoveryStepType                        // 5
+	RecoveryFinishType                      // 6
+	RecoveryAckType                         // 7
+	DowntimeBeginType                       // 8
+	DowntimeEndType                         // 9
+	PromotionRuleSetType                    // 10
+	SettingsUpdateType                      // 11
 )
 
 // Command is a typed FSM command; its JSON encoding is the log entry body.

@@ -1,0 +1,194 @@
+package election
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Config configures one node of the Raft group. Build it with Default, fill
+// in the node-specific fields, and call Validate (New does too). Field names
+// in error messages are the config-file names cmd/ uses.
+type Config struct {
+	// NodeID names the node in Raft and gossip. It must be stable across
+	// restarts; a replacement node may reuse a failed node's ID.
+	NodeID string
+	// DataDir holds the Raft log and stable store (raft.db) and snapshots.
+	DataDir string
+
+	// RaftAddr is the TCP bind address of the Raft port, which also carries
+	// forwarded writes (see DESIGN.md). Port 0 picks a free port (tests).
+	RaftAddr string
+	// RaftAdvertise is the address other nodes dial; defaults to RaftAddr
+	// when that names a specific host.
+	RaftAdvertise string
+	// GossipAddr is the memberlist bind address (TCP and UDP).
+	GossipAddr string
+	// GossipAdvertise is the gossip address other nodes use; defaults like
+	// RaftAdvertise.
+	GossipAdvertise string
+	// HTTPAddr is this node's advertised API address, published in gossip
+	// metadata so others can forward API calls and list coordinators.
+	HTTPAddr string
+
+	// Join lists gossip addresses of existing members; any one reachable is
+	// enough. Retried in the background until one answers.
+	Join []string
+	// BootstrapExpect is the number of nodes that form the first cluster.
+	// The nodes bootstrap together once that many have met through gossip.
+	// 0 means never bootstrap (only join an existing cluster); 1 is a
+	// single-node cluster. A node that has Raft state never bootstraps.
+	BootstrapExpect int
+
+	// Raft timing. Defaults are tuned for a LAN: a dead leader is noticed
+	// and replaced in about a second.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+
+	// SnapshotInterval and SnapshotThreshold decide when Raft snapshots;
+	// TrailingLogs is how many entries stay after a snapshot so a briefly
+	// lagging follower catches up from the log instead of a snapshot.
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	TrailingLogs      uint64
+	SnapshotRetain    int
+
+	// ApplyTimeout bounds a Propose whose context has no deadline.
+	ApplyTimeout time.Duration
+	// ReconcileInterval is how often the leader re-checks gossip members
+	// against the Raft configuration, besides on every member event.
+	ReconcileInterval time.Duration
+	// JoinRetryInterval is the pause between attempts to join Join.
+	JoinRetryInterval time.Duration
+	// DeadNodeReclaimTime is how long a dead gossip member's name is held
+	// before a node with the same ID at another address may take it over.
+	DeadNodeReclaimTime time.Duration
+	// LeaveOnShutdown makes Shutdown leave the cluster gracefully, which
+	// removes the node from the Raft configuration. Off by default: a
+	// restart should not shrink the quorum.
+	LeaveOnShutdown bool
+}
+
+// Default returns a Config with every timing field set to its default.
+func Default() Config {
+	return Config{
+		BootstrapExpect:     3,
+		HeartbeatTimeout:    500 * time.Millisecond,
+		ElectionTimeout:     500 * time.Millisecond,
+		LeaderLeaseTimeout:  250 * time.Millisecond,
+		CommitTimeout:       20 * time.Millisecond,
+		SnapshotInterval:    2 * time.Minute,
+		SnapshotThreshold:   8192,
+		TrailingLogs:        10240,
+		SnapshotRetain:      2,
+		ApplyTimeout:        10 * time.Second,
+		ReconcileInterval:   10 * time.Second,
+		JoinRetryInterval:   2 * time.Second,
+		DeadNodeReclaimTime: 5 * time.Second,
+	}
+}
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// Validate checks every field and returns all problems, each naming the
+// field and the bad value.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field string, value any, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s %q: %s", field, fmt.Sprint(value), fmt.Sprintf(format, args...)))
+	}
+	if !nodeIDPattern.MatchString(c.NodeID) {
+		bad("node_id", c.NodeID, "want 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	if c.DataDir == "" {
+		bad("data_dir", c.DataDir, "required")
+	}
+	checkAddr := func(field, addr string, allowZeroPort bool) {
+		if err := validateHostPort(addr, allowZeroPort); err != nil {
+			bad(field, addr, "%v", err)
+		}
+	}
+	checkAddr("raft.addr", c.RaftAddr, true)
+	checkAddr("gossip.addr", c.GossipAddr, true)
+	if c.RaftAdvertise != "" {
+		checkAddr("raft.advertise", c.RaftAdvertise, false)
+	} else if unspecifiedHost(c.RaftAddr) {
+		bad("raft.advertise", c.RaftAdvertise, "required when raft.addr %q binds every interface", c.RaftAddr)
+	}
+	if c.GossipAdvertise != "" {
+		checkAddr("gossip.advertise", c.GossipAdvertise, false)
+	} else if unspecifiedHost(c.GossipAddr) {
+		bad("gossip.advertise", c.GossipAdvertise, "required when gossip.addr %q binds every interface", c.GossipAddr)
+	}
+	if c.HTTPAddr != "" {
+		checkAddr("http.advertise", c.HTTPAddr, false)
+	}
+	for _, j := range c.Join {
+		checkAddr("join", j, false)
+	}
+	if c.BootstrapExpect < 0 {
+		bad("bootstrap_expect", c.BootstrapExpect, "must be 0 (join only) or more")
+	}
+	positive := func(field string, d, min time.Duration) {
+		if d < min {
+			bad(field, d, "must be at least %s", min)
+		}
+	}
+	positive("raft.heartbeat_timeout", c.HeartbeatTimeout, 5*time.Millisecond)
+	positive("raft.election_timeout", c.ElectionTimeout, 5*time.Millisecond)
+	positive("raft.leader_lease_timeout", c.LeaderLeaseTimeout, 5*time.Millisecond)
+	positive("raft.commit_timeout", c.CommitTimeout, time.Millisecond)
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		bad("raft.leader_lease_timeout", c.LeaderLeaseTimeout, "must not exceed raft.heartbeat_timeout %s", c.HeartbeatTimeout)
+	}
+	positive("raft.snapshot_interval", c.SnapshotInterval, 5*time.Millisecond)
+	if c.SnapshotThreshold == 0 {
+		bad("raft.snapshot_threshold", c.SnapshotThreshold, "must be positive")
+	}
+	if c.SnapshotRetain < 1 {
+		bad("raft.snapshot_retain", c.SnapshotRetain, "must be at least 1")
+	}
+	positive("raft.apply_timeout", c.ApplyTimeout, time.Millisecond)
+	positive("reconcile_interval", c.ReconcileInterval, time.Millisecond)
+	positive("join_retry_interval", c.JoinRetryInterval, time.Millisecond)
+	if c.DeadNodeReclaimTime < 0 {
+		bad("gossip.dead_node_reclaim_time", c.DeadNodeReclaimTime, "must not be negative")
+	}
+	return errors.Join(errs...)
+}
+
+func validateHostPort(addr string, allowZeroPort bool) error {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port: %w", err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 || (port == 0 && !allowZeroPort) {
+		return fmt.Errorf("port %q is not a number in 1..65535", portStr)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return fmt.Errorf("host %q is neither an IP nor a hostname", host)
+	}
+	return nil
+}
+
+var hostnamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$`)
+
+func validHostname(h string) bool { return len(h) <= 253 && hostnamePattern.MatchString(h) }
+
+func unspecifiedHost(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false // reported by checkAddr
+	}
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}

@@ -1,0 +1,260 @@
+// Package election runs the Raft group of warden coordinators: the node
+// (Raft plus gossip membership), the replicated state machine holding the
+// discovered topology and every decision, write forwarding to the leader,
+// and the leader loop that runs the coordinator's leader-only work.
+// DESIGN.md explains the choices.
+package election
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// Node is one member of the Raft group. Create it with New, register leader
+// hooks with OnLeadership, then Start. All methods are safe for concurrent use.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+	fsm    *FSM
+
+	// Set by Start, immutable afterwards.
+	raft          *raft.Raft
+	store         *raftboltdb.BoltStore
+	transport     *raft.NetworkTransport
+	mux           *mux
+	fwdListener   *muxListener
+	raftAdvertise string
+	ml            *memberlist.Memberlist
+	hadState      bool // raft state existed on disk at Start
+
+	members      *memberTable
+	meta         atomic.Pointer[nodeMeta] // what we publish in gossip
+	bootstrapped atomic.Bool              // we have raft state or will be added by a leader
+	memberCh     chan struct{}            // coalesced "gossip membership changed"
+
+	leaderCh    chan bool // raft NotifyCh
+	leader      leaderState
+	reconcileCh chan struct{} // coalesced "reconcile membership now"
+
+	startOnce    sync.Once
+	started      atomic.Bool
+	shutdownOnce sync.Once
+	shutdownCh   chan struct{}
+	wg           sync.WaitGroup
+}
+
+// New validates cfg and returns an unstarted node. It touches neither the
+// disk nor the network.
+func New(cfg Config, logger *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("election config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("node", cfg.NodeID)
+	return &Node{
+		cfg:         cfg,
+		logger:      logger,
+		fsm:         NewFSM(logger.With("subsystem", "fsm")),
+		members:     newMemberTable(),
+		memberCh:    make(chan struct{}, 1),
+		leaderCh:    make(chan bool, 10),
+		reconcileCh: make(chan struct{}, 1),
+		shutdownCh:  make(chan struct{}),
+	}, nil
+}
+
+// FSM returns the state machine, for reads. Reads on a follower may lag the
+// leader by a few milliseconds; call VerifyLeader (on the leader) or Barrier
+// first when a read must see every committed write.
+func (n *Node) FSM() *FSM { return n.fsm }
+
+// ID returns the node's ID.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// RaftAddr returns the advertised Raft address (valid after Start).
+func (n *Node) RaftAddr() string { return n.raftAdvertise }
+
+// GossipAddr returns the advertised gossip address (valid after Start).
+func (n *Node) GossipAddr() string {
+	if n.ml == nil {
+		return ""
+	}
+	ln := n.ml.LocalNode()
+	return net.JoinHostPort(ln.Addr.String(), fmt.Sprint(ln.Port))
+}
+
+// Start opens the data directory, starts Raft, the forwarding server and
+// gossip, then joins the configured members in the background. It returns
+// once the node is serving; forming or joining a cluster happens afterwards.
+func (n *Node) Start() error {
+	err := ErrShutdown
+	n.startOnce.Do(func() {
+		err = n.start()
+		if err != nil {
+			n.closeResources()
+			return
+		}
+		n.started.Store(true)
+	})
+	return err
+}
+
+func (n *Node) start() error {
+	cfg := n.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft store in %q: %w", cfg.DataDir, err)
+	}
+	n.store = store
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, newHCLog(n.logger, "raft-snapshot"))
+	if err != nil {
+		return fmt.Errorf("open snapshot store in %q: %w", cfg.DataDir, err)
+	}
+	n.hadState, err = raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		return fmt.Errorf("read raft state in %q: %w", cfg.DataDir, err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("raft.addr %q: %w", cfg.RaftAddr, err)
+	}
+	n.raftAdvertise = cfg.RaftAdvertise
+	if n.raftAdvertise == "" {
+		// Validate made sure the bind host is specific; the port may be 0.
+		n.raftAdvertise = ln.Addr().String()
+	}
+	n.mux = newMux(ln, stringAddr(n.raftAdvertise), n.logger.With("subsystem", "mux"))
+	raftLn := n.mux.listen(muxRaft)
+	n.fwdListener = n.mux.listen(muxForward)
+	n.goFunc(n.mux.serve)
+	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  raftLayer{raftLn},
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+		Logger:  newHCLog(n.logger, "raft-net"),
+	})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = newHCLog(n.logger, "raft")
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.NotifyCh = n.leaderCh
+	if err := raft.ValidateConfig(rc); err != nil {
+		return fmt.Errorf("raft config: %w", err)
+	}
+	n.raft, err = raft.NewRaft(rc, n.fsm, store, store, snaps, n.transport)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+
+	// A node with raft state is part of a cluster already: it must never
+	// bootstrap, and says so in gossip so fresh nodes do not either.
+	n.bootstrapped.Store(n.hadState || cfg.BootstrapExpect == 0)
+	n.meta.Store(&nodeMeta{ID: cfg.NodeID, Raft: n.raftAdvertise, HTTP: cfg.HTTPAddr, Bootstrapped: n.hadState})
+	if err := n.startGossip(); err != nil {
+		return err
+	}
+
+	n.goFunc(n.serveForward)
+	n.goFunc(n.monitorLeadership)
+	n.goFunc(n.membershipLoop)
+	if len(cfg.Join) > 0 {
+		n.goFunc(n.joinLoop)
+	}
+	n.logger.Info("node started", "raft", n.raftAdvertise, "gossip", n.GossipAddr(),
+		"existing_state", n.hadState, "bootstrap_expect", cfg.BootstrapExpect)
+	return nil
+}
+
+// Shutdown stops the node: leader hooks are cancelled and waited for, then
+// gossip, Raft and the stores are closed. Without LeaveOnShutdown the node
+// stays a voter, as after a crash, so a restart does not shrink the quorum.
+// Safe to call more than once and on a node that never started.
+func (n *Node) Shutdown() error {
+	var err error
+	n.shutdownOnce.Do(func() {
+		if n.started.Load() && n.cfg.LeaveOnShutdown {
+			if lerr := n.Leave(); lerr != nil {
+				n.logger.Warn("leave on shutdown failed", "err", lerr)
+			}
+		}
+		close(n.shutdownCh)
+		err = n.closeResources()
+		n.wg.Wait()
+		n.logger.Info("node shut down")
+	})
+	return err
+}
+
+// closeResources closes whatever start managed to open, in dependency order.
+func (n *Node) closeResources() error {
+	var errs []error
+	// Leader hooks first, while Raft still runs, so a hook's last write can
+	// still commit or fail cleanly.
+	n.leader.revoke(n.logger)
+	if n.ml != nil {
+		errs = append(errs, n.ml.Shutdown())
+	}
+	if n.raft != nil {
+		errs = append(errs, n.raft.Shutdown().Error())
+	}
+	if n.transport != nil {
+		errs = append(errs, n.transport.Close())
+	}
+	if n.mux != nil {
+		if err := n.mux.close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// goFunc runs fn in a goroutine that Shutdown waits for.
+func (n *Node) goFunc(fn func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn()
+	}()
+}
+
+func (n *Node) isShutdown() bool {
+	select {
+	case <-n.shutdownCh:
+		return true
+	default:
+		return !n.started.Load()
+	}
+}
+
+// stringAddr is a net.Addr for an advertised host:port that may be a name.
+type stringAddr string
+
+func (a stringAddr) Network() string { return "tcp" }
+func (a stringAddr) String() string  { return string(a) }

@@ -1,0 +1,101 @@
+package election
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/hashicorp/raft"
+)
+
+// Status is this node's view of the group, for GET /coordinators.
+type Status struct {
+	NodeID       string         `json:"node_id"`
+	State        string         `json:"state"` // this node's raft state: leader, follower, candidate, shutdown
+	LeaderID     string         `json:"leader_id,omitempty"`
+	LeaderRaft   string         `json:"leader_raft_addr,omitempty"`
+	LeaderHTTP   string         `json:"leader_http_addr,omitempty"`
+	Term         uint64         `json:"term"`
+	LastIndex    uint64         `json:"last_index"`
+	AppliedIndex uint64         `json:"applied_index"`
+	HasQuorum    bool           `json:"has_quorum"`
+	Members      []MemberStatus `json:"members"`
+}
+
+// MemberStatus is one coordinator as seen from this node: its place in the
+// Raft configuration and its gossip state.
+type MemberStatus struct {
+	ID         string      `json:"id"`
+	RaftAddr   string      `json:"raft_addr,omitempty"`
+	GossipAddr string      `json:"gossip_addr,omitempty"`
+	HTTPAddr   string      `json:"http_addr,omitempty"`
+	Suffrage   string      `json:"suffrage"`   // voter, nonvoter, none (not in the raft configuration)
+	RaftState  string      `json:"raft_state"` // leader, follower, unknown
+	Gossip     GossipState `json:"gossip"`
+}
+
+// Status returns the node's view of the group. HasQuorum is a gossip-based
+// estimate (a leader exists and a majority of voters is alive); use
+// VerifyLeader for a decision.
+func (n *Node) Status() Status {
+	st := Status{NodeID: n.cfg.NodeID, State: raft.Shutdown.String()}
+	if n.isShutdown() {
+		return st
+	}
+	st.State = n.raft.State().String()
+	st.Term = n.raft.CurrentTerm()
+	st.LastIndex = n.raft.LastIndex()
+	st.AppliedIndex = n.raft.AppliedIndex()
+	leaderAddr, leaderID := n.raft.LeaderWithID()
+	st.LeaderID, st.LeaderRaft = string(leaderID), string(leaderAddr)
+
+	// memberlist knows suspect state; the table knows dead and left ones.
+	gossipState := map[string]GossipState{}
+	for _, m := range n.ml.Members() {
+		gossipState[m.Name] = gossipStateOf(m.State)
+	}
+	byID := map[string]*MemberStatus{}
+	for _, mi := range n.members.snapshot() {
+		gs := mi.state
+		if s, ok := gossipState[mi.meta.ID]; ok {
+			gs = s
+		}
+		byID[mi.meta.ID] = &MemberStatus{ID: mi.meta.ID, RaftAddr: mi.meta.Raft, GossipAddr: mi.gossip,
+			HTTPAddr: mi.meta.HTTP, Suffrage: "none", RaftState: "unknown", Gossip: gs}
+	}
+	voters, aliveVoters := 0, 0
+	if f := n.raft.GetConfiguration(); f.Error() == nil {
+		for _, s := range f.Configuration().Servers {
+			m := byID[string(s.ID)]
+			if m == nil {
+				m = &MemberStatus{ID: string(s.ID), RaftState: "unknown", Gossip: GossipUnknown}
+				byID[string(s.ID)] = m
+			}
+			m.RaftAddr = string(s.Address)
+			m.Suffrage = "nonvoter"
+			if s.Suffrage == raft.Voter {
+				m.Suffrage = "voter"
+				voters++
+				if m.Gossip == GossipAlive {
+					aliveVoters++
+				}
+			}
+		}
+	}
+	for _, m := range byID {
+		switch {
+		case m.ID == st.LeaderID:
+			m.RaftState = "leader"
+		case m.ID == n.cfg.NodeID:
+			m.RaftState = st.State
+		case m.Suffrage != "none" && m.Gossip == GossipAlive:
+			m.RaftState = "follower"
+		}
+		st.Members = append(st.Members, *m)
+	}
+	slices.SortFunc(st.Members, func(a, b MemberStatus) int { return cmp.Compare(a.ID, b.ID) })
+	if m := byID[st.LeaderID]; m != nil {
+		st.LeaderHTTP = m.HTTPAddr
+	}
+	st.HasQuorum = st.LeaderID != "" && voters > 0 && aliveVoters >= voters/2+1
+	return st
+}
