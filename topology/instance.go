@@ -140,6 +140,15 @@ type ReplicaStatus struct {
 	ExecSourceLogPos uint64 `json:"exec_source_log_pos,omitempty"`
 	RelayLogFile     string `json:"relay_log_file,omitempty"`
 	RelayLogPos      uint64 `json:"relay_log_pos,omitempty"`
+
+	// Channel is the MariaDB Connection_name or MySQL Channel_Name; "" is
+	// the default connection.
+	Channel string `json:"channel,omitempty"`
+	// IOState is the IO thread's state text (Slave_IO_State/Replica_IO_State).
+	IOState string `json:"io_state,omitempty"`
+	// GTIDSlavePos is MariaDB's applied position as SHOW ALL SLAVES STATUS
+	// reports it (Gtid_Slave_Pos).
+	GTIDSlavePos string `json:"gtid_slave_pos,omitempty"`
 }
 
 // SourceKey is the address of the instance's source.
