@@ -31,10 +31,7 @@ func StartSandbox(t testing.TB, cfg sandbox.Config) *sandbox.Topology {
 	if cfg.Instances == 0 {
 		cfg.Instances = sandbox.Default().Instances
 	}
-	if cfg.Instances > portBlock {
-		t.Fatalf("StartSandbox: %d instances; at most %d", cfg.Instances, portBlock)
-	}
-	base, release := claimPorts(t, cfg.Instances)
+	base := ClaimPortBlock(t, cfg.Instances)
 	cfg.BasePort = base
 	cfg.Dir = filepath.Join(t.TempDir(), "sandbox")
 	cfg.DieWithParent = true
@@ -43,7 +40,6 @@ func StartSandbox(t testing.TB, cfg sandbox.Config) *sandbox.Topology {
 	}
 	dir := cfg.Dir
 	t.Cleanup(func() {
-		defer release()
 		if t.Failed() {
 			logErrorLogs(t, dir)
 		}
@@ -70,11 +66,15 @@ func logErrorLogs(t testing.TB, dir string) {
 	}
 }
 
-// claimPorts finds a block of ports no other test process holds: an flock on
-// a per-block lock file (released at cleanup, or by the kernel if the process
-// dies) plus a check that every port is free right now.
-func claimPorts(t testing.TB, n int) (int, func()) {
+// ClaimPortBlock returns a base port whose block of n ports (n <= 10) no
+// other test process holds: an flock on a per-block lock file, held until the
+// test's cleanup (or until the process dies), plus a check that every port is
+// free now. Use it to run a sandbox (e.g. through the CLI) at a known port.
+func ClaimPortBlock(t testing.TB, n int) int {
 	t.Helper()
+	if n < 1 || n > portBlock {
+		t.Fatalf("ClaimPortBlock: %d ports; want 1..%d", n, portBlock)
+	}
 	lockDir := filepath.Join(os.TempDir(), "warden-sandbox-ports")
 	blocks := (portRangeEnd - portRangeStart) / portBlock
 	first := rand.IntN(blocks) // spread parallel packages over the range
@@ -82,18 +82,19 @@ func claimPorts(t testing.TB, n int) (int, func()) {
 		base := portRangeStart + ((first+i)%blocks)*portBlock
 		release, ok, err := sandbox.TryLockFile(filepath.Join(lockDir, strconv.Itoa(base)+".lock"))
 		if err != nil {
-			t.Fatalf("StartSandbox: port lock: %v", err)
+			t.Fatalf("ClaimPortBlock: %v", err)
 		}
 		if !ok {
 			continue
 		}
 		if portsFree(base, n) {
-			return base, release
+			t.Cleanup(release)
+			return base
 		}
 		release()
 	}
-	t.Fatalf("StartSandbox: no free block of %d ports in %d-%d", n, portRangeStart, portRangeEnd)
-	return 0, nil
+	t.Fatalf("ClaimPortBlock: no free block of %d ports in %d-%d", n, portRangeStart, portRangeEnd)
+	return 0
 }
 
 func portsFree(base, n int) bool {
