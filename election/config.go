@@ -68,6 +68,12 @@ type Config struct {
 	// DeadNodeReclaimTime is how long a dead gossip member's name is held
 	// before a node with the same ID at another address may take it over.
 	DeadNodeReclaimTime time.Duration
+	// GossipProbeInterval and GossipSuspicionMult set how fast gossip
+	// declares a silent member dead (about interval × mult, scaled by the
+	// log of the cluster size). Dead only matters for reporting and for
+	// RemoveMember; Raft detects a dead leader by itself.
+	GossipProbeInterval time.Duration
+	GossipSuspicionMult int
 	// LeaveOnShutdown makes Shutdown leave the cluster gracefully, which
 	// removes the node from the Raft configuration. Off by default: a
 	// restart should not shrink the quorum.
@@ -90,6 +96,8 @@ func Default() Config {
 		ReconcileInterval:   10 * time.Second,
 		JoinRetryInterval:   2 * time.Second,
 		DeadNodeReclaimTime: 5 * time.Second,
+		GossipProbeInterval: time.Second,
+		GossipSuspicionMult: 4,
 	}
 }
 
@@ -156,6 +164,10 @@ func (c *Config) Validate() error {
 	positive("raft.apply_timeout", c.ApplyTimeout, time.Millisecond)
 	positive("reconcile_interval", c.ReconcileInterval, time.Millisecond)
 	positive("join_retry_interval", c.JoinRetryInterval, time.Millisecond)
+	positive("gossip.probe_interval", c.GossipProbeInterval, time.Millisecond)
+	if c.GossipSuspicionMult < 1 {
+		bad("gossip.suspicion_mult", c.GossipSuspicionMult, "must be at least 1")
+	}
 	if c.DeadNodeReclaimTime < 0 {
 		bad("gossip.dead_node_reclaim_time", c.DeadNodeReclaimTime, "must not be negative")
 	}

@@ -23,6 +23,11 @@ type nodeMeta struct {
 	// Bootstrapped says the node is part of a formed cluster, so a fresh
 	// node that meets it must not bootstrap a second one.
 	Bootstrapped bool `json:"boot,omitempty"`
+	// Leaving is set just before a graceful leave. memberlist reports dead
+	// and left nodes through the same NotifyLeave callback, with the node's
+	// state not updated, so this intent is how the others tell them apart
+	// (serf broadcasts a leave intent for the same reason).
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // GossipState is a member's state as gossip sees it.
@@ -30,8 +35,7 @@ type GossipState string
 
 // Gossip states.
 const (
-	GossipAlive   GossipState = "alive"
-	GossipSuspect GossipState = "suspect"
+	GossipAlive   GossipState = "alive" // alive or suspected: memberlist does not report suspicion
 	GossipDead    GossipState = "dead"
 	GossipLeft    GossipState = "left"
 	GossipUnknown GossipState = "unknown" // in the raft configuration, never seen in gossip
@@ -97,38 +101,32 @@ func (gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (gossipDelegate) LocalState(join bool) []byte                { return nil }
 func (gossipDelegate) MergeRemoteState(buf []byte, join bool)     {}
 
-func (d gossipDelegate) NotifyJoin(node *memberlist.Node)   { d.n.onMemberEvent(node) }
-func (d gossipDelegate) NotifyLeave(node *memberlist.Node)  { d.n.onMemberEvent(node) }
-func (d gossipDelegate) NotifyUpdate(node *memberlist.Node) { d.n.onMemberEvent(node) }
+func (d gossipDelegate) NotifyJoin(node *memberlist.Node)   { d.n.onMemberEvent(node, false) }
+func (d gossipDelegate) NotifyLeave(node *memberlist.Node)  { d.n.onMemberEvent(node, true) }
+func (d gossipDelegate) NotifyUpdate(node *memberlist.Node) { d.n.onMemberEvent(node, false) }
 
-func gossipStateOf(s memberlist.NodeStateType) GossipState {
-	switch s {
-	case memberlist.StateAlive:
-		return GossipAlive
-	case memberlist.StateSuspect:
-		return GossipSuspect
-	case memberlist.StateDead:
-		return GossipDead
-	case memberlist.StateLeft:
-		return GossipLeft
-	}
-	return GossipUnknown
-}
-
-// onMemberEvent runs on memberlist's goroutine: record and poke, nothing slow.
-func (n *Node) onMemberEvent(node *memberlist.Node) {
+// onMemberEvent runs on memberlist's goroutine with its lock held: record
+// and poke, nothing slow, and no calls back into memberlist.
+func (n *Node) onMemberEvent(node *memberlist.Node, gone bool) {
 	var meta nodeMeta
 	if err := json.Unmarshal(node.Meta, &meta); err != nil || meta.ID != node.Name || meta.Raft == "" {
 		n.logger.Warn("ignoring gossip member without warden metadata", "member", node.Name, "addr", node.Address())
 		return
 	}
+	state := GossipAlive
+	switch {
+	case gone && meta.Leaving:
+		state = GossipLeft
+	case gone:
+		state = GossipDead
+	}
 	n.members.set(memberInfo{
 		meta:   meta,
 		gossip: net.JoinHostPort(node.Addr.String(), strconv.Itoa(int(node.Port))),
-		state:  gossipStateOf(node.State),
+		state:  state,
 		since:  time.Now(),
 	})
-	n.logger.Debug("gossip member event", "member", meta.ID, "state", gossipStateOf(node.State), "raft", meta.Raft)
+	n.logger.Debug("gossip member event", "member", meta.ID, "state", state, "raft", meta.Raft)
 	select {
 	case n.memberCh <- struct{}{}:
 	default:
@@ -165,6 +163,11 @@ func (n *Node) startGossip() error {
 	mc.Events = gossipDelegate{n}
 	mc.Logger = newStdLogger(n.logger, "memberlist")
 	mc.DeadNodeReclaimTime = cfg.DeadNodeReclaimTime
+	mc.ProbeInterval = cfg.GossipProbeInterval
+	if mc.ProbeTimeout > cfg.GossipProbeInterval/2 {
+		mc.ProbeTimeout = cfg.GossipProbeInterval / 2
+	}
+	mc.SuspicionMult = cfg.GossipSuspicionMult
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("start gossip on %q: %w", cfg.GossipAddr, err)
@@ -213,6 +216,12 @@ func (n *Node) Leave() error {
 			n.logger.Warn("leadership transfer before leave failed", "err", err)
 		}
 	}
+	m := *n.meta.Load()
+	m.Leaving = true
+	n.meta.Store(&m)
+	if err := n.ml.UpdateNode(5 * time.Second); err != nil {
+		n.logger.Warn("broadcast leave intent", "err", err)
+	}
 	return n.ml.Leave(5 * time.Second)
 }
 
@@ -231,6 +240,7 @@ func (n *Node) membershipLoop() {
 		if !n.bootstrapped.Load() {
 			n.tryBootstrap()
 		}
+		n.publishBootstrapped()
 		n.pokeReconcile()
 	}
 }
@@ -263,6 +273,16 @@ func (n *Node) tryBootstrap() {
 	}
 	n.logger.Info("bootstrapped cluster", "voters", len(servers), "already_had_state", err == raft.ErrCantBootstrap)
 	n.bootstrapped.Store(true)
+}
+
+// publishBootstrapped sets the Bootstrapped flag in our gossip metadata once
+// we hold raft state, whether we bootstrapped or were added by a leader.
+// Without it a fresh replacement node that meets only nodes which were added
+// (never bootstrapped) could bootstrap a second cluster.
+func (n *Node) publishBootstrapped() {
+	if n.meta.Load().Bootstrapped || n.raft.LastIndex() == 0 {
+		return
+	}
 	m := *n.meta.Load()
 	m.Bootstrapped = true
 	n.meta.Store(&m)

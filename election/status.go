@@ -48,16 +48,17 @@ func (n *Node) Status() Status {
 	leaderAddr, leaderID := n.raft.LeaderWithID()
 	st.LeaderID, st.LeaderRaft = string(leaderID), string(leaderAddr)
 
-	// memberlist knows suspect state; the table knows dead and left ones.
-	gossipState := map[string]GossipState{}
+	// The table knows dead and left members (memberlist.Members omits
+	// them); memberlist is the authority on who is live right now.
+	live := map[string]bool{}
 	for _, m := range n.ml.Members() {
-		gossipState[m.Name] = gossipStateOf(m.State)
+		live[m.Name] = true
 	}
 	byID := map[string]*MemberStatus{}
 	for _, mi := range n.members.snapshot() {
 		gs := mi.state
-		if s, ok := gossipState[mi.meta.ID]; ok {
-			gs = s
+		if gs == GossipAlive && !live[mi.meta.ID] {
+			gs = GossipDead
 		}
 		byID[mi.meta.ID] = &MemberStatus{ID: mi.meta.ID, RaftAddr: mi.meta.Raft, GossipAddr: mi.gossip,
 			HTTPAddr: mi.meta.HTTP, Suffrage: "none", RaftState: "unknown", Gossip: gs}

@@ -1,0 +1,299 @@
+package election
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-ha/warden/topology"
+)
+
+// waitFor polls cond until it returns true or the deadline passes, then
+// fails with the last state cond described (Nomad's WaitForResult).
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		var ok bool
+		ok, last = cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s; last seen: %s", timeout, what, last)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not a wait for state
+	}
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("WARDEN_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// testCluster runs in-process nodes on loopback with real TCP and bolt.
+type testCluster struct {
+	t     testing.TB
+	nodes map[string]*Node
+	dirs  map[string]string
+	addrs map[string][2]string // last raft and gossip address of each id
+}
+
+func newTestCluster(t testing.TB) *testCluster {
+	c := &testCluster{t: t, nodes: map[string]*Node{}, dirs: map[string]string{}, addrs: map[string][2]string{}}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Shutdown()
+		}
+	})
+	return c
+}
+
+func testNodeConfig(id, dir string, join []string) Config {
+	cfg := Default()
+	cfg.NodeID = id
+	cfg.DataDir = dir
+	cfg.RaftAddr = "127.0.0.1:0"
+	cfg.GossipAddr = "127.0.0.1:0"
+	cfg.HTTPAddr = "127.0.0.1:8080"
+	cfg.Join = join
+	cfg.BootstrapExpect = 3
+	cfg.ReconcileInterval = time.Second
+	cfg.JoinRetryInterval = 100 * time.Millisecond
+	cfg.GossipProbeInterval = 200 * time.Millisecond
+	cfg.GossipSuspicionMult = 2
+	cfg.DeadNodeReclaimTime = 10 * time.Millisecond
+	cfg.ApplyTimeout = 5 * time.Second
+	return cfg
+}
+
+// start starts node id with a fresh data dir and new ports, joining the
+// given gossip addresses.
+func (c *testCluster) start(id string, join ...string) *Node {
+	c.t.Helper()
+	c.dirs[id] = filepath.Join(c.t.TempDir(), id)
+	return c.run(testNodeConfig(id, c.dirs[id], join))
+}
+
+// restart restarts id with its data dir and its previous addresses, as a
+// process restarted by systemd would.
+func (c *testCluster) restart(id string, join ...string) *Node {
+	c.t.Helper()
+	cfg := testNodeConfig(id, c.dirs[id], join)
+	cfg.RaftAddr, cfg.GossipAddr = c.addrs[id][0], c.addrs[id][1]
+	return c.run(cfg)
+}
+
+func (c *testCluster) run(cfg Config) *Node {
+	c.t.Helper()
+	n, err := New(cfg, testLogger())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	c.nodes[cfg.NodeID] = n
+	c.addrs[cfg.NodeID] = [2]string{n.RaftAddr(), n.GossipAddr()}
+	return n
+}
+
+func (c *testCluster) stop(id string) {
+	c.t.Helper()
+	if err := c.nodes[id].Shutdown(); err != nil {
+		c.t.Errorf("shutdown %s: %v", id, err)
+	}
+	delete(c.nodes, id)
+}
+
+// leader waits until all running nodes agree on one established leader.
+func (c *testCluster) leader() *Node {
+	c.t.Helper()
+	var leader *Node
+	waitFor(c.t, 10*time.Second, "one leader agreed by all nodes", func() (bool, string) {
+		leader = nil
+		var seen []string
+		ids := map[string]bool{}
+		for id, n := range c.nodes {
+			st := n.Status()
+			seen = append(seen, fmt.Sprintf("%s:%s(leader=%s)", id, st.State, st.LeaderID))
+			ids[st.LeaderID] = true
+			if n.IsLeader() {
+				leader = n
+			}
+		}
+		return leader != nil && len(ids) == 1 && ids[leader.ID()], strings.Join(seen, " ")
+	})
+	return leader
+}
+
+// voters waits until the leader's configuration has exactly these voters.
+func (c *testCluster) waitVoters(want ...string) {
+	c.t.Helper()
+	waitFor(c.t, 15*time.Second, fmt.Sprintf("voters %v", want), func() (bool, string) {
+		var l *Node
+		for _, n := range c.nodes {
+			if n.IsLeader() {
+				l = n
+			}
+		}
+		if l == nil {
+			return false, "no leader"
+		}
+		var got []string
+		for _, m := range l.Status().Members {
+			if m.Suffrage == "voter" {
+				got = append(got, m.ID+"@"+m.RaftAddr+"/"+string(m.Gossip))
+			}
+		}
+		if len(got) != len(want) {
+			return false, strings.Join(got, " ")
+		}
+		for i, id := range want {
+			if !strings.HasPrefix(got[i], id+"@") {
+				return false, strings.Join(got, " ")
+			}
+		}
+		return true, ""
+	})
+}
+
+// waitInstance waits until every running node has applied key.
+func (c *testCluster) waitInstance(k topology.Key) {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, "instance "+k.String()+" on every node", func() (bool, string) {
+		var missing []string
+		for id, n := range c.nodes {
+			if _, ok := n.FSM().Instance(k); !ok {
+				missing = append(missing, fmt.Sprintf("%s(applied=%d)", id, n.Status().AppliedIndex))
+			}
+		}
+		return len(missing) == 0, "missing on " + strings.Join(missing, ",")
+	})
+}
+
+func proposeInstance(t testing.TB, n *Node, k topology.Key) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := n.Propose(ctx, TopologyUpdate{Upsert: []topology.Instance{instance(k, nil)}})
+	if err != nil {
+		t.Fatalf("propose %s on %s: %v", k, n.ID(), err)
+	}
+	return res
+}
+
+func follower(c *testCluster) *Node {
+	for _, n := range c.nodes {
+		if !n.IsLeader() {
+			return n
+		}
+	}
+	return nil
+}
+
+// formCluster starts a, b and c; b joins a, c joins b: no node is told to
+// bootstrap, bootstrap_expect=3 does it.
+func formCluster(t testing.TB) *testCluster {
+	c := newTestCluster(t)
+	a := c.start("a")
+	b := c.start("b", a.GossipAddr())
+	c.start("c", b.GossipAddr())
+	c.waitVoters("a", "b", "c")
+	return c
+}
+
+func TestClusterFormsWritesFailsOverAndRestarts(t *testing.T) {
+	c := formCluster(t)
+	leader := c.leader()
+
+	// A write proposed on a follower lands on all three.
+	f := follower(c)
+	res := proposeInstance(t, f, keyA)
+	if res.Index == 0 || res.Term == 0 {
+		t.Errorf("result = %+v, want index and term", res)
+	}
+	c.waitInstance(keyA)
+	st := f.Status()
+	if !st.HasQuorum || len(st.Members) != 3 || st.LeaderHTTP != "127.0.0.1:8080" {
+		t.Errorf("status = %+v", st)
+	}
+
+	// Kill the leader: a new one is elected and the state is intact.
+	oldID := leader.ID()
+	c.stop(oldID)
+	leader = c.leader()
+	if leader.ID() == oldID {
+		t.Fatalf("leader is still %s", oldID)
+	}
+	if _, ok := leader.FSM().Instance(keyA); !ok {
+		t.Fatal("new leader lost instance A")
+	}
+	proposeInstance(t, follower(c), keyB)
+	c.waitInstance(keyB)
+
+	// Restart the old leader with its data dir; it catches up on what it
+	// missed while down.
+	var join string
+	for _, n := range c.nodes {
+		join = n.GossipAddr()
+	}
+	c.restart(oldID, join)
+	c.waitInstance(keyB)
+	proposeInstance(t, c.nodes[oldID], keyC)
+	c.waitInstance(keyC)
+	c.waitVoters("a", "b", "c")
+}
+
+func TestClusterReplaceDeadNode(t *testing.T) {
+	c := formCluster(t)
+	proposeInstance(t, c.leader(), keyA)
+	c.waitInstance(keyA)
+
+	// Pick a follower to fail so the group keeps its leader.
+	var victim string
+	for id, n := range c.nodes {
+		if !n.IsLeader() {
+			victim = id
+			break
+		}
+	}
+	c.stop(victim)
+	var other *Node
+	for _, n := range c.nodes {
+		other = n
+	}
+	// RemoveMember refuses while gossip still sees the node alive; once
+	// gossip marks it dead it succeeds, forwarded from whichever node.
+	waitFor(t, 10*time.Second, "RemoveMember("+victim+") to succeed", func() (bool, string) {
+		err := other.RemoveMember(context.Background(), victim)
+		return err == nil, fmt.Sprint(err)
+	})
+	var remaining []string
+	for id := range c.nodes {
+		remaining = append(remaining, id)
+	}
+	if remaining[0] > remaining[1] {
+		remaining[0], remaining[1] = remaining[1], remaining[0]
+	}
+	c.waitVoters(remaining...)
+	if err := other.RemoveMember(context.Background(), victim); !errors.Is(err, ErrUnknownMember) {
+		t.Errorf("second RemoveMember: err = %v, want ErrUnknownMember", err)
+	}
+	proposeInstance(t, other, keyB)
+
+	// A fresh node with the same ID and an empty data dir joins and catches up.
+	c.start(victim, other.GossipAddr())
+	c.waitVoters("a", "b", "c")
+	c.waitInstance(keyA)
+	c.waitInstance(keyB)
+}
