@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -120,8 +121,9 @@ func (r *rowReader) float(names ...string) float64 {
 		return 0
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
+	if err != nil || !(f >= 0) || math.IsInf(f, 0) {
 		r.fail(name, s, "a non-negative number")
+		return 0
 	}
 	return f
 }

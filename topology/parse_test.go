@@ -113,6 +113,7 @@ func TestParseReplicaStatusErrors(t *testing.T) {
 		{"no host column", rowOf("File", "x"), ErrNotReplicaStatus, []string{"Master_Host"}},
 		{"port not a number", withColumn(base, "Master_Port", "33o6"), ErrBadColumn, []string{"Master_Port", "33o6"}},
 		{"port out of range", withColumn(base, "Master_Port", "70000"), ErrBadColumn, []string{"70000"}},
+		{"heartbeat NaN", withColumn(base, "Slave_heartbeat_period", "NaN"), ErrBadColumn, []string{"Slave_heartbeat_period", "NaN"}},
 		{"io state unknown", withColumn(base, "Slave_IO_Running", "Maybe"), ErrBadColumn, []string{"Slave_IO_Running", "Maybe"}},
 		{"bad gtid", withColumn(base, "Gtid_IO_Pos", "0-1-x"), nil, []string{"Gtid_IO_Pos", "0-1-x"}},
 		{"two bad columns both reported", withColumn(withColumn(base, "SQL_Delay", "soon"), "Relay_Log_Pos", "-1"),
