@@ -106,9 +106,12 @@ func checkErrantGTID(inst, source *Instance, _ ProblemConfig) []Problem {
 // errantMySQL: executed − source's executed, less what came in through the
 // replication channel (Retrieved_Gtid_Set). The source and the replica are
 // probed at different moments; a transaction the replica received after the
-// source's probe is in its retrieved set and is not errant. CHANGE
-// REPLICATION SOURCE TO purges the relay logs and clears that set, so what
-// an earlier source sent is still judged.
+// source's probe is in its retrieved set and is not errant. What an
+// earlier source sent is still judged only if re-pointing purged the relay
+// logs (RESET REPLICA does; CHANGE REPLICATION SOURCE TO is believed to,
+// unless relay log options are given). TODO: verify against a real MySQL
+// sandbox; if the set survives a source change, errant GTIDs from a former
+// source would be hidden here.
 func errantMySQL(inst, source *Instance) []Problem {
 	if source == nil || source.GTIDExecuted == "" || source.Flavor.IsMariaDB() {
 		return nil
