@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,6 +75,7 @@ func testNodeConfig(id, dir string, join []string) Config {
 	cfg.GossipSuspicionMult = 2
 	cfg.DeadNodeReclaimTime = 10 * time.Millisecond
 	cfg.ApplyTimeout = 5 * time.Second
+	cfg.TrailingLogs = 2
 	return cfg
 }
 
@@ -290,10 +293,117 @@ func TestClusterReplaceDeadNode(t *testing.T) {
 		t.Errorf("second RemoveMember: err = %v, want ErrUnknownMember", err)
 	}
 	proposeInstance(t, other, keyB)
+	// Snapshot and truncate the log (TrailingLogs is tiny in tests) so the
+	// fresh node must be sent the snapshot, exercising Persist and Restore.
+	for i := range 8 {
+		proposeInstance(t, other, topology.Key{Host: "filler", Port: i + 1})
+	}
+	if err := c.leader().raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
 
 	// A fresh node with the same ID and an empty data dir joins and catches up.
 	c.start(victim, other.GossipAddr())
 	c.waitVoters("a", "b", "c")
 	c.waitInstance(keyA)
 	c.waitInstance(keyB)
+}
+
+func TestLeadershipHooksAndVerify(t *testing.T) {
+	c := formCluster(t)
+	var running sync.Map // node id -> term it started in
+	for id, n := range c.nodes {
+		n.OnLeadership("test", func(ctx context.Context) {
+			running.Store(id, n.LeaderTerm())
+			<-ctx.Done()
+			running.Delete(id)
+		})
+	}
+	hookNodes := func() []string {
+		var ids []string
+		running.Range(func(k, _ any) bool { ids = append(ids, k.(string)); return true })
+		return ids
+	}
+	leader := c.leader()
+	waitFor(t, 5*time.Second, "hook running on the leader only", func() (bool, string) {
+		ids := hookNodes()
+		return len(ids) == 1 && ids[0] == leader.ID(), fmt.Sprint(ids)
+	})
+	term, _ := running.Load(leader.ID())
+	if term.(uint64) == 0 || term.(uint64) != leader.Status().Term {
+		t.Errorf("hook term %v, status term %d", term, leader.Status().Term)
+	}
+	ctx := context.Background()
+	if err := leader.VerifyLeader(ctx); err != nil {
+		t.Errorf("VerifyLeader on leader: %v", err)
+	}
+	var nle *NotLeaderError
+	if err := follower(c).VerifyLeader(ctx); !errors.As(err, &nle) || !errors.Is(err, ErrNotLeader) || nle.LeaderID != leader.ID() {
+		t.Errorf("VerifyLeader on follower: %v", err)
+	}
+
+	// Shutdown waits for the old leader's hook; the new leader runs its own
+	// in a later term.
+	oldTerm := term.(uint64)
+	c.stop(leader.ID())
+	if _, ok := running.Load(leader.ID()); ok {
+		t.Error("old leader's hook still running after Shutdown")
+	}
+	leader = c.leader()
+	waitFor(t, 5*time.Second, "hook running on the new leader", func() (bool, string) {
+		ids := hookNodes()
+		return len(ids) == 1 && ids[0] == leader.ID(), fmt.Sprint(ids)
+	})
+	if term, _ := running.Load(leader.ID()); term.(uint64) <= oldTerm {
+		t.Errorf("new term %v not above old term %d", term, oldTerm)
+	}
+}
+
+func TestGracefulLeaveRemovesVoter(t *testing.T) {
+	c := formCluster(t)
+	f := follower(c)
+	if err := f.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(f.ID())
+	var ids []string
+	for id := range c.nodes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	c.waitVoters(ids...)
+	proposeInstance(t, c.nodes[ids[0]], keyA) // two voters left: quorum 2 of 2
+}
+
+func TestNoLeaderWithoutQuorum(t *testing.T) {
+	c := newTestCluster(t)
+	n := c.start("lonely") // bootstrap_expect=3, nobody else: never forms
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := n.Propose(ctx, SettingsUpdate{AutomaticRecovery: ptr(true)})
+	if !errors.Is(err, ErrNoLeader) {
+		t.Fatalf("err = %v, want ErrNoLeader", err)
+	}
+	if st := n.Status(); st.HasQuorum || st.LeaderID != "" {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestSingleNodeBootstrap(t *testing.T) {
+	c := newTestCluster(t)
+	dir := filepath.Join(t.TempDir(), "solo")
+	cfg := testNodeConfig("solo", dir, nil)
+	cfg.BootstrapExpect = 1
+	c.dirs["solo"] = dir
+	n := c.run(cfg)
+	c.leader()
+	if _, err := n.Propose(context.Background(), RecoveryStart{Cluster: "main", At: t0}); err != nil {
+		t.Fatal(err)
+	}
+	// A second start on the same cluster is rejected by the FSM and the
+	// error survives as a sentinel.
+	res, err := n.Propose(context.Background(), RecoveryStart{Cluster: "main", At: t0})
+	if !errors.Is(err, ErrConflict) || res.Index == 0 {
+		t.Fatalf("second recovery: res=%+v err=%v, want ErrConflict with an index", res, err)
+	}
 }

@@ -131,7 +131,7 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 	ctx, cancel := n.withApplyTimeout(ctx)
 	defer cancel()
 	if n.raft.State() == raft.Leader {
-		return n.removeMemberLocal(id)
+		return n.removeMemberLocal(id, false)
 	}
 	addr, _ := n.raft.LeaderWithID()
 	if addr == "" {
@@ -146,7 +146,7 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 // or LAN handshake (well under a millisecond), far below a Raft commit, and
 // avoids pooling and stale-connection handling.
 type forwardRequest struct {
-	Op   string `json:"op"` // "apply" or "remove"
+	Op   string `json:"op"` // "apply", "remove" or "leave"
 	Data []byte `json:"data,omitempty"`
 	ID   string `json:"id,omitempty"`
 }
@@ -226,7 +226,9 @@ func (n *Node) handleForward(conn net.Conn) {
 			res, err = n.applyLocal(ctx, req.Data)
 		}
 	case "remove":
-		err = n.removeMemberLocal(req.ID)
+		err = n.removeMemberLocal(req.ID, false)
+	case "leave":
+		err = n.removeMemberLocal(req.ID, true)
 	default:
 		err = fmt.Errorf("forward op %q: %w", req.Op, ErrBadCommand)
 	}

@@ -2,6 +2,7 @@ package election
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -203,26 +204,55 @@ func (n *Node) joinLoop() {
 	}
 }
 
-// Leave announces a graceful departure: the leader removes this node from
-// the Raft configuration. Use it to decommission a node, not to restart one.
+// Leave decommissions this node: it asks the leader to remove it from the
+// Raft configuration, then leaves gossip. Use it to retire a node, not to
+// restart one. The removal goes through the leader directly rather than
+// through the gossip leave event, because memberlist may drop the metadata
+// update that marks the departure as graceful.
 func (n *Node) Leave() error {
 	if n.isShutdown() {
 		return ErrShutdown
 	}
 	if n.raft.State() == raft.Leader {
-		// Hand leadership over first so the remaining nodes remove us
-		// without waiting for an election timeout.
+		// Hand leadership over first: a leader cannot remove itself cleanly.
 		if err := n.raft.LeadershipTransfer().Error(); err != nil {
-			n.logger.Warn("leadership transfer before leave failed", "err", err)
+			return fmt.Errorf("leave: transfer leadership: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	defer cancel()
+	for {
+		err := n.leaveRaft(ctx)
+		if err == nil {
+			break
+		}
+		if !retryable(err) || ctx.Err() != nil {
+			return fmt.Errorf("leave: remove %s from raft: %w", n.cfg.NodeID, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(n.cfg.HeartbeatTimeout / 10):
 		}
 	}
 	m := *n.meta.Load()
 	m.Leaving = true
 	n.meta.Store(&m)
-	if err := n.ml.UpdateNode(5 * time.Second); err != nil {
+	if err := n.ml.UpdateNode(time.Second); err != nil {
 		n.logger.Warn("broadcast leave intent", "err", err)
 	}
 	return n.ml.Leave(5 * time.Second)
+}
+
+func (n *Node) leaveRaft(ctx context.Context) error {
+	addr, _ := n.raft.LeaderWithID()
+	if addr == "" {
+		return ErrNoLeader
+	}
+	if n.raft.State() == raft.Leader {
+		return n.notLeaderError() // still transferring; retry
+	}
+	_, err := n.forward(ctx, string(addr), forwardRequest{Op: "leave", ID: n.cfg.NodeID})
+	return err
 }
 
 // membershipLoop bootstraps the first cluster when enough nodes have met
@@ -321,6 +351,8 @@ func (n *Node) reconcileMembers() error {
 				return fmt.Errorf("add voter %s: %w", id, err)
 			}
 		case GossipLeft:
+			// Normally already removed by Leave; this covers a leave
+			// whose removal request failed.
 			if !inConfig {
 				continue
 			}
@@ -337,15 +369,17 @@ func (n *Node) reconcileMembers() error {
 	return nil
 }
 
-// removeMemberLocal removes a server from the Raft configuration. Leader only.
-func (n *Node) removeMemberLocal(id string) error {
+// removeMemberLocal removes a server from the Raft configuration. Leader
+// only. leaving is set when the node itself asked (Leave): it is still alive
+// in gossip but about to go.
+func (n *Node) removeMemberLocal(id string, leaving bool) error {
 	if n.raft.State() != raft.Leader {
 		return n.notLeaderError()
 	}
 	if id == n.cfg.NodeID {
 		return fmt.Errorf("remove member %q: %w: the leader cannot remove itself; transfer leadership first", id, ErrConflict)
 	}
-	if mi, ok := n.members.get(id); ok && mi.state == GossipAlive {
+	if mi, ok := n.members.get(id); ok && mi.state == GossipAlive && !leaving {
 		// The reconcile loop would add it right back.
 		return fmt.Errorf("remove member %q: %w: it is alive in gossip; stop it or make it leave first", id, ErrConflict)
 	}
