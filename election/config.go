@@ -105,7 +105,7 @@ var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
 // Validate checks every field and returns all problems, each naming the
 // field and the bad value.
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	var errs []error
 	bad := func(field string, value any, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s %q: %s", field, fmt.Sprint(value), fmt.Sprintf(format, args...)))

@@ -1,0 +1,58 @@
+package election
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func validConfig() Config {
+	cfg := Default()
+	cfg.NodeID = "warden-1"
+	cfg.DataDir = "/var/lib/warden"
+	cfg.RaftAddr = "10.0.0.1:7400"
+	cfg.GossipAddr = "10.0.0.1:7401"
+	cfg.HTTPAddr = "10.0.0.1:7480"
+	cfg.Join = []string{"10.0.0.2:7401", "warden-3.example:7401"}
+	return cfg
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := validConfig().Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"empty node id", func(c *Config) { c.NodeID = "" }, `node_id "": want`},
+		{"bad node id", func(c *Config) { c.NodeID = "a b" }, `node_id "a b"`},
+		{"no data dir", func(c *Config) { c.DataDir = "" }, `data_dir "": required`},
+		{"raft addr without port", func(c *Config) { c.RaftAddr = "abc" }, `raft.addr "abc": want host:port`},
+		{"raft port out of range", func(c *Config) { c.RaftAddr = "10.0.0.1:70000" }, `raft.addr "10.0.0.1:70000": port "70000"`},
+		{"wildcard bind needs advertise", func(c *Config) { c.RaftAddr = "0.0.0.0:7400" }, `raft.advertise "": required when raft.addr "0.0.0.0:7400"`},
+		{"advertise port 0", func(c *Config) { c.GossipAdvertise = "10.0.0.1:0" }, `gossip.advertise "10.0.0.1:0"`},
+		{"bad join", func(c *Config) { c.Join = []string{"host_with_underscore:1"} }, `join "host_with_underscore:1": host`},
+		{"negative expect", func(c *Config) { c.BootstrapExpect = -1 }, `bootstrap_expect "-1"`},
+		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = time.Second }, `raft.leader_lease_timeout "1s": must not exceed`},
+		{"zero election timeout", func(c *Config) { c.ElectionTimeout = 0 }, `raft.election_timeout "0s": must be at least`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := validConfig()
+			tt.mutate(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+	// Wildcard bind with an advertise address is fine.
+	cfg := validConfig()
+	cfg.RaftAddr, cfg.RaftAdvertise = ":7400", "10.0.0.1:7400"
+	cfg.GossipAddr, cfg.GossipAdvertise = "0.0.0.0:7401", "10.0.0.1:7401"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("wildcard with advertise: %v", err)
+	}
+}
