@@ -1,0 +1,403 @@
+package topology
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// ErrUnreachable wraps every error that means "could not talk to the server"
+// (dial, authentication, timeouts), as opposed to a server that answered
+// with something the parsers reject.
+var ErrUnreachable = errors.New("instance unreachable")
+
+// ProberConfig configures connections to the managed servers.
+type ProberConfig struct {
+	User           string
+	Password       string
+	ConnectTimeout time.Duration
+	ReadTimeout    time.Duration
+	// MaxConcurrency bounds ProbeAll: one slow server never holds more than
+	// one slot, and the others keep being probed.
+	MaxConcurrency int
+}
+
+// DefaultProberConfig returns the defaults.
+func DefaultProberConfig() ProberConfig {
+	return ProberConfig{User: "warden", ConnectTimeout: 300 * time.Millisecond, ReadTimeout: 800 * time.Millisecond, MaxConcurrency: 32}
+}
+
+// Validate names the bad field.
+func (c ProberConfig) Validate() error {
+	var errs []error
+	if c.User == "" {
+		errs = append(errs, errors.New("mysql.user: must be set"))
+	}
+	if c.ConnectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("mysql.connect_timeout %q: must be positive", c.ConnectTimeout))
+	}
+	if c.ReadTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("mysql.read_timeout %q: must be positive", c.ReadTimeout))
+	}
+	if c.MaxConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("probe max concurrency %d: must be at least 1", c.MaxConcurrency))
+	}
+	return errors.Join(errs...)
+}
+
+// Prober reads instances over pooled connections, one small pool per
+// instance. It is safe for concurrent use.
+type Prober struct {
+	cfg ProberConfig
+
+	mu      sync.Mutex
+	pools   map[Key]*sql.DB
+	flavors map[Key]Flavor // remembered so a probe needs one round trip less
+}
+
+// NewProber returns a prober; Close releases its connections.
+func NewProber(cfg ProberConfig) *Prober {
+	return &Prober{cfg: cfg, pools: map[Key]*sql.DB{}, flavors: map[Key]Flavor{}}
+}
+
+// dsn builds the driver DSN. The DSN timeout covers only the dial; a hung
+// server (SIGSTOP, black-holed link) accepts TCP and then answers nothing,
+// so reads and writes need their own deadlines as well (MARIADB-FACTS).
+func (p *Prober) dsn(k Key, readTimeout time.Duration) string {
+	c := mysql.NewConfig()
+	c.User = p.cfg.User
+	c.Passwd = p.cfg.Password
+	c.Net = "tcp"
+	c.Addr = k.String()
+	c.Timeout = p.cfg.ConnectTimeout
+	c.ReadTimeout = readTimeout
+	c.WriteTimeout = readTimeout
+	c.InterpolateParams = true
+	return c.FormatDSN()
+}
+
+func (p *Prober) pool(k Key) (*sql.DB, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if db, ok := p.pools[k]; ok {
+		return db, nil
+	}
+	db, err := sql.Open("mysql", p.dsn(k, p.cfg.ReadTimeout))
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(10 * time.Minute)
+	p.pools[k] = db
+	return db, nil
+}
+
+// Forget closes the pool of an instance that is no longer managed.
+func (p *Prober) Forget(k Key) {
+	p.mu.Lock()
+	db := p.pools[k]
+	delete(p.pools, k)
+	delete(p.flavors, k)
+	p.mu.Unlock()
+	if db != nil {
+		db.Close()
+	}
+}
+
+// Close closes every pool.
+func (p *Prober) Close() {
+	p.mu.Lock()
+	pools := p.pools
+	p.pools = map[Key]*sql.DB{}
+	p.mu.Unlock()
+	for _, db := range pools {
+		db.Close()
+	}
+}
+
+// DB returns the pooled connection of an instance, for the coordinator's
+// actions (which set their own context deadlines).
+func (p *Prober) DB(k Key) (*sql.DB, error) { return p.pool(k) }
+
+// Probe reads every fact about one instance within one deadline. On failure
+// it still returns an Instance carrying Key, LastProbed and LastError.
+func (p *Prober) Probe(ctx context.Context, k Key) (*Instance, error) {
+	start := time.Now()
+	inst := &Instance{Key: k, LastProbed: start}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout+p.cfg.ReadTimeout)
+	defer cancel()
+	err := p.probe(ctx, inst)
+	if err != nil {
+		inst.LastError = err.Error()
+		return inst, err
+	}
+	inst.LastSeen = time.Now()
+	return inst, nil
+}
+
+func (p *Prober) probe(ctx context.Context, inst *Instance) error {
+	db, err := p.pool(inst.Key)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	flavor, known := p.flavors[inst.Key]
+	p.mu.Unlock()
+	if !known {
+		row, err := queryRow(ctx, db, "SELECT @@version AS version, @@version_comment AS version_comment")
+		if err != nil {
+			return unreachableErr(inst.Key, err)
+		}
+		if err := ApplyVariables(inst, row); err != nil {
+			return err
+		}
+		flavor = inst.Flavor
+	}
+	vars := "SELECT @@version AS version, @@version_comment AS version_comment, @@server_id AS server_id, " +
+		"@@read_only AS read_only, @@log_bin AS log_bin, @@log_slave_updates AS log_slave_updates, " +
+		"@@binlog_format AS binlog_format"
+	if flavor.IsMariaDB() {
+		vars += ", @@gtid_binlog_pos AS gtid_binlog_pos, @@gtid_current_pos AS gtid_current_pos, " +
+			"@@gtid_slave_pos AS gtid_slave_pos, @@gtid_strict_mode AS gtid_strict_mode, @@gtid_domain_id AS gtid_domain_id"
+	} else {
+		vars += ", @@server_uuid AS server_uuid, @@super_read_only AS super_read_only, @@gtid_mode AS gtid_mode, " +
+			"@@global.gtid_executed AS gtid_executed, @@global.gtid_purged AS gtid_purged"
+	}
+	row, err := queryRow(ctx, db, vars)
+	if err != nil {
+		return unreachableErr(inst.Key, err)
+	}
+	if err := ApplyVariables(inst, row); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.flavors[inst.Key] = inst.Flavor
+	p.mu.Unlock()
+	ver, err := ParseVersion(inst.Version, inst.VersionComment)
+	if err != nil {
+		return err
+	}
+
+	if err := p.probeReplication(ctx, db, inst, ver); err != nil {
+		return err
+	}
+	if inst.LogBin {
+		q := "SHOW MASTER STATUS"
+		if ver.HasBinaryLogStatus() {
+			q = "SHOW BINARY LOG STATUS"
+		}
+		rows, err := queryRows(ctx, db, q)
+		if err != nil {
+			return unreachableErr(inst.Key, err)
+		}
+		if bs, err := ParseBinlogStatus(rows); err == nil {
+			inst.BinlogFile, inst.BinlogPos = bs.File, bs.Position
+		} else if !errors.Is(err, ErrNoBinlog) {
+			return err
+		}
+	}
+	if err := p.probeReplicas(ctx, db, inst, ver); err != nil {
+		return err
+	}
+	return p.probeStatus(ctx, db, inst)
+}
+
+func (p *Prober) probeReplication(ctx context.Context, db *sql.DB, inst *Instance, ver ServerVersion) error {
+	q := "SHOW SLAVE STATUS"
+	switch {
+	case ver.Flavor.IsMariaDB():
+		// ALL adds the received-heartbeat counter, which is how a hung
+		// master is told from a quiet one.
+		q = "SHOW ALL SLAVES STATUS"
+	case ver.UsesReplicaKeyword():
+		q = "SHOW REPLICA STATUS"
+	}
+	rows, err := queryRows(ctx, db, q)
+	if err != nil {
+		return unreachableErr(inst.Key, err)
+	}
+	statuses, err := ParseReplicaStatuses(rows)
+	if err != nil {
+		return err
+	}
+	st, err := DefaultConnection(statuses)
+	if err != nil {
+		return err
+	}
+	inst.Replication = st
+	return nil
+}
+
+func (p *Prober) probeReplicas(ctx context.Context, db *sql.DB, inst *Instance, ver ServerVersion) error {
+	q := "SHOW SLAVE HOSTS"
+	if !ver.Flavor.IsMariaDB() && ver.UsesReplicaKeyword() {
+		q = "SHOW REPLICAS"
+	}
+	rows, err := queryRows(ctx, db, q)
+	if err != nil {
+		return unreachableErr(inst.Key, err)
+	}
+	hosts, err := ParseReplicaHosts(rows)
+	if err != nil {
+		return err
+	}
+	inst.Replicas = ReplicaKeys(hosts)
+	if len(inst.Replicas) == len(hosts) {
+		return nil
+	}
+	// Some replicas report no host: their binlog dump threads still show
+	// where they connect from. Assume they listen on this server's port,
+	// the usual layout; discovery verifies by probing.
+	dump, err := queryRows(ctx, db, "SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')")
+	if err != nil {
+		return unreachableErr(inst.Key, err)
+	}
+	seen := map[Key]bool{}
+	for _, k := range inst.Replicas {
+		seen[k] = true
+	}
+	for _, r := range dump {
+		host, _, _ := strings.Cut(r["host"].String, ":")
+		if host == "" {
+			continue
+		}
+		k := Key{Host: host, Port: inst.Key.Port}
+		if !seen[k] {
+			seen[k] = true
+			inst.Replicas = append(inst.Replicas, k)
+		}
+	}
+	return nil
+}
+
+// probeStatus reads uptime and semi-sync settings and status. Names differ:
+// MySQL 8.0.26 renamed master/slave to source/replica in the plugin.
+func (p *Prober) probeStatus(ctx context.Context, db *sql.DB, inst *Instance) error {
+	rows, err := queryRows(ctx, db, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Uptime', "+
+		"'Rpl_semi_sync_master_status', 'Rpl_semi_sync_slave_status', 'Rpl_semi_sync_master_clients', "+
+		"'Rpl_semi_sync_source_status', 'Rpl_semi_sync_replica_status', 'Rpl_semi_sync_source_clients')")
+	if err != nil {
+		return unreachableErr(inst.Key, err)
+	}
+	vars, err := queryRows(ctx, db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+
+		"'rpl_semi_sync_master_enabled', 'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_master_wait_point', "+
+		"'rpl_semi_sync_source_enabled', 'rpl_semi_sync_replica_enabled', 'rpl_semi_sync_source_wait_point')")
+	if err != nil {
+		return unreachableErr(inst.Key, err)
+	}
+	on := func(s string) bool { return strings.EqualFold(s, "ON") || s == "1" }
+	for _, r := range append(rows, vars...) {
+		name, val := strings.ToLower(r["variable_name"].String), r["value"].String
+		switch name {
+		case "uptime":
+			inst.UptimeSeconds, _ = strconv.ParseInt(val, 10, 64)
+		case "rpl_semi_sync_master_status", "rpl_semi_sync_source_status":
+			inst.SemiSync.MasterStatus = on(val)
+		case "rpl_semi_sync_slave_status", "rpl_semi_sync_replica_status":
+			inst.SemiSync.ReplicaStatus = on(val)
+		case "rpl_semi_sync_master_clients", "rpl_semi_sync_source_clients":
+			inst.SemiSync.MasterClients, _ = strconv.ParseInt(val, 10, 64)
+		case "rpl_semi_sync_master_enabled", "rpl_semi_sync_source_enabled":
+			inst.SemiSync.MasterEnabled = on(val)
+		case "rpl_semi_sync_slave_enabled", "rpl_semi_sync_replica_enabled":
+			inst.SemiSync.ReplicaEnabled = on(val)
+		case "rpl_semi_sync_master_wait_point", "rpl_semi_sync_source_wait_point":
+			inst.SemiSync.WaitPoint = val
+		}
+	}
+	return nil
+}
+
+// unreachableErr marks transport-level failures. A server that answers with
+// a SQL error is reachable: the error is reported as is.
+func unreachableErr(k Key, err error) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number != 1045 && me.Number != 1040 {
+		// Access denied (1045) and too many connections (1040) leave the
+		// server as good as unreachable to us; other SQL errors do not.
+		return fmt.Errorf("%s: %w", k, err)
+	}
+	return fmt.Errorf("%s: %w: %w", k, ErrUnreachable, err)
+}
+
+// queryRows runs q and returns every row as column name -> value, with the
+// column names lower-cased (parsers match names case-insensitively anyway).
+func queryRows(ctx context.Context, db *sql.DB, q string) ([]Row, error) {
+	rows, err := db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []Row
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		r := make(Row, len(cols))
+		for i, c := range cols {
+			r[strings.ToLower(c)] = vals[i]
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func queryRow(ctx context.Context, db *sql.DB, q string) (Row, error) {
+	rows, err := queryRows(ctx, db, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != 1 {
+		return nil, fmt.Errorf("%s: %d rows, want 1", q, len(rows))
+	}
+	return rows[0], nil
+}
+
+// ProbeAll probes keys concurrently, at most MaxConcurrency at a time, and
+// returns one Instance per key (failed probes carry LastError). Each probe
+// has its own deadline, so a dead or hung server costs one slot for one
+// timeout and never delays the others beyond that.
+func (p *Prober) ProbeAll(ctx context.Context, keys []Key) map[Key]*Instance {
+	out := make(map[Key]*Instance, len(keys))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, p.cfg.MaxConcurrency)
+	for _, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				mu.Lock()
+				out[k] = &Instance{Key: k, LastProbed: time.Now(), LastError: ctx.Err().Error()}
+				mu.Unlock()
+				return
+			}
+			inst, _ := p.Probe(ctx, k)
+			<-sem
+			mu.Lock()
+			out[k] = inst
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
