@@ -407,3 +407,38 @@ func TestSingleNodeBootstrap(t *testing.T) {
 		t.Fatalf("second recovery: res=%+v err=%v, want ErrConflict with an index", res, err)
 	}
 }
+
+// TestClusterReplaceInPlace replaces a dead node with a fresh one reusing
+// its ID at a new address, without RemoveMember or any config change on the
+// others: the leader updates the voter's address.
+func TestClusterReplaceInPlace(t *testing.T) {
+	c := formCluster(t)
+	leader := c.leader()
+	proposeInstance(t, leader, keyA)
+	victim := follower(c).ID()
+	oldAddr := c.addrs[victim][0]
+	c.stop(victim)
+	waitFor(t, 10*time.Second, victim+" dead in the leader's gossip view", func() (bool, string) {
+		for _, m := range leader.Status().Members {
+			if m.ID == victim {
+				return m.Gossip == GossipDead, string(m.Gossip)
+			}
+		}
+		return false, "not listed"
+	})
+	n := c.start(victim, leader.GossipAddr())
+	if n.RaftAddr() == oldAddr {
+		t.Fatalf("replacement reused address %s; the test needs a new one", oldAddr)
+	}
+	waitFor(t, 10*time.Second, victim+" voter at its new address", func() (bool, string) {
+		for _, m := range leader.Status().Members {
+			if m.ID == victim {
+				return m.Suffrage == "voter" && m.RaftAddr == n.RaftAddr(), fmt.Sprintf("%+v", m)
+			}
+		}
+		return false, "not listed"
+	})
+	c.waitInstance(keyA)
+	proposeInstance(t, n, keyB)
+	c.waitInstance(keyB)
+}

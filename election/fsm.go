@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 
@@ -216,6 +217,37 @@ func (f *FSM) Downtime(k topology.Key) (Downtime, bool) {
 	defer f.mu.RUnlock()
 	d, ok := f.state.Downtimes[k]
 	return d, ok
+}
+
+// Downtimes returns every recorded downtime sorted by key, expired ones
+// included until the leader purges them (check Active).
+func (f *FSM) Downtimes() []Downtime {
+	f.mu.RLock()
+	out := make([]Downtime, 0, len(f.state.Downtimes))
+	for _, d := range f.state.Downtimes {
+		out = append(out, d)
+	}
+	f.mu.RUnlock()
+	slices.SortFunc(out, func(a, b Downtime) int { return compareKeys(a.Key, b.Key) })
+	return out
+}
+
+// PromotionRules returns every non-neutral promotion rule.
+func (f *FSM) PromotionRules() map[topology.Key]PromotionRule {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return maps.Clone(f.state.Promotion)
+}
+
+// AllVerdicts returns every coordinator's verdicts: node id -> key -> verdict.
+func (f *FSM) AllVerdicts() map[string]map[topology.Key]Verdict {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make(map[string]map[topology.Key]Verdict, len(f.state.Verdicts))
+	for node, m := range f.state.Verdicts {
+		out[node] = maps.Clone(m)
+	}
+	return out
 }
 
 // PromotionRule returns k's rule, PromotionNeutral when none is set.

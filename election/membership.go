@@ -47,6 +47,10 @@ type memberInfo struct {
 	gossip string // advertised gossip host:port
 	state  GossipState
 	since  time.Time
+	// removed is set on the leader when the member asked to leave and was
+	// removed from raft, so reconcile does not re-add it while gossip still
+	// shows it alive. Cleared when the member comes back after being gone.
+	removed bool
 }
 
 // memberTable is this node's view of gossip members, including dead and
@@ -61,10 +65,22 @@ func newMemberTable() *memberTable { return &memberTable{m: map[string]memberInf
 func (t *memberTable) set(mi memberInfo) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, ok := t.m[mi.meta.ID]; ok && old.state == mi.state {
-		mi.since = old.since
+	if old, ok := t.m[mi.meta.ID]; ok {
+		if old.state == mi.state {
+			mi.since = old.since
+		}
+		mi.removed = old.removed && !(old.state != GossipAlive && mi.state == GossipAlive)
 	}
 	t.m[mi.meta.ID] = mi
+}
+
+func (t *memberTable) markRemoved(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if mi, ok := t.m[id]; ok {
+		mi.removed = true
+		t.m[id] = mi
+	}
 }
 
 func (t *memberTable) snapshot() []memberInfo {
@@ -219,6 +235,14 @@ func (n *Node) Leave() error {
 			return fmt.Errorf("leave: transfer leadership: %w", err)
 		}
 	}
+	// Publish the intent first so a reconcile on the leader between our
+	// removal and our gossip leave does not add us back.
+	m := *n.meta.Load()
+	m.Leaving = true
+	n.meta.Store(&m)
+	if err := n.ml.UpdateNode(time.Second); err != nil {
+		n.logger.Warn("broadcast leave intent", "err", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
 	defer cancel()
 	for {
@@ -233,12 +257,6 @@ func (n *Node) Leave() error {
 		case <-ctx.Done():
 		case <-time.After(n.cfg.HeartbeatTimeout / 10):
 		}
-	}
-	m := *n.meta.Load()
-	m.Leaving = true
-	n.meta.Store(&m)
-	if err := n.ml.UpdateNode(time.Second); err != nil {
-		n.logger.Warn("broadcast leave intent", "err", err)
 	}
 	return n.ml.Leave(5 * time.Second)
 }
@@ -346,6 +364,9 @@ func (n *Node) reconcileMembers() error {
 			if inConfig && s.Address == raft.ServerAddress(mi.meta.Raft) && s.Suffrage == raft.Voter {
 				continue
 			}
+			if mi.removed || mi.meta.Leaving {
+				continue // on its way out; see Leave
+			}
 			n.logger.Info("adding voter", "member", id, "raft", mi.meta.Raft, "previous_address", s.Address)
 			if err := n.raft.AddVoter(id, raft.ServerAddress(mi.meta.Raft), 0, 0).Error(); err != nil {
 				return fmt.Errorf("add voter %s: %w", id, err)
@@ -390,6 +411,9 @@ func (n *Node) removeMemberLocal(id string, leaving bool) error {
 	found := slices.ContainsFunc(f.Configuration().Servers, func(s raft.Server) bool { return s.ID == raft.ServerID(id) })
 	if !found {
 		return fmt.Errorf("remove member %q: %w", id, ErrUnknownMember)
+	}
+	if leaving {
+		n.members.markRemoved(id)
 	}
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
 		return fmt.Errorf("remove member %q: %w", id, translateRaftError(n, err))
