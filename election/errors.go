@@ -26,6 +26,10 @@ var (
 	// ErrConflict means a command conflicts with the replicated state, e.g.
 	// a second recovery on a cluster that has one running.
 	ErrConflict = errors.New("conflict")
+	// ErrOutcomeUnknown means a proposal may or may not have been applied
+	// (leadership lost mid-commit, the leader stopped answering, the context
+	// expired). Re-read the state before proposing again.
+	ErrOutcomeUnknown = errors.New("outcome unknown")
 	// ErrUnknownMember means RemoveMember named a server not in the raft
 	// configuration.
 	ErrUnknownMember = errors.New("unknown member")
@@ -57,6 +61,7 @@ var errorCodes = map[string]error{
 	"not_found":       ErrNotFound,
 	"conflict":        ErrConflict,
 	"unknown_member":  ErrUnknownMember,
+	"outcome_unknown": ErrOutcomeUnknown,
 }
 
 // errorCode returns the wire name of the first sentinel err wraps, or "".

@@ -58,7 +58,9 @@ func (n *Node) ProposeRaw(ctx context.Context, data []byte) (Result, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("%w (last attempt: %v)", err, ctx.Err())
+			// Every attempt so far was certainly not applied, so the
+			// original sentinel (ErrNoLeader, ErrNotLeader) stands.
+			return res, fmt.Errorf("%w (gave up: %v)", err, ctx.Err())
 		case <-n.shutdownCh:
 			return res, ErrShutdown
 		case <-time.After(n.cfg.HeartbeatTimeout / 10):
@@ -87,6 +89,9 @@ func (n *Node) applyLocal(ctx context.Context, data []byte) (Result, error) {
 	}
 	f := n.raft.Apply(data, timeout)
 	if err := waitFuture(ctx, f); err != nil {
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
+		}
 		return Result{}, translateRaftError(n, err)
 	}
 	resp, _ := f.Response().(applyResponse)
@@ -101,7 +106,7 @@ func translateRaftError(n *Node, err error) error {
 		return n.notLeaderError()
 	case errors.Is(err, raft.ErrLeadershipLost):
 		// Not retryable: the entry may still commit under the next leader.
-		return fmt.Errorf("leadership lost while committing; the command may or may not be applied: %v", err)
+		return fmt.Errorf("%w: leadership lost while committing: %v", ErrOutcomeUnknown, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return ErrShutdown
 	case errors.Is(err, raft.ErrEnqueueTimeout):
@@ -187,7 +192,7 @@ func (n *Node) forward(ctx context.Context, addr string, req forwardRequest) (Re
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return Result{}, fmt.Errorf("forward to leader %s: no answer, the command may or may not be applied: %w", addr, err)
+		return Result{}, fmt.Errorf("forward to leader %s: no answer: %w: %v", addr, ErrOutcomeUnknown, err)
 	}
 	return resp.Result, decodeRemoteError(resp.Code, resp.Error)
 }
