@@ -43,6 +43,7 @@ type NotLeaderError struct {
 	LeaderHTTPAddr string // empty when gossip has not told us yet
 }
 
+// Error implements error.
 func (e *NotLeaderError) Error() string {
 	return fmt.Sprintf("not the raft leader (leader is %s at %s)", e.LeaderID, e.LeaderRaftAddr)
 }

@@ -3,6 +3,7 @@ package election
 import (
 	"cmp"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/raft"
 )
@@ -37,11 +38,11 @@ type MemberStatus struct {
 // estimate (a leader exists and a majority of voters is alive); use
 // VerifyLeader for a decision.
 func (n *Node) Status() Status {
-	st := Status{NodeID: n.cfg.NodeID, State: raft.Shutdown.String()}
+	st := Status{NodeID: n.cfg.NodeID, State: "shutdown"}
 	if n.isShutdown() {
 		return st
 	}
-	st.State = n.raft.State().String()
+	st.State = strings.ToLower(n.raft.State().String())
 	st.Term = n.raft.CurrentTerm()
 	st.LastIndex = n.raft.LastIndex()
 	st.AppliedIndex = n.raft.AppliedIndex()
