@@ -262,8 +262,8 @@ func (c *ServerConfig) Validate() error {
 	for _, j := range c.Gossip.Join {
 		checkAddr("gossip.join", j, false)
 	}
-	if c.Raft.BootstrapExpect < 1 || c.Raft.BootstrapExpect > 9 {
-		bad("raft.bootstrap_expect", c.Raft.BootstrapExpect, "must be between 1 and 9")
+	if c.Raft.BootstrapExpect < 0 || c.Raft.BootstrapExpect > 9 {
+		bad("raft.bootstrap_expect", c.Raft.BootstrapExpect, "must be between 0 (only join an existing group) and 9")
 	}
 	positive := func(key string, d time.Duration) {
 		if d <= 0 {

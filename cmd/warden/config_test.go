@@ -103,7 +103,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{name: "port out of range", args: []string{"--http-addr", "127.0.0.1:70000"}, want: []string{"http.addr", "70000"}},
 		{name: "bad join entry", env: []string{"WARDEN_GOSSIP_JOIN=127.0.0.1:1,nope"}, want: []string{"gossip.join", `"nope"`}},
 		{name: "bad seed", args: []string{"--discover", "db1"}, want: []string{"discovery.seeds", `"db1"`}},
-		{name: "bootstrap expect zero", args: []string{"--bootstrap-expect", "0"}, want: []string{"raft.bootstrap_expect", `"0"`}},
+		{name: "bootstrap expect negative", args: []string{"--bootstrap-expect", "-1"}, want: []string{"raft.bootstrap_expect", `"-1"`}},
 		{name: "bad duration in env", env: []string{"WARDEN_DISCOVERY_INTERVAL=soon"}, want: []string{"discovery.interval", "soon"}},
 		{name: "negative duration", file: "mysql:\n  connect_timeout: -1s\n", want: []string{"mysql.connect_timeout", "-1s"}},
 		{name: "unknown key in file", file: "raft:\n  adr: 127.0.0.1:1\n", want: []string{"adr"}},

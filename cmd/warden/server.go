@@ -12,8 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/warden-ha/warden/api"
-	"github.com/warden-ha/warden/web"
+	"github.com/warden-ha/warden/election"
 )
 
 // configError marks an error in the configuration (exit code 2).
@@ -59,14 +58,48 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 		return fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
 	}
 	log.Info("warden starting", "version", version, "node_id", cfg.NodeID, "http", cfg.HTTP.Addr, "raft", cfg.Raft.Addr, "gossip", cfg.Gossip.Addr)
-	httpSrv := api.New(api.Config{Addr: cfg.HTTP.Addr}, nil, web.FS(), log.With("subsystem", "http"))
+
+	node, err := election.New(electionConfig(cfg), log.With("subsystem", "election"))
+	if err != nil {
+		return configError{err}
+	}
+	if err := node.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		if err := node.Shutdown(); err != nil {
+			log.Warn("raft shutdown", "err", err)
+		}
+	}()
+
+	httpSrv := buildAPI(cfg, node, log.With("subsystem", "http"))
 	if err := httpSrv.Start(); err != nil {
 		return fmt.Errorf("http.addr %q: %w", cfg.HTTP.Addr, err)
 	}
+	log.Info("warden started", "node_id", cfg.NodeID, "http", cfg.HTTP.Addr)
 	<-ctx.Done()
+	log.Info("warden stopping")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx)
-	log.Info("warden stopped")
 	return nil
+}
+
+// electionConfig maps the operator's settings onto the Raft node's Config.
+func electionConfig(cfg *ServerConfig) election.Config {
+	e := election.Default()
+	e.NodeID = cfg.NodeID
+	e.DataDir = cfg.DataDir
+	e.RaftAddr, e.RaftAdvertise = cfg.Raft.Addr, cfg.Raft.Advertise
+	e.GossipAddr, e.GossipAdvertise = cfg.Gossip.Addr, cfg.Gossip.Advertise
+	e.HTTPAddr = cfg.HTTP.Advertise
+	if e.HTTPAddr == "" {
+		e.HTTPAddr = cfg.HTTP.Addr
+	}
+	e.Join = cfg.Gossip.Join
+	e.BootstrapExpect = cfg.Raft.BootstrapExpect
+	e.HeartbeatTimeout = cfg.Raft.HeartbeatTimeout
+	e.ElectionTimeout = cfg.Raft.ElectionTimeout
+	e.LeaderLeaseTimeout = cfg.Raft.LeaderLeaseTimeout
+	return e
 }
