@@ -56,3 +56,35 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("wildcard with advertise: %v", err)
 	}
 }
+
+func TestStartFailureCleansUp(t *testing.T) {
+	cfg := testNodeConfig("x", t.TempDir(), nil)
+	n1, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer n1.Shutdown()
+	// Same data dir: bolt's file lock makes the second Start fail.
+	cfg.RaftAddr = "127.0.0.1:0"
+	cfg.BootstrapExpect = 1
+	n2, _ := New(cfg, nil)
+	done := make(chan error, 1)
+	go func() { done <- n2.Start() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("second Start on a locked data dir succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Start on a locked data dir hangs")
+	}
+	if err := n2.Shutdown(); err != nil {
+		t.Errorf("Shutdown after failed Start: %v", err)
+	}
+	if _, err := n2.Propose(t.Context(), SettingsUpdate{}); err != ErrShutdown {
+		t.Errorf("Propose after failed Start: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 )
 
 // Node is one member of the Raft group. Create it with New, register leader
@@ -104,7 +105,9 @@ func (n *Node) Start() error {
 	n.startOnce.Do(func() {
 		err = n.start()
 		if err != nil {
-			n.closeResources()
+			// Close what was opened; the node stays unusable (Shutdown
+			// is then a no-op).
+			_ = n.Shutdown()
 			return
 		}
 		n.started.Store(true)
@@ -117,8 +120,16 @@ func (n *Node) start() error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	// bolt waits for its file lock forever by default; a second warden on
+	// the same data dir should fail fast and say why.
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 2 * time.Second},
+	})
 	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return fmt.Errorf("data_dir %q is locked by another process: %w", cfg.DataDir, err)
+		}
 		return fmt.Errorf("open raft store in %q: %w", cfg.DataDir, err)
 	}
 	n.store = store
