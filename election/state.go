@@ -32,6 +32,17 @@ type Problem struct {
 	Key         topology.Key `json:"key"`
 	Description string       `json:"description,omitempty"`
 	Since       time.Time    `json:"since"`
+
+	// Why: the evidence the analysis used, kept so an operator can see
+	// why Warden thinks what it thinks. Values are replaced wholesale,
+	// never mutated, so sharing them between copies is safe.
+	Severity  string                 `json:"severity,omitempty"`
+	Fix       string                 `json:"fix,omitempty"`
+	Related   []topology.Key         `json:"related,omitempty"`
+	VotesDown []string               `json:"votes_down,omitempty"`
+	VotesUp   []string               `json:"votes_up,omitempty"`
+	Quorum    int                    `json:"quorum,omitempty"`
+	Replicas  []topology.ReplicaView `json:"replicas,omitempty"`
 }
 
 // RecoveryNote is one audit step of a recovery.

@@ -1,0 +1,112 @@
+package coordinator
+
+import (
+	"sync"
+	"time"
+
+	"github.com/warden-ha/warden/topology"
+)
+
+// live is this node's latest first-hand knowledge of one instance. It is
+// never replicated: positions and counters move every second, and every
+// node probes every instance anyway.
+type live struct {
+	// Last is the latest probe result (LastError set when it failed).
+	Last *topology.Instance
+	// Good is the latest successful probe, nil if never reached: the last
+	// known facts of a dead master (its replicas, its position) are exactly
+	// what a recovery needs.
+	Good *topology.Instance
+	// LastReceive is when the replica's received-heartbeat counter or read
+	// position was last seen to advance (or when it was first seen).
+	LastReceive time.Time
+	// Failures counts consecutive failed probes.
+	Failures int
+}
+
+// cache holds the live view of every probed instance. Safe for concurrent use.
+type cache struct {
+	mu sync.RWMutex
+	m  map[topology.Key]*live
+}
+
+func newCache() *cache { return &cache{m: map[topology.Key]*live{}} }
+
+// update records a probe result and returns a copy of the new entry.
+func (c *cache) update(inst *topology.Instance, now time.Time) live {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[inst.Key]
+	if e == nil {
+		e = &live{}
+		c.m[inst.Key] = e
+	}
+	e.Last = inst
+	if inst.LastError != "" {
+		e.Failures++
+		return *e
+	}
+	e.Failures = 0
+	if advanced(e.Good, inst) || e.LastReceive.IsZero() {
+		e.LastReceive = now
+	}
+	e.Good = inst
+	return *e
+}
+
+// advanced reports whether the replica received anything from its source
+// between two probes: a heartbeat, an event (read position or received
+// GTIDs), or a reconnect to a different source (a fresh start).
+func advanced(prev, cur *topology.Instance) bool {
+	if prev == nil || !prev.IsReplica() || !cur.IsReplica() {
+		return true
+	}
+	p, c := prev.Replication, cur.Replication
+	return p.SourceKey() != c.SourceKey() ||
+		c.ReceivedHeartbeats != p.ReceivedHeartbeats ||
+		c.ReadSourceLogPos != p.ReadSourceLogPos || c.SourceLogFile != p.SourceLogFile ||
+		c.GTIDIOPos != p.GTIDIOPos || c.RetrievedSet != p.RetrievedSet
+}
+
+func (c *cache) get(k topology.Key) (live, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.m[k]
+	if !ok {
+		return live{}, false
+	}
+	return *e, true
+}
+
+func (c *cache) forget(k topology.Key) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
+}
+
+// snapshot returns a copy of every entry.
+func (c *cache) snapshot() map[topology.Key]live {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[topology.Key]live, len(c.m))
+	for k, e := range c.m {
+		out[k] = *e
+	}
+	return out
+}
+
+// record is the instance as the leader should publish it: the latest facts
+// when reachable; the last known facts, marked with the current error and
+// probe time, when not.
+func (e live) record() *topology.Instance {
+	if e.Last == nil {
+		return nil
+	}
+	if e.Last.LastError == "" || e.Good == nil {
+		return e.Last
+	}
+	r := *e.Good
+	r.LastError = e.Last.LastError
+	r.LastProbed = e.Last.LastProbed
+	return &r
+}

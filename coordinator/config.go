@@ -1,0 +1,88 @@
+// Package coordinator holds the loops that act: probing and discovery on
+// every node, failure detection and (later) recovery on the leader. See
+// DESIGN.md for why it is built this way.
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/warden-ha/warden/topology"
+)
+
+// Config configures the coordinator loops of one node.
+type Config struct {
+	// NodeID is this coordinator's id in the Raft group (verdicts carry it).
+	NodeID string
+	// Seeds are where discovery starts; SeedNames optionally names the
+	// cluster a seed belongs to (used when the cluster is first seen).
+	Seeds     []topology.Key
+	SeedNames map[topology.Key]string
+	// Interval is the probe period of every instance.
+	Interval time.Duration
+	// SuspectInterval is the faster probe period of a suspect instance (one
+	// some coordinator cannot reach) and of its replicas, until it resolves.
+	SuspectInterval time.Duration
+	// ConfirmFailures is how many consecutive failed probes make this node
+	// vote "unreachable". The second probe follows the first at once.
+	ConfirmFailures int
+	// GoneAfter: an instance unreachable this long is reported as gone (it
+	// is kept, never silently dropped).
+	GoneAfter time.Duration
+	// MaxInstances bounds discovery.
+	MaxInstances int
+	// Watch holds a connection open to every instance with replicas, so a
+	// crashed process is noticed when the kernel closes the socket.
+	Watch bool
+
+	Analysis topology.AnalysisConfig
+	Problems topology.ProblemConfig
+}
+
+// Default returns the defaults; see docs/detection.md for the reasoning.
+func Default() Config {
+	return Config{
+		Interval:        time.Second,
+		SuspectInterval: 100 * time.Millisecond,
+		ConfirmFailures: 2,
+		GoneAfter:       time.Hour,
+		MaxInstances:    1000,
+		Watch:           true,
+		Analysis:        topology.DefaultAnalysisConfig(),
+		Problems:        topology.DefaultProblemConfig(),
+	}
+}
+
+// Validate names every bad field.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field string, v any, why string) {
+		errs = append(errs, fmt.Errorf("%s %q: %s", field, fmt.Sprint(v), why))
+	}
+	if c.NodeID == "" {
+		bad("node_id", c.NodeID, "must be set")
+	}
+	if c.Interval <= 0 {
+		bad("discovery.interval", c.Interval, "must be positive")
+	}
+	if c.SuspectInterval <= 0 || c.SuspectInterval > c.Interval {
+		bad("detection.suspect_interval", c.SuspectInterval, "must be positive and not above discovery.interval")
+	}
+	if c.ConfirmFailures < 1 || c.ConfirmFailures > 10 {
+		bad("detection.confirm_failures", c.ConfirmFailures, "must be between 1 and 10")
+	}
+	if c.GoneAfter <= 0 {
+		bad("discovery.gone_after", c.GoneAfter, "must be positive")
+	}
+	if c.MaxInstances < 1 {
+		bad("discovery.max_instances", c.MaxInstances, "must be at least 1")
+	}
+	if err := c.Analysis.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Problems.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,173 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// Raft is what the coordinator needs of the election node.
+type Raft interface {
+	Propose(ctx context.Context, cmd election.Command) (election.Result, error)
+	FSM() *election.FSM
+	IsLeader() bool
+	Status() election.Status
+	OnLeadership(name string, fn election.LeaderFunc)
+}
+
+// Prober reads one instance; *topology.Prober implements it.
+type Prober interface {
+	Probe(ctx context.Context, k topology.Key) (*topology.Instance, error)
+}
+
+// Watcher blocks until the instance's connection breaks (or ctx ends);
+// *topology.Watcher implements it. A nil Watcher disables watching.
+type Watcher interface {
+	Watch(ctx context.Context, k topology.Key) error
+}
+
+// Coordinator runs the probe loop and verdicts on every node, and
+// discovery publication and failure detection while leader.
+type Coordinator struct {
+	cfg    Config
+	raft   Raft
+	prober Prober
+	watch  Watcher
+	log    *slog.Logger
+	now    func() time.Time
+
+	cache    *cache
+	verdicts *verdictSync
+	urgent   chan topology.Key
+
+	mu       sync.Mutex
+	pending  map[topology.Key]bool // neighbours seen, not yet in the state
+	watching map[topology.Key]context.CancelFunc
+
+	detector *detector
+}
+
+// New builds a coordinator; Run starts it.
+func New(cfg Config, raft Raft, prober Prober, watch Watcher, log *slog.Logger) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("coordinator config: %w", err)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Coordinator{
+		cfg:      cfg,
+		raft:     raft,
+		prober:   prober,
+		watch:    watch,
+		log:      log,
+		now:      time.Now,
+		cache:    newCache(),
+		urgent:   make(chan topology.Key, 64),
+		pending:  map[topology.Key]bool{},
+		watching: map[topology.Key]context.CancelFunc{},
+	}
+	c.verdicts = newVerdictSync(cfg.NodeID, raft, log.With("loop", "verdicts"))
+	c.detector = newDetector(c)
+	return c, nil
+}
+
+// Run blocks until ctx ends: the probe loop and the verdict proposer run on
+// every node; publication and detection run while this node leads.
+func (c *Coordinator) Run(ctx context.Context) {
+	c.raft.OnLeadership("discovery", c.publishLoop)
+	c.raft.OnLeadership("detection", c.detector.run)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.verdicts.run(ctx) }()
+	go func() { defer wg.Done(); c.probeLoop(ctx) }()
+	wg.Wait()
+	c.mu.Lock()
+	for _, cancel := range c.watching {
+		cancel()
+	}
+	c.mu.Unlock()
+}
+
+// Live returns this node's latest first-hand facts about an instance (the
+// last known facts when it is unreachable), for the API.
+func (c *Coordinator) Live(k topology.Key) (*topology.Instance, bool) {
+	e, ok := c.cache.get(k)
+	if !ok || e.Last == nil {
+		return nil, false
+	}
+	return e.record(), true
+}
+
+// Poke asks for an immediate probe of k (after a watch connection broke,
+// or when a coordinator votes it down).
+func (c *Coordinator) Poke(k topology.Key) {
+	select {
+	case c.urgent <- k:
+	default: // a probe is coming anyway
+	}
+}
+
+// knownKeys is every instance to probe: the replicated topology, the seeds
+// and neighbours seen but not yet published.
+func (c *Coordinator) knownKeys() []topology.Key {
+	set := map[topology.Key]bool{}
+	for _, in := range c.raft.FSM().Instances() {
+		set[in.Key] = true
+	}
+	for _, k := range c.cfg.Seeds {
+		set[k] = true
+	}
+	c.mu.Lock()
+	for k := range c.pending {
+		if set[k] {
+			delete(c.pending, k)
+		}
+		set[k] = true
+	}
+	c.mu.Unlock()
+	if len(set) > c.cfg.MaxInstances {
+		c.log.Warn("more instances than discovery.max_instances; probing a subset", "known", len(set), "max", c.cfg.MaxInstances)
+	}
+	keys := make([]topology.Key, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	topology.SortKeys(keys)
+	if len(keys) > c.cfg.MaxInstances {
+		keys = keys[:c.cfg.MaxInstances]
+	}
+	return keys
+}
+
+// suspects are the instances some voter (or this node) judges unreachable,
+// plus their replicas: all probed every SuspectInterval until it resolves.
+func (c *Coordinator) suspects() map[topology.Key]bool {
+	out := map[topology.Key]bool{}
+	for _, byKey := range c.raft.FSM().AllVerdicts() {
+		for k, v := range byKey {
+			if !v.Reachable {
+				out[k] = true
+			}
+		}
+	}
+	for k, e := range c.cache.snapshot() {
+		if e.Failures > 0 {
+			out[k] = true
+		}
+	}
+	if len(out) == 0 {
+		return out
+	}
+	for k, e := range c.cache.snapshot() {
+		if g := e.Good; g != nil && g.IsReplica() && out[g.Replication.SourceKey()] {
+			out[k] = true
+		}
+	}
+	return out
+}

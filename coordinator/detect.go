@@ -1,0 +1,201 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// detector runs on the leader: it builds one snapshot of facts per
+// instance with replicas (votes from the replicated verdicts, the replicas'
+// view from this node's live cache), runs the pure predicates and publishes
+// the problems when they change.
+type detector struct {
+	c       *Coordinator
+	lastSig string
+}
+
+func newDetector(c *Coordinator) *detector { return &detector{c: c} }
+
+func (d *detector) run(ctx context.Context) {
+	d.lastSig = "" // a new leader republishes what it sees
+	tick := time.NewTicker(d.c.cfg.SuspectInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		problems := d.evaluate(d.c.now())
+		sig := signature(problems)
+		if sig == d.lastSig {
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := d.c.raft.Propose(pctx, election.ProblemsSet{Problems: problems, At: d.c.now()})
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				d.c.log.Warn("publishing problems failed", "err", err)
+			}
+			continue
+		}
+		d.lastSig = sig
+		for _, p := range problems {
+			if topology.AnalysisCode(p.Code).Actionable() {
+				d.c.log.Warn("failure detected", "code", p.Code, "cluster", p.Cluster, "instance", p.Key, "why", p.Description)
+			}
+		}
+	}
+}
+
+// voters returns the ids of the Raft voters.
+func voters(st election.Status) []string {
+	var out []string
+	for _, m := range st.Members {
+		if m.Suffrage == "voter" {
+			out = append(out, m.ID)
+		}
+	}
+	return out
+}
+
+// evaluate computes the current problems of every cluster.
+func (d *detector) evaluate(now time.Time) []election.Problem {
+	c := d.c
+	fsm := c.raft.FSM()
+	voterIDs := voters(c.raft.Status())
+	allVerdicts := fsm.AllVerdicts()
+	live := c.cache.snapshot()
+	previous := map[string]time.Time{}
+	for _, p := range fsm.Problems() {
+		previous[p.Code+"|"+p.Key.String()] = p.Since
+	}
+	since := func(code string, k topology.Key) time.Time {
+		if t, ok := previous[code+"|"+k.String()]; ok {
+			return t
+		}
+		return now
+	}
+
+	var out []election.Problem
+	for _, cl := range fsm.Clusters() {
+		// Who replicates from whom, by the freshest facts this node has.
+		facts := map[topology.Key]*topology.Instance{}
+		for _, m := range cl.Members {
+			if e, ok := live[m]; ok && e.record() != nil {
+				facts[m] = e.record()
+			} else if in, ok := fsm.Instance(m); ok {
+				facts[m] = &in
+			}
+		}
+		replicasOf := map[topology.Key][]topology.Key{}
+		for _, m := range cl.Members {
+			if f := facts[m]; f != nil && f.IsReplica() {
+				src := f.Replication.SourceKey()
+				replicasOf[src] = append(replicasOf[src], m)
+			}
+		}
+		for _, k := range cl.Members {
+			isMaster := k == cl.Master
+			if !isMaster && len(replicasOf[k]) == 0 {
+				continue
+			}
+			mf := topology.MasterFacts{Cluster: cl.Name, Key: k, IsMaster: isMaster, Voters: voterIDs}
+			for node, byKey := range allVerdicts {
+				if v, ok := byKey[k]; ok {
+					mf.Votes = append(mf.Votes, topology.Vote{Node: node, Reachable: v.Reachable, Since: v.Since, Error: v.Error})
+				}
+			}
+			for _, r := range replicasOf[k] {
+				mf.Replicas = append(mf.Replicas, replicaView(r, k, live[r], now))
+			}
+			a := topology.Analyze(mf, c.cfg.Analysis)
+			if a.Code == topology.NoProblem {
+				continue
+			}
+			out = append(out, election.Problem{
+				Code: string(a.Code), Cluster: cl.Name, Key: k, Description: a.Description,
+				Since: since(string(a.Code), k), Severity: analysisSeverity(a.Code),
+				VotesDown: a.VotesDown, VotesUp: a.VotesUp, Quorum: a.Quorum, Replicas: a.Replicas,
+			})
+		}
+		// The problems instances show by themselves, from fresh facts.
+		var insts []*topology.Instance
+		for _, m := range cl.Members {
+			if e, ok := live[m]; ok && e.Last != nil {
+				insts = append(insts, e.Last)
+			}
+			if e, ok := live[m]; ok && e.Good != nil && e.Last.LastError != "" && now.Sub(e.Good.LastSeen) > c.cfg.GoneAfter {
+				out = append(out, election.Problem{
+					Code: "InstanceGone", Cluster: cl.Name, Key: m, Since: since("InstanceGone", m), Severity: "warning",
+					Description: fmt.Sprintf("%s unreachable since %s (discovery.gone_after %s); kept until an operator forgets it", m, e.Good.LastSeen.Format(time.RFC3339), c.cfg.GoneAfter),
+				})
+			}
+		}
+		for _, p := range topology.AllProblems(insts, c.cfg.Problems) {
+			out = append(out, election.Problem{
+				Code: string(p.Code), Cluster: cl.Name, Key: p.Instance, Description: p.Reason,
+				Since: since(string(p.Code), p.Instance), Severity: string(p.Severity), Fix: p.Fix, Related: p.Related,
+			})
+		}
+	}
+	slices.SortFunc(out, func(a, b election.Problem) int {
+		if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
+			return c
+		}
+		if c := compareKey(a.Key, b.Key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
+	return out
+}
+
+// replicaView is what replica r's latest probe says about its link to src.
+func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaView {
+	v := topology.ReplicaView{Key: r}
+	if e.Last == nil {
+		v.Error = "not probed yet"
+		return v
+	}
+	if e.Last.LastError != "" {
+		v.Error = e.Last.LastError
+		return v
+	}
+	v.Reachable = true
+	rs := e.Last.Replication
+	if rs == nil {
+		return v
+	}
+	v.SourceMatches = rs.SourceKey() == src
+	v.IORunning = rs.IORunning
+	v.LastIOErrno = rs.LastIOErrno
+	v.HeartbeatPeriod = time.Duration(rs.HeartbeatPeriod * float64(time.Second))
+	v.SinceLastReceive = now.Sub(e.LastReceive)
+	return v
+}
+
+func analysisSeverity(code topology.AnalysisCode) string {
+	if code.Actionable() || code == topology.DeadMasterWithoutReplicas {
+		return "critical"
+	}
+	return "warning"
+}
+
+// signature identifies a problem set for change detection: codes,
+// instances, votes and which replicas still receive, not the descriptions
+// (which carry durations that change every tick).
+func signature(ps []election.Problem) string {
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "%s|%s|%s|%v|%v;", p.Code, p.Cluster, p.Key, p.VotesDown, p.VotesUp)
+	}
+	return b.String()
+}

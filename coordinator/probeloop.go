@@ -1,0 +1,133 @@
+package coordinator
+
+import (
+	"context"
+	"time"
+
+	"github.com/warden-ha/warden/topology"
+)
+
+// probeResult travels from a probe goroutine back to the loop.
+type probeResult struct {
+	inst *topology.Instance
+}
+
+// probeLoop owns the schedule: every instance is probed every Interval,
+// suspects every SuspectInterval, and a poked instance at once. Each probe
+// runs in its own goroutine with its own deadline, at most one in flight per
+// instance, so a hung server delays nobody else's probes.
+func (c *Coordinator) probeLoop(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.SuspectInterval)
+	defer tick.Stop()
+	results := make(chan probeResult, 64)
+	inFlight := map[topology.Key]bool{}
+	again := map[topology.Key]bool{} // poked while in flight: probe again on return
+	lastStart := map[topology.Key]time.Time{}
+
+	start := func(k topology.Key) {
+		if inFlight[k] {
+			again[k] = true
+			return
+		}
+		inFlight[k] = true
+		lastStart[k] = c.now()
+		go func() {
+			inst, _ := c.prober.Probe(ctx, k)
+			select {
+			case results <- probeResult{inst: inst}:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	schedule := func() {
+		now := c.now()
+		suspects := c.suspects()
+		for _, k := range c.knownKeys() {
+			every := c.cfg.Interval
+			if suspects[k] {
+				every = c.cfg.SuspectInterval
+			}
+			if now.Sub(lastStart[k]) >= every {
+				start(k)
+			}
+		}
+	}
+	schedule()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			schedule()
+		case k := <-c.urgent:
+			start(k)
+		case r := <-results:
+			k := r.inst.Key
+			delete(inFlight, k)
+			if c.handle(ctx, r.inst) || again[k] {
+				delete(again, k)
+				start(k)
+			}
+		}
+	}
+}
+
+// handle records a probe result and updates this node's verdict. It returns
+// true when the instance must be probed again at once: a first failure is
+// confirmed immediately instead of waiting a full interval.
+func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance) (again bool) {
+	now := c.now()
+	e := c.cache.update(inst, now)
+	k := inst.Key
+	if inst.LastError == "" {
+		c.verdicts.set(topology.Vote{Node: c.cfg.NodeID, Reachable: true, Since: now}, k)
+		c.noteNeighbours(inst)
+		c.ensureWatch(ctx, inst)
+		return false
+	}
+	if e.Failures < c.cfg.ConfirmFailures {
+		return true
+	}
+	c.verdicts.set(topology.Vote{Node: c.cfg.NodeID, Reachable: false, Since: now, Error: inst.LastError}, k)
+	return false
+}
+
+// noteNeighbours queues instances the probe pointed at (its source, its
+// replicas) that discovery has not published yet.
+func (c *Coordinator) noteNeighbours(inst *topology.Instance) {
+	fsm := c.raft.FSM()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range topology.Neighbours(inst) {
+		if _, ok := fsm.Instance(n); !ok {
+			c.pending[n] = true
+		}
+	}
+}
+
+// ensureWatch keeps one watch connection open to every instance that has
+// replicas: when the process dies the kernel closes the socket and the
+// watch returns at once, long before the next probe would notice.
+func (c *Coordinator) ensureWatch(ctx context.Context, inst *topology.Instance) {
+	if c.watch == nil || len(inst.Replicas) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.watching[inst.Key]; ok {
+		return
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	c.watching[inst.Key] = cancel
+	go func() {
+		err := c.watch.Watch(wctx, inst.Key)
+		c.mu.Lock()
+		delete(c.watching, inst.Key)
+		c.mu.Unlock()
+		cancel()
+		if wctx.Err() == nil {
+			c.log.Debug("watch connection broke; probing now", "instance", inst.Key, "err", err)
+			c.Poke(inst.Key)
+		}
+	}()
+}

@@ -1,0 +1,154 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// publishLoop runs on the leader: every Interval it turns the live cache
+// into the replicated topology, proposing only what changed structurally.
+func (c *Coordinator) publishLoop(ctx context.Context) {
+	tick := time.NewTicker(c.cfg.Interval)
+	defer tick.Stop()
+	for {
+		if upd, ok := c.topologyDiff(); ok {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if _, err := c.raft.Propose(pctx, upd); err != nil && ctx.Err() == nil {
+				c.log.Warn("publishing topology failed", "err", err)
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// topologyDiff compares the live view with the replicated state and returns
+// the batched update, or false when nothing changed structurally.
+func (c *Coordinator) topologyDiff() (election.TopologyUpdate, bool) {
+	fsm := c.raft.FSM()
+	current := map[topology.Key]topology.Instance{}
+	for _, in := range fsm.Instances() {
+		current[in.Key] = in
+	}
+	records := map[topology.Key]*topology.Instance{}
+	for k, e := range c.cache.snapshot() {
+		if r := e.record(); r != nil {
+			records[k] = r
+		}
+	}
+	// Instances in the state that this node has not probed yet (a new
+	// leader's first pass) keep their replicated facts.
+	for k, in := range current {
+		if _, ok := records[k]; !ok {
+			in := in
+			records[k] = &in
+		}
+	}
+	var upd election.TopologyUpdate
+	for k, r := range records {
+		if _, known := current[k]; !known && r.LastSeen.IsZero() && !c.isSeed(k) {
+			// Never reached and nobody asked for it: a neighbour that
+			// does not answer (e.g. a stale replica entry) is reported
+			// through its replicas, not published as an instance.
+			continue
+		}
+		old, ok := current[k]
+		if !ok || !sameStructure(&old, r) {
+			upd.Upsert = append(upd.Upsert, *r)
+		}
+	}
+	slices.SortFunc(upd.Upsert, func(a, b topology.Instance) int { return compareKey(a.Key, b.Key) })
+
+	// Clusters: group, then keep names stable across failovers.
+	published := map[topology.Key]*topology.Instance{}
+	for k, r := range records {
+		if _, known := current[k]; known || slices.ContainsFunc(upd.Upsert, func(i topology.Instance) bool { return i.Key == k }) {
+			published[k] = r
+		}
+	}
+	groups := topology.GroupInstances(published)
+	previous := map[topology.Key]string{}
+	oldClusters := map[string]election.Cluster{}
+	for _, cl := range fsm.Clusters() {
+		oldClusters[cl.Name] = cl
+		for _, m := range cl.Members {
+			previous[m] = cl.Name
+		}
+		previous[cl.Master] = cl.Name
+	}
+	names := topology.AssignClusterNames(groups, previous, c.cfg.SeedNames)
+	seen := map[string]bool{}
+	for _, g := range groups {
+		cl := election.Cluster{Name: names[g.Root], Master: g.Root, Members: g.Members}
+		seen[cl.Name] = true
+		if old, ok := oldClusters[cl.Name]; !ok || old.Master != cl.Master || !slices.Equal(old.Members, cl.Members) {
+			upd.UpsertClusters = append(upd.UpsertClusters, cl)
+		}
+	}
+	for name := range oldClusters {
+		if !seen[name] {
+			upd.DeleteClusters = append(upd.DeleteClusters, name)
+		}
+	}
+	slices.Sort(upd.DeleteClusters)
+	changed := len(upd.Upsert)+len(upd.UpsertClusters)+len(upd.DeleteClusters) > 0
+	return upd, changed
+}
+
+func (c *Coordinator) isSeed(k topology.Key) bool { return slices.Contains(c.cfg.Seeds, k) }
+
+func compareKey(a, b topology.Key) int {
+	switch {
+	case a.Host < b.Host:
+		return -1
+	case a.Host > b.Host:
+		return 1
+	}
+	return a.Port - b.Port
+}
+
+// sameStructure compares what is worth replicating: identity, role,
+// configuration, thread states and errors, reachability. Counters and
+// positions that move every second stay in each node's live cache.
+func sameStructure(a, b *topology.Instance) bool {
+	x, y := structural(a), structural(b)
+	bx, _ := json.Marshal(x)
+	by, _ := json.Marshal(y)
+	return string(bx) == string(by)
+}
+
+func structural(in *topology.Instance) topology.Instance {
+	s := *in
+	s.LastSeen, s.LastProbed = time.Time{}, time.Time{}
+	// Error texts carry ephemeral ports and vary between attempts; whether
+	// there is an error is what matters for the replicated state.
+	if s.LastError != "" {
+		s.LastError = "unreachable"
+	}
+	s.BinlogFile, s.BinlogPos = "", 0
+	s.GTIDExecuted, s.GTIDBinlogPos, s.GTIDCurrentPos, s.GTIDSlavePos = "", "", "", ""
+	s.UptimeSeconds = 0
+	s.SemiSync.MasterClients = 0
+	s.Replicas = slices.Clone(s.Replicas)
+	topology.SortKeys(s.Replicas)
+	if s.Replication != nil {
+		r := *s.Replication
+		r.ReceivedHeartbeats = 0
+		r.ReadSourceLogPos, r.ExecSourceLogPos, r.RelayLogPos = 0, 0, 0
+		r.SourceLogFile, r.RelaySourceFile, r.RelayLogFile = "", "", ""
+		r.GTIDIOPos, r.RetrievedSet, r.ExecutedSet, r.GTIDSlavePos = "", "", "", ""
+		r.SecondsBehind = nil
+		r.IOState = ""
+		s.Replication = &r
+	}
+	return s
+}
