@@ -1,0 +1,134 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// Health checks for load balancers and orchestration. They answer from
+// local state only, never block on Raft, and give 200 or 503 (HEAD: the
+// status alone; net/http drops the body).
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz: this node belongs to a group that has a leader.
+func (s *Server) readyz(c *gin.Context) {
+	st := s.deps.Cluster.Status()
+	if st.LeaderID == "" {
+		fail(c, fmt.Errorf("node %s (%s) sees no leader: %w", st.NodeID, st.State, election.ErrNoLeader))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "leader_id": st.LeaderID})
+}
+
+// leader: 200 on the established leader, 503 elsewhere with the leader's
+// address when known.
+func (s *Server) leader(c *gin.Context) {
+	st := s.deps.Cluster.Status()
+	if s.deps.Cluster.IsLeader() {
+		c.JSON(http.StatusOK, gin.H{"leader": true, "node_id": st.NodeID, "leader_http_addr": st.LeaderHTTP, "term": st.Term})
+		return
+	}
+	if st.LeaderID == "" {
+		fail(c, fmt.Errorf("node %s sees no leader: %w", st.NodeID, election.ErrNoLeader))
+		return
+	}
+	fail(c, &leaderError{err: &election.NotLeaderError{LeaderID: st.LeaderID, LeaderRaftAddr: st.LeaderRaft, LeaderHTTPAddr: st.LeaderHTTP}, addr: st.LeaderHTTP})
+}
+
+// checkedInstance finds the instance and its cluster for a routing check;
+// anything missing is a failed check (503), not a 404, so a load balancer
+// never routes to an instance Warden does not know.
+func (s *Server) checkedInstance(c *gin.Context, failed error) (topology.Instance, election.Cluster, error) {
+	k, err := pathKey(c)
+	if err != nil {
+		return topology.Instance{}, election.Cluster{}, err
+	}
+	in, ok := s.deps.Store.Instance(k)
+	if !ok {
+		return in, election.Cluster{}, fmt.Errorf("%w: instance %s is not known", failed, k)
+	}
+	for _, cl := range s.deps.Store.Clusters() {
+		for _, m := range members(cl) {
+			if m == k {
+				return in, cl, nil
+			}
+		}
+	}
+	return in, election.Cluster{}, fmt.Errorf("%w: instance %s belongs to no cluster", failed, k)
+}
+
+// masterCheck: 200 only if the instance is its cluster's current master
+// per the replicated state, writable, and its last probe succeeded.
+func (s *Server) masterCheck(c *gin.Context) {
+	in, cl, err := s.checkedInstance(c, ErrNotMaster)
+	switch {
+	case err != nil:
+	case cl.Master != in.Key:
+		err = fmt.Errorf("%w: %s is not the master of %s (%s is)", ErrNotMaster, in.Key, cl.Name, cl.Master)
+	case in.ReadOnly:
+		err = fmt.Errorf("%w: %s is read_only", ErrNotMaster, in.Key)
+	case !in.Reachable():
+		err = fmt.Errorf("%w: %s is unreachable (%s)", ErrNotMaster, in.Key, in.LastError)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"key": in.Key, "cluster": cl.Name, "role": "master"})
+}
+
+// replicaCheck: 200 only if the instance replicates from its cluster's
+// current master, both threads running, and (with ?max_lag=) within lag.
+func (s *Server) replicaCheck(c *gin.Context) {
+	var maxLag time.Duration = -1
+	if v := c.Query("max_lag"); v != "" {
+		d, err := parseLag(v)
+		if err != nil {
+			fail(c, badField("max_lag", v, "want a duration such as 5s (or a number of seconds)"))
+			return
+		}
+		maxLag = d
+	}
+	in, cl, err := s.checkedInstance(c, ErrNotReplica)
+	switch {
+	case err != nil:
+	case !in.Reachable():
+		err = fmt.Errorf("%w: %s is unreachable (%s)", ErrNotReplica, in.Key, in.LastError)
+	case !in.IsReplica() || in.Replication.SourceKey() != cl.Master:
+		err = fmt.Errorf("%w: %s does not replicate from %s, the master of %s", ErrNotReplica, in.Key, cl.Master, cl.Name)
+	case !in.Replication.Replicating():
+		err = fmt.Errorf("%w: %s replication is not running (io %s, sql %t)", ErrNotReplica, in.Key, in.Replication.IORunning, in.Replication.SQLRunning)
+	case maxLag >= 0 && in.Replication.SecondsBehind == nil:
+		err = fmt.Errorf("%w: %s lag is unknown", ErrNotReplica, in.Key)
+	case maxLag >= 0 && time.Duration(*in.Replication.SecondsBehind)*time.Second > maxLag:
+		err = fmt.Errorf("%w: %s lags %ds, more than %s", ErrNotReplica, in.Key, *in.Replication.SecondsBehind, maxLag)
+	}
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"key": in.Key, "cluster": cl.Name, "role": "replica", "lag_seconds": lagOf(&in)})
+}
+
+// parseLag accepts a Go duration or a plain number of seconds (what
+// HAProxy configs tend to carry).
+func parseLag(v string) (time.Duration, error) {
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("bad lag %q", v)
+	}
+	return d, nil
+}

@@ -1,0 +1,60 @@
+package api
+
+import (
+	"context"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// Store reads the replicated state. Reads are answered locally on every
+// node and may lag the leader by a few milliseconds. *election.FSM
+// satisfies it.
+type Store interface {
+	Instances() []topology.Instance
+	Instance(k topology.Key) (topology.Instance, bool)
+	Clusters() []election.Cluster
+	Problems() []election.Problem
+	Recoveries() []election.Recovery
+	Recovery(id uint64) (election.Recovery, bool)
+	Downtimes() []election.Downtime
+	PromotionRules() map[topology.Key]election.PromotionRule
+	AllVerdicts() map[string]map[topology.Key]election.Verdict
+	Settings() election.Settings
+}
+
+// Proposer commits commands through Raft. *election.Node satisfies it.
+type Proposer interface {
+	Propose(ctx context.Context, cmd election.Command) (election.Result, error)
+}
+
+// Cluster is the Raft group as this node sees it. *election.Node satisfies it.
+type Cluster interface {
+	// Status is this node's view of the group (GET /coordinators, readiness,
+	// the leader's HTTP address for forwarding).
+	Status() election.Status
+	// IsLeader reports whether this node is the established leader.
+	IsLeader() bool
+	// RemoveMember removes a coordinator from the Raft configuration.
+	RemoveMember(ctx context.Context, id string) error
+}
+
+// Recoverer runs operator-requested recoveries. The coordinator implements
+// it; it is called on the leader only (the API forwards these writes).
+// A zero candidate lets Warden choose. Errors should wrap the election
+// sentinels where they apply (ErrNotFound for an unknown cluster or
+// candidate, ErrConflict for a recovery in progress or a switchover on an
+// unhealthy cluster, ErrBadCommand for an ineligible candidate); other
+// sentinels can be mapped with Config.ErrorRules.
+type Recoverer interface {
+	// Failover promotes a replica of the cluster's (dead) master and
+	// returns the recovery's ID (the raft index of its RecoveryStart).
+	Failover(ctx context.Context, cluster string, candidate topology.Key) (uint64, error)
+	// Switchover hands the master role of a healthy cluster to a replica
+	// and returns the recovery's ID.
+	Switchover(ctx context.Context, cluster string, candidate topology.Key) (uint64, error)
+	// Plan returns what Failover (kind "failover") or Switchover (kind
+	// "switchover") would do, without acting: the candidate matrix and the
+	// steps. The value is encoded to JSON as the answer's "plan".
+	Plan(ctx context.Context, kind, cluster string, candidate topology.Key) (any, error)
+}

@@ -1,0 +1,192 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// Read handlers answer from this node's copy of the replicated state.
+
+func (s *Server) listClusters(c *gin.Context) {
+	clusters := s.deps.Store.Clusters()
+	problems := s.deps.Store.Problems()
+	out := make([]ClusterSummary, 0, len(clusters))
+	for _, cl := range clusters {
+		sum := ClusterSummary{Name: cl.Name, Master: cl.Master, Instances: len(members(cl))}
+		for _, p := range problems {
+			if p.Cluster == cl.Name {
+				sum.Problems++
+			}
+		}
+		out = append(out, sum)
+	}
+	c.JSON(http.StatusOK, gin.H{"clusters": out})
+}
+
+// findCluster returns the named cluster or an ErrNotFound naming it.
+func findCluster(clusters []election.Cluster, name string) (election.Cluster, error) {
+	for _, cl := range clusters {
+		if cl.Name == name {
+			return cl, nil
+		}
+	}
+	return election.Cluster{}, fmt.Errorf("cluster %q: %w", name, election.ErrNotFound)
+}
+
+func (s *Server) getCluster(c *gin.Context) {
+	clusters := s.deps.Store.Clusters()
+	cl, err := findCluster(clusters, c.Param("cluster"))
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	sn := s.snapshot(clusters)
+	v := ClusterView{Name: cl.Name, Master: cl.Master, Instances: len(members(cl)), Problems: []election.Problem{}, Tree: sn.tree(cl)}
+	for _, p := range sn.problems {
+		if p.Cluster == cl.Name {
+			v.Problems = append(v.Problems, p)
+		}
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// pathKey parses the {host}/{port} path parameters.
+func pathKey(c *gin.Context) (topology.Key, error) {
+	host, portStr := c.Param("host"), c.Param("port")
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return topology.Key{}, badField("port", portStr, "want a number in 1..65535")
+	}
+	if host == "" {
+		return topology.Key{}, badField("host", host, "empty")
+	}
+	return topology.Key{Host: host, Port: port}, nil
+}
+
+// knownInstance parses the path key and checks the instance is known.
+func (s *Server) knownInstance(c *gin.Context) (topology.Instance, error) {
+	k, err := pathKey(c)
+	if err != nil {
+		return topology.Instance{}, err
+	}
+	in, ok := s.deps.Store.Instance(k)
+	if !ok {
+		return topology.Instance{}, fmt.Errorf("instance %s: %w", k, election.ErrNotFound)
+	}
+	return in, nil
+}
+
+func (s *Server) getInstance(c *gin.Context) {
+	in, err := s.knownInstance(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	clusters := s.deps.Store.Clusters()
+	sn := s.snapshot(clusters)
+	v := InstanceView{Instance: in, Role: "detached", State: instanceState(&in), PromotionRule: sn.promotionRule(in.Key),
+		Downtime: sn.downtime(in.Key), Problems: sn.problemsOf(in.Key), Verdicts: map[string]election.Verdict{}}
+	if name, ok := sn.clusterOf[in.Key]; ok {
+		cl, _ := findCluster(clusters, name)
+		v.Cluster, v.Role = name, sn.role(cl, in.Key)
+	}
+	for node, m := range s.deps.Store.AllVerdicts() {
+		if vd, ok := m[in.Key]; ok {
+			v.Verdicts[node] = vd
+		}
+	}
+	c.JSON(http.StatusOK, v)
+}
+
+// clusterFilter reads ?cluster= and checks the cluster exists, so a typo
+// gives a 404 rather than an empty list that looks like "all is well".
+func (s *Server) clusterFilter(c *gin.Context) (string, error) {
+	name := c.Query("cluster")
+	if name == "" {
+		return "", nil
+	}
+	_, err := findCluster(s.deps.Store.Clusters(), name)
+	return name, err
+}
+
+func (s *Server) listProblems(c *gin.Context) {
+	filter, err := s.clusterFilter(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	sn := s.snapshot(nil)
+	verdicts := s.deps.Store.AllVerdicts()
+	out := []ProblemView{}
+	for _, p := range sn.problems {
+		if filter != "" && p.Cluster != filter {
+			continue
+		}
+		pv := ProblemView{Problem: p, Votes: map[string]election.Verdict{}, Replicas: sn.replicaLinks(p.Key)}
+		for node, m := range verdicts {
+			if vd, ok := m[p.Key]; ok {
+				pv.Votes[node] = vd
+			}
+		}
+		out = append(out, pv)
+	}
+	c.JSON(http.StatusOK, gin.H{"problems": out})
+}
+
+func (s *Server) listRecoveries(c *gin.Context) {
+	filter, err := s.clusterFilter(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	out := []election.Recovery{}
+	for _, r := range s.deps.Store.Recoveries() {
+		if filter == "" || r.Cluster == filter {
+			out = append(out, r)
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"recoveries": out})
+}
+
+// pathRecoveryID parses {id}.
+func pathRecoveryID(c *gin.Context) (uint64, error) {
+	id, err := strconv.ParseUint(c.Param("id"), 10, 64)
+	if err != nil || id == 0 {
+		return 0, badField("id", c.Param("id"), "want a recovery id (a positive integer)")
+	}
+	return id, nil
+}
+
+func (s *Server) getRecovery(c *gin.Context) {
+	id, err := pathRecoveryID(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	r, ok := s.deps.Store.Recovery(id)
+	if !ok {
+		fail(c, fmt.Errorf("recovery %d: %w", id, election.ErrNotFound))
+		return
+	}
+	c.JSON(http.StatusOK, r)
+}
+
+func (s *Server) coordinators(c *gin.Context) {
+	c.JSON(http.StatusOK, s.deps.Cluster.Status())
+}
+
+// RecoveryMode is the body of GET and PUT /recovery-mode.
+type RecoveryMode struct {
+	Automatic *bool `json:"automatic"`
+}
+
+func (s *Server) getRecoveryMode(c *gin.Context) {
+	auto := s.deps.Store.Settings().AutomaticRecovery
+	c.JSON(http.StatusOK, RecoveryMode{Automatic: &auto})
+}
