@@ -31,6 +31,7 @@ type ServerConfig struct {
 	Gossip    GossipSettings    `mapstructure:"gossip"`
 	MySQL     MySQLSettings     `mapstructure:"mysql"`
 	Discovery DiscoverySettings `mapstructure:"discovery"`
+	Detection DetectionSettings `mapstructure:"detection"`
 }
 
 // HTTPSettings configures the API and web listener.
@@ -70,8 +71,19 @@ type MySQLSettings struct {
 
 // DiscoverySettings names where discovery starts.
 type DiscoverySettings struct {
-	Seeds    []string      `mapstructure:"seeds"`
-	Interval time.Duration `mapstructure:"interval"`
+	Seeds        []string      `mapstructure:"seeds"`
+	Interval     time.Duration `mapstructure:"interval"`
+	GoneAfter    time.Duration `mapstructure:"gone_after"`
+	MaxInstances int           `mapstructure:"max_instances"`
+}
+
+// DetectionSettings tune failure detection.
+type DetectionSettings struct {
+	SuspectInterval time.Duration `mapstructure:"suspect_interval"`
+	ConfirmFailures int           `mapstructure:"confirm_failures"`
+	ReceiveGrace    time.Duration `mapstructure:"receive_grace"`
+	RequiredVotes   int           `mapstructure:"required_votes"`
+	Watch           bool          `mapstructure:"watch"`
 }
 
 // setting is one configuration key: its YAML path, its flag and its default.
@@ -107,8 +119,15 @@ var serverSettings = []setting{
 	{"mysql.replication_password_file", "", "", "file holding the replication user's password"},
 	{"mysql.connect_timeout", "", 300 * time.Millisecond, "dial timeout of every probe connection"},
 	{"mysql.read_timeout", "", 800 * time.Millisecond, "read/write timeout of every probe query"},
-	{"discovery.seeds", "discover", []string{}, "host:port of database servers to discover from, comma separated"},
+	{"discovery.seeds", "discover", []string{}, "host:port (or name=host:port) of database servers to discover from, comma separated"},
 	{"discovery.interval", "", time.Second, "how often every known instance is probed"},
+	{"discovery.gone_after", "", time.Hour, "an instance unreachable this long is reported as gone (never dropped silently)"},
+	{"discovery.max_instances", "", 1000, "upper bound on instances discovery follows"},
+	{"detection.suspect_interval", "", 100 * time.Millisecond, "probe period of a suspect instance and its replicas"},
+	{"detection.confirm_failures", "", 2, "consecutive failed probes before this node votes an instance unreachable"},
+	{"detection.receive_grace", "", 500 * time.Millisecond, "slack over a replica's heartbeat period before it counts as no longer receiving"},
+	{"detection.required_votes", "", 0, "votes needed to declare an instance dead; 0 = a majority of voters (it can only raise that)"},
+	{"detection.watch", "", true, "hold a connection open to every master so a crash is noticed at once"},
 }
 
 func envName(key string) string {
@@ -131,6 +150,8 @@ func addServerFlags(fs *pflag.FlagSet) {
 			fs.Duration(s.flag, d, s.usage)
 		case []string:
 			fs.StringSlice(s.flag, d, s.usage)
+		case bool:
+			fs.Bool(s.flag, d, s.usage)
 		default:
 			panic(fmt.Sprintf("setting %s: unsupported default type %T", s.key, s.def))
 		}
@@ -293,15 +314,44 @@ func (c *ServerConfig) Validate() error {
 	positive("mysql.connect_timeout", c.MySQL.ConnectTimeout)
 	positive("mysql.read_timeout", c.MySQL.ReadTimeout)
 	for _, s := range c.Discovery.Seeds {
-		if _, err := topology.ParseKey(s); err != nil {
+		if _, _, err := parseSeed(s); err != nil {
 			bad("discovery.seeds", s, err.Error())
 		}
 	}
 	positive("discovery.interval", c.Discovery.Interval)
+	positive("discovery.gone_after", c.Discovery.GoneAfter)
+	if c.Discovery.MaxInstances < 1 {
+		bad("discovery.max_instances", c.Discovery.MaxInstances, "must be at least 1")
+	}
+	positive("detection.suspect_interval", c.Detection.SuspectInterval)
+	if c.Detection.SuspectInterval > c.Discovery.Interval {
+		bad("detection.suspect_interval", c.Detection.SuspectInterval, "must not exceed discovery.interval")
+	}
+	if c.Detection.ConfirmFailures < 1 || c.Detection.ConfirmFailures > 10 {
+		bad("detection.confirm_failures", c.Detection.ConfirmFailures, "must be between 1 and 10")
+	}
+	positive("detection.receive_grace", c.Detection.ReceiveGrace)
+	if c.Detection.RequiredVotes < 0 || c.Detection.RequiredVotes > 9 {
+		bad("detection.required_votes", c.Detection.RequiredVotes, "must be between 0 (majority) and 9")
+	}
 	if c.MySQL.ReadTimeout >= c.Discovery.Interval && c.Discovery.Interval > 0 {
 		bad("mysql.read_timeout", c.MySQL.ReadTimeout, "must be shorter than discovery.interval")
 	}
 	return errors.Join(errs...)
+}
+
+// parseSeed reads "host:port" or "name=host:port" (the name of the
+// cluster the seed belongs to, kept across failovers).
+func parseSeed(s string) (name string, k topology.Key, err error) {
+	addr := s
+	if n, a, ok := strings.Cut(s, "="); ok {
+		name, addr = strings.TrimSpace(n), a
+		if name == "" {
+			return "", k, fmt.Errorf("empty cluster name before '='")
+		}
+	}
+	k, err = topology.ParseKey(addr)
+	return name, k, err
 }
 
 // validHostPort accepts host:port with a numeric port in 1..65535 (port 0 is

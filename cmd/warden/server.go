@@ -72,7 +72,20 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 		}
 	}()
 
-	httpSrv := buildAPI(cfg, node, log.With("subsystem", "http"))
+	coord, prober, err := buildCoordinator(cfg, node, log)
+	if err != nil {
+		return err
+	}
+	defer prober.Close()
+	coordCtx, stopCoord := context.WithCancel(ctx)
+	coordDone := make(chan struct{})
+	go func() { defer close(coordDone); coord.Run(coordCtx) }()
+	defer func() { stopCoord(); <-coordDone }()
+
+	httpSrv, err := newAPIServer(cfg, node, nil, nil, log.With("subsystem", "http"))
+	if err != nil {
+		return configError{err}
+	}
 	if err := httpSrv.Start(); err != nil {
 		return fmt.Errorf("http.addr %q: %w", cfg.HTTP.Addr, err)
 	}

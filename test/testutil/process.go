@@ -22,6 +22,7 @@ type Process struct {
 	args    []string
 	env     []string
 	logPath string
+	uid     int // 0: run as the test's own user
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -37,7 +38,23 @@ func StartProcess(t testing.TB, bin string, args, env []string, logPath string) 
 	if logPath == "" {
 		logPath = filepath.Join(t.TempDir(), filepath.Base(bin)+".log")
 	}
-	p := &Process{t: t, bin: bin, args: args, env: env, logPath: logPath}
+	return startProcess(t, &Process{t: t, bin: bin, args: args, env: env, logPath: logPath})
+}
+
+// StartProcessAs is StartProcess under another uid (and gid of the same
+// number), so test/netfault can cut this one process's paths by uid. The
+// binary, its log and whatever it reads must be accessible to that uid.
+func StartProcessAs(t testing.TB, uid int, bin string, args, env []string, logPath string) *Process {
+	t.Helper()
+	if logPath == "" {
+		logPath = filepath.Join(t.TempDir(), filepath.Base(bin)+".log")
+	}
+	return startProcess(t, &Process{t: t, bin: bin, args: args, env: env, logPath: logPath, uid: uid})
+}
+
+func startProcess(t testing.TB, p *Process) *Process {
+	t.Helper()
+	bin, args, logPath := p.bin, p.args, p.logPath
 	t.Cleanup(func() {
 		if err := p.Kill(); err != nil {
 			t.Errorf("kill %s: %v", p.bin, err)
@@ -70,6 +87,9 @@ func (p *Process) Start() error {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if p.uid != 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(p.uid), Gid: uint32(p.uid)}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.bin, err)
 	}
