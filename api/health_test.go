@@ -1,0 +1,136 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+func TestHealthzReadyzLeader(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for _, p := range []string{"/healthz", "/readyz", "/api/v1/leader"} {
+		if w := ts.do(http.MethodGet, p, RoleNone, ""); w.Code != http.StatusOK {
+			t.Fatalf("%s on the leader: %d %s", p, w.Code, w.Body)
+		}
+	}
+	ts.node.setFollower("n2", "10.0.0.2:3000")
+	if w := ts.do(http.MethodGet, "/readyz", RoleNone, ""); w.Code != http.StatusOK {
+		t.Fatalf("readyz on a follower with a leader: %d", w.Code)
+	}
+	d := wantError(t, ts.do(http.MethodGet, "/api/v1/leader", RoleNone, ""), http.StatusServiceUnavailable, "not_leader", "")
+	if d.Leader != "10.0.0.2:3000" {
+		t.Fatalf("leader address %q", d.Leader)
+	}
+	ts.node.setFollower("", "")
+	wantError(t, ts.do(http.MethodGet, "/readyz", RoleNone, ""), http.StatusServiceUnavailable, "no_leader", "")
+	wantError(t, ts.do(http.MethodGet, "/api/v1/leader", RoleNone, ""), http.StatusServiceUnavailable, "no_leader", "")
+	if w := ts.do(http.MethodGet, "/healthz", RoleNone, ""); w.Code != http.StatusOK {
+		t.Fatalf("healthz without a leader: %d", w.Code)
+	}
+}
+
+func TestHealthClosedWhenConfigured(t *testing.T) {
+	ts := newTestServer(t, func(c *Config, _ *Deps) { c.OpenHealth, c.OpenMetrics = false, false })
+	for _, p := range []string{"/healthz", "/readyz", "/api/v1/leader", "/metrics", "/api/v1/instances/db1/3306/master"} {
+		wantError(t, ts.do(http.MethodGet, p, RoleNone, ""), http.StatusUnauthorized, "unauthorized", "")
+		if w := ts.do(http.MethodGet, p, RoleViewer, ""); w.Code != http.StatusOK {
+			t.Fatalf("%s with a viewer token: %d", p, w.Code)
+		}
+	}
+}
+
+func TestMasterCheck(t *testing.T) {
+	ts := newTestServer(t, nil)
+	if w := ts.do(http.MethodGet, "/api/v1/instances/db1/3306/master", RoleNone, ""); w.Code != http.StatusOK {
+		t.Fatalf("master: %d %s", w.Code, w.Body)
+	}
+	if w := ts.do(http.MethodHead, "/api/v1/instances/db1/3306/master", RoleNone, ""); w.Code != http.StatusOK || w.Body.Len() != 0 {
+		// httptest.ResponseRecorder keeps what the handler wrote; the
+		// real server drops a HEAD body. Check the handler wrote none
+		// that matters: status is what HAProxy reads.
+		if w.Code != http.StatusOK {
+			t.Fatalf("HEAD master: %d", w.Code)
+		}
+	}
+	for _, p := range []string{"db2/3306", "db4/3306", "nope/3306"} {
+		wantError(t, ts.do(http.MethodGet, "/api/v1/instances/"+p+"/master", RoleNone, ""), http.StatusServiceUnavailable, "not_master", "")
+		if w := ts.do(http.MethodHead, "/api/v1/instances/"+p+"/master", RoleNone, ""); w.Code != http.StatusServiceUnavailable {
+			t.Fatalf("HEAD %s: %d", p, w.Code)
+		}
+	}
+	// A master that went read_only, or that the last probe could not reach,
+	// must stop receiving writes.
+	db1, _ := ts.node.fsm.Instance(kDB1)
+	db1.ReadOnly = true
+	ts.node.Propose(t.Context(), election.TopologyUpdate{Upsert: []topology.Instance{db1}})
+	d := wantError(t, ts.do(http.MethodGet, "/api/v1/instances/db1/3306/master", RoleNone, ""), http.StatusServiceUnavailable, "not_master", "")
+	if !strings.Contains(d.Message, "read_only") {
+		t.Fatalf("message %q", d.Message)
+	}
+	db1.ReadOnly, db1.LastError = false, "dial tcp: connection refused"
+	ts.node.Propose(t.Context(), election.TopologyUpdate{Upsert: []topology.Instance{db1}})
+	wantError(t, ts.do(http.MethodGet, "/api/v1/instances/db1/3306/master", RoleNone, ""), http.StatusServiceUnavailable, "not_master", "")
+}
+
+func TestReplicaCheck(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for _, p := range []string{"db2/3306/replica", "db2/3306/replica?max_lag=5s", "db2/3306/replica?max_lag=0"} {
+		if w := ts.do(http.MethodGet, "/api/v1/instances/"+p, RoleNone, ""); w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", p, w.Code, w.Body)
+		}
+	}
+	for _, p := range []string{
+		"db1/3306/replica",             // the master
+		"db3/3306/replica",             // replication broken
+		"db4/3306/replica",             // replicates from db2, not from the master
+		"nope/3306/replica",            // unknown
+		"db9/3306/replica?max_lag=10s", // a master
+	} {
+		wantError(t, ts.do(http.MethodGet, "/api/v1/instances/"+p, RoleNone, ""), http.StatusServiceUnavailable, "not_replica", "")
+	}
+	// Lag over the limit.
+	db2, _ := ts.node.fsm.Instance(kDB2)
+	lag := int64(30)
+	db2.Replication.SecondsBehind = &lag
+	ts.node.Propose(t.Context(), election.TopologyUpdate{Upsert: []topology.Instance{db2}})
+	wantError(t, ts.do(http.MethodGet, "/api/v1/instances/db2/3306/replica?max_lag=5s", RoleNone, ""), http.StatusServiceUnavailable, "not_replica", "")
+	if w := ts.do(http.MethodGet, "/api/v1/instances/db2/3306/replica?max_lag=60", RoleNone, ""); w.Code != http.StatusOK {
+		t.Fatalf("within 60s: %d %s", w.Code, w.Body)
+	}
+	if w := ts.do(http.MethodHead, "/api/v1/instances/db2/3306/replica?max_lag=5s", RoleNone, ""); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("HEAD lagging: %d", w.Code)
+	}
+	wantError(t, ts.do(http.MethodGet, "/api/v1/instances/db2/3306/replica?max_lag=soon", RoleNone, ""), http.StatusBadRequest, "bad_request", "max_lag")
+}
+
+func TestMetrics(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ts.do(http.MethodGet, "/api/v1/clusters", RoleViewer, "")
+	ts.do(http.MethodGet, "/api/v1/clusters/nope", RoleViewer, "")
+	w := ts.do(http.MethodGet, "/metrics", RoleNone, "")
+	if w.Code != http.StatusOK {
+		t.Fatalf("metrics: %d", w.Code)
+	}
+	body := w.Body.String()
+	for _, want := range []string{
+		`warden_api_requests_total{code="200",method="GET",route="/api/v1/clusters"} 1`,
+		`warden_api_requests_total{code="404",method="GET",route="/api/v1/clusters/:cluster"} 1`,
+		`warden_api_request_duration_seconds_bucket{method="GET",route="/api/v1/clusters"`,
+		`warden_raft_state{state="leader"} 1`,
+		`warden_raft_is_leader 1`,
+		`warden_raft_term 2`,
+		`warden_raft_leader_changes_total 0`,
+		`warden_instances 5`,
+		`warden_problems{code="ReplicationBroken"} 1`,
+		`warden_recoveries{outcome="running"} 1`,
+		`warden_recoveries{outcome="success"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
