@@ -1,0 +1,177 @@
+// A cluster as a replication tree of instance cards. The tree comes from
+// GET /clusters/{cluster}; the facts it lacks (IO/SQL threads, data
+// centre, errors) come from GET /instances/{host}/{port}, fetched every
+// few seconds per instance rather than every poll, to keep the load flat.
+import { h, key, badge, sevBadge, secs, time, empty, agoEl } from '../dom.js';
+import { get, keyPath } from '../api.js';
+import { session } from '../session.js';
+import * as act from '../actions.js';
+import { health } from './overview.js';
+
+const DETAIL_MS = 5000;
+const LAG_WARN_S = 10; // a link lagging more than this is drawn as lagging
+const details = new Map(); // host:port -> {at, state, data}
+
+export const title = (name) => `Cluster ${name}`;
+
+export function toolbar([name], ctx) {
+  const bar = h('div', { class: 'toolbar' },
+    h('a', { href: '#/clusters' }, '← all clusters'));
+  if (session.can('operator')) {
+    bar.append(h('button', { type: 'button', onclick: () => act.switchover(name, replicasOf(ctx), '', ctx.refresh) }, '⇄ Switch over…'));
+  }
+  if (session.can('admin')) {
+    bar.append(h('button', { type: 'button', class: 'danger-outline', onclick: () => act.failover(name, replicasOf(ctx), '', ctx.refresh) }, '⚡ Fail over…'));
+  }
+  return bar;
+}
+
+let lastTree = []; // the latest tree, for the toolbar's candidate lists
+
+function replicasOf() {
+  return flatten(lastTree).filter((n) => n.role !== 'master').map((n) => n.key);
+}
+
+function flatten(nodes, out = []) {
+  for (const n of nodes || []) { out.push(n); flatten(n.replicas, out); }
+  return out;
+}
+
+export async function load(name) {
+  const c = await get('clusters/' + encodeURIComponent(name));
+  const nodes = flatten(c.tree);
+  const now = Date.now();
+  // Refresh an instance's details when they are old or its state changed,
+  // so a break shows its error at once.
+  const due = nodes.filter((n) => {
+    const d = details.get(key(n.key));
+    return !d || now - d.at > DETAIL_MS || d.state !== n.state;
+  }).slice(0, 50);
+  await Promise.all(due.map((n) => get(keyPath(n.key))
+    .then((d) => details.set(key(n.key), { at: now, state: n.state, data: slim(d) }))
+    .catch(() => {})));
+  const extra = {};
+  for (const n of nodes) extra[key(n.key)] = details.get(key(n.key))?.data || null;
+  return { cluster: c, extra };
+}
+
+// slim keeps the facts the cards show, leaving out ones that change on
+// every probe (last_seen), which would repaint the page every second.
+function slim(v) {
+  const i = v.instance || {};
+  const r = i.replication || null;
+  return {
+    dc: i.data_center || '', flavor: i.flavor || '', server_id: i.server_id, error: i.last_error || '',
+    semi: i.semi_sync || {},
+    repl: r && {
+      source: { host: r.source_host, port: r.source_port }, io: r.io_running, sql: r.sql_running,
+      io_error: r.last_io_error || '', sql_error: r.last_sql_error || '', delay: r.sql_delay || 0, using_gtid: r.using_gtid || '',
+    },
+  };
+}
+
+export function render(d, [name], ctx) {
+  const c = d.cluster;
+  lastTree = c.tree || [];
+  const probs = c.problems || [];
+  const byKey = {};
+  for (const p of probs) (byKey[key(p.key)] ||= []).push(p);
+  const sev = health(c, probs);
+  return h('div', null,
+    h('div', { class: 'summary' },
+      sevBadge(sev),
+      h('span', null, 'master ', h('strong', { class: 'mono' }, key(c.master))),
+      h('span', null, `${c.instances} instances`),
+      h('span', null, probs.length ? `${probs.length} open problems` : 'no open problems'),
+      h('a', { href: '#/problems/' + encodeURIComponent(c.name) }, 'problems →'),
+      h('a', { href: '#/recoveries/' + encodeURIComponent(c.name) }, 'recoveries →')),
+    probs.length ? problemStrip(probs) : null,
+    c.tree && c.tree.length
+      ? h('div', { class: 'tree-wrap', 'data-sk': 'tree' }, h('ul', { class: 'tree' }, c.tree.map((n) => branch(n, null, d.extra, byKey, c, ctx))))
+      : empty('This cluster has no instances.'),
+    legend());
+}
+
+function problemStrip(probs) {
+  return h('ul', { class: 'problem-strip' }, probs.map((p) => h('li', { class: p.severity === 'critical' ? 'crit' : 'warn' },
+    sevBadge(p.severity), ' ', h('strong', null, p.code), ' on ', h('span', { class: 'mono' }, key(p.key)),
+    p.description ? h('span', { class: 'muted' }, ' — ' + p.description) : null)));
+}
+
+// linkState classifies the replication link into the card's parent. Each
+// state has a word and an icon, and a line style in the CSS.
+function linkState(n, x) {
+  const lag = n.lag_seconds;
+  switch (n.state) {
+    case 'unreachable': return ['broken', '✖ unreachable'];
+    case 'unknown': return ['unknown', '? not probed yet'];
+    case 'replication_broken': return ['broken', '✖ replication broken'];
+    case 'replication_stopped': return ['stopped', '■ replication stopped'];
+    case 'replication_connecting': return ['broken', '… IO connecting'];
+  }
+  if (x && x.repl && x.repl.delay) return ['ok', `✔ replicating (delayed ${secs(x.repl.delay)})`];
+  if (lag !== null && lag !== undefined && lag > LAG_WARN_S) return ['lagging', `▲ lagging ${secs(lag)}`];
+  return ['ok', `✔ replicating${lag !== null && lag !== undefined ? ', lag ' + secs(lag) : ''}`];
+}
+
+function branch(n, parent, extra, byKey, c, ctx) {
+  const x = extra[key(n.key)];
+  const [ls, ltext] = parent ? linkState(n, x) : ['root', ''];
+  return h('li', { class: 'link-' + ls },
+    card(n, parent, x, byKey[key(n.key)] || [], ltext, ls, c, ctx),
+    n.replicas && n.replicas.length ? h('ul', null, n.replicas.map((r) => branch(r, n, extra, byKey, c, ctx))) : null);
+}
+
+const ROLE = { master: '★ MASTER', intermediate_master: '◆ INTERMEDIATE', replica: 'REPLICA', detached: '⚠ DETACHED' };
+
+function card(n, parent, x, probs, ltext, ls, c, ctx) {
+  const k = key(n.key);
+  const repl = x && x.repl;
+  const worst = probs.some((p) => p.severity === 'critical') ? 'crit' : probs.length ? 'warn' : '';
+  return h('article', { class: `card role-${n.role} state-${n.state} ${worst}`, 'data-key': k, 'aria-label': `${n.role} ${k}` },
+    h('header', null,
+      h('span', { class: 'role-tag' }, ROLE[n.role] || n.role),
+      h('a', { class: 'addr', href: `#/instance/${encodeURIComponent(n.key.host)}/${n.key.port}` }, k),
+      n.read_only ? badge('RO', 'muted', 'read_only=ON') : badge('RW', n.role === 'master' ? 'info' : 'warn', 'read_only=OFF: writable'),
+      x && x.dc ? badge('DC ' + x.dc, 'muted', 'data centre') : null,
+      n.downtime ? badge('⏸ downtimed', 'info', `until ${time(n.downtime.until)}: ${n.downtime.reason}`) : null),
+    parent ? h('div', { class: 'link-text link-' + ls }, ltext, ' from ', h('span', { class: 'mono' }, key(parent.key))) : null,
+    h('div', { class: 'facts-row' },
+      fact('version', n.version || '—'),
+      n.role === 'master' && !parent ? null : fact('IO / SQL', repl ? `${repl.io || '—'} / ${repl.sql ? 'Yes' : 'No'}` : (n.role === 'detached' ? '—' : '…')),
+      n.role === 'master' ? null : fact('lag', n.lag_seconds === null || n.lag_seconds === undefined ? 'NULL' : secs(n.lag_seconds)),
+      fact('GTID', h('span', { class: 'mono gtid', title: n.gtid || '' }, n.gtid || '—')),
+      fact('promotion', n.promotion_rule || 'neutral')),
+    n.downtime ? h('div', { class: 'note' }, `⏸ Downtimed until ${time(n.downtime.until)} by ${n.downtime.owner}: ${n.downtime.reason}`) : null,
+    x && x.error ? h('div', { class: 'note bad' }, '✖ probe: ' + x.error) : null,
+    repl && repl.io_error ? h('div', { class: 'note bad' }, '✖ IO: ' + repl.io_error) : null,
+    repl && repl.sql_error ? h('div', { class: 'note bad' }, '✖ SQL: ' + repl.sql_error) : null,
+    probs.length ? h('div', { class: 'badges' }, probs.map((p) => badge(`${p.severity === 'critical' ? '✖' : '▲'} ${p.code}`, p.severity === 'critical' ? 'crit' : 'warn', p.description))) : null,
+    actions(n, c, ctx));
+}
+
+function fact(label, v) {
+  return h('div', { class: 'fact' }, h('span', { class: 'fl' }, label), h('span', { class: 'fv' }, v));
+}
+
+function actions(n, c, ctx) {
+  if (!session.can('operator')) return null;
+  const others = flatten(c.tree).filter((m) => m.role !== 'master').map((m) => m.key);
+  return h('div', { class: 'actions' },
+    n.downtime
+      ? h('button', { type: 'button', class: 'small', onclick: () => act.endDowntime(n.key, n.downtime, ctx.refresh) }, 'End downtime')
+      : h('button', { type: 'button', class: 'small', onclick: () => act.beginDowntime(n.key, ctx.refresh) }, 'Downtime…'),
+    h('button', { type: 'button', class: 'small', onclick: () => act.promotionRule(n.key, n.promotion_rule || 'neutral', ctx.refresh) }, 'Promotion rule…'),
+    n.role !== 'master' && n.state === 'ok'
+      ? h('button', { type: 'button', class: 'small', onclick: () => act.switchover(c.name, others, key(n.key), ctx.refresh) }, '⇄ Make master…')
+      : null);
+}
+
+function legend() {
+  return h('p', { class: 'legend muted small' },
+    'Links: ', h('span', { class: 'lg link-ok' }, '—— ✔ replicating'), ' ',
+    h('span', { class: 'lg link-lagging' }, `- - ▲ lagging > ${LAG_WARN_S}s`), ' ',
+    h('span', { class: 'lg link-stopped' }, '- - ■ stopped'), ' ',
+    h('span', { class: 'lg link-broken' }, '··· ✖ broken / unreachable'),
+    '. Updated every second; details (IO/SQL, errors) every 5 s. ', h('span', null, 'Last change '), agoEl(new Date().toISOString()));
+}
