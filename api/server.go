@@ -224,7 +224,7 @@ func (s *Server) buildEngine() *gin.Engine {
 func (s *Server) Start() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("http.addr %q: %w", s.cfg.Addr, err)
+		return err // the caller names http.addr
 	}
 	if s.cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)

@@ -32,12 +32,25 @@ type ServerConfig struct {
 	MySQL     MySQLSettings     `mapstructure:"mysql"`
 	Discovery DiscoverySettings `mapstructure:"discovery"`
 	Detection DetectionSettings `mapstructure:"detection"`
+	Auth      AuthSettings      `mapstructure:"auth"`
 }
 
 // HTTPSettings configures the API and web listener.
 type HTTPSettings struct {
-	Addr      string `mapstructure:"addr"`
-	Advertise string `mapstructure:"advertise"`
+	Addr        string `mapstructure:"addr"`
+	Advertise   string `mapstructure:"advertise"`
+	TLSCertFile string `mapstructure:"tls_cert_file"`
+	TLSKeyFile  string `mapstructure:"tls_key_file"`
+	TLSCAFile   string `mapstructure:"tls_ca_file"`
+}
+
+// AuthSettings configures API authentication; wire_api.go checks and
+// applies them.
+type AuthSettings struct {
+	Tokens      []string `mapstructure:"tokens"`
+	TokensFile  string   `mapstructure:"tokens_file"`
+	OpenHealth  bool     `mapstructure:"open_health"`
+	OpenMetrics bool     `mapstructure:"open_metrics"`
 }
 
 // RaftSettings configures the Raft group.
@@ -103,6 +116,13 @@ var serverSettings = []setting{
 	{"log_level", "log-level", "info", "debug, info, warn or error"},
 	{"http.addr", "http-addr", "127.0.0.1:3000", "address the API and web UI listen on"},
 	{"http.advertise", "http-advertise", "", "API address other nodes and the CLI use (default: http.addr)"},
+	{"http.tls_cert_file", "", "", "PEM certificate for HTTPS (with http.tls_key_file)"},
+	{"http.tls_key_file", "", "", "PEM private key for HTTPS"},
+	{"http.tls_ca_file", "", "", "PEM CA bundle to verify other nodes when forwarding writes (default: system roots)"},
+	{"auth.tokens", "", []string{}, "API bearer tokens as name:role:secret (role viewer, operator or admin), comma separated"},
+	{"auth.tokens_file", "", "", "file of API tokens, one \"name role secret\" per line"},
+	{"auth.open_health", "", true, "serve health checks and the leader check without a token"},
+	{"auth.open_metrics", "", true, "serve /metrics without a token"},
 	{"raft.addr", "raft-addr", "127.0.0.1:7000", "address the Raft transport listens on"},
 	{"raft.advertise", "raft-advertise", "", "Raft address other nodes use (default: raft.addr)"},
 	{"raft.bootstrap_expect", "bootstrap-expect", 3, "number of nodes that must meet before the first group forms (1, 3 or 5 usual)"},
@@ -319,6 +339,7 @@ func (c *ServerConfig) Validate() error {
 		}
 	}
 	positive("discovery.interval", c.Discovery.Interval)
+	errs = append(errs, validateAPISettings(c)...)
 	positive("discovery.gone_after", c.Discovery.GoneAfter)
 	if c.Discovery.MaxInstances < 1 {
 		bad("discovery.max_instances", c.Discovery.MaxInstances, "must be at least 1")

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -11,17 +14,70 @@ import (
 	"github.com/warden-ha/warden/web"
 )
 
-// apiConfig maps the operator's settings onto the API server's Config.
+// apiConfig maps the operator's settings onto the API server's Config,
+// reading the tokens file.
 func apiConfig(cfg *ServerConfig) (api.Config, error) {
 	c := api.Default()
 	c.Addr = cfg.HTTP.Addr
+	c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile = cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile, cfg.HTTP.TLSCAFile
+	c.OpenHealth, c.OpenMetrics = cfg.Auth.OpenHealth, cfg.Auth.OpenMetrics
+	for i, entry := range cfg.Auth.Tokens {
+		t, err := api.ParseToken(entry)
+		if err != nil {
+			// The entry itself is a secret: name it by position only.
+			return c, fmt.Errorf("auth.tokens entry %d: %w", i+1, err)
+		}
+		c.Tokens = append(c.Tokens, t)
+	}
+	if f := cfg.Auth.TokensFile; f != "" {
+		fh, err := os.Open(f)
+		if err != nil {
+			return c, fmt.Errorf("auth.tokens_file %q: %w", f, err)
+		}
+		defer fh.Close()
+		ts, err := api.ReadTokens(fh)
+		if err != nil {
+			return c, fmt.Errorf("auth.tokens_file %q: %w", f, err)
+		}
+		c.Tokens = append(c.Tokens, ts...)
+	}
 	return c, nil
+}
+
+// validateAPISettings checks the http.tls_* and auth.* settings for
+// ServerConfig.Validate, so a bad token or certificate stops the server
+// with exit code 2 before anything starts.
+func validateAPISettings(cfg *ServerConfig) []error {
+	var errs []error
+	c, err := apiConfig(cfg)
+	if err != nil {
+		return []error{err}
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TLSCertFile != "" && c.TLSKeyFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			errs = append(errs, fmt.Errorf("http.tls_cert_file %q, http.tls_key_file %q: %w", c.TLSCertFile, c.TLSKeyFile, err))
+		}
+	}
+	if c.TLSCAFile != "" {
+		pem, err := os.ReadFile(c.TLSCAFile)
+		if err == nil && !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			err = fmt.Errorf("no PEM certificates")
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("http.tls_ca_file %q: %w", c.TLSCAFile, err))
+		}
+	}
+	return errs
 }
 
 // newAPIServer builds the HTTP server (API, health, metrics, web UI) over
 // the node's replicated state. rec may be nil until the coordinator
-// implements api.Recoverer; failover and switchover then answer 503
-// recovery_unavailable.
+// implements api.Recoverer: failover and switchover then answer 503
+// recovery_unavailable. reg may be nil (the server makes its own); pass
+// the registry the other components use so /metrics shows theirs too.
 func newAPIServer(cfg *ServerConfig, node *election.Node, rec api.Recoverer, reg *prometheus.Registry, log *slog.Logger) (*api.Server, error) {
 	c, err := apiConfig(cfg)
 	if err != nil {
@@ -30,19 +86,8 @@ func newAPIServer(cfg *ServerConfig, node *election.Node, rec api.Recoverer, reg
 	c.Registry = reg
 	deps := api.Deps{Store: node.FSM(), Proposer: node, Cluster: node, UI: web.FS()}
 	if rec != nil {
+		// Guard against a typed nil becoming a non-nil interface.
 		deps.Recoverer = rec
 	}
 	return api.New(c, deps, log)
-}
-
-// buildAPI is newAPIServer for the current caller in server.go, which
-// expects no error. ServerConfig.Validate has checked every setting the API
-// uses, so the only failures left are programming errors.
-// COMPAT(issue 8): remove once runServer calls newAPIServer.
-func buildAPI(cfg *ServerConfig, node *election.Node, log *slog.Logger) *api.Server {
-	s, err := newAPIServer(cfg, node, nil, nil, log)
-	if err != nil {
-		panic(fmt.Sprintf("api: %v (the configuration was validated; this is a bug)", err))
-	}
-	return s
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/warden-ha/warden/api"
+)
+
+func TestAPISettings(t *testing.T) {
+	tokens := writeFile(t, "tokens", "# ops\nalice admin 0123456789abcdef-alice\n")
+	env := []string{
+		"WARDEN_AUTH_TOKENS=ci:operator:0123456789abcdef-ci,dash:viewer:0123456789abcdef-dash",
+		"WARDEN_AUTH_TOKENS_FILE=" + tokens,
+		"WARDEN_AUTH_OPEN_METRICS=false",
+		"WARDEN_HTTP_ADDR=10.0.0.1:3000",
+	}
+	cfg, err := loadServerConfig(parseFlags(t, "--node-id", "n1"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := apiConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Tokens) != 3 || c.Tokens[0].Role != api.RoleOperator || c.Tokens[2].Name != "alice" || c.OpenMetrics || !c.OpenHealth {
+		t.Fatalf("api config %+v", c)
+	}
+}
+
+func TestAPISettingsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		// No token off loopback: refuse to start, naming the setting.
+		{[]string{"WARDEN_HTTP_ADDR=0.0.0.0:3000"}, "auth.tokens"},
+		{[]string{"WARDEN_AUTH_TOKENS=ci:superuser:0123456789abcdef"}, "auth.tokens entry 1"},
+		{[]string{"WARDEN_AUTH_TOKENS_FILE=/nonexistent/tokens"}, "auth.tokens_file"},
+		{[]string{"WARDEN_HTTP_TLS_CERT_FILE=/nonexistent/cert.pem"}, "http.tls_key_file"},
+		{[]string{"WARDEN_HTTP_TLS_CERT_FILE=/nonexistent/c.pem", "WARDEN_HTTP_TLS_KEY_FILE=/nonexistent/k.pem"}, "http.tls_cert_file"},
+		{[]string{"WARDEN_HTTP_TLS_CA_FILE=/nonexistent/ca.pem"}, "http.tls_ca_file"},
+	} {
+		_, err := loadServerConfig(parseFlags(t, "--node-id", "n1"), tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one naming %s", tc.env, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "0123456789abcdef") {
+			t.Errorf("%v: error leaks a secret: %v", tc.env, err)
+		}
+	}
+}
