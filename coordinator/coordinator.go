@@ -17,6 +17,7 @@ type Raft interface {
 	FSM() *election.FSM
 	IsLeader() bool
 	Status() election.Status
+	AppliedIndex() uint64
 	OnLeadership(name string, fn election.LeaderFunc)
 }
 

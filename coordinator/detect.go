@@ -18,20 +18,46 @@ import (
 type detector struct {
 	c       *Coordinator
 	lastSig string
+	wake    chan struct{}
 }
 
-func newDetector(c *Coordinator) *detector { return &detector{c: c} }
+func newDetector(c *Coordinator) *detector {
+	return &detector{c: c, wake: make(chan struct{}, 1)}
+}
+
+// poke asks for an evaluation now (a probe result arrived).
+func (d *detector) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// detectPoll is how often the detector checks whether the replicated state
+// moved (a verdict committed by another node): one atomic read.
+const detectPoll = 5 * time.Millisecond
 
 func (d *detector) run(ctx context.Context) {
 	d.lastSig = "" // a new leader republishes what it sees
-	tick := time.NewTicker(d.c.cfg.SuspectInterval)
-	defer tick.Stop()
+	poll := time.NewTicker(detectPoll)
+	defer poll.Stop()
+	var lastIndex uint64
+	lastEval := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-d.wake:
+		case <-poll.C:
+			// Evaluate when the state moved, and every SuspectInterval
+			// anyway (durations such as "nothing received for" grow).
+			idx := d.c.raft.AppliedIndex()
+			if idx == lastIndex && time.Since(lastEval) < d.c.cfg.SuspectInterval {
+				continue
+			}
+			lastIndex = idx
 		}
+		lastEval = time.Now()
 		problems := d.evaluate(d.c.now())
 		sig := signature(problems)
 		if sig == d.lastSig {

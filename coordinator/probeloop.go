@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/warden-ha/warden/topology"
@@ -10,6 +11,7 @@ import (
 // probeResult travels from a probe goroutine back to the loop.
 type probeResult struct {
 	inst *topology.Instance
+	err  error
 }
 
 // probeLoop owns the schedule: every instance is probed every Interval,
@@ -32,9 +34,9 @@ func (c *Coordinator) probeLoop(ctx context.Context) {
 		inFlight[k] = true
 		lastStart[k] = c.now()
 		go func() {
-			inst, _ := c.prober.Probe(ctx, k)
+			inst, err := c.prober.Probe(ctx, k)
 			select {
-			case results <- probeResult{inst: inst}:
+			case results <- probeResult{inst: inst, err: err}:
 			case <-ctx.Done():
 			}
 		}()
@@ -64,7 +66,7 @@ func (c *Coordinator) probeLoop(ctx context.Context) {
 		case r := <-results:
 			k := r.inst.Key
 			delete(inFlight, k)
-			if c.handle(ctx, r.inst) || again[k] {
+			if c.handle(ctx, r.inst, r.err) || again[k] {
 				delete(again, k)
 				start(k)
 			}
@@ -75,21 +77,37 @@ func (c *Coordinator) probeLoop(ctx context.Context) {
 // handle records a probe result and updates this node's verdict. It returns
 // true when the instance must be probed again at once: a first failure is
 // confirmed immediately instead of waiting a full interval.
-func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance) (again bool) {
+func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err error) (again bool) {
 	now := c.now()
 	e := c.cache.update(inst, now)
 	k := inst.Key
+	defer c.detector.poke()
 	if inst.LastError == "" {
 		c.verdicts.set(topology.Vote{Node: c.cfg.NodeID, Reachable: true, Since: now}, k)
 		c.noteNeighbours(inst)
 		c.ensureWatch(ctx, inst)
 		return false
 	}
-	if e.Failures < c.cfg.ConfirmFailures {
+	if e.Failures == 1 {
+		// The first failure: look at the replicas now, so their view is
+		// fresh by the time the votes are in.
+		c.pokeReplicasOf(k)
+	}
+	if e.Failures < c.cfg.ConfirmFailures && !errors.Is(err, topology.ErrTimeout) {
 		return true
 	}
 	c.verdicts.set(topology.Vote{Node: c.cfg.NodeID, Reachable: false, Since: now, Error: inst.LastError}, k)
 	return false
+}
+
+// pokeReplicasOf asks for an immediate probe of every instance whose last
+// known source is k.
+func (c *Coordinator) pokeReplicasOf(k topology.Key) {
+	for rk, e := range c.cache.snapshot() {
+		if g := e.Good; g != nil && g.IsReplica() && g.Replication.SourceKey() == k {
+			c.Poke(rk)
+		}
+	}
 }
 
 // noteNeighbours queues instances the probe pointed at (its source, its
@@ -124,8 +142,9 @@ func (c *Coordinator) ensureWatch(ctx context.Context, inst *topology.Instance) 
 		c.mu.Lock()
 		delete(c.watching, inst.Key)
 		c.mu.Unlock()
+		stopped := wctx.Err() != nil // by us (coordinator stopping), not by the server
 		cancel()
-		if wctx.Err() == nil {
+		if !stopped {
 			c.log.Debug("watch connection broke; probing now", "instance", inst.Key, "err", err)
 			c.Poke(inst.Key)
 		}

@@ -46,6 +46,7 @@ func (v *verdictSync) set(vote topology.Vote, k topology.Key) {
 	}
 	v.want[k] = vote
 	v.mu.Unlock()
+	v.log.Info("verdict changed", "instance", k, "reachable", vote.Reachable, "err", vote.Error)
 	select {
 	case v.wake <- struct{}{}:
 	default:

@@ -34,6 +34,15 @@ type MemberStatus struct {
 	Gossip     GossipState `json:"gossip"`
 }
 
+// AppliedIndex is the index of the last entry applied to the FSM: a cheap
+// way for a loop to notice that the replicated state changed.
+func (n *Node) AppliedIndex() uint64 {
+	if n.isShutdown() {
+		return 0
+	}
+	return n.raft.AppliedIndex()
+}
+
 // Status returns the node's view of the group. HasQuorum is a gossip-based
 // estimate (a leader exists and a majority of voters is alive); use
 // VerifyLeader for a decision.

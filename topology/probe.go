@@ -13,6 +13,11 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
+// ErrTimeout marks a probe that failed because the server did not answer
+// within the read timeout (a hung process, a black-holed link): one such
+// failure has already waited a long time, so it needs no confirmation.
+var ErrTimeout = errors.New("probe timed out")
+
 // ErrUnreachable wraps every error that means "could not talk to the server"
 // (dial, authentication, timeouts), as opposed to a server that answered
 // with something the parsers reject.
@@ -31,7 +36,7 @@ type ProberConfig struct {
 
 // DefaultProberConfig returns the defaults.
 func DefaultProberConfig() ProberConfig {
-	return ProberConfig{User: "warden", ConnectTimeout: 300 * time.Millisecond, ReadTimeout: 800 * time.Millisecond, MaxConcurrency: 32}
+	return ProberConfig{User: "warden", ConnectTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, MaxConcurrency: 32}
 }
 
 // Validate names the bad field.
@@ -136,6 +141,11 @@ func (p *Prober) Probe(ctx context.Context, k Key) (*Instance, error) {
 	defer cancel()
 	err := p.probe(ctx, inst)
 	if err != nil {
+		// The driver reports a read timeout as "invalid connection", so
+		// classify by the time spent instead of by the error text.
+		if time.Since(start) >= p.cfg.ReadTimeout*9/10 {
+			err = fmt.Errorf("%w after %s: %w", ErrTimeout, time.Since(start).Round(time.Millisecond), err)
+		}
 		inst.LastError = err.Error()
 		return inst, err
 	}

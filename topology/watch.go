@@ -28,6 +28,9 @@ func (p *Prober) Watch(ctx context.Context, k Key) error {
 	db.SetMaxOpenConns(1)
 	conn, err := db.Conn(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return unreachableErr(k, err)
 	}
 	defer conn.Close()

@@ -138,7 +138,7 @@ var serverSettings = []setting{
 	{"mysql.replication_user", "", "repl", "user replicas use when Warden repoints them"},
 	{"mysql.replication_password_file", "", "", "file holding the replication user's password"},
 	{"mysql.connect_timeout", "", 300 * time.Millisecond, "dial timeout of every probe connection"},
-	{"mysql.read_timeout", "", 800 * time.Millisecond, "read/write timeout of every probe query"},
+	{"mysql.read_timeout", "", 500 * time.Millisecond, "read/write timeout of every probe query"},
 	{"discovery.seeds", "discover", []string{}, "host:port (or name=host:port) of database servers to discover from, comma separated"},
 	{"discovery.interval", "", time.Second, "how often every known instance is probed"},
 	{"discovery.gone_after", "", time.Hour, "an instance unreachable this long is reported as gone (never dropped silently)"},

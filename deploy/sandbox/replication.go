@@ -21,14 +21,23 @@ func startReplication(ctx context.Context, t *Topology, in *Instance) error {
 	}
 	defer db.Close()
 	stmt := fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', "+
-		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1, MASTER_DELAY=%d",
-		src.Host, src.Port, UserRepl, t.Users[UserRepl].Password, in.Delay)
+		"MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=%.3f, MASTER_DELAY=%d",
+		src.Host, src.Port, UserRepl, t.Users[UserRepl].Password, heartbeat(t), in.Delay)
 	for _, q := range []string{stmt, "START SLAVE"} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("sandbox: %s: %s: %w", in.Name, q[:min(len(q), 40)], err)
 		}
 	}
 	return nil
+}
+
+// heartbeat is the configured period, 1 s for topologies written before
+// the setting existed.
+func heartbeat(t *Topology) float64 {
+	if t.HeartbeatPeriod <= 0 {
+		return 1
+	}
+	return t.HeartbeatPeriod
 }
 
 // SlaveStatus reads SHOW SLAVE STATUS of in as the warden user, by column

@@ -40,6 +40,9 @@ type Config struct {
 	SemiSync bool
 	// SemiSyncTimeout is rpl_semi_sync_master_timeout; 0 keeps MariaDB's 10 s.
 	SemiSyncTimeout time.Duration
+	// HeartbeatPeriod is every replica's MASTER_HEARTBEAT_PERIOD; default
+	// 1 s. Warden recommends 0.5 s for the fastest hang detection.
+	HeartbeatPeriod time.Duration
 	// DataCentres labels instance i with DataCentres[i-1]; only recorded.
 	DataCentres []string
 	// CacheDir holds the template datadir and the install/template locks;
@@ -58,10 +61,11 @@ type Config struct {
 // Default returns the defaults applied to zero fields (Dir and BasePort have none).
 func Default() Config {
 	return Config{
-		Instances:    4,
-		ServerIDBase: 100,
-		CacheDir:     filepath.Join(os.TempDir(), "warden-sandbox-cache"),
-		StartTimeout: 60 * time.Second,
+		Instances:       4,
+		ServerIDBase:    100,
+		CacheDir:        filepath.Join(os.TempDir(), "warden-sandbox-cache"),
+		StartTimeout:    60 * time.Second,
+		HeartbeatPeriod: time.Second,
 	}
 }
 
@@ -72,6 +76,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ServerIDBase == 0 {
 		c.ServerIDBase = d.ServerIDBase
+	}
+	if c.HeartbeatPeriod == 0 {
+		c.HeartbeatPeriod = d.HeartbeatPeriod
 	}
 	if c.CacheDir == "" {
 		c.CacheDir = d.CacheDir
@@ -95,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.BasePort < 1024 || c.BasePort+c.Instances-1 > 65535 {
 		return fmt.Errorf("sandbox: Config.BasePort = %d, want 1024..%d for %d instances", c.BasePort, 65536-c.Instances, c.Instances)
+	}
+	if hb := c.HeartbeatPeriod; hb < 0 || hb >= slaveNetTimeout*time.Second || (hb > 0 && hb < time.Millisecond) {
+		return fmt.Errorf("sandbox: Config.HeartbeatPeriod = %s, want 1ms..%ds (below slave_net_timeout)", hb, slaveNetTimeout)
 	}
 	if c.ServerIDBase < 1 || c.ServerIDBase+c.Instances > 1<<32-1 {
 		return fmt.Errorf("sandbox: Config.ServerIDBase = %d out of range", c.ServerIDBase)
@@ -178,7 +188,7 @@ func Up(ctx context.Context, cfg Config) (*Topology, error) {
 
 	t := &Topology{
 		Dir: dir, BasePort: cfg.BasePort, Binary: bins.Server, Version: versionNumber(bins.Version),
-		SemiSync: cfg.SemiSync, Users: map[string]*User{}, CreatedAt: time.Now().UTC(),
+		SemiSync: cfg.SemiSync, HeartbeatPeriod: cfg.HeartbeatPeriod.Seconds(), Users: map[string]*User{}, CreatedAt: time.Now().UTC(),
 		dieOnExit: cfg.DieWithParent, startLimit: cfg.StartTimeout,
 	}
 	for _, name := range userNames {

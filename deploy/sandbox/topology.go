@@ -30,17 +30,19 @@ const markerFile = ".warden-sandbox"
 // Up writes it as topology.json. Use it by pointer: the controls (Kill, Stop,
 // Start, ...) update the pids under a mutex and rewrite the file.
 type Topology struct {
-	Dir        string           `json:"dir"`
-	BasePort   int              `json:"base_port"`
-	Binary     string           `json:"binary"`
-	Version    string           `json:"version"`
-	SemiSync   bool             `json:"semi_sync"`
-	Instances  []*Instance      `json:"instances"`
-	Users      map[string]*User `json:"users"`
-	CreatedAt  time.Time        `json:"created_at"`
-	mu         sync.Mutex
-	dieOnExit  bool
-	startLimit time.Duration
+	Dir      string `json:"dir"`
+	BasePort int    `json:"base_port"`
+	Binary   string `json:"binary"`
+	Version  string `json:"version"`
+	SemiSync bool   `json:"semi_sync"`
+	// HeartbeatPeriod is the replicas' MASTER_HEARTBEAT_PERIOD in seconds.
+	HeartbeatPeriod float64          `json:"heartbeat_period"`
+	Instances       []*Instance      `json:"instances"`
+	Users           map[string]*User `json:"users"`
+	CreatedAt       time.Time        `json:"created_at"`
+	mu              sync.Mutex
+	dieOnExit       bool
+	startLimit      time.Duration
 }
 
 // Instance is one mariadbd of the sandbox.
