@@ -27,6 +27,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCmd(), newServerCmd())
+	addClientCommands(root)
 	return root
 }
 

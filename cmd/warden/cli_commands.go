@@ -1,0 +1,401 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/warden-ha/warden/api"
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// clientOptions are the flags every client subcommand takes.
+type clientOptions struct {
+	api     string
+	token   string
+	json    bool
+	timeout time.Duration
+}
+
+// clientEnv reads the environment defaults of the client flags; tests
+// replace it.
+var clientEnv = os.Getenv
+
+func addClientFlags(cmd *cobra.Command, o *clientOptions) {
+	def := clientEnv("WARDEN_API")
+	if def == "" {
+		def = "127.0.0.1:3000"
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.api, "api", def, "API addresses of one or more nodes, comma separated (env WARDEN_API)")
+	// No default from the environment here: cobra prints defaults in
+	// --help, and the token is a secret. RunE reads WARDEN_TOKEN.
+	f.StringVar(&o.token, "token", "", "API bearer token (default: env WARDEN_TOKEN)")
+	f.BoolVar(&o.json, "json", false, "print the API's JSON answer instead of a table")
+	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of each HTTP request")
+}
+
+// clientCmd builds a client subcommand: run gets a connected client.
+func clientCmd(use, short string, args cobra.PositionalArgs, run func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error) *cobra.Command {
+	o := &clientOptions{}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  args,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.token == "" {
+				o.token = clientEnv("WARDEN_TOKEN")
+			}
+			c, err := newClient(o.api, o.token, o.timeout)
+			if err != nil {
+				return err
+			}
+			return run(cmd, c, o, args)
+		},
+	}
+	addClientFlags(cmd, o)
+	return cmd
+}
+
+// addClientCommands registers the subcommands that talk to a running
+// Warden's API. Exit codes: see cli_client.go and docs/api.md.
+func addClientCommands(root *cobra.Command) {
+	root.AddCommand(
+		newClustersCmd(), newTopologyCmd(), newInstanceCmd(), newProblemsCmd(), newRecoveriesCmd(),
+		newRecoveryCmd("failover"), newRecoveryCmd("switchover"), newAckCmd(), newDowntimeCmd(),
+		newPromotionRuleCmd(), newCoordinatorsCmd(), newDiscoverCmd(), newForgetCmd(), newRecoveryModeCmd(),
+	)
+}
+
+// get fetches path and either prints the raw JSON (--json) or decodes it
+// into v for the caller to render.
+func get(cmd *cobra.Command, c *client, o *clientOptions, path string, v any) (printed bool, err error) {
+	data, err := c.call(cmd.Context(), http.MethodGet, path, nil)
+	if err != nil {
+		return false, err
+	}
+	return emit(cmd, o, data, v)
+}
+
+// write sends a write and handles its answer like get.
+func write(cmd *cobra.Command, c *client, o *clientOptions, method, path string, body, v any) (bool, error) {
+	data, err := c.call(cmd.Context(), method, path, body)
+	if err != nil {
+		return false, err
+	}
+	return emit(cmd, o, data, v)
+}
+
+func emit(cmd *cobra.Command, o *clientOptions, data []byte, v any) (bool, error) {
+	if o.json {
+		return true, printJSON(cmd, data)
+	}
+	if v == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("decode answer: %w", err)
+	}
+	return false, nil
+}
+
+func printJSON(cmd *cobra.Command, data []byte) error {
+	var buf []byte
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return fmt.Errorf("decode answer: %w", err)
+	}
+	buf, _ = json.MarshalIndent(v, "", "  ")
+	_, err := fmt.Fprintln(cmd.OutOrStdout(), string(buf))
+	return err
+}
+
+// parseKeyArg parses HOST:PORT, as a usage error.
+func parseKeyArg(s string) (topology.Key, error) {
+	k, err := topology.ParseKey(s)
+	if err != nil {
+		return k, configError{err}
+	}
+	return k, nil
+}
+
+func instancePath(k topology.Key) string {
+	return "/api/v1/instances/" + url.PathEscape(k.Host) + "/" + strconv.Itoa(k.Port)
+}
+
+func newClustersCmd() *cobra.Command {
+	return clientCmd("clusters", "List clusters: master, instances, open problems", cobra.NoArgs,
+		func(cmd *cobra.Command, c *client, o *clientOptions, _ []string) error {
+			var out struct{ Clusters []api.ClusterSummary }
+			if done, err := get(cmd, c, o, "/api/v1/clusters", &out); done || err != nil {
+				return err
+			}
+			return renderClusters(cmd.OutOrStdout(), out.Clusters)
+		})
+}
+
+func newTopologyCmd() *cobra.Command {
+	return clientCmd("topology CLUSTER", "Show a cluster's replication tree", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			var v api.ClusterView
+			if done, err := get(cmd, c, o, "/api/v1/clusters/"+url.PathEscape(args[0]), &v); done || err != nil {
+				return err
+			}
+			return renderTopology(cmd.OutOrStdout(), v)
+		})
+}
+
+func newInstanceCmd() *cobra.Command {
+	return clientCmd("instance HOST:PORT", "Show everything Warden knows about an instance", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			k, err := parseKeyArg(args[0])
+			if err != nil {
+				return err
+			}
+			var v api.InstanceView
+			if done, err := get(cmd, c, o, instancePath(k), &v); done || err != nil {
+				return err
+			}
+			return renderInstance(cmd.OutOrStdout(), v)
+		})
+}
+
+func newProblemsCmd() *cobra.Command {
+	var cluster string
+	cmd := clientCmd("problems", "List open problems", cobra.NoArgs,
+		func(cmd *cobra.Command, c *client, o *clientOptions, _ []string) error {
+			path := "/api/v1/problems"
+			if cluster != "" {
+				path += "?cluster=" + url.QueryEscape(cluster)
+			}
+			var out struct{ Problems []api.ProblemView }
+			if done, err := get(cmd, c, o, path, &out); done || err != nil {
+				return err
+			}
+			return renderProblems(cmd.OutOrStdout(), out.Problems)
+		})
+	cmd.Flags().StringVar(&cluster, "cluster", "", "only this cluster")
+	return cmd
+}
+
+func newRecoveriesCmd() *cobra.Command {
+	var cluster string
+	cmd := clientCmd("recoveries [ID]", "List recoveries, or show one", cobra.MaximumNArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			if len(args) == 1 {
+				id, err := strconv.ParseUint(args[0], 10, 64)
+				if err != nil {
+					return configError{fmt.Errorf("recovery id %q: not a number", args[0])}
+				}
+				var r election.Recovery
+				if done, err := get(cmd, c, o, "/api/v1/recoveries/"+strconv.FormatUint(id, 10), &r); done || err != nil {
+					return err
+				}
+				return renderRecovery(cmd.OutOrStdout(), r)
+			}
+			path := "/api/v1/recoveries"
+			if cluster != "" {
+				path += "?cluster=" + url.QueryEscape(cluster)
+			}
+			var out struct{ Recoveries []election.Recovery }
+			if done, err := get(cmd, c, o, path, &out); done || err != nil {
+				return err
+			}
+			return renderRecoveries(cmd.OutOrStdout(), out.Recoveries)
+		})
+	cmd.Flags().StringVar(&cluster, "cluster", "", "only this cluster")
+	return cmd
+}
+
+// newRecoveryCmd builds failover and switchover, which differ only in name.
+func newRecoveryCmd(kind string) *cobra.Command {
+	var to string
+	var dry bool
+	short := map[string]string{
+		"failover":   "Promote a replica of the cluster's failed master",
+		"switchover": "Hand the master role of a healthy cluster to a replica",
+	}[kind]
+	cmd := clientCmd(kind+" CLUSTER", short, cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			body := api.RecoveryRequest{}
+			if to != "" {
+				if _, err := parseKeyArg(to); err != nil {
+					return fmt.Errorf("--to: %w", err)
+				}
+				body.Candidate = to
+			}
+			path := "/api/v1/clusters/" + url.PathEscape(args[0]) + "/" + kind
+			if dry {
+				path += "?dry_run=true"
+			}
+			var out struct {
+				RecoveryID uint64          `json:"recovery_id"`
+				Plan       json.RawMessage `json:"plan"`
+			}
+			if done, err := write(cmd, c, o, http.MethodPost, path, body, &out); done || err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if dry {
+				fmt.Fprintf(w, "%s plan for %s (dry run, nothing done):\n", kind, args[0])
+				return printJSON(cmd, out.Plan)
+			}
+			_, err := fmt.Fprintf(w, "%s of %s started: recovery %d (follow it with: warden recoveries %d)\n", kind, args[0], out.RecoveryID, out.RecoveryID)
+			return err
+		})
+	cmd.Flags().StringVar(&to, "to", "", "HOST:PORT of the replica to promote (default: Warden chooses)")
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "show the candidate matrix and steps without acting")
+	return cmd
+}
+
+func newAckCmd() *cobra.Command {
+	var comment string
+	cmd := clientCmd("ack ID", "Acknowledge a finished recovery (re-arms automatic recovery of its cluster)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return configError{fmt.Errorf("recovery id %q: not a number", args[0])}
+			}
+			var r election.Recovery
+			if done, err := write(cmd, c, o, http.MethodPost, "/api/v1/recoveries/"+args[0]+"/ack", api.AckRequest{Comment: comment}, &r); done || err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "recovery %d acknowledged by %s\n", id, r.AckedBy)
+			return err
+		})
+	cmd.Flags().StringVar(&comment, "comment", "", "note for the audit trail")
+	return cmd
+}
+
+func newDowntimeCmd() *cobra.Command {
+	var dur time.Duration
+	var reason string
+	var end bool
+	cmd := clientCmd("downtime HOST:PORT", "Silence recovery of an instance for a while (or --end it)", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			k, err := parseKeyArg(args[0])
+			if err != nil {
+				return err
+			}
+			path := instancePath(k) + "/downtime"
+			w := cmd.OutOrStdout()
+			if end {
+				if done, err := write(cmd, c, o, http.MethodDelete, path, nil, nil); done || err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(w, "downtime of %s ended\n", k)
+				return err
+			}
+			if dur <= 0 || reason == "" {
+				return configError{fmt.Errorf("downtime needs --for DURATION and --reason TEXT (or --end)")}
+			}
+			var d election.Downtime
+			if done, err := write(cmd, c, o, http.MethodPut, path, api.DowntimeRequest{Duration: dur.String(), Reason: reason}, &d); done || err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(w, "%s downtimed until %s by %s: %s\n", k, d.Until.Local().Format(time.DateTime), d.Owner, d.Reason)
+			return err
+		})
+	cmd.Flags().DurationVar(&dur, "for", 0, "how long, e.g. 30m or 2h")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit trail")
+	cmd.Flags().BoolVar(&end, "end", false, "end the instance's downtime now")
+	return cmd
+}
+
+func newPromotionRuleCmd() *cobra.Command {
+	return clientCmd("promotion-rule HOST:PORT RULE", "Set how willing Warden is to promote an instance (prefer, neutral, prefer_not, must_not)", cobra.ExactArgs(2),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			k, err := parseKeyArg(args[0])
+			if err != nil {
+				return err
+			}
+			rule := election.PromotionRule(args[1])
+			if err := rule.Validate(); err != nil {
+				return configError{err}
+			}
+			if done, err := write(cmd, c, o, http.MethodPut, instancePath(k)+"/promotion-rule", api.PromotionRuleRequest{Rule: rule}, nil); done || err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s promotion rule: %s\n", k, rule)
+			return err
+		})
+}
+
+func newCoordinatorsCmd() *cobra.Command {
+	return clientCmd("coordinators", "Show the Warden nodes: leader, Raft and gossip state, quorum", cobra.NoArgs,
+		func(cmd *cobra.Command, c *client, o *clientOptions, _ []string) error {
+			var st election.Status
+			if done, err := get(cmd, c, o, "/api/v1/coordinators", &st); done || err != nil {
+				return err
+			}
+			return renderCoordinators(cmd.OutOrStdout(), st)
+		})
+}
+
+func newDiscoverCmd() *cobra.Command {
+	return clientCmd("discover HOST:PORT", "Ask Warden to discover an instance and its cluster", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			k, err := parseKeyArg(args[0])
+			if err != nil {
+				return err
+			}
+			var out struct{ Status string }
+			if done, err := write(cmd, c, o, http.MethodPost, "/api/v1/discover", api.DiscoverRequest{Host: k.Host, Port: k.Port}, &out); done || err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", k, out.Status)
+			return err
+		})
+}
+
+func newForgetCmd() *cobra.Command {
+	return clientCmd("forget HOST:PORT", "Drop an instance from Warden's state", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			k, err := parseKeyArg(args[0])
+			if err != nil {
+				return err
+			}
+			if done, err := write(cmd, c, o, http.MethodDelete, instancePath(k), nil, nil); done || err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s forgotten\n", k)
+			return err
+		})
+}
+
+func newRecoveryModeCmd() *cobra.Command {
+	return clientCmd("recovery-mode [on|off]", "Show or set automatic recovery (the global brake)", cobra.MaximumNArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			var mode api.RecoveryMode
+			if len(args) == 0 {
+				if done, err := get(cmd, c, o, "/api/v1/recovery-mode", &mode); done || err != nil {
+					return err
+				}
+			} else {
+				var on bool
+				switch args[0] {
+				case "on":
+					on = true
+				case "off":
+				default:
+					return configError{fmt.Errorf("recovery-mode %q: want on or off", args[0])}
+				}
+				if done, err := write(cmd, c, o, http.MethodPut, "/api/v1/recovery-mode", api.RecoveryMode{Automatic: &on}, &mode); done || err != nil {
+					return err
+				}
+			}
+			state := "off"
+			if mode.Automatic != nil && *mode.Automatic {
+				state = "on"
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "automatic recovery: %s\n", state)
+			return err
+		})
+}

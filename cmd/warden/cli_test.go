@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/warden-ha/warden/api"
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+const cliToken = "cli-test-secret-0123456789"
+
+// cliNode is a fake Raft node for the CLI tests: proposals go straight
+// into a real FSM.
+type cliNode struct {
+	mu     sync.Mutex
+	fsm    *election.FSM
+	index  uint64
+	status election.Status
+	leader bool
+}
+
+func (n *cliNode) Propose(_ context.Context, cmd election.Command) (election.Result, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	data, err := election.Encode(cmd)
+	if err != nil {
+		return election.Result{}, err
+	}
+	n.index++
+	resp := n.fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: n.index, Term: 1, Data: data})
+	return election.Result{Index: n.index, Term: 1}, election.ResponseError(resp)
+}
+func (n *cliNode) Status() election.Status                    { return n.status }
+func (n *cliNode) IsLeader() bool                             { return n.leader }
+func (n *cliNode) RemoveMember(context.Context, string) error { return nil }
+
+// cliServer is an API server over a seeded fake node, counting requests.
+type cliServer struct {
+	node   *cliNode
+	hs     *httptest.Server
+	writes atomic.Int32
+}
+
+func (s *cliServer) addr() string { return strings.TrimPrefix(s.hs.URL, "http://") }
+
+func newCLIServer(t *testing.T) *cliServer {
+	t.Helper()
+	node := &cliNode{fsm: election.NewFSM(nil), leader: true,
+		status: election.Status{NodeID: "n1", State: "leader", LeaderID: "n1", Term: 3, LastIndex: 9, HasQuorum: true,
+			Members: []election.MemberStatus{{ID: "n1", Suffrage: "voter", RaftState: "leader", Gossip: election.GossipAlive, HTTPAddr: "127.0.0.1:3000"}}}}
+	now := time.Now()
+	lag := int64(2)
+	m := topology.Key{Host: "db1", Port: 3306}
+	r := topology.Key{Host: "db2", Port: 3306}
+	for _, c := range []election.Command{
+		election.TopologyUpdate{
+			Upsert: []topology.Instance{
+				{Key: m, Version: "10.11.6-MariaDB", Flavor: topology.FlavorMariaDB, GTIDCurrentPos: "0-1-5", LastSeen: now, LastProbed: now},
+				{Key: r, Version: "10.11.6-MariaDB", Flavor: topology.FlavorMariaDB, ReadOnly: true, LastSeen: now, LastProbed: now,
+					Replication: &topology.ReplicaStatus{SourceHost: "db1", SourcePort: 3306, IORunning: "Yes", SQLRunning: true, SecondsBehind: &lag}},
+			},
+			UpsertClusters: []election.Cluster{{Name: "main", Master: m, Members: []topology.Key{m, r}}},
+		},
+		election.ProblemsSet{Problems: []election.Problem{{Code: "ReplicaLagging", Cluster: "main", Key: r, Description: "2s behind", Since: now}}},
+		election.RecoveryStart{Cluster: "main", FailedKey: m, Problem: "DeadMaster", Node: "n1", At: now}, // id 3
+		election.RecoveryFinish{ID: 3, At: now, Success: true, Successor: r},
+	} {
+		if _, err := node.Propose(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := api.Default()
+	cfg.Tokens = []api.Token{{Name: "cli", Role: api.RoleAdmin, Secret: cliToken}}
+	srv, err := api.New(cfg, api.Deps{Store: node.fsm, Proposer: node, Cluster: node}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &cliServer{node: node}
+	s.hs = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.writes.Add(1)
+		}
+		srv.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.hs.Close)
+	return s
+}
+
+// runCLI runs the warden command line with args and returns its output.
+func runCLI(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	clientEnv = func(string) string { return "" }
+	t.Cleanup(func() { clientEnv = os.Getenv })
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestCLIReads(t *testing.T) {
+	s := newCLIServer(t)
+	api := []string{"--api", s.addr(), "--token", cliToken}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"clusters"}, []string{"CLUSTER", "main", "db1:3306", "2", "1"}},
+		{[]string{"topology", "main"}, []string{
+			"db1:3306 [master, ok, rw, 10.11.6-MariaDB, gtid 0-1-5]\n",
+			"+ db2:3306 [replica, ok, lag 2s, ro, 10.11.6-MariaDB] ReplicaLagging\n",
+			"! ReplicaLagging on db2:3306: 2s behind"}},
+		{[]string{"instance", "db2:3306"}, []string{"cluster", "main", "source", "db1:3306", "Yes / true", "lag", "2s"}},
+		{[]string{"problems"}, []string{"ReplicaLagging", "db2:3306", "2s behind"}},
+		{[]string{"recoveries"}, []string{"ID", "3", "DeadMaster", "success", "db2:3306", "no"}},
+		{[]string{"recoveries", "3"}, []string{"recovery", "3 (term 1)", "successor", "db2:3306"}},
+		{[]string{"coordinators"}, []string{"this node n1 (leader)", "term 3", "quorum true", "voter", "alive"}},
+		{[]string{"recovery-mode"}, []string{"automatic recovery: off"}},
+	} {
+		out, err := runCLI(t, append(tc.args, api...)...)
+		if err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, w, out)
+			}
+		}
+	}
+	out, err := runCLI(t, append([]string{"topology", "main", "--json"}, api...)...)
+	if err != nil || !json.Valid([]byte(out)) || !strings.Contains(out, `"tree"`) {
+		t.Fatalf("--json: %v %s", err, out)
+	}
+}
+
+func TestCLIWrites(t *testing.T) {
+	s := newCLIServer(t)
+	api := []string{"--api", s.addr(), "--token", cliToken}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"discover", "db3:3306"}, "db3:3306: queued"},
+		{[]string{"downtime", "db2:3306", "--for", "1h", "--reason", "upgrade"}, "db2:3306 downtimed until"},
+		{[]string{"downtime", "db2:3306", "--end"}, "downtime of db2:3306 ended"},
+		{[]string{"promotion-rule", "db2:3306", "prefer"}, "promotion rule: prefer"},
+		{[]string{"ack", "3", "--comment", "fine"}, "recovery 3 acknowledged by cli"},
+		{[]string{"recovery-mode", "on"}, "automatic recovery: on"},
+		{[]string{"forget", "db3:3306"}, "db3:3306 forgotten"},
+	} {
+		out, err := runCLI(t, append(tc.args, api...)...)
+		if err != nil || !strings.Contains(out, tc.want) {
+			t.Fatalf("%v: %v, output %q, want %q", tc.args, err, out, tc.want)
+		}
+	}
+	if !s.node.fsm.Settings().AutomaticRecovery || s.node.fsm.PromotionRule(topology.Key{Host: "db2", Port: 3306}) != election.PromotionPrefer {
+		t.Fatal("writes not applied")
+	}
+}
+
+func TestCLIExitCodes(t *testing.T) {
+	s := newCLIServer(t)
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"topology", "nope", "--api", s.addr(), "--token", cliToken}, exitNotFound},
+		{[]string{"clusters", "--api", s.addr(), "--token", "wrong-token-0123456789"}, exitAuth},
+		{[]string{"clusters", "--api", dead, "--token", cliToken}, exitUnavailable},
+		{[]string{"failover", "main", "--api", s.addr(), "--token", cliToken}, exitUnavailable}, // no Recoverer wired
+		{[]string{"ack", "3", "--api", s.addr(), "--token", cliToken, "--comment", strings.Repeat("x", 1)}, 0},
+		{[]string{"downtime", "db2:3306", "--for", "900h", "--reason", "x", "--api", s.addr(), "--token", cliToken}, exitUsage},
+		{[]string{"instance", "db2", "--api", s.addr()}, exitUsage},
+		{[]string{"recovery-mode", "maybe", "--api", s.addr()}, exitUsage},
+		{[]string{"downtime", "db2:3306", "--api", s.addr()}, exitUsage},
+	} {
+		_, err := runCLI(t, tc.args...)
+		got := 0
+		if err != nil {
+			got = exitCode(err)
+			if c, ok := clientExitCode(err); ok {
+				got = c
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%v: exit %d (%v), want %d", tc.args, got, err, tc.want)
+		}
+	}
+}
+
+// TestCLIFindsTheLeader: with several addresses, reads skip a dead node and
+// writes go straight to the leader rather than through a follower.
+func TestCLIFindsTheLeader(t *testing.T) {
+	leader := newCLIServer(t)
+	follower := newCLIServer(t)
+	follower.node.leader = false
+	follower.node.status.State, follower.node.status.LeaderID, follower.node.status.LeaderHTTP = "follower", "n2", leader.addr()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+	addrs := strings.Join([]string{dead, follower.addr(), leader.addr()}, ",")
+
+	if out, err := runCLI(t, "clusters", "--api", addrs, "--token", cliToken); err != nil || !strings.Contains(out, "main") {
+		t.Fatalf("read past a dead node: %v %s", err, out)
+	}
+	if _, err := runCLI(t, "recovery-mode", "on", "--api", addrs, "--token", cliToken); err != nil {
+		t.Fatal(err)
+	}
+	if leader.writes.Load() != 1 || follower.writes.Load() != 0 {
+		t.Fatalf("writes: leader %d, follower %d; want the leader to get it directly", leader.writes.Load(), follower.writes.Load())
+	}
+	if !leader.node.fsm.Settings().AutomaticRecovery {
+		t.Fatal("write not applied on the leader")
+	}
+}
