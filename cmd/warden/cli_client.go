@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -81,8 +84,22 @@ type client struct {
 	hc    *http.Client
 }
 
-func newClient(addrs, token string, timeout time.Duration) (*client, error) {
+func newClient(addrs, token, caFile string, timeout time.Duration) (*client, error) {
 	c := &client{token: token, hc: &http.Client{Timeout: timeout}}
+	if caFile != "" {
+		// Self-signed or private-CA clusters: trust this bundle for https:// nodes.
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, configError{fmt.Errorf("--ca-file %q: %w", caFile, err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, configError{fmt.Errorf("--ca-file %q: no PEM certificates", caFile)}
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		c.hc.Transport = tr
+	}
 	for _, a := range strings.Split(addrs, ",") {
 		if a = strings.TrimSpace(a); a == "" {
 			continue

@@ -20,6 +20,7 @@ import (
 type clientOptions struct {
 	api     string
 	token   string
+	caFile  string
 	json    bool
 	timeout time.Duration
 }
@@ -38,6 +39,7 @@ func addClientFlags(cmd *cobra.Command, o *clientOptions) {
 	// No default from the environment here: cobra prints defaults in
 	// --help, and the token is a secret. RunE reads WARDEN_TOKEN.
 	f.StringVar(&o.token, "token", "", "API bearer token (default: env WARDEN_TOKEN)")
+	f.StringVar(&o.caFile, "ca-file", clientEnv("WARDEN_CA_FILE"), "PEM CA bundle to verify https:// nodes (env WARDEN_CA_FILE)")
 	f.BoolVar(&o.json, "json", false, "print the API's JSON answer instead of a table")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of each HTTP request")
 }
@@ -53,7 +55,7 @@ func clientCmd(use, short string, args cobra.PositionalArgs, run func(cmd *cobra
 			if o.token == "" {
 				o.token = clientEnv("WARDEN_TOKEN")
 			}
-			c, err := newClient(o.api, o.token, o.timeout)
+			c, err := newClient(o.api, o.token, o.caFile, o.timeout)
 			if err != nil {
 				return err
 			}
@@ -329,7 +331,7 @@ func newPromotionRuleCmd() *cobra.Command {
 }
 
 func newCoordinatorsCmd() *cobra.Command {
-	return clientCmd("coordinators", "Show the Warden nodes: leader, Raft and gossip state, quorum", cobra.NoArgs,
+	cmd := clientCmd("coordinators", "Show the Warden nodes: leader, Raft and gossip state, quorum", cobra.NoArgs,
 		func(cmd *cobra.Command, c *client, o *clientOptions, _ []string) error {
 			var st election.Status
 			if done, err := get(cmd, c, o, "/api/v1/coordinators", &st); done || err != nil {
@@ -337,6 +339,15 @@ func newCoordinatorsCmd() *cobra.Command {
 			}
 			return renderCoordinators(cmd.OutOrStdout(), st)
 		})
+	cmd.AddCommand(clientCmd("remove ID", "Remove a dead coordinator from the Raft group", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			if done, err := write(cmd, c, o, http.MethodDelete, "/api/v1/coordinators/"+url.PathEscape(args[0]), nil, nil); done || err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "coordinator %s removed\n", args[0])
+			return err
+		}))
+	return cmd
 }
 
 func newDiscoverCmd() *cobra.Command {

@@ -163,6 +163,7 @@ func TestCLIWrites(t *testing.T) {
 		{[]string{"ack", "3", "--comment", "fine"}, "recovery 3 acknowledged by cli"},
 		{[]string{"recovery-mode", "on"}, "automatic recovery: on"},
 		{[]string{"forget", "db3:3306"}, "db3:3306 forgotten"},
+		{[]string{"coordinators", "remove", "n3"}, "coordinator n3 removed"},
 	} {
 		out, err := runCLI(t, append(tc.args, api...)...)
 		if err != nil || !strings.Contains(out, tc.want) {
