@@ -78,6 +78,8 @@ func (s *Server) leaderOnly(c *gin.Context) {
 		return
 	}
 	s.fwd.forward(c, st.LeaderHTTP, st.NodeID)
+	// Whatever happened, the handler must not also run here.
+	c.Abort()
 }
 
 // forward replays the request on the leader and copies its answer back.
@@ -111,7 +113,8 @@ func (f *forwarder) forward(c *gin.Context, leader, self string) {
 			return
 		}
 		if errors.Is(err, context.Canceled) {
-			return // client went away
+			c.Abort() // the client went away; nothing to answer
+			return
 		}
 		// The request may have reached the leader and been applied.
 		fail(c, &leaderError{err: fmt.Errorf("%w: forwarded to %s: %v", election.ErrOutcomeUnknown, leader, err), addr: leader})

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gin-gonic/gin"
@@ -46,7 +47,7 @@ func (s *Server) getCluster(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	sn := s.snapshot(clusters)
+	sn := s.snapshot(clusters, members(cl))
 	v := ClusterView{Name: cl.Name, Master: cl.Master, Instances: len(members(cl)), Problems: []election.Problem{}, Tree: sn.tree(cl)}
 	for _, p := range sn.problems {
 		if p.Cluster == cl.Name {
@@ -89,7 +90,16 @@ func (s *Server) getInstance(c *gin.Context) {
 		return
 	}
 	clusters := s.deps.Store.Clusters()
-	sn := s.snapshot(clusters)
+	var only []topology.Key
+	for _, cl := range clusters {
+		if slices.Contains(members(cl), in.Key) {
+			only = members(cl)
+		}
+	}
+	if only == nil {
+		only = []topology.Key{in.Key}
+	}
+	sn := s.snapshot(clusters, only)
 	v := InstanceView{Instance: in, Role: "detached", State: instanceState(&in), PromotionRule: sn.promotionRule(in.Key),
 		Downtime: sn.downtime(in.Key), Problems: sn.problemsOf(in.Key), Verdicts: map[string]election.Verdict{}}
 	if name, ok := sn.clusterOf[in.Key]; ok {
@@ -121,7 +131,7 @@ func (s *Server) listProblems(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	sn := s.snapshot(nil)
+	sn := s.snapshot(nil, nil)
 	verdicts := s.deps.Store.AllVerdicts()
 	out := []ProblemView{}
 	for _, p := range sn.problems {

@@ -125,7 +125,11 @@ type snapshot struct {
 	replicasOf map[topology.Key][]topology.Key // source -> replicas, sorted
 }
 
-func (s *Server) snapshot(clusters []election.Cluster) *snapshot {
+// snapshot reads the state for one request. With only set it reads just
+// those instances (one cluster's members: O(cluster), not O(state), which
+// keeps GET /clusters/{cluster} cheap in a large fleet); replicasOf then
+// only knows replicas among them, which is all a cluster view needs.
+func (s *Server) snapshot(clusters []election.Cluster, only []topology.Key) *snapshot {
 	sn := &snapshot{
 		now:        s.now(),
 		instances:  map[topology.Key]*topology.Instance{},
@@ -135,7 +139,17 @@ func (s *Server) snapshot(clusters []election.Cluster) *snapshot {
 		downtimes:  map[topology.Key]election.Downtime{},
 		replicasOf: map[topology.Key][]topology.Key{},
 	}
-	for _, in := range s.deps.Store.Instances() {
+	var ins []topology.Instance
+	if only == nil {
+		ins = s.deps.Store.Instances()
+	} else {
+		for _, k := range only { // sorted, like Instances
+			if in, ok := s.deps.Store.Instance(k); ok {
+				ins = append(ins, in)
+			}
+		}
+	}
+	for _, in := range ins {
 		sn.instances[in.Key] = &in
 		if in.IsReplica() {
 			src := in.Replication.SourceKey()
