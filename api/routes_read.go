@@ -138,7 +138,7 @@ func (s *Server) listProblems(c *gin.Context) {
 		if filter != "" && p.Cluster != filter {
 			continue
 		}
-		pv := ProblemView{Problem: p, Votes: map[string]election.Verdict{}, Replicas: sn.replicaLinks(p.Key)}
+		pv := ProblemView{Problem: p, Votes: map[string]election.Verdict{}, CurrentReplicas: sn.replicaLinks(p.Key)}
 		for node, m := range verdicts {
 			if vd, ok := m[p.Key]; ok {
 				pv.Votes[node] = vd

@@ -96,7 +96,7 @@ func TestListProblems(t *testing.T) {
 	// The replicas' view: db1's replicas as their probes saw them.
 	ts.node.Propose(t.Context(), election.ProblemsSet{Problems: []election.Problem{{Code: "DeadMaster", Cluster: "c1", Key: kDB1}}})
 	got := decode[problems](t, ts.do(http.MethodGet, "/api/v1/problems", RoleViewer, "")).Problems
-	if len(got) != 1 || len(got[0].Replicas) != 2 || got[0].Replicas[1].Key != kDB3 || got[0].Replicas[1].IORunning != "No" {
+	if len(got) != 1 || len(got[0].CurrentReplicas) != 2 || got[0].CurrentReplicas[1].Key != kDB3 || got[0].CurrentReplicas[1].IORunning != "No" {
 		t.Fatalf("replicas' view %+v", got)
 	}
 }

@@ -60,12 +60,14 @@ type InstanceView struct {
 	Verdicts      map[string]election.Verdict `json:"verdicts"`
 }
 
-// ProblemView is one entry of GET /problems: the published problem plus
-// every coordinator's vote on the instance and what its replicas say.
+// ProblemView is one entry of GET /problems: the published problem (with
+// the evidence the analysis used: votes, quorum, the replicas' view) plus
+// every coordinator's current verdict on the instance and what the
+// instance's replicas' latest probes say now.
 type ProblemView struct {
 	election.Problem
-	Votes    map[string]election.Verdict `json:"votes"`
-	Replicas []ReplicaLink               `json:"replicas"`
+	Votes           map[string]election.Verdict `json:"votes"`
+	CurrentReplicas []ReplicaLink               `json:"current_replicas"`
 }
 
 // ReplicaLink is a replica's view of its link to its source.
