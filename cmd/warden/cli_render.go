@@ -168,13 +168,22 @@ func renderProblems(w io.Writer, ps []api.ProblemView) error {
 	tw := table(w)
 	fmt.Fprintln(tw, "CODE\tCLUSTER\tINSTANCE\tSINCE\tVOTES\tDESCRIPTION")
 	for _, p := range ps {
-		down := 0
-		for _, v := range p.Votes {
-			if !v.Reachable {
-				down++
+		// The analysis' own tally when it published one, else the
+		// coordinators' current verdicts.
+		down, total := len(p.VotesDown), len(p.VotesDown)+len(p.VotesUp)
+		if total == 0 {
+			for _, v := range p.Votes {
+				total++
+				if !v.Reachable {
+					down++
+				}
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d unreachable\t%s\n", p.Code, orDash(p.Cluster), p.Key, ts(p.Since), down, len(p.Votes), p.Description)
+		votes := fmt.Sprintf("%d/%d down", down, total)
+		if p.Quorum > 0 {
+			votes += fmt.Sprintf(" (quorum %d)", p.Quorum)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Code, orDash(p.Cluster), p.Key, ts(p.Since), votes, p.Description)
 	}
 	return tw.Flush()
 }
