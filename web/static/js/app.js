@@ -33,6 +33,7 @@ let view = null; // the page being shown: {page, params, gen, json, data, body}
 let gen = 0;
 let timer = null;
 let lastOK = 0;
+let polls = 0; // successful polls, exposed on <body data-polls> for tests and debugging
 
 const ctx = {
   rerender: () => paint(),
@@ -84,6 +85,7 @@ async function poll() {
     ]);
     if (g !== gen) return;
     lastOK = Date.now();
+    document.body.dataset.polls = String(++polls);
     header(st, mode);
     const json = JSON.stringify(data);
     if (json !== v.json) {
@@ -149,7 +151,7 @@ function header(st, mode) {
     h('span', { class: st.leader_id ? '' : 'bad' }, leader),
     h('span', null, `term ${st.term}`),
     h('span', { class: st.has_quorum ? '' : 'bad' }, q),
-    mode && mode.automatic === false ? h('span', { class: 'badge warn' }, '⏸ automatic recovery OFF') : null);
+    mode && mode.automatic === false ? h('span', { class: 'badge warn' }, '‖ automatic recovery OFF') : null);
 }
 
 function stale(e) {
@@ -162,7 +164,7 @@ function whoami() {
   who.replaceChildren();
   if (session.role === 'none') return;
   const label = session.authOff ? 'auth off · admin' : `${session.name ? session.name + ' · ' : ''}${session.role}`;
-  who.append(h('span', { class: 'role', title: 'Your role decides which actions you see' }, '👤 ' + label));
+  who.append(h('span', { class: 'role', title: 'Your role decides which actions you see' }, label));
   if (!session.authOff) {
     who.append(h('button', { type: 'button', class: 'quiet', onclick: () => { signOut(); signInPage(''); } }, 'Sign out'));
   }

@@ -60,6 +60,13 @@ export function secs(s) {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
+// lag formats a whole number of seconds of replication lag (NULL when
+// the server reports none, e.g. the IO thread is down).
+export function lag(s) {
+  if (s === null || s === undefined) return 'NULL';
+  return s < 60 ? s + 's' : secs(s);
+}
+
 // nanos formats a Go time.Duration (JSON: integer nanoseconds).
 export function nanos(ns) {
   return ns === null || ns === undefined ? '—' : secs(ns / 1e9);

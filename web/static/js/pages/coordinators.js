@@ -44,7 +44,7 @@ export function render({ st, mode }, _p, ctx) {
     mode ? h('section', { class: 'panel', 'data-key': 'mode' }, h('h2', null, 'Automatic recovery'),
       h('p', null, mode.automatic
         ? [badge('✔ ON', 'ok'), ' Warden fails over dead masters and intermediate masters by itself.']
-        : [badge('⏸ OFF', 'warn'), ' Warden detects problems but does not fail over by itself, in any cluster.']),
+        : [badge('‖ OFF', 'warn'), ' Warden detects problems but does not fail over by itself, in any cluster.']),
       session.can('admin')
         ? h('button', { type: 'button', class: mode.automatic ? 'danger-outline' : 'primary', onclick: () => act.recoveryMode(mode.automatic, ctx.refresh) },
           mode.automatic ? 'Turn OFF…' : 'Turn ON…')

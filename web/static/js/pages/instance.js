@@ -1,5 +1,5 @@
 // Every fact Warden holds on one instance, and each coordinator's verdict.
-import { h, key, table, badge, dl, time, agoEl, secs } from '../dom.js';
+import { h, key, table, badge, dl, time, agoEl, lag } from '../dom.js';
 import { get } from '../api.js';
 import { value } from '../plan.js';
 
@@ -19,7 +19,9 @@ export function render(v) {
       h('div', { class: 'summary' },
         h('strong', null, v.role), badge(v.state, v.state === 'ok' ? 'ok' : 'warn'),
         v.cluster ? h('span', null, 'cluster ', h('a', { href: '#/cluster/' + encodeURIComponent(v.cluster) }, v.cluster)) : null,
-        h('span', null, 'last seen ', agoEl(i.last_seen)), h('span', null, 'probed ', agoEl(i.last_probed))),
+        // The replicated facts change only when something changes, so their
+        // time is when they were recorded, not when the server was last seen.
+        h('span', { class: 'muted' }, 'facts recorded ', agoEl(i.last_seen))),
       dl([
         ['Version', `${i.version || '—'} ${i.version_comment || ''}`],
         ['Flavour', i.flavor || '—'], ['server_id', String(i.server_id ?? '—')],
@@ -33,7 +35,7 @@ export function render(v) {
     r ? h('section', { class: 'panel' }, h('h2', null, 'Replication'), dl([
       ['Source', h('span', { class: 'mono' }, key({ host: r.source_host, port: r.source_port }))],
       ['IO / SQL', `${r.io_running} / ${r.sql_running ? 'Yes' : 'No'}`],
-      ['Lag', r.seconds_behind === undefined ? 'NULL' : secs(r.seconds_behind)],
+      ['Lag', lag(r.seconds_behind)],
       ['Using GTID', r.using_gtid || (r.auto_position ? 'auto position' : '—')],
       r.last_io_error ? ['IO error', h('span', { class: 'bad mono' }, `${r.last_io_errno}: ${r.last_io_error}`)] : null,
       r.last_sql_error ? ['SQL error', h('span', { class: 'bad mono' }, `${r.last_sql_errno}: ${r.last_sql_error}`)] : null,

@@ -1,6 +1,6 @@
 // Current problems with the evidence behind each: the coordinators' votes
 // against the quorum, and what the instance's replicas see.
-import { h, key, table, empty, badge, sevBadge, agoEl, secs, nanos, time } from '../dom.js';
+import { h, key, table, empty, badge, sevBadge, agoEl, lag, nanos, time } from '../dom.js';
 import { get } from '../api.js';
 
 export const title = (cluster) => (cluster ? `Problems in ${cluster}` : 'Problems');
@@ -43,17 +43,19 @@ function why(p) {
   const votes = Object.entries(p.votes || {});
   const replicas = p.replicas || [];
   if (!down.length && !up.length && !votes.length && !replicas.length) return null;
-  return h('details', { open: true, 'data-ok': 'why:' + p.cluster + key(p.key) + p.code },
+  // Open by default only where the quorum analysis voted: that is the
+  // evidence behind a failover; the rest is background.
+  return h('details', { open: down.length || up.length ? true : null, 'data-ok': 'why:' + p.cluster + key(p.key) + p.code },
     h('summary', null, 'Why Warden thinks so'),
     down.length || up.length || p.quorum ? h('p', { class: 'votes' },
       h('strong', null, `${down.length} of ${down.length + up.length} coordinators`), ' cannot reach it',
       p.quorum ? ` (quorum to act: ${p.quorum}) ` : ' ',
-      p.quorum ? (down.length >= p.quorum ? badge('✔ quorum reached', 'crit') : badge('✖ quorum not reached', 'muted')) : null,
+      p.quorum ? (down.length >= p.quorum ? badge('■ quorum reached: the coordinators agree it is down', 'crit') : badge('□ quorum not reached: no action', 'muted')) : null,
       h('br'),
       down.map((n) => badge('✖ ' + n + ': unreachable', 'crit')), ' ',
       up.map((n) => badge('✔ ' + n + ': reachable', 'ok'))) : null,
     votes.length ? h('div', null, h('h4', null, 'Each coordinator\'s verdict'),
-      table(['Coordinator', 'Verdict', 'Since', 'Error'], votes.sort().map(([node, v]) => h('tr', null,
+      table(['Coordinator', 'Verdict', 'Since', 'Error'], votes.sort((a, b) => a[0].localeCompare(b[0])).map(([node, v]) => h('tr', null,
         h('td', null, node),
         h('td', null, v.reachable ? badge('✔ reachable', 'ok') : badge('✖ unreachable', 'crit')),
         h('td', null, time(v.since)), h('td', { class: 'mono small' }, v.error || '')
@@ -72,7 +74,7 @@ function replicaTable(rs) {
     has('source_matches') && ['Replicates from it', (r) => (r.source_matches ? '✔ yes' : '✖ no')],
     ['IO thread', (r) => r.io_running || '—'],
     has('sql_running') && ['SQL thread', (r) => (r.sql_running ? 'Yes' : 'No')],
-    has('lag_seconds') && ['Lag', (r) => (r.lag_seconds === null ? 'NULL' : secs(r.lag_seconds))],
+    has('lag_seconds') && ['Lag', (r) => lag(r.lag_seconds)],
     has('since_last_receive') && ['Last received', (r) => nanos(r.since_last_receive) + ' ago'],
     has('heartbeat_period') && ['Heartbeat', (r) => nanos(r.heartbeat_period)],
     ['Error', (r) => h('span', { class: 'mono small' }, [r.error, r.last_io_error, r.last_sql_error, r.last_io_errno ? 'IO errno ' + r.last_io_errno : ''].filter(Boolean).join('; '))],

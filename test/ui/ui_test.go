@@ -1,0 +1,295 @@
+// Package ui drives Warden's web UI in headless Chromium against real
+// `warden server` processes and a real MariaDB sandbox, and saves a
+// screenshot of every page to test/artifacts/ui/ for a person to judge.
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/warden-ha/warden/deploy/sandbox"
+	"github.com/warden-ha/warden/test/testutil"
+)
+
+// Tokens the nodes accept (auth.tokens, name:role:secret).
+const (
+	adminToken  = "ui-admin-secret-0123456789"
+	viewerToken = "ui-viewer-secret-0123456789"
+)
+
+type env struct {
+	top   *sandbox.Topology
+	wc    *testutil.WardenCluster
+	base  string
+	keys  map[string]string // db1..db4 -> host:port
+	auth  bool              // the nodes require tokens
+	cname string            // the cluster's name
+}
+
+func start(t *testing.T) *env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser end-to-end test; run without -short")
+	}
+	top := testutil.StartSandbox(t, sandbox.Config{Instances: 4, Chain: true})
+	wc := testutil.StartWardens(t, testutil.WardenOptions{
+		Sandbox: top,
+		Env:     []string{"WARDEN_AUTH_TOKENS=admin:admin:" + adminToken + ",viewer:viewer:" + viewerToken},
+	})
+	// testutil's WaitLeader reads /coordinators without a token; with
+	// tokens on, readiness (open to load balancers) says the same.
+	for _, n := range wc.Nodes {
+		testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
+			code, err := testutil.GetJSON(n.URL("/readyz"), nil)
+			return code == http.StatusOK, fmt.Sprintf("%s /readyz: %d %v", n.ID, code, err)
+		})
+	}
+	e := &env{top: top, wc: wc, base: "http://" + wc.Nodes[0].HTTP, keys: map[string]string{}}
+	for _, in := range top.Instances {
+		e.keys[in.Name] = in.Addr()
+	}
+	resp, err := http.Get(e.base + "/api/v1/clusters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	e.auth = resp.StatusCode == http.StatusUnauthorized
+	e.cname = waitCluster(t, e.base)
+	return e
+}
+
+// waitCluster waits until the node serves one cluster with all four
+// instances and returns its name.
+func waitCluster(t *testing.T, base string) string {
+	t.Helper()
+	var name string
+	testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/clusters", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Clusters []struct {
+				Name      string `json:"name"`
+				Instances int    `json:"instances"`
+			} `json:"clusters"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return false, fmt.Sprintf("%d: %v", resp.StatusCode, err)
+		}
+		if len(body.Clusters) != 1 || body.Clusters[0].Instances != 4 {
+			return false, fmt.Sprintf("%+v", body.Clusters)
+		}
+		name = body.Clusters[0].Name
+		return true, ""
+	})
+	return name
+}
+
+// signIn gets the tab past the sign-in page (when the nodes use tokens)
+// through the form, as a user would.
+func (e *env) signIn(t *testing.T, b *browser, tok string, shot string) {
+	t.Helper()
+	b.open("#/clusters")
+	if !e.auth {
+		return
+	}
+	b.waitJS(15*time.Second, `document.querySelector('form.signin') ? 'form' : ''`, "form")
+	if shot != "" {
+		b.screenshot(shot)
+	}
+	b.do(chromedp.SendKeys(chromedp.CSS("#token"), tok))
+	// A real click: chromedp.Submit calls form.submit(), which skips the
+	// submit handler and reloads the page.
+	b.click("form.signin button", "Sign in")
+	b.waitJS(15*time.Second, `document.querySelector('#who .role')?.innerText || ''`, "")
+}
+
+func TestUI(t *testing.T) {
+	e := start(t)
+	b := newBrowser(t, e.base)
+	e.signIn(t, b, adminToken, "00-sign-in")
+	k := e.keys
+
+	t.Run("overview lists the cluster", func(t *testing.T) {
+		b.t = t
+		b.open("#/clusters")
+		row := b.waitJS(30*time.Second, `[...document.querySelectorAll('tbody tr')].map(r => r.innerText.replace(/\s+/g, ' ')).join(' | ')`, "")
+		testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
+			row, _ = eval[string](b, `[...document.querySelectorAll('tbody tr')].map(r => r.innerText.replace(/\s+/g, ' ')).join(' | ')`)
+			return strings.Contains(row, e.cname) && strings.Contains(row, "ok") && strings.Contains(row, " 4 "), row
+		})
+		b.screenshot("01-clusters")
+	})
+
+	want := fmt.Sprintf("%s(%s(%s),%s)", k["db1"], k["db2"], k["db4"], k["db3"])
+	t.Run("topology shows the tree", func(t *testing.T) {
+		b.t = t
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		b.waitJS(30*time.Second, treeJS, want)
+		// Give the 5 s instance-details refresh time to fill IO/SQL.
+		b.waitJS(15*time.Second, `document.querySelector('.card .fv.pending') ? '' : 'ok'`, "ok")
+		b.screenshot("02-topology")
+	})
+
+	t.Run("downtime through the UI, dialog survives live updates", func(t *testing.T) {
+		b.t = t
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		b.waitJS(30*time.Second, treeJS, want)
+		card := fmt.Sprintf(`article[data-key=%q]`, k["db3"])
+		b.click(card+" button", "Downtime")
+		b.do(chromedp.SendKeys(chromedp.CSS("dialog input[name=reason]"), "disk swap OPS-42"))
+		b.waitJS(10*time.Second, `document.querySelector('dialog button.primary:not([disabled])') ? 'ready' : ''`, "ready")
+		// Let at least two polls repaint the page under the dialog.
+		n := polls(t, b)
+		b.waitJS(10*time.Second, fmt.Sprintf(`+document.body.dataset.polls >= %d ? 'polled' : ''`, n+2), "polled")
+		b.waitJS(2*time.Second, `document.querySelector('dialog[open] input[name=reason]')?.value || ''`, "disk swap OPS-42")
+		b.screenshot("03-downtime-dialog")
+		b.click("dialog button.primary", "Begin downtime")
+		b.waitJS(15*time.Second, `document.querySelector('dialog .ok-box, dialog .error')?.innerText || ''`, "")
+		if got, _ := eval[string](b, `document.querySelector('dialog .error')?.innerText || ''`); got != "" {
+			t.Fatalf("downtime failed: %s", got)
+		}
+		b.click("dialog button", "Close")
+		b.waitJS(15*time.Second, `document.querySelector('`+jsq(card)+`')?.innerText.includes('downtimed') ? 'yes' : ''`, "yes")
+		b.screenshot("04-topology-downtimed")
+		b.click(card+" button", "End downtime")
+		b.waitJS(10*time.Second, `document.querySelector('dialog button.primary:not([disabled])') ? 'ready' : ''`, "ready")
+		b.click("dialog button.primary", "End downtime")
+		b.waitJS(15*time.Second, `document.querySelector('dialog .ok-box')?.innerText || ''`, "")
+		b.click("dialog button", "Close")
+		b.waitJS(15*time.Second, `document.querySelector('`+jsq(card)+`')?.innerText.includes('downtimed') ? '' : 'ended'`, "ended")
+	})
+
+	t.Run("switchover dialog shows the dry run or the API's error", func(t *testing.T) {
+		b.t = t
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		b.waitJS(30*time.Second, treeJS, want)
+		b.click(".toolbar button", "Switch over")
+		got := b.waitJS(15*time.Second, `document.querySelector('dialog .plan h3') ? document.querySelector('dialog .plan').innerText : ''`, "")
+		t.Logf("switchover plan: %s", got)
+		b.screenshot("05-switchover-dialog")
+		b.click("dialog button", "Cancel")
+	})
+
+	t.Run("problems show a stopped replica", func(t *testing.T) {
+		b.t = t
+		db := testutil.MySQL(t, e.top.MustDSN("db3", sandbox.UserRoot))
+		if _, err := db.Exec("STOP SLAVE"); err != nil {
+			t.Fatalf("stop slave on db3: %v", err)
+		}
+		defer func() {
+			if _, err := db.Exec("START SLAVE"); err != nil {
+				t.Errorf("start slave on db3: %v", err)
+			}
+		}()
+		b.open("#/problems")
+		b.waitJS(30*time.Second, `document.querySelector('main').innerText.includes('`+k["db3"]+`') ? 'yes' : ''`, "yes")
+		b.screenshot("06-problems")
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		b.waitJS(30*time.Second, `document.querySelector('li.link-stopped, li.link-broken') ? 'yes' : ''`, "yes")
+		b.screenshot("07-topology-replica-stopped")
+	})
+
+	t.Run("recoveries and coordinators pages", func(t *testing.T) {
+		b.t = t
+		b.open("#/recoveries")
+		b.waitJS(15*time.Second, `document.querySelector('.page-body table, .page-body .empty') ? 'yes' : ''`, "yes")
+		b.screenshot("08-recoveries")
+		b.open("#/coordinators")
+		b.waitJS(15*time.Second, `document.querySelectorAll('tr[data-key^="member:"]').length + ''`, "3")
+		b.screenshot("09-coordinators")
+		b.open("#/instance/" + strings.Replace(k["db2"], ":", "/", 1))
+		b.waitJS(15*time.Second, `document.querySelector('.page-body .panel') ? 'yes' : ''`, "yes")
+		b.screenshot("10-instance")
+	})
+
+	t.Run("the pages request nothing from other hosts", func(t *testing.T) {
+		if bad := b.foreignRequests(); len(bad) > 0 {
+			t.Fatalf("requests to other hosts: %v", bad)
+		}
+	})
+
+	t.Run("kill -9 of the master shows in the view without a reload", func(t *testing.T) {
+		b.t = t
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		b.waitJS(30*time.Second, treeJS, want)
+		before := polls(t, b)
+		if err := e.top.Kill("db1"); err != nil {
+			t.Fatal(err)
+		}
+		card := fmt.Sprintf(`article[data-key=%q]`, k["db1"])
+		b.waitJS(20*time.Second, `(document.querySelector('`+jsq(card)+`')?.innerText || '').includes('DeadMaster') ? 'dead' : ''`, "dead")
+		if after := polls(t, b); after <= before {
+			t.Fatalf("page did not poll (polls %d -> %d)", before, after)
+		}
+		b.screenshot("11-topology-master-dead")
+		b.open("#/problems")
+		b.waitJS(15*time.Second, `document.querySelector('main').innerText.includes('DeadMaster') ? 'yes' : ''`, "yes")
+		b.screenshot("12-problems-dead-master")
+		// PENDING(failover issue): once automatic failover exists, wait here
+		// for a new master card at the root without a reload.
+	})
+}
+
+// TestViewerSeesNoActions signs in with a viewer token: the topology and
+// coordinators pages must show no action button.
+func TestViewerSeesNoActions(t *testing.T) {
+	e := start(t)
+	if !e.auth {
+		t.Fatal("the warden nodes accept requests without a token: auth.tokens (WARDEN_AUTH_TOKENS) is not wired into `warden server` yet, so the viewer role cannot be tested")
+	}
+	b := newBrowser(t, e.base)
+	e.signIn(t, b, viewerToken, "")
+	b.open("#/cluster/" + url.PathEscape(e.cname))
+	b.waitJS(30*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
+	b.waitJS(5*time.Second, `document.querySelector('#who')?.innerText || ''`, "")
+	for _, page := range []string{"#/cluster/" + url.PathEscape(e.cname), "#/coordinators", "#/clusters", "#/recoveries"} {
+		b.open(page)
+		b.waitJS(15*time.Second, `document.querySelector('.page-body .loading') ? '' : 'loaded'`, "loaded")
+		got, err := eval[string](b, `[...document.querySelectorAll('main button')].map(b => b.innerText).filter(t => !/back/.test(t)).join(', ')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != "" {
+			t.Errorf("%s: a viewer sees action buttons: %s", page, got)
+		}
+	}
+	b.open("#/cluster/" + url.PathEscape(e.cname))
+	b.waitJS(30*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
+	b.screenshot("13-topology-viewer")
+}
+
+// treeJS serialises the rendered tree as root(child(grandchild),child).
+const treeJS = `(function walk(ul) {
+	if (!ul) return '';
+	return [...ul.children].map(li => {
+		const a = li.querySelector(':scope > article .addr');
+		const sub = li.querySelector(':scope > ul');
+		return (a ? a.textContent : '?') + (sub ? '(' + walk(sub) + ')' : '');
+	}).join(',');
+})(document.querySelector('ul.tree'))`
+
+func polls(t *testing.T, b *browser) int {
+	t.Helper()
+	s, err := eval[string](b, `document.body.dataset.polls || '0'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// jsq escapes a CSS selector for a single-quoted JS string.
+func jsq(s string) string { return strings.ReplaceAll(s, `'`, `\'`) }
