@@ -6,6 +6,7 @@ package ui
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/warden-ha/warden/deploy/sandbox"
 	"github.com/warden-ha/warden/test/testutil"
@@ -62,6 +64,13 @@ func start(t *testing.T) *env {
 	}
 	resp.Body.Close()
 	e.auth = resp.StatusCode == http.StatusUnauthorized
+	// A few transactions, so the cards show real GTID positions.
+	db := testutil.MySQL(t, top.MustDSN("db1", sandbox.UserRoot))
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS uitest", "CREATE TABLE IF NOT EXISTS uitest.t (id INT PRIMARY KEY)", "INSERT INTO uitest.t VALUES (1), (2), (3)"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
 	e.cname = waitCluster(t, e.base)
 	return e
 }
@@ -172,12 +181,30 @@ func TestUI(t *testing.T) {
 		b.waitJS(15*time.Second, `document.querySelector('`+jsq(card)+`')?.innerText.includes('downtimed') ? '' : 'ended'`, "ended")
 	})
 
+	t.Run("keyboard: focus survives a repaint, Enter opens, Escape closes", func(t *testing.T) {
+		b.t = t
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		b.waitJS(30*time.Second, treeJS, want)
+		card := fmt.Sprintf(`article[data-key=%q]`, k["db3"])
+		btn := `[...document.querySelectorAll('` + jsq(card) + ` button')].find(b => b.textContent.startsWith('Promotion'))`
+		b.do(chromedp.Evaluate[chromedp.Void](btn + `.focus()`))
+		// Change the state under the page (a downtime on db4) so it repaints.
+		api(t, e, http.MethodPut, "/api/v1/instances/"+strings.Replace(k["db4"], ":", "/", 1)+"/downtime", `{"duration":"5m","reason":"ui focus test"}`)
+		b.waitJS(15*time.Second, `document.querySelector('article[data-key="`+k["db4"]+`"]')?.innerText.includes('downtimed') ? 'repainted' : ''`, "repainted")
+		b.waitJS(2*time.Second, `document.activeElement.closest('article')?.dataset.key + ' ' + document.activeElement.textContent`, k["db3"]+" Promotion rule…")
+		b.do(chromedp.KeyEvent("\r"))
+		b.waitJS(5*time.Second, `document.querySelector('dialog[open]')?.contains(document.activeElement) ? 'in dialog' : ''`, "in dialog")
+		b.do(chromedp.KeyEvent(kb.Escape))
+		b.waitJS(5*time.Second, `document.querySelector('dialog') ? '' : 'closed'`, "closed")
+		api(t, e, http.MethodDelete, "/api/v1/instances/"+strings.Replace(k["db4"], ":", "/", 1)+"/downtime", "")
+	})
+
 	t.Run("switchover dialog shows the dry run or the API's error", func(t *testing.T) {
 		b.t = t
 		b.open("#/cluster/" + url.PathEscape(e.cname))
 		b.waitJS(30*time.Second, treeJS, want)
 		b.click(".toolbar button", "Switch over")
-		got := b.waitJS(15*time.Second, `document.querySelector('dialog .plan h3') ? document.querySelector('dialog .plan').innerText : ''`, "")
+		got := b.waitJS(15*time.Second, `document.querySelector('dialog .plan .error, dialog .plan pre') ? document.querySelector('dialog .plan').innerText : ''`, "")
 		t.Logf("switchover plan: %s", got)
 		b.screenshot("05-switchover-dialog")
 		b.click("dialog button", "Cancel")
@@ -269,6 +296,26 @@ func TestViewerSeesNoActions(t *testing.T) {
 	b.open("#/cluster/" + url.PathEscape(e.cname))
 	b.waitJS(30*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
 	b.screenshot("13-topology-viewer")
+}
+
+// api sends an admin request straight to the node and fails on an error.
+func api(t *testing.T, e *env, method, path, body string) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(resp.Body)
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, msg)
+	}
 }
 
 // treeJS serialises the rendered tree as root(child(grandchild),child).

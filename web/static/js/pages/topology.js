@@ -134,7 +134,8 @@ function card(n, parent, x, probs, ltext, ls, c, ctx) {
       h('a', { class: 'addr', href: `#/instance/${encodeURIComponent(n.key.host)}/${n.key.port}` }, k),
       n.read_only ? badge('RO', 'muted', 'read_only=ON') : badge('RW', n.role === 'master' ? 'info' : 'warn', 'read_only=OFF: writable'),
       x && x.dc ? badge('DC ' + x.dc, 'muted', 'data centre') : null,
-      n.downtime ? badge('‖ downtimed', 'info', `until ${time(n.downtime.until)}: ${n.downtime.reason}`) : null),
+      n.downtime ? badge('‖ downtimed', 'info', `until ${time(n.downtime.until)}: ${n.downtime.reason}`) : null,
+      actions(n, c, ctx)),
     parent ? h('div', { class: 'link-text link-' + ls }, ltext, ' from ', h('span', { class: 'mono' }, key(parent.key))) : null,
     h('div', { class: 'facts-row' },
       fact('version', n.version || '—'),
@@ -146,8 +147,7 @@ function card(n, parent, x, probs, ltext, ls, c, ctx) {
     x && x.error ? h('div', { class: 'note bad' }, '✖ probe: ' + x.error) : null,
     repl && repl.io_error ? h('div', { class: 'note bad' }, '✖ IO: ' + repl.io_error) : null,
     repl && repl.sql_error ? h('div', { class: 'note bad' }, '✖ SQL: ' + repl.sql_error) : null,
-    probs.length ? h('div', { class: 'badges' }, probs.map((p) => badge(`${p.severity === 'critical' ? '✖' : '▲'} ${p.code}`, p.severity === 'critical' ? 'crit' : 'warn', p.description))) : null,
-    actions(n, c, ctx));
+    probs.length ? h('div', { class: 'badges' }, probs.map((p) => badge(`${p.severity === 'critical' ? '✖' : '▲'} ${p.code}`, p.severity === 'critical' ? 'crit' : 'warn', p.description))) : null);
 }
 
 function fact(label, v, cls) {
@@ -173,5 +173,5 @@ function legend() {
     h('span', { class: 'lg link-lagging' }, `- - ▲ lagging > ${LAG_WARN_S}s`), ' ',
     h('span', { class: 'lg link-stopped' }, '- - ■ stopped'), ' ',
     h('span', { class: 'lg link-broken' }, '··· ✖ broken / unreachable'),
-    '. Updated every second; IO/SQL threads and errors every 5 s.');
+    '. Updated every second; IO/SQL threads and errors every 5 s. Lag and GTID are as of the last change Warden recorded for the instance.');
 }
