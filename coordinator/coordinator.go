@@ -42,6 +42,9 @@ type Coordinator struct {
 	log    *slog.Logger
 	now    func() time.Time
 
+	// Metrics, when set before Run, records probes and verdict flips.
+	Metrics *Metrics
+
 	cache    *cache
 	verdicts *verdictSync
 	urgent   chan topology.Key
@@ -81,6 +84,7 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, log *slog.Logger) 
 // Run blocks until ctx ends: the probe loop and the verdict proposer run on
 // every node; publication and detection run while this node leads.
 func (c *Coordinator) Run(ctx context.Context) {
+	c.verdicts.onFlip = c.Metrics.flip
 	c.raft.OnLeadership("discovery", c.publishLoop)
 	c.raft.OnLeadership("detection", c.detector.run)
 	var wg sync.WaitGroup

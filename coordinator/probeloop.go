@@ -34,7 +34,16 @@ func (c *Coordinator) probeLoop(ctx context.Context) {
 		inFlight[k] = true
 		lastStart[k] = c.now()
 		go func() {
+			began := time.Now()
 			inst, err := c.prober.Probe(ctx, k)
+			switch {
+			case err == nil:
+				c.Metrics.probe("ok", time.Since(began))
+			case errors.Is(err, topology.ErrTimeout):
+				c.Metrics.probe("timeout", time.Since(began))
+			default:
+				c.Metrics.probe("error", time.Since(began))
+			}
 			select {
 			case results <- probeResult{inst: inst, err: err}:
 			case <-ctx.Done():

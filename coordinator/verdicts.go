@@ -25,6 +25,7 @@ type verdictSync struct {
 	sent    map[topology.Key]bool          // reachability last committed
 	replace bool                           // first proposal replaces stale verdicts
 	wake    chan struct{}
+	onFlip  func(reachable bool)
 }
 
 func newVerdictSync(node string, raft Raft, log *slog.Logger) *verdictSync {
@@ -47,6 +48,9 @@ func (v *verdictSync) set(vote topology.Vote, k topology.Key) {
 	v.want[k] = vote
 	v.mu.Unlock()
 	v.log.Info("verdict changed", "instance", k, "reachable", vote.Reachable, "err", vote.Error)
+	if v.onFlip != nil {
+		v.onFlip(vote.Reachable)
+	}
 	select {
 	case v.wake <- struct{}{}:
 	default:

@@ -43,12 +43,16 @@ func newVersionCmd() *cobra.Command {
 	}
 }
 
-// exitCode maps an error to a process exit code scripts can use:
-// 2 for bad usage or configuration, 1 for everything else.
+// exitCode maps an error to a process exit code scripts can use: 2 for
+// bad usage or configuration, the CLI client's codes (docs/api.md) for API
+// answers, 1 for everything else.
 func exitCode(err error) int {
 	var ce configError
 	if asConfigError(err, &ce) {
 		return 2
+	}
+	if c, ok := clientExitCode(err); ok {
+		return c
 	}
 	return 1
 }

@@ -10,8 +10,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/warden-ha/warden/coordinator"
 	"github.com/warden-ha/warden/election"
 )
 
@@ -72,8 +74,12 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 		}
 	}()
 
+	reg := prometheus.NewRegistry()
 	coord, prober, err := buildCoordinator(cfg, node, log)
 	if err != nil {
+		return err
+	}
+	if coord.Metrics, err = coordinator.NewMetrics(reg); err != nil {
 		return err
 	}
 	defer prober.Close()
@@ -82,7 +88,7 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 	go func() { defer close(coordDone); coord.Run(coordCtx) }()
 	defer func() { stopCoord(); <-coordDone }()
 
-	httpSrv, err := newAPIServer(cfg, node, nil, nil, log.With("subsystem", "http"))
+	httpSrv, err := newAPIServer(cfg, node, nil, reg, log.With("subsystem", "http"))
 	if err != nil {
 		return configError{err}
 	}

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +27,26 @@ func TestDeadMasterOnKill(t *testing.T) {
 	}
 	waitProblemOnAll(t, wc, "DeadMaster", m, 10*time.Second)
 	t.Logf("kill -9 -> DeadMaster on every node: %s", time.Since(start))
+	// The probes and verdict flips behind it are in every node's metrics.
+	for _, n := range wc.Nodes {
+		body := metricsText(t, n)
+		for _, want := range []string{`warden_probes_total{result="ok"}`, `warden_probes_total{result="error"}`, `warden_verdict_changes_total{verdict="unreachable"} 1`, "warden_probe_duration_seconds_bucket"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s /metrics lacks %s", n.ID, want)
+			}
+		}
+	}
+}
+
+func metricsText(t *testing.T, n *testutil.WardenNode) string {
+	t.Helper()
+	resp, err := http.Get(n.URL("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 // TestDeadMasterOnHang: a SIGSTOPped master (a hung host) is declared dead

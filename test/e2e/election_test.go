@@ -105,9 +105,14 @@ func TestFollowerWriteLandsOnAll(t *testing.T) {
 	wc := startGroup(t)
 	leader := wc.WaitLeader(t, 10*time.Second)
 	f := followers(wc, leader)[0]
-	setAutomatic(t, f, false)
+	// Writes flip the setting away from its default (off), so a node that
+	// never received the write cannot pass by accident.
 	for _, n := range wc.Nodes {
 		waitAutomatic(t, n, false)
+	}
+	setAutomatic(t, f, true)
+	for _, n := range wc.Nodes {
+		waitAutomatic(t, n, true)
 	}
 }
 
@@ -116,9 +121,9 @@ func TestFollowerWriteLandsOnAll(t *testing.T) {
 func TestLeaderKillKeepsState(t *testing.T) {
 	wc := startGroup(t)
 	leader := wc.WaitLeader(t, 10*time.Second)
-	setAutomatic(t, leader, false)
+	setAutomatic(t, leader, true)
 	for _, n := range wc.Nodes {
-		waitAutomatic(t, n, false)
+		waitAutomatic(t, n, true)
 	}
 	if err := leader.Proc.Kill(); err != nil {
 		t.Fatal(err)
@@ -127,11 +132,11 @@ func TestLeaderKillKeepsState(t *testing.T) {
 	if next == leader {
 		t.Fatalf("leader %s still reported after kill -9", leader.ID)
 	}
-	waitAutomatic(t, next, false)
+	waitAutomatic(t, next, true)
 	// And the new leader takes writes.
-	setAutomatic(t, next, true)
+	setAutomatic(t, next, false)
 	for _, n := range followers(wc, leader) {
-		waitAutomatic(t, n, true)
+		waitAutomatic(t, n, false)
 	}
 }
 
@@ -144,14 +149,15 @@ func TestKilledNodeRestartsAndCatchesUp(t *testing.T) {
 	if err := victim.Proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	setAutomatic(t, leader, false)
+	setAutomatic(t, leader, true)
 	if err := victim.Proc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitAutomatic(t, victim, false)
-	if st, err := victim.Status(); err != nil || st.LeaderID != leader.ID {
-		t.Errorf("restarted node sees leader %q (%v), want %s", st.LeaderID, err, leader.ID)
-	}
+	waitAutomatic(t, victim, true)
+	testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
+		st, err := victim.Status()
+		return err == nil && st.LeaderID == leader.ID, fmt.Sprintf("%+v %v", st, err)
+	})
 }
 
 // TestReplaceDeadNodeWithFreshOne: a dead node is removed through the API
@@ -173,7 +179,7 @@ func TestReplaceDeadNodeWithFreshOne(t *testing.T) {
 		}
 		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
 	})
-	setAutomatic(t, leader, false)
+	setAutomatic(t, leader, true)
 	if err := os.RemoveAll(victim.DataDir); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +189,7 @@ func TestReplaceDeadNodeWithFreshOne(t *testing.T) {
 	if err := victim.Proc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitAutomatic(t, victim, false)
+	waitAutomatic(t, victim, true)
 	testutil.WaitFor(t, 15*time.Second, func() (bool, string) {
 		st, err := leader.Status()
 		if err != nil {

@@ -92,11 +92,12 @@ func (h *Harness) Cut(name string, uid int, port int, dir Direction) error {
 		rules = append(rules, fmt.Sprintf("meta skuid %d meta l4proto { tcp, udp } th dport %d drop", uid, port))
 	}
 	if dir == Both || dir == Inbound {
-		// Mark the uid's new flows to the port, then drop the replies of
-		// marked flows. The mark rule must not drop, so Inbound leaves the
-		// requests flowing.
+		// Mark the uid's flows to the port (every packet, so a connection
+		// established before the cut is marked by its next request), then
+		// drop the replies of marked flows. The mark rule must not drop,
+		// so Inbound leaves the requests flowing.
 		rules = append(rules,
-			fmt.Sprintf("meta skuid %d meta l4proto { tcp, udp } th dport %d ct state new ct mark set 0x%x", uid, port, mark),
+			fmt.Sprintf("meta skuid %d meta l4proto { tcp, udp } th dport %d ct mark set 0x%x", uid, port, mark),
 			fmt.Sprintf("ct direction reply ct mark 0x%x drop", mark))
 	}
 	var handles []int
