@@ -189,14 +189,14 @@ func TestUI(t *testing.T) {
 		btn := `[...document.querySelectorAll('` + jsq(card) + ` button')].find(b => b.textContent.startsWith('Promotion'))`
 		b.do(chromedp.Evaluate[chromedp.Void](btn + `.focus()`))
 		// Change the state under the page (a downtime on db4) so it repaints.
-		api(t, e, http.MethodPut, "/api/v1/instances/"+strings.Replace(k["db4"], ":", "/", 1)+"/downtime", `{"duration":"5m","reason":"ui focus test"}`)
+		apiCall(t, e, http.MethodPut, "/api/v1/instances/"+strings.Replace(k["db4"], ":", "/", 1)+"/downtime", `{"duration":"5m","reason":"ui focus test"}`)
 		b.waitJS(15*time.Second, `document.querySelector('article[data-key="`+k["db4"]+`"]')?.innerText.includes('downtimed') ? 'repainted' : ''`, "repainted")
 		b.waitJS(2*time.Second, `document.activeElement.closest('article')?.dataset.key + ' ' + document.activeElement.textContent`, k["db3"]+" Promotion rule…")
 		b.do(chromedp.KeyEvent("\r"))
 		b.waitJS(5*time.Second, `document.querySelector('dialog[open]')?.contains(document.activeElement) ? 'in dialog' : ''`, "in dialog")
 		b.do(chromedp.KeyEvent(kb.Escape))
 		b.waitJS(5*time.Second, `document.querySelector('dialog') ? '' : 'closed'`, "closed")
-		api(t, e, http.MethodDelete, "/api/v1/instances/"+strings.Replace(k["db4"], ":", "/", 1)+"/downtime", "")
+		apiCall(t, e, http.MethodDelete, "/api/v1/instances/"+strings.Replace(k["db4"], ":", "/", 1)+"/downtime", "")
 	})
 
 	t.Run("switchover dialog shows the dry run or the API's error", func(t *testing.T) {
@@ -298,8 +298,8 @@ func TestViewerSeesNoActions(t *testing.T) {
 	b.screenshot("13-topology-viewer")
 }
 
-// api sends an admin request straight to the node and fails on an error.
-func api(t *testing.T, e *env, method, path, body string) {
+// apiCall sends an admin request straight to the node and fails on an error.
+func apiCall(t *testing.T, e *env, method, path, body string) {
 	t.Helper()
 	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
 	if err != nil {

@@ -224,6 +224,11 @@ async function start() {
   show();
 }
 
-window.addEventListener('hashchange', () => { if (session.role !== 'none') show(); });
+// Navigating (a link in a dialog's result, the back button) leaves the
+// page a dialog was about, so it closes; polling never does.
+window.addEventListener('hashchange', () => {
+  for (const d of document.querySelectorAll('dialog[open]')) d.close();
+  if (session.role !== 'none') show();
+});
 setInterval(tickTimes, 1000);
 start();

@@ -46,7 +46,8 @@ export function time(t) {
 // ago formats the time since t ("12s ago").
 export function ago(t) {
   if (isZeroTime(t)) return '—';
-  return secs((Date.now() - new Date(t).getTime()) / 1000) + ' ago';
+  const s = (Date.now() - new Date(t).getTime()) / 1000;
+  return s < 1 ? 'just now' : secs(Math.floor(s)) + ' ago';
 }
 
 // secs formats a number of seconds compactly: 950ms, 12s, 3m 04s, 2h 10m.

@@ -42,7 +42,9 @@ export function render(r, _p, ctx) {
     h('section', { class: 'panel' }, h('h2', null, 'Candidates'),
       r.candidates ? matrix(r.candidates) : empty('The record has no candidate matrix (not provided by the API yet).')),
     h('section', { class: 'panel' }, h('h2', null, 'Hooks run'),
-      hooks.length ? h('ul', null, hooks.map((s) => h('li', null, typeof s === 'string' ? s : value(s)))) : empty('No hooks ran.')),
+      hooks.length ? h('ul', { class: 'hooks' }, hooks.map((s) => h('li', null, typeof s === 'string' ? s
+        : [h('span', { class: 'mono small muted' }, time(s.at)), ' ', s.message || value(s), s.error ? h('span', { class: 'bad' }, ' ✖ ' + s.error) : null])))
+        : empty('No hooks ran.')),
     h('section', { class: 'panel' }, h('h2', null, 'Lost in this recovery'),
       dl([
         ['Lost replicas', r.lost_replicas ? value(r.lost_replicas) : h('span', { class: 'muted' }, 'not reported')],

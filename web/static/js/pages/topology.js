@@ -85,17 +85,24 @@ export function render(d, [name], ctx) {
       h('span', null, probs.length ? `${probs.length} open problems` : 'no open problems'),
       h('a', { href: '#/problems/' + encodeURIComponent(c.name) }, 'problems →'),
       h('a', { href: '#/recoveries/' + encodeURIComponent(c.name) }, 'recoveries →')),
-    probs.length ? problemStrip(probs) : null,
+    probs.length ? problemStrip(probs, c.name) : null,
     c.tree && c.tree.length
       ? h('div', { class: 'tree-wrap', 'data-sk': 'tree' }, h('ul', { class: 'tree' }, c.tree.map((n) => branch(n, null, d.extra, byKey, c, ctx))))
       : empty('This cluster has no instances.'),
     legend());
 }
 
-function problemStrip(probs) {
-  return h('ul', { class: 'problem-strip' }, probs.map((p) => h('li', { class: p.severity === 'critical' ? 'crit' : 'warn' },
+// problemStrip lists the cluster's problems one line each (the full text
+// is in the tooltip and on the problems page), critical first, so the
+// tree stays on screen.
+const STRIP_MAX = 6;
+function problemStrip(probs, cluster) {
+  const sorted = [...probs].sort((a, b) => (a.severity === 'critical' ? 0 : 1) - (b.severity === 'critical' ? 0 : 1));
+  const more = sorted.length - STRIP_MAX;
+  return h('ul', { class: 'problem-strip' }, sorted.slice(0, STRIP_MAX).map((p) => h('li', { class: p.severity === 'critical' ? 'crit' : 'warn', title: p.description || '' },
     sevBadge(p.severity), ' ', h('strong', null, p.code), ' on ', h('span', { class: 'mono' }, key(p.key)),
-    p.description ? h('span', { class: 'muted' }, ' — ' + p.description) : null)));
+    p.description ? h('span', { class: 'muted' }, ' — ' + p.description) : null)),
+  more > 0 ? h('li', null, h('a', { href: '#/problems/' + encodeURIComponent(cluster) }, `+ ${more} more problems →`)) : null);
 }
 
 // linkState classifies the replication link into the card's parent. Each
@@ -122,6 +129,9 @@ function branch(n, parent, extra, byKey, c, ctx) {
     n.replicas && n.replicas.length ? h('ul', null, n.replicas.map((r) => branch(r, n, extra, byKey, c, ctx))) : null);
 }
 
+// Promotion rules with a sign, so must_not stands out without colour.
+const RULE = { prefer: '▲ prefer', neutral: 'neutral', prefer_not: '▽ prefer_not', must_not: '⊘ must_not' };
+
 const ROLE = { master: '★ MASTER', intermediate_master: '◆ INTERMEDIATE', replica: 'REPLICA', detached: '⚠ DETACHED' };
 
 function card(n, parent, x, probs, ltext, ls, c, ctx) {
@@ -142,7 +152,7 @@ function card(n, parent, x, probs, ltext, ls, c, ctx) {
       n.role === 'master' && !parent ? null : repl ? fact('IO / SQL', `${repl.io || '—'} / ${repl.sql ? 'Yes' : 'No'}`) : fact('IO / SQL', '…', 'pending'),
       n.role === 'master' ? null : fact('lag', fmtLag(n.lag_seconds)),
       fact('GTID', h('span', { class: 'mono gtid', title: n.gtid || '' }, n.gtid || '—')),
-      fact('promotion', n.promotion_rule || 'neutral')),
+      fact('promotion', RULE[n.promotion_rule] || n.promotion_rule || 'neutral')),
     n.downtime ? h('div', { class: 'note' }, `‖ Downtimed until ${time(n.downtime.until)} by ${n.downtime.owner}: ${n.downtime.reason}`) : null,
     x && x.error ? h('div', { class: 'note bad' }, '✖ probe: ' + x.error) : null,
     repl && repl.io_error ? h('div', { class: 'note bad' }, '✖ IO: ' + repl.io_error) : null,

@@ -1,0 +1,111 @@
+package ui
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// fixtureNode stands in for *election.Node: commands are applied straight
+// to a real FSM, so the api package serves exactly the shapes it would
+// serve from a real group.
+type fixtureNode struct {
+	t     *testing.T
+	mu    sync.Mutex
+	fsm   *election.FSM
+	index uint64
+}
+
+func newFixtureNode(t *testing.T) *fixtureNode {
+	return &fixtureNode{t: t, fsm: election.NewFSM(nil)}
+}
+
+func (f *fixtureNode) Propose(_ context.Context, cmd election.Command) (election.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	data, err := election.Encode(cmd)
+	if err != nil {
+		return election.Result{}, err
+	}
+	f.index++
+	resp := f.fsm.Apply(&raft.Log{Type: raft.LogCommand, Index: f.index, Term: 4, Data: data})
+	return election.Result{Index: f.index, Term: 4}, election.ResponseError(resp)
+}
+
+// must proposes cmd and returns its index, failing the test on error.
+func (f *fixtureNode) must(cmd election.Command) uint64 {
+	f.t.Helper()
+	r, err := f.Propose(context.Background(), cmd)
+	if err != nil {
+		f.t.Fatalf("propose %T: %v", cmd, err)
+	}
+	return r.Index
+}
+
+func (f *fixtureNode) Status() election.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := func(id, state string, g election.GossipState) election.MemberStatus {
+		return election.MemberStatus{ID: id, RaftAddr: "10.0.9.1" + id[1:] + ":7000", GossipAddr: "10.0.9.1" + id[1:] + ":7946",
+			HTTPAddr: "10.0.9.1" + id[1:] + ":3000", Suffrage: "voter", RaftState: state, Gossip: g}
+	}
+	return election.Status{NodeID: "w1", State: "leader", LeaderID: "w1", LeaderRaft: "10.0.9.11:7000", LeaderHTTP: "10.0.9.11:3000",
+		Term: 4, LastIndex: f.index, AppliedIndex: f.index, HasQuorum: true,
+		Members: []election.MemberStatus{m("w1", "leader", election.GossipAlive), m("w2", "follower", election.GossipAlive), m("w3", "unknown", election.GossipDead)}}
+}
+
+func (f *fixtureNode) IsLeader() bool                                  { return true }
+func (f *fixtureNode) RemoveMember(_ context.Context, id string) error { return nil }
+
+// fixtureRecoverer answers plans with a candidate matrix and runs a
+// "switchover" by writing a finished recovery record.
+type fixtureRecoverer struct{ node *fixtureNode }
+
+func (r fixtureRecoverer) Plan(_ context.Context, kind, cluster string, cand topology.Key) (any, error) {
+	chosen := fx("a2")
+	if !cand.IsZero() {
+		chosen = cand
+	}
+	return map[string]any{
+		"candidate": chosen,
+		"candidates": []map[string]any{
+			{"key": fx("a2"), "verdict": "chosen", "reason": "most advanced GTID; promotion rule prefer", "gtid": "0-11-1042", "lag_seconds": 0, "data_center": "eu-1a"},
+			{"key": fx("a4"), "verdict": "rejected", "reason": "promotion rule must_not", "gtid": "0-11-1042", "lag_seconds": 0, "data_center": "eu-1a"},
+			{"key": fx("a3"), "verdict": "rejected", "reason": "replication broken (IO errno 1236)", "gtid": "0-11-990", "lag_seconds": nil, "data_center": "eu-1b"},
+		},
+		"steps": []string{
+			"set read_only=ON on " + fx("a1").String() + " and wait for writes to drain",
+			"wait until " + chosen.String() + " has applied " + "0-11-1042",
+			"promote " + chosen.String() + ": STOP SLAVE, RESET SLAVE ALL, read_only=OFF",
+			"repoint the other replicas to " + chosen.String(),
+			"repoint " + fx("a1").String() + " under " + chosen.String(),
+		},
+	}, nil
+}
+
+func (r fixtureRecoverer) Failover(ctx context.Context, cluster string, cand topology.Key) (uint64, error) {
+	return r.run(cluster, "ManualFailover", cand), nil
+}
+
+func (r fixtureRecoverer) Switchover(ctx context.Context, cluster string, cand topology.Key) (uint64, error) {
+	return r.run(cluster, "Switchover", cand), nil
+}
+
+func (r fixtureRecoverer) run(cluster, problem string, cand topology.Key) uint64 {
+	if cand.IsZero() {
+		cand = fx("a2")
+	}
+	now := time.Now().UTC()
+	n := r.node
+	id := n.must(election.RecoveryStart{Cluster: cluster, FailedKey: fx("a1"), Problem: problem, Node: "w1", At: now})
+	n.must(election.RecoveryStep{ID: id, Step: election.RecoveryNote{At: now.Add(40 * time.Millisecond), Kind: "demote", Message: "read_only=ON on " + fx("a1").String()}})
+	n.must(election.RecoveryStep{ID: id, Step: election.RecoveryNote{At: now.Add(310 * time.Millisecond), Kind: "promote", Message: cand.String() + " is the new master"}})
+	n.must(election.RecoveryFinish{ID: id, At: now.Add(420 * time.Millisecond), Success: true, Successor: cand})
+	return id
+}

@@ -1,0 +1,167 @@
+package ui
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/warden-ha/warden/api"
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+	"github.com/warden-ha/warden/web"
+)
+
+// fx is the key of fixture instance mysql-<name>.
+func fx(name string) topology.Key {
+	return topology.Key{Host: "mysql-" + name + ".db.internal", Port: 3306}
+}
+
+// TestFixturePages drives the pages through states a healthy sandbox does
+// not reach, or not yet: a lagging, a broken and an unreachable link,
+// recoveries with their timelines, and a switchover plan with a candidate
+// matrix (the failover engine is not built yet). The HTTP side is the real
+// api package over a real FSM; only Raft and the recovery engine are
+// stand-ins, so the JSON is the real contract.
+func TestFixturePages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test; run without -short")
+	}
+	node := newFixtureNode(t)
+	seedFixture(t, node)
+	cfg := api.Default()
+	cfg.Tokens = []api.Token{{Name: "ui-admin", Role: api.RoleAdmin, Secret: adminToken}}
+	srv, err := api.New(cfg, api.Deps{Store: node.fsm, Proposer: node, Cluster: node, Recoverer: fixtureRecoverer{node}, UI: web.FS()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	b := newBrowser(t, hs.URL)
+	e := &env{auth: true}
+	e.signIn(t, b, adminToken, "")
+
+	b.open("#/cluster/a")
+	b.waitJS(15*time.Second, `document.querySelectorAll('.card').length + ''`, "5")
+	b.waitJS(15*time.Second, `document.querySelector('.card .fv.pending') ? '' : 'ok'`, "ok")
+	for cls, inst := range map[string]string{"lagging": "a2", "broken": "a3", "stopped": "a5"} {
+		js := fmt.Sprintf(`[...document.querySelectorAll('li.link-%s > article')].map(a => a.dataset.key).join(',')`, cls)
+		if got, _ := eval[string](b, js); !strings.Contains(got, fx(inst).String()) {
+			t.Errorf("link-%s: got %q, want %s among them", cls, got, fx(inst))
+		}
+	}
+	b.screenshot("20-fixture-topology")
+
+	b.click(".toolbar button", "Switch over")
+	b.waitJS(15*time.Second, `document.querySelector('dialog .plan table') ? 'matrix' : ''`, "matrix")
+	b.screenshot("21-fixture-switchover-plan")
+	b.click("dialog button.danger", "Switch over now")
+	done := b.waitJS(15*time.Second, `document.querySelector('dialog .ok-box')?.innerText || ''`, "")
+	if !strings.Contains(done, "recovery #") {
+		t.Fatalf("switchover result: %q", done)
+	}
+	b.click("dialog .ok-box a", "#")
+	b.waitJS(10*time.Second, `location.hash.startsWith('#/recovery/') && document.querySelector('.page-body .panel') ? 'ok' : ''`, "ok")
+	b.waitJS(10*time.Second, `document.querySelector('dialog') ? '' : 'closed'`, "closed")
+
+	b.open("#/recoveries")
+	b.waitJS(10*time.Second, `document.querySelectorAll('tr[data-key^="rec:"]').length + ''`, "3")
+	b.screenshot("22-fixture-recoveries")
+
+	b.open("#/recovery/" + fmt.Sprint(fixtureFailoverID))
+	b.waitJS(10*time.Second, `document.querySelector('table.timeline') ? 'ok' : ''`, "ok")
+	b.screenshot("23-fixture-recovery")
+	b.click("button", "Acknowledge")
+	b.do(chromedp.SendKeys(chromedp.CSS("dialog input[name=comment]"), "checked the app, all good"))
+	b.waitJS(10*time.Second, `document.querySelector('dialog button.primary:not([disabled])') ? 'ready' : ''`, "ready")
+	b.click("dialog button.primary", "Acknowledge")
+	b.waitJS(10*time.Second, `document.querySelector('dialog .ok-box')?.innerText || ''`, "")
+	b.click("dialog button", "Close")
+	b.waitJS(10*time.Second, `document.querySelector('main').innerText.includes('by ui-admin') ? 'acked' : ''`, "acked")
+
+	b.open("#/problems")
+	b.waitJS(10*time.Second, `document.querySelectorAll('article.problem').length + ''`, "3")
+	b.screenshot("24-fixture-problems")
+	b.open("#/coordinators")
+	b.waitJS(10*time.Second, `document.querySelectorAll('tr[data-key^="member:"]').length + ''`, "3")
+	b.screenshot("25-fixture-coordinators")
+	if bad := b.foreignRequests(); len(bad) > 0 {
+		t.Fatalf("requests to other hosts: %v", bad)
+	}
+}
+
+// fixtureFailoverID is the recovery the fixture's history starts with.
+var fixtureFailoverID uint64
+
+// seedFixture builds cluster "a": a1 master; a2 lagging 47 s (a4 under
+// it); a3 broken; a5 stopped and downtimed; plus problems, verdicts and
+// two past recoveries.
+func seedFixture(t *testing.T, n *fixtureNode) {
+	now := time.Now().UTC()
+	lag := func(s int64) *int64 { return &s }
+	inst := func(name, dc string, ro bool, gtid string) topology.Instance {
+		return topology.Instance{Key: fx(name), ServerID: uint32(10 + len(name)), Version: "10.11.6-MariaDB-log", Flavor: topology.FlavorMariaDB,
+			ReadOnly: ro, LogBin: true, LogReplicaUpdates: true, BinlogFormat: "ROW", GTIDCurrentPos: gtid, GTIDBinlogPos: gtid,
+			DataCenter: dc, LastSeen: now, LastProbed: now}
+	}
+	repl := func(in topology.Instance, src string, io string, sql bool, behind *int64, ioErr string) topology.Instance {
+		in.Replication = &topology.ReplicaStatus{SourceHost: fx(src).Host, SourcePort: 3306, IORunning: io, SQLRunning: sql,
+			SecondsBehind: behind, UsingGTID: "Slave_Pos", HeartbeatPeriod: 1}
+		if ioErr != "" {
+			in.Replication.LastIOErrno, in.Replication.LastIOError = 1236, ioErr
+		}
+		return in
+	}
+	a1 := inst("a1", "eu-1a", false, "0-11-1042")
+	a2 := repl(inst("a2", "eu-1a", true, "0-11-1017"), "a1", "Yes", true, lag(47), "")
+	a3 := repl(inst("a3", "eu-1b", true, "0-11-990"), "a1", "No", true, nil,
+		"Got fatal error 1236 from master when reading data from binary log: 'Could not find GTID state requested by slave in any binlog files'")
+	a4 := repl(inst("a4", "eu-1a", true, "0-11-1017"), "a2", "Yes", true, lag(0), "")
+	a5 := repl(inst("a5", "eu-1b", true, "0-11-1001"), "a1", "No", false, nil, "")
+	n.must(election.TopologyUpdate{Upsert: []topology.Instance{a1, a2, a3, a4, a5},
+		UpsertClusters: []election.Cluster{{Name: "a", Master: fx("a1"), Members: []topology.Key{fx("a1"), fx("a2"), fx("a3"), fx("a4"), fx("a5")}}}})
+	for _, w := range []string{"w1", "w2"} {
+		var vs []election.Verdict
+		for _, k := range []string{"a1", "a2", "a3", "a4", "a5"} {
+			vs = append(vs, election.Verdict{Key: fx(k), Reachable: true, Since: now.Add(-2 * time.Hour)})
+		}
+		n.must(election.VerdictsUpdate{Node: w, Replace: true, Verdicts: vs})
+	}
+	n.must(election.PromotionRuleSet{Key: fx("a2"), Rule: election.PromotionPrefer})
+	n.must(election.PromotionRuleSet{Key: fx("a4"), Rule: election.PromotionMustNot})
+	n.must(election.DowntimeBegin{Downtime: election.Downtime{Key: fx("a5"), Until: now.Add(90 * time.Minute), Reason: "disk replacement OPS-1287", Owner: "otto", Begun: now.Add(-30 * time.Minute)}})
+	n.must(election.ProblemsSet{At: now, Problems: []election.Problem{
+		{Code: "ReplicationBroken", Cluster: "a", Key: fx("a3"), Severity: "critical", Since: now.Add(-3 * time.Minute),
+			Description: "replication from " + fx("a1").String() + " reports an error: IO thread No, SQL thread Yes; IO error 1236: could not find GTID state requested by slave in any binlog files",
+			Fix:         "re-clone the replica from a healthy one; its GTID position is no longer in the master's binlogs"},
+		{Code: "ReplicaLagging", Cluster: "a", Key: fx("a2"), Severity: "warning", Since: now.Add(-40 * time.Second), Description: "47 s behind its source (threshold 10 s)"},
+		{Code: "ReplicationStopped", Cluster: "a", Key: fx("a5"), Severity: "warning", Since: now.Add(-31 * time.Minute), Description: "replication from " + fx("a1").String() + " is not running: IO thread No, SQL thread No"},
+	}})
+	start := now.Add(-26 * time.Hour)
+	id := n.must(election.RecoveryStart{Cluster: "a", FailedKey: fx("a0"), Problem: "DeadMaster", Node: "w2", At: start})
+	fixtureFailoverID = id
+	steps := []struct {
+		ms      int
+		kind, m string
+	}{
+		{0, "detect", "DeadMaster on " + fx("a0").String() + ": 3 of 3 coordinators cannot reach it, 0 of 4 replicas receiving"},
+		{120, "lock", "recovery lock committed at raft index " + fmt.Sprint(id) + ", term 4"},
+		{180, "refresh", "re-probed the master and 4 replicas: master still down"},
+		{950, "choose", "candidate " + fx("a1").String() + ": most advanced GTID 0-11-880, same DC"},
+		{1400, "promote", fx("a1").String() + ": STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=OFF"},
+		{2100, "repoint", "repointed " + fx("a2").String() + ", " + fx("a3").String() + ", " + fx("a5").String() + " to " + fx("a1").String()},
+		{2300, "hook", "post-failover hook /etc/warden/hooks/update-proxysql ran in 180ms (exit 0)"},
+	}
+	for _, s := range steps {
+		n.must(election.RecoveryStep{ID: id, Step: election.RecoveryNote{At: start.Add(time.Duration(s.ms) * time.Millisecond), Kind: s.kind, Message: s.m}})
+	}
+	n.must(election.RecoveryFinish{ID: id, At: start.Add(2500 * time.Millisecond), Success: true, Successor: fx("a1")})
+	failed := n.must(election.RecoveryStart{Cluster: "a", FailedKey: fx("a2"), Problem: "DeadIntermediateMaster", Node: "w1", At: now.Add(-5 * time.Hour)})
+	n.must(election.RecoveryStep{ID: failed, Step: election.RecoveryNote{At: now.Add(-5 * time.Hour), Kind: "refresh", Message: "re-probed " + fx("a2").String()}})
+	n.must(election.RecoveryStep{ID: failed, Step: election.RecoveryNote{At: now.Add(-5*time.Hour + 800*time.Millisecond), Kind: "repoint", Message: "repoint " + fx("a4").String(), Error: "Error 1236: could not find GTID state"}})
+	n.must(election.RecoveryFinish{ID: failed, At: now.Add(-5*time.Hour + time.Second), Error: "no replica of " + fx("a2").String() + " could be repointed"})
+}
