@@ -130,8 +130,8 @@ func TestCoordinatorsAndRecoveryMode(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 	mode := decode[RecoveryMode](t, ts.do(http.MethodGet, "/api/v1/recovery-mode", RoleViewer, ""))
-	if mode.Automatic == nil || *mode.Automatic {
-		t.Fatalf("recovery mode %+v, want automatic=false (the zero state)", mode)
+	if mode.Automatic == nil || !*mode.Automatic {
+		t.Fatalf("recovery mode %+v, want automatic=true (a new group's default)", mode)
 	}
 }
 

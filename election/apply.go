@@ -133,6 +133,9 @@ func applyRecoveryStart(s *State, index, term uint64, body []byte) any {
 		Problem:   c.Problem,
 		Node:      c.Node,
 		Started:   c.At,
+		Kind:      c.Kind,
+		Trigger:   c.Trigger,
+		Requested: c.Requested,
 	}
 	return nil
 }
@@ -158,7 +161,24 @@ func applyRecoveryStep(s *State, index, _ uint64, body []byte) any {
 	if err != nil {
 		return err
 	}
-	r.Steps = append(r.Steps, c.Step)
+	step := c.Step
+	if step.Matrix != nil {
+		r.Matrix = step.Matrix
+		step.Matrix = nil
+	}
+	if step.Kind == StepPromoteIntent {
+		if step.Instance.IsZero() {
+			return badCommand(index, RecoveryStepType, "promote-intent without an instance")
+		}
+		if !r.Promoting.IsZero() && r.Promoting != step.Instance {
+			// Never two promotions in one recovery: the first may already
+			// have made its replica writable.
+			return fmt.Errorf("raft index %d: recovery %d already promoting %s, not %s: %w",
+				index, c.ID, r.Promoting, step.Instance, ErrConflict)
+		}
+		r.Promoting = step.Instance
+	}
+	r.Steps = append(r.Steps, step)
 	s.Recoveries[c.ID] = r
 	return nil
 }
@@ -176,6 +196,7 @@ func applyRecoveryFinish(s *State, index, _ uint64, body []byte) any {
 		return err
 	}
 	r.Finished, r.Success, r.Successor, r.Error = c.At, c.Success, c.Successor, c.Error
+	r.Lost, r.LostGTIDs = c.Lost, c.LostGTIDs
 	s.Recoveries[c.ID] = r
 	return nil
 }

@@ -103,6 +103,13 @@ type RecoveryStart struct {
 	Problem   string       `json:"problem"`
 	Node      string       `json:"node"` // coordinator running it
 	At        time.Time    `json:"at"`
+	// Kind is "automatic", "manual" (failover) or "switchover".
+	Kind string `json:"kind,omitempty"`
+	// Trigger is the analysis that started it, with its votes and the
+	// replicas' view, so the record shows why.
+	Trigger *Problem `json:"trigger,omitempty"`
+	// Requested is the candidate an operator named, if any.
+	Requested topology.Key `json:"requested,omitzero"`
 }
 
 // MessageType implements Command.
@@ -124,6 +131,10 @@ type RecoveryFinish struct {
 	Success   bool         `json:"success"`
 	Successor topology.Key `json:"successor,omitempty"`
 	Error     string       `json:"error,omitempty"`
+	// Lost lists replicas that could not be repointed, with the reason;
+	// LostGTIDs what no surviving instance holds.
+	Lost      []LostReplica `json:"lost,omitempty"`
+	LostGTIDs string        `json:"lost_gtids,omitempty"`
 }
 
 // MessageType implements Command.

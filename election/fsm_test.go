@@ -141,6 +141,39 @@ func TestApplyCommands(t *testing.T) {
 		},
 		{name: "recovery step unknown id", cmd: RecoveryStep{ID: 5}, wantErr: ErrNotFound},
 		{
+			name:  "plan step keeps the matrix on the recovery",
+			setup: []Command{RecoveryStart{Cluster: "main", At: t0}},
+			cmd:   RecoveryStep{ID: 1, Step: RecoveryNote{At: t0, Kind: StepPlan, Matrix: &topology.CandidateMatrix{MostData: keyB}}},
+			check: func(t *testing.T, s *State) {
+				r := s.Recoveries[1]
+				if r.Matrix == nil || r.Matrix.MostData != keyB || r.Steps[0].Matrix != nil {
+					t.Errorf("recovery = %+v", r)
+				}
+			},
+		},
+		{
+			name:  "promote intent names the replica",
+			setup: []Command{RecoveryStart{Cluster: "main", At: t0}},
+			cmd:   RecoveryStep{ID: 1, Step: RecoveryNote{At: t0, Kind: StepPromoteIntent, Instance: keyB}},
+			check: func(t *testing.T, s *State) {
+				if s.Recoveries[1].Promoting != keyB {
+					t.Errorf("recovery = %+v", s.Recoveries[1])
+				}
+			},
+		},
+		{
+			name:    "a second replica cannot be promoted in one recovery",
+			setup:   []Command{RecoveryStart{Cluster: "main", At: t0}, RecoveryStep{ID: 1, Step: RecoveryNote{At: t0, Kind: StepPromoteIntent, Instance: keyB}}},
+			cmd:     RecoveryStep{ID: 1, Step: RecoveryNote{At: t0, Kind: StepPromoteIntent, Instance: keyC}},
+			wantErr: ErrConflict,
+		},
+		{
+			name:    "promote intent without an instance",
+			setup:   []Command{RecoveryStart{Cluster: "main", At: t0}},
+			cmd:     RecoveryStep{ID: 1, Step: RecoveryNote{At: t0, Kind: StepPromoteIntent}},
+			wantErr: ErrBadCommand,
+		},
+		{
 			name:  "recovery finish",
 			setup: []Command{RecoveryStart{Cluster: "main", At: t0}},
 			cmd:   RecoveryFinish{ID: 1, At: t0.Add(time.Second), Success: true, Successor: keyB},
@@ -283,9 +316,13 @@ func fullState(t testing.TB) *FSM {
 		VerdictsUpdate{Node: "n1", Verdicts: []Verdict{{Key: keyA, Reachable: false, Since: t0, Error: "timeout"}}},
 		VerdictsUpdate{Node: "n2", Verdicts: []Verdict{{Key: keyA, Reachable: true, Since: t0}}},
 		ProblemsSet{At: t0, Problems: []Problem{{Code: "dead_master", Cluster: "main", Key: keyA, Since: t0}}},
-		RecoveryStart{Cluster: "main", FailedKey: keyA, Problem: "dead_master", Node: "n1", At: t0},
-		RecoveryStep{ID: 5, Step: RecoveryNote{At: t0, Kind: "promote", Message: "promoting db-b"}},
-		RecoveryFinish{ID: 5, At: t0.Add(time.Second), Success: true, Successor: keyB},
+		RecoveryStart{Cluster: "main", FailedKey: keyA, Problem: "dead_master", Node: "n1", At: t0, Kind: "automatic",
+			Trigger: &Problem{Code: "DeadMaster", Key: keyA, VotesDown: []string{"n1", "n2"}, Quorum: 2}},
+		RecoveryStep{ID: 5, Step: RecoveryNote{At: t0, Kind: StepPlan, Message: "plan", Matrix: &topology.CandidateMatrix{
+			Received: "0-1-100", MostData: keyB, Candidates: []topology.Candidate{{Key: keyB, Eligible: true, Rank: 1, Reason: "rank 1"}}}}},
+		RecoveryStep{ID: 5, Step: RecoveryNote{At: t0, Kind: StepPromoteIntent, Instance: keyB, Message: "promoting db-b"}},
+		RecoveryFinish{ID: 5, At: t0.Add(time.Second), Success: true, Successor: keyB,
+			Lost: []LostReplica{{Key: keyC, Reason: "errant"}}, LostGTIDs: "0-1-101"},
 		RecoveryAck{IDs: []uint64{5}, By: "alice", At: t0.Add(time.Minute)},
 		RecoveryStart{Cluster: "main", FailedKey: keyB, Problem: "dead_master", Node: "n2", At: t0.Add(time.Hour)},
 		DowntimeBegin{Downtime: Downtime{Key: keyC, Until: t0.Add(time.Hour), Reason: "disk", Owner: "bob", Begun: t0}},

@@ -51,6 +51,26 @@ type RecoveryNote struct {
 	Kind    string    `json:"kind,omitempty"` // e.g. "refresh", "promote", "hook"
 	Message string    `json:"message"`
 	Error   string    `json:"error,omitempty"`
+	// Instance is the instance the step acted on, if one.
+	Instance topology.Key `json:"instance,omitzero"`
+	// Matrix, on a "plan" step, is the candidate matrix; it is kept on the
+	// recovery (Recovery.Matrix), not in the step list.
+	Matrix *topology.CandidateMatrix `json:"matrix,omitempty"`
+}
+
+// Step kinds the FSM gives meaning to.
+const (
+	// StepPlan carries the candidate matrix.
+	StepPlan = "plan"
+	// StepPromoteIntent is committed before a replica is made writable: a
+	// new leader resuming the recovery must not make another one writable.
+	StepPromoteIntent = "promote-intent"
+)
+
+// LostReplica is a replica a recovery could not keep, and why.
+type LostReplica struct {
+	Key    topology.Key `json:"key"`
+	Reason string       `json:"reason"`
 }
 
 // Recovery is the audit record of one recovery.
@@ -63,11 +83,20 @@ type Recovery struct {
 	Node      string         `json:"node"`
 	Started   time.Time      `json:"started"`
 	Steps     []RecoveryNote `json:"steps,omitempty"`
+	Kind      string         `json:"kind,omitempty"`
+	Trigger   *Problem       `json:"trigger,omitempty"`
+	Requested topology.Key   `json:"requested,omitzero"`
+	// Matrix is the candidate matrix of the latest plan.
+	Matrix *topology.CandidateMatrix `json:"matrix,omitempty"`
+	// Promoting is the replica a promote-intent step named.
+	Promoting topology.Key `json:"promoting,omitzero"`
 
-	Finished  time.Time    `json:"finished,omitzero"`
-	Success   bool         `json:"success,omitempty"`
-	Successor topology.Key `json:"successor,omitzero"`
-	Error     string       `json:"error,omitempty"`
+	Finished  time.Time     `json:"finished,omitzero"`
+	Success   bool          `json:"success,omitempty"`
+	Successor topology.Key  `json:"successor,omitzero"`
+	Error     string        `json:"error,omitempty"`
+	Lost      []LostReplica `json:"lost,omitempty"`
+	LostGTIDs string        `json:"lost_gtids,omitempty"`
 
 	Acknowledged bool      `json:"acknowledged,omitempty"`
 	AckedBy      string    `json:"acked_by,omitempty"`
@@ -143,6 +172,11 @@ func NewState() *State {
 		Recoveries: map[uint64]*Recovery{},
 		Downtimes:  map[topology.Key]Downtime{},
 		Promotion:  map[topology.Key]PromotionRule{},
+		// Automatic recovery is on in a new group: an HA coordinator that
+		// does not fail over until someone remembers to enable it is not
+		// one. The quorum rule and the block period are the safety; the
+		// switch (PUT /api/v1/recovery-mode) is the operator's brake.
+		Settings: Settings{AutomaticRecovery: true},
 	}
 }
 
@@ -227,5 +261,7 @@ func cloneCluster(c *Cluster) *Cluster {
 func cloneRecovery(r *Recovery) *Recovery {
 	out := *r
 	out.Steps = slices.Clone(r.Steps)
+	out.Lost = slices.Clone(r.Lost)
+	// Trigger and Matrix are replaced wholesale, never mutated: shared.
 	return &out
 }

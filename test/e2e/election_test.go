@@ -105,14 +105,14 @@ func TestFollowerWriteLandsOnAll(t *testing.T) {
 	wc := startGroup(t)
 	leader := wc.WaitLeader(t, 10*time.Second)
 	f := followers(wc, leader)[0]
-	// Writes flip the setting away from its default (off), so a node that
+	// Writes flip the setting away from its default (on), so a node that
 	// never received the write cannot pass by accident.
 	for _, n := range wc.Nodes {
-		waitAutomatic(t, n, false)
-	}
-	setAutomatic(t, f, true)
-	for _, n := range wc.Nodes {
 		waitAutomatic(t, n, true)
+	}
+	setAutomatic(t, f, false)
+	for _, n := range wc.Nodes {
+		waitAutomatic(t, n, false)
 	}
 }
 
@@ -121,9 +121,9 @@ func TestFollowerWriteLandsOnAll(t *testing.T) {
 func TestLeaderKillKeepsState(t *testing.T) {
 	wc := startGroup(t)
 	leader := wc.WaitLeader(t, 10*time.Second)
-	setAutomatic(t, leader, true)
+	setAutomatic(t, leader, false)
 	for _, n := range wc.Nodes {
-		waitAutomatic(t, n, true)
+		waitAutomatic(t, n, false)
 	}
 	if err := leader.Proc.Kill(); err != nil {
 		t.Fatal(err)
@@ -132,11 +132,11 @@ func TestLeaderKillKeepsState(t *testing.T) {
 	if next == leader {
 		t.Fatalf("leader %s still reported after kill -9", leader.ID)
 	}
-	waitAutomatic(t, next, true)
+	waitAutomatic(t, next, false)
 	// And the new leader takes writes.
-	setAutomatic(t, next, false)
+	setAutomatic(t, next, true)
 	for _, n := range followers(wc, leader) {
-		waitAutomatic(t, n, false)
+		waitAutomatic(t, n, true)
 	}
 }
 
@@ -149,11 +149,11 @@ func TestKilledNodeRestartsAndCatchesUp(t *testing.T) {
 	if err := victim.Proc.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	setAutomatic(t, leader, true)
+	setAutomatic(t, leader, false)
 	if err := victim.Proc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitAutomatic(t, victim, true)
+	waitAutomatic(t, victim, false)
 	testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
 		st, err := victim.Status()
 		return err == nil && st.LeaderID == leader.ID, fmt.Sprintf("%+v %v", st, err)
@@ -179,7 +179,7 @@ func TestReplaceDeadNodeWithFreshOne(t *testing.T) {
 		}
 		return code == http.StatusOK, fmt.Sprintf("%d %s", code, body)
 	})
-	setAutomatic(t, leader, true)
+	setAutomatic(t, leader, false)
 	if err := os.RemoveAll(victim.DataDir); err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func TestReplaceDeadNodeWithFreshOne(t *testing.T) {
 	if err := victim.Proc.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitAutomatic(t, victim, true)
+	waitAutomatic(t, victim, false)
 	testutil.WaitFor(t, 15*time.Second, func() (bool, string) {
 		st, err := leader.Status()
 		if err != nil {
