@@ -131,7 +131,7 @@ func TestCLIReads(t *testing.T) {
 		{[]string{"recoveries"}, []string{"ID", "3", "DeadMaster", "success", "db2:3306", "no"}},
 		{[]string{"recoveries", "3"}, []string{"recovery", "3 (term 1)", "successor", "db2:3306"}},
 		{[]string{"coordinators"}, []string{"this node n1 (leader)", "term 3", "quorum true", "voter", "alive"}},
-		{[]string{"recovery-mode"}, []string{"automatic recovery: off"}},
+		{[]string{"recovery-mode"}, []string{"automatic recovery: on"}},
 	} {
 		out, err := runCLI(t, append(tc.args, api...)...)
 		if err != nil {
