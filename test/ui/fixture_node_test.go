@@ -72,13 +72,19 @@ func (r fixtureRecoverer) Plan(_ context.Context, kind, cluster string, cand top
 	if !cand.IsZero() {
 		chosen = cand
 	}
+	c := func(name string, rank int, eligible bool, rule, dc, executed string, behind, backlog uint64, reason string) topology.Candidate {
+		return topology.Candidate{Key: fx(name), Reachable: true, GTID: true, LogBin: true, LogReplicaUpdates: name != "a3", Rule: rule,
+			Version: "10.11.6-MariaDB-log", DataCenter: dc, Received: "0-11-1042", Executed: executed, Behind: behind, Backlog: backlog,
+			Eligible: eligible, Rank: rank, Reason: reason}
+	}
 	return map[string]any{
 		"candidate": chosen,
-		"candidates": []map[string]any{
-			{"key": fx("a2"), "verdict": "chosen", "reason": "most advanced GTID; promotion rule prefer", "gtid": "0-11-1042", "lag_seconds": 0, "data_center": "eu-1a"},
-			{"key": fx("a4"), "verdict": "rejected", "reason": "promotion rule must_not", "gtid": "0-11-1042", "lag_seconds": 0, "data_center": "eu-1a"},
-			{"key": fx("a3"), "verdict": "rejected", "reason": "replication broken (IO errno 1236)", "gtid": "0-11-990", "lag_seconds": nil, "data_center": "eu-1b"},
-		},
+		"matrix": topology.CandidateMatrix{Received: "0-11-1042", MostData: fx("a2"), Candidates: []topology.Candidate{
+			c("a2", 1, true, "prefer", "eu-1a", "0-11-1017", 0, 25, "has every received transaction; promotion rule prefer"),
+			c("a5", 2, true, "neutral", "eu-1b", "0-11-1001", 41, 0, "41 transactions behind; would catch up from "+fx("a2").String()),
+			c("a4", 0, false, "must_not", "eu-1a", "0-11-1017", 0, 0, "promotion rule must_not"),
+			c("a3", 0, false, "neutral", "eu-1b", "0-11-990", 52, 0, "log_replica_updates is OFF: its replicas could not follow it"),
+		}},
 		"steps": []string{
 			"set read_only=ON on " + fx("a1").String() + " and wait for writes to drain",
 			"wait until " + chosen.String() + " has applied " + "0-11-1042",

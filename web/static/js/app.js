@@ -145,13 +145,15 @@ function refocus(body, f) {
 function header(st, mode) {
   const q = st.has_quorum ? '✔ quorum' : '✖ no quorum';
   const leader = st.leader_id ? `leader ${st.leader_id}` : '✖ no leader';
-  status.replaceChildren(
+  // replaceChildren would print a null as "null": filter the optional parts.
+  status.replaceChildren(...[
     h('span', { class: 'live', title: 'Updated every second' }, '● live'),
     h('span', null, `node ${st.node_id} (${st.state})`),
     h('span', { class: st.leader_id ? '' : 'bad' }, leader),
     h('span', null, `term ${st.term}`),
     h('span', { class: st.has_quorum ? '' : 'bad' }, q),
-    mode && mode.automatic === false ? h('span', { class: 'badge warn' }, '‖ automatic recovery OFF') : null);
+    mode && mode.automatic === false ? h('span', { class: 'badge warn' }, '‖ automatic recovery OFF') : null,
+  ].filter(Boolean));
 }
 
 function stale(e) {

@@ -22,36 +22,65 @@ export function value(v) {
   return String(v);
 }
 
-// matrix renders a list of objects (e.g. candidates with verdict and
-// reason) as a table; rows with a false "eligible"/"ok" or a "rejected"
-// verdict are marked, with the word shown too, not just the colour.
-// Columns an operator reads first; the rest follow in the API's order.
-const FIRST = ['key', 'instance', 'candidate', 'verdict', 'eligible', 'chosen', 'reason', 'reasons'];
+// matrix renders a list of objects (e.g. topology.Candidate rows) as a
+// table. Wide rows fold their yes/no facts into one "checks" column so the
+// table fits a dialog; a row that is not eligible (or was rejected) and
+// the chosen one (rank 1) are marked in words as well as colour.
+const FIRST = ['rank', 'key', 'instance', 'candidate', 'eligible', 'verdict', 'chosen', 'reason', 'reasons',
+  'promotion_rule', 'data_center', 'behind', 'backlog'];
+const WIDE = 8;
 
 export function matrix(rows) {
-  const cols = [];
+  let cols = [];
   for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
   cols.sort((a, b) => rank(a) - rank(b));
-  return h('div', { class: 'scroll-x' }, table(cols.map(label), rows.map((r) => {
+  // A wide row keeps the leading columns and folds the rest into one
+  // small "details" cell: yes/no facts as ✔/✖ words, others as name value.
+  let rest = [];
+  if (cols.length > WIDE) {
+    rest = cols.filter((c) => !FIRST.includes(c));
+    cols = cols.filter((c) => FIRST.includes(c));
+  }
+  const head = cols.map(label).concat(rest.length ? ['details'] : []);
+  return h('div', { class: 'scroll-x' }, table(head, rows.map((r) => {
     const bad = r.eligible === false || r.ok === false || /reject|inelig|skip/i.test(String(r.verdict || ''));
-    const chosen = r.chosen === true || r.selected === true || /chosen|selected|promote/i.test(String(r.verdict || ''));
-    return h('tr', { class: bad ? 'row-bad' : chosen ? 'row-good' : '' }, cols.map((c) => h('td', { class: c === 'key' ? 'nowrap' : '' },
-      c === 'verdict' ? (bad ? '✖ ' : chosen ? '✔ ' : '') + r[c] : value(r[c]))));
+    const chosen = !bad && (r.rank === 1 || r.chosen === true || r.selected === true || /chosen|selected|promote/i.test(String(r.verdict || '')));
+    return h('tr', { class: bad ? 'row-bad' : chosen ? 'row-good' : '' },
+      cols.map((c) => h('td', { class: c === 'reason' ? 'reason' : 'nowrap' }, cell(c, r, bad, chosen))),
+      rest.length ? h('td', { class: 'small details' }, rest.filter((c) => r[c] !== undefined && r[c] !== '').map((c) =>
+        typeof r[c] === 'boolean'
+          ? h('span', { class: 'check ' + (r[c] ? 'yes' : 'no') }, (r[c] ? '✔ ' : '✖ ') + label(c))
+          : h('span', { class: 'check' }, h('span', { class: 'muted' }, label(c) + ' '), cell(c, r, bad, chosen)))) : null);
   }), 'grid compact'));
+}
+
+function cell(c, r, bad, chosen) {
+  const v = r[c];
+  if (c === 'verdict') return (bad ? '✖ ' : chosen ? '✔ ' : '') + v;
+  if (c === 'eligible') return v ? (chosen ? '✔ chosen' : '✔ eligible') : '✖ not eligible';
+  if (c === 'rank') return v ? '#' + v : '—';
+  if (typeof v === 'string' && v.length > 40 && c !== 'reason') return h('span', { class: 'mono clip', title: v }, v);
+  return value(v);
 }
 
 // plan renders a dry-run answer's plan: the candidate matrix and the
 // steps get headings of their own, other fields are listed as facts.
 export function plan(p) {
   if (!p || typeof p !== 'object' || Array.isArray(p)) return value(p);
-  const rest = Object.entries(p).filter(([k]) => k !== 'candidates' && k !== 'steps');
+  // The matrix may be the plan's own "candidates" or sit in a nested
+  // object (a topology.CandidateMatrix with its received set).
+  const nested = Object.entries(p).find(([, x]) => x && typeof x === 'object' && Array.isArray(x.candidates));
+  const cands = p.candidates || (nested && nested[1].candidates);
+  const extra = nested ? Object.entries(nested[1]).filter(([k]) => k !== 'candidates') : [];
+  const rest = Object.entries(p).filter(([k]) => k !== 'candidates' && k !== 'steps' && (!nested || k !== nested[0]));
   return h('div', null,
-    rest.length ? dl(rest.map(([k, x]) => [label(k), value(x)])) : null,
-    p.candidates ? [h('h4', null, 'Candidates'), value(p.candidates)] : null,
+    rest.length || extra.length ? dl(rest.concat(extra).map(([k, x]) => [label(k), value(x)])) : null,
+    cands ? [h('h4', null, 'Candidates'), value(cands)] : null,
     p.steps ? [h('h4', null, 'Steps it would take'), value(p.steps)] : null);
 }
 
 function rank(c) {
+  // FIRST orders the leading columns; the rest keep the API's order.
   const i = FIRST.indexOf(c);
   return i < 0 ? FIRST.length : i;
 }

@@ -42,7 +42,8 @@ function why(p) {
   const up = p.votes_up || [];
   const votes = Object.entries(p.votes || {});
   const replicas = p.replicas || [];
-  if (!down.length && !up.length && !votes.length && !replicas.length) return null;
+  const current = p.current_replicas || [];
+  if (!down.length && !up.length && !votes.length && !replicas.length && !current.length) return null;
   // Open by default only where the quorum analysis voted: that is the
   // evidence behind a failover; the rest is background.
   return h('details', { open: down.length || up.length ? true : null, 'data-ok': 'why:' + p.cluster + key(p.key) + p.code },
@@ -60,7 +61,8 @@ function why(p) {
         h('td', null, v.reachable ? badge('✔ reachable', 'ok') : badge('✖ unreachable', 'crit')),
         h('td', null, time(v.since)), h('td', { class: 'mono small' }, v.error || '')
       )), 'grid compact')) : null,
-    replicas.length ? h('div', null, h('h4', null, 'Its replicas\' view'), replicaTable(replicas)) : null);
+    replicas.length ? h('div', null, h('h4', null, 'Its replicas\' view, as the analysis saw it'), replicaTable(replicas)) : null,
+    current.length ? h('div', null, h('h4', null, 'Its replicas now'), replicaTable(current)) : null);
 }
 
 // replicaTable renders both shapes the API has used for a replica's view:
