@@ -1,0 +1,393 @@
+package topology
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/warden-ha/warden/topology/gtid"
+)
+
+// Sentinel errors of the replication actions; match them with errors.Is.
+// Every error an Actor returns names the instance and wraps one of these
+// or the server's own error.
+var (
+	// ErrNoDeadline: an action was called with a context that has no
+	// deadline. Actions talk to servers that may hang; none may wait forever.
+	ErrNoDeadline = errors.New("context has no deadline")
+	// ErrNotReplica: the action needs a configured replication source.
+	ErrNotReplica = errors.New("not a replica")
+	// ErrWaitTimeout: the instance did not reach a GTID position in time.
+	ErrWaitTimeout = errors.New("gtid wait timed out")
+	// ErrSQLThread: the replication SQL (applier) thread stopped with an
+	// error; the text carries the server's errno and message.
+	ErrSQLThread = errors.New("replication SQL thread failed")
+	// ErrIOThread: the replication IO thread failed with an error waiting
+	// will not fix (access denied, ...).
+	ErrIOThread = errors.New("replication IO thread failed")
+	// ErrDiverged: the instance holds transactions its source lacks (IO
+	// error 1236 "not in the master's binlog", or SQL error 1950 under
+	// gtid_strict_mode, MARIADB-FACTS pitfall 3). It must be rebuilt.
+	ErrDiverged = errors.New("instance has diverged from its source")
+	// ErrUnappliedRelayLog: the instance received transactions it has not
+	// applied, and the action would throw them away (MARIADB-FACTS pitfall
+	// 1). Drain the relay log first, or say that losing them is intended.
+	ErrUnappliedRelayLog = errors.New("received transactions not yet applied")
+)
+
+// sqlRunner is what an Actor needs from a server connection: *sql.DB in
+// production (dbRunner), a recording fake in unit tests. Arguments are
+// interpolated by the driver, so secrets travel as args and never appear in
+// the statement text a recorder or a log sees.
+type sqlRunner interface {
+	Exec(ctx context.Context, q string, args ...any) error
+	Query(ctx context.Context, q string, args ...any) ([]Row, error)
+	Close() error
+}
+
+// Actor runs replication statements on one instance, spelled for its
+// flavour and version. Every method needs a context with a deadline
+// (ErrNoDeadline otherwise). An Actor is safe for concurrent use, but the
+// actions on one instance are meant to run in sequence. Close it when done.
+type Actor struct {
+	key  Key
+	ver  ServerVersion
+	user string // the coordinator's own user: KillClientConnections spares it
+	run  sqlRunner
+}
+
+// Actor opens a connection pool to k for actions and learns the server's
+// flavour and version (one round trip). The pool has no read timeout:
+// MASTER_GTID_WAIT and STOP SLAVE legitimately take longer than a probe's
+// 500 ms, so every statement is bounded by its context instead (the driver
+// closes the connection when the context ends, which also frees a
+// hung server's socket).
+func (p *Prober) Actor(ctx context.Context, k Key) (*Actor, error) {
+	if err := needDeadline(ctx, k); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("mysql", p.dsn(k, 0))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k, err)
+	}
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	run := dbRunner{db}
+	a, err := newActor(ctx, k, p.cfg.User, run)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// newActor reads the version through run; tests pass a fake runner.
+func newActor(ctx context.Context, k Key, user string, run sqlRunner) (*Actor, error) {
+	rows, err := run.Query(ctx, "SELECT @@version AS version, @@version_comment AS version_comment")
+	if err != nil {
+		return nil, unreachableErr(k, err)
+	}
+	if len(rows) != 1 {
+		return nil, fmt.Errorf("%s: version query returned %d rows", k, len(rows))
+	}
+	ver, err := ParseVersion(rows[0]["version"].String, rows[0]["version_comment"].String)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k, err)
+	}
+	return &Actor{key: k, ver: ver, user: user, run: run}, nil
+}
+
+// Key is the instance the Actor acts on.
+func (a *Actor) Key() Key { return a.key }
+
+// Version is the server version learnt when the Actor was made.
+func (a *Actor) Version() ServerVersion { return a.ver }
+
+// Close releases the Actor's connections.
+func (a *Actor) Close() error { return a.run.Close() }
+
+func needDeadline(ctx context.Context, k Key) error {
+	if _, ok := ctx.Deadline(); !ok {
+		return fmt.Errorf("%s: %w", k, ErrNoDeadline)
+	}
+	return nil
+}
+
+// exec runs statements in order and stops at the first error, which names
+// the instance and the statement (never its args: they may hold a password).
+func (a *Actor) exec(ctx context.Context, stmts ...string) error {
+	if err := needDeadline(ctx, a.key); err != nil {
+		return err
+	}
+	for _, q := range stmts {
+		if err := a.run.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %s: %w", a.key, q, err)
+		}
+	}
+	return nil
+}
+
+// kw is the replication keyword of the server's statements: REPLICA from
+// MySQL 8.0.22 / MariaDB 10.5.1, SLAVE before.
+func (a *Actor) kw() string {
+	if a.ver.UsesReplicaKeyword() {
+		return "REPLICA"
+	}
+	return "SLAVE"
+}
+
+// SetReadOnly turns read_only on or off. On MySQL, on also sets
+// super_read_only (read_only alone lets SUPER users write: errant
+// transactions), and off clears super_read_only first, because read_only
+// cannot be turned off while super_read_only is on. MariaDB has no
+// super_read_only (1193); there READ_ONLY ADMIN is what lets a user write
+// through read_only, and application users must not hold it.
+//
+// Turning read_only on waits for open transactions and table locks to end
+// (MySQL documents it; MariaDB behaves alike): switchover kills client
+// connections first (KillClientConnections) or relies on the deadline.
+func (a *Actor) SetReadOnly(ctx context.Context, on bool) error {
+	switch {
+	case on && a.ver.HasSuperReadOnly():
+		return a.exec(ctx, "SET GLOBAL read_only = ON", "SET GLOBAL super_read_only = ON")
+	case on:
+		return a.exec(ctx, "SET GLOBAL read_only = ON")
+	case a.ver.HasSuperReadOnly():
+		return a.exec(ctx, "SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF")
+	default:
+		return a.exec(ctx, "SET GLOBAL read_only = OFF")
+	}
+}
+
+// StopReplication stops both replication threads (STOP SLAVE / STOP
+// REPLICA). Stopping does not discard the relay log; the next START does,
+// on MariaDB in GTID mode (pitfall 1): see StartReplication and
+// DrainRelayLog.
+func (a *Actor) StopReplication(ctx context.Context) error {
+	return a.exec(ctx, "STOP "+a.kw())
+}
+
+// StopIOThread stops only the receiving thread, so the applier can finish
+// what was received while nothing new arrives.
+func (a *Actor) StopIOThread(ctx context.Context) error {
+	return a.exec(ctx, "STOP "+a.kw()+" IO_THREAD")
+}
+
+// StartReplication starts both threads. On MariaDB in GTID mode, a START
+// issued while both threads are stopped throws away every received but
+// unapplied transaction (pitfall 1), so then it refuses with
+// ErrUnappliedRelayLog when there are any: call DrainRelayLog first.
+func (a *Actor) StartReplication(ctx context.Context) error {
+	st, err := a.status(ctx)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return fmt.Errorf("%s: start replication: %w", a.key, ErrNotReplica)
+	}
+	if a.ver.Flavor.IsMariaDB() && st.IORunning == "No" && !st.SQLRunning && !strings.EqualFold(st.UsingGTID, "No") {
+		if err := a.checkApplied(ctx, st); err != nil {
+			return fmt.Errorf("start replication with both threads stopped: %w", err)
+		}
+	}
+	return a.exec(ctx, "START "+a.kw())
+}
+
+// ResetReplicaAll stops replication and forgets the source entirely
+// (RESET SLAVE ALL / RESET REPLICA ALL): an instance about to become a
+// master must not reconnect to anything. The relay log is deleted.
+func (a *Actor) ResetReplicaAll(ctx context.Context) error {
+	return a.exec(ctx, "STOP "+a.kw(), "RESET "+a.kw()+" ALL")
+}
+
+// status reads the default replication connection; nil means none.
+func (a *Actor) status(ctx context.Context) (*ReplicaStatus, error) {
+	if err := needDeadline(ctx, a.key); err != nil {
+		return nil, err
+	}
+	rows, err := a.run.Query(ctx, a.ver.ReplicaStatusStatement())
+	if err != nil {
+		return nil, unreachableErr(a.key, err)
+	}
+	sts, err := ParseReplicaStatuses(rows)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.key, err)
+	}
+	st, err := DefaultConnection(sts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", a.key, err)
+	}
+	return st, nil
+}
+
+// Status reads the instance's replication status now (nil: not a replica).
+func (a *Actor) Status(ctx context.Context) (*ReplicaStatus, error) { return a.status(ctx) }
+
+// executed reads what the instance has applied: MariaDB gtid_current_pos
+// (its own binlog and replicated transactions), MySQL gtid_executed.
+func (a *Actor) executed(ctx context.Context) (string, error) {
+	q := "SELECT @@global.gtid_executed AS pos"
+	if a.ver.Flavor.IsMariaDB() {
+		q = "SELECT @@global.gtid_current_pos AS pos"
+	}
+	rows, err := a.run.Query(ctx, q)
+	if err != nil {
+		return "", unreachableErr(a.key, err)
+	}
+	if len(rows) != 1 {
+		return "", fmt.Errorf("%s: %s: %d rows", a.key, q, len(rows))
+	}
+	return canonicalGTID(a.ver.Flavor.GTIDFlavor(), rows[0]["pos"].String), nil
+}
+
+// slavePos reads MariaDB's gtid_slave_pos: what replication applied.
+func (a *Actor) slavePos(ctx context.Context) (gtid.MariaDBPos, error) {
+	rows, err := a.run.Query(ctx, "SELECT @@global.gtid_slave_pos AS pos")
+	if err != nil {
+		return gtid.MariaDBPos{}, unreachableErr(a.key, err)
+	}
+	if len(rows) != 1 {
+		return gtid.MariaDBPos{}, fmt.Errorf("%s: gtid_slave_pos: %d rows", a.key, len(rows))
+	}
+	pos, err := gtid.ParseMariaDB(rows[0]["pos"].String)
+	if err != nil {
+		return gtid.MariaDBPos{}, fmt.Errorf("%s: gtid_slave_pos: %w", a.key, err)
+	}
+	return pos, nil
+}
+
+// GTIDState reads, fresh, what the instance has executed and what its
+// replication has received. MariaDB: gtid_current_pos and Gtid_IO_Pos;
+// MySQL: gtid_executed and Retrieved_Gtid_Set. received is "" when the
+// instance is not a replica. What the instance holds (relay log included)
+// is the union of both.
+func (a *Actor) GTIDState(ctx context.Context) (executed, received string, err error) {
+	if err := needDeadline(ctx, a.key); err != nil {
+		return "", "", err
+	}
+	executed, err = a.executed(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	st, err := a.status(ctx)
+	if err != nil || st == nil {
+		return executed, "", err
+	}
+	return executed, receivedOf(a.ver, st), nil
+}
+
+func receivedOf(ver ServerVersion, st *ReplicaStatus) string {
+	if ver.Flavor.IsMariaDB() {
+		return st.GTIDIOPos
+	}
+	return st.RetrievedSet
+}
+
+// checkApplied returns ErrUnappliedRelayLog when the instance received
+// transactions it has not applied.
+func (a *Actor) checkApplied(ctx context.Context, st *ReplicaStatus) error {
+	missing, n, err := a.unapplied(ctx, st)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%s: %d received transactions not applied (%s): %w", a.key, n, missing, ErrUnappliedRelayLog)
+	}
+	return nil
+}
+
+// unapplied is what st says was received minus what the instance applied,
+// and its size in transactions.
+func (a *Actor) unapplied(ctx context.Context, st *ReplicaStatus) (string, uint64, error) {
+	recv := receivedOf(a.ver, st)
+	if recv == "" {
+		return "", 0, nil
+	}
+	if a.ver.Flavor.IsMariaDB() {
+		got, err := gtid.ParseMariaDB(recv)
+		if err != nil {
+			return "", 0, fmt.Errorf("%s: Gtid_IO_Pos: %w", a.key, err)
+		}
+		// gtid_slave_pos, not gtid_current_pos: a local (errant) write
+		// with a higher sequence number must not hide a received one.
+		applied, err := a.slavePos(ctx)
+		if err != nil {
+			return "", 0, err
+		}
+		return got.Subtract(applied).String(), got.AheadOf(applied), nil
+	}
+	got, err := gtid.ParseMySQL(recv)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: Retrieved_Gtid_Set: %w", a.key, err)
+	}
+	ex, err := a.executed(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	done, err := gtid.ParseMySQL(ex)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: gtid_executed: %w", a.key, err)
+	}
+	d := got.Subtract(done)
+	return d.String(), d.Count(), nil
+}
+
+func canonicalGTID(f gtid.Flavor, s string) string {
+	set, err := gtid.Parse(f, s)
+	if err != nil {
+		return strings.TrimSpace(s)
+	}
+	return set.String()
+}
+
+// dbRunner runs statements on a *sql.DB.
+type dbRunner struct{ db *sql.DB }
+
+func (r dbRunner) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := r.db.ExecContext(ctx, q, args...)
+	return err
+}
+
+func (r dbRunner) Query(ctx context.Context, q string, args ...any) ([]Row, error) {
+	rows, err := r.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []Row
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		r := make(Row, len(cols))
+		for i, c := range cols {
+			r[strings.ToLower(c)] = vals[i]
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (r dbRunner) Close() error { return r.db.Close() }
+
+// serverErrno is the MySQL error number inside err, 0 if none.
+func serverErrno(err error) uint16 {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		return me.Number
+	}
+	return 0
+}
