@@ -33,7 +33,8 @@ func TestFixturePages(t *testing.T) {
 	node := newFixtureNode(t)
 	seedFixture(t, node)
 	cfg := api.Default()
-	cfg.Tokens = []api.Token{{Name: "ui-admin", Role: api.RoleAdmin, Secret: adminToken}}
+	cfg.Tokens = []api.Token{{Name: "ui-admin", Role: api.RoleAdmin, Secret: adminToken},
+		{Name: "ui-operator", Role: api.RoleOperator, Secret: operatorToken}, {Name: "ui-viewer", Role: api.RoleViewer, Secret: viewerToken}}
 	srv, err := api.New(cfg, api.Deps{Store: node.fsm, Proposer: node, Cluster: node, Recoverer: fixtureRecoverer{node}, UI: web.FS()}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +45,12 @@ func TestFixturePages(t *testing.T) {
 	b := newBrowser(t, hs.URL)
 	e := &env{auth: true}
 	e.signIn(t, b, adminToken, "")
+
+	b.open("#/clusters")
+	b.waitJS(15*time.Second, `document.querySelectorAll('tbody tr').length + ''`, "2")
+	b.screenshot("19-fixture-clusters")
+	b.do(chromedp.SendKeys(chromedp.CSS("#filter"), "b"))
+	b.waitJS(5*time.Second, `[...document.querySelectorAll('tbody tr')].map(r => r.dataset.key).join(',')`, "cluster:b")
 
 	b.open("#/cluster/a")
 	b.waitJS(15*time.Second, `document.querySelectorAll('.card').length + ''`, "5")
@@ -92,6 +99,38 @@ func TestFixturePages(t *testing.T) {
 	if bad := b.foreignRequests(); len(bad) > 0 {
 		t.Fatalf("requests to other hosts: %v", bad)
 	}
+
+	// Each role sees the actions its token may use, and no others.
+	for _, tc := range []struct {
+		token, role string
+		want        map[string]string // page -> its buttons, in order
+	}{
+		{operatorToken, "operator", map[string]string{
+			"#/cluster/b":    "⇄ Switch over…|Downtime…|Promotion rule…",
+			"#/coordinators": "",
+			"#/recovery/" + fmt.Sprint(fixtureFailoverID): "",
+		}},
+		{viewerToken, "viewer", map[string]string{
+			"#/cluster/b":    "",
+			"#/coordinators": "",
+			"#/recovery/" + fmt.Sprint(fixtureFailoverID+1): "",
+		}},
+	} {
+		rb := newBrowser(t, hs.URL)
+		e.signIn(t, rb, tc.token, "")
+		rb.waitJS(10*time.Second, `document.querySelector('#who .role')?.innerText || ''`, tc.role)
+		for page, want := range tc.want {
+			rb.open(page)
+			rb.waitJS(10*time.Second, `document.querySelector('.page-body .loading') ? '' : 'loaded'`, "loaded")
+			got, err := eval[string](rb, `[...document.querySelectorAll('main button')].map(b => b.innerText.trim()).filter(t => t !== '← back').join('|')`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("%s on %s: buttons %q, want %q", tc.role, page, got, want)
+			}
+		}
+	}
 }
 
 // fixtureFailoverID is the recovery the fixture's history starts with.
@@ -122,6 +161,8 @@ func seedFixture(t *testing.T, n *fixtureNode) {
 		"Got fatal error 1236 from master when reading data from binary log: 'Could not find GTID state requested by slave in any binlog files'")
 	a4 := repl(inst("a4", "eu-1a", true, "0-11-1017"), "a2", "Yes", true, lag(0), "")
 	a5 := repl(inst("a5", "eu-1b", true, "0-11-1001"), "a1", "No", false, nil, "")
+	n.must(election.TopologyUpdate{Upsert: []topology.Instance{inst("b1", "eu-1a", false, "0-21-77")},
+		UpsertClusters: []election.Cluster{{Name: "b", Master: fx("b1"), Members: []topology.Key{fx("b1")}}}})
 	n.must(election.TopologyUpdate{Upsert: []topology.Instance{a1, a2, a3, a4, a5},
 		UpsertClusters: []election.Cluster{{Name: "a", Master: fx("a1"), Members: []topology.Key{fx("a1"), fx("a2"), fx("a3"), fx("a4"), fx("a5")}}}})
 	for _, w := range []string{"w1", "w2"} {

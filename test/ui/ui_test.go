@@ -25,6 +25,8 @@ import (
 const (
 	adminToken  = "ui-admin-secret-0123456789"
 	viewerToken = "ui-viewer-secret-0123456789"
+	// operatorToken is used by the fixture test only.
+	operatorToken = "ui-operator-secret-0123456789"
 )
 
 type env struct {

@@ -43,7 +43,10 @@ export async function load(name) {
   const now = Date.now();
   // Refresh an instance's details when they are old or its state changed,
   // so a break shows its error at once.
-  const due = nodes.filter((n) => {
+  // When the tree itself carries the thread states (asked of the API),
+  // the per-instance fetches are not needed.
+  const inTree = nodes.every((n) => 'io_running' in n);
+  const due = inTree ? [] : nodes.filter((n) => {
     const d = details.get(key(n.key));
     return !d || now - d.at > DETAIL_MS || d.state !== n.state;
   }).slice(0, 50);
@@ -51,8 +54,18 @@ export async function load(name) {
     .then((d) => details.set(key(n.key), { at: now, state: n.state, data: slim(d) }))
     .catch(() => {})));
   const extra = {};
-  for (const n of nodes) extra[key(n.key)] = details.get(key(n.key))?.data || null;
+  for (const n of nodes) extra[key(n.key)] = inTree ? fromTree(n) : details.get(key(n.key))?.data || null;
   return { cluster: c, extra };
+}
+
+// fromTree reads the same facts from a tree node that has them.
+function fromTree(n) {
+  return {
+    dc: n.data_center || '', error: n.last_error || '',
+    repl: n.role === 'master' && !n.io_running ? null : {
+      io: n.io_running, sql: n.sql_running, io_error: n.last_io_error || '', sql_error: n.last_sql_error || '', delay: n.sql_delay || 0,
+    },
+  };
 }
 
 // slim keeps the facts the cards show, leaving out ones that change on
