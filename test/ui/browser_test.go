@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/warden-ha/warden/test/testutil"
@@ -29,8 +30,9 @@ type browser struct {
 	ctx  context.Context
 	base string // http://host:port of the node
 
-	mu   sync.Mutex
-	urls []string
+	mu     sync.Mutex
+	urls   []string
+	errors []string // uncaught JavaScript exceptions
 }
 
 func newBrowser(t *testing.T, base string) *browser {
@@ -60,10 +62,18 @@ func newBrowser(t *testing.T, base string) *browser {
 	t.Cleanup(func() { cancel(); cancelAlloc() })
 	b := &browser{t: t, ctx: ctx, base: base}
 	if err := chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
-			b.mu.Lock()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
 			b.urls = append(b.urls, e.Request.URL)
-			b.mu.Unlock()
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			msg := fmt.Sprintf("%s at %s:%d:%d", d.Text, d.URL, d.LineNumber+1, d.ColumnNumber+1)
+			if d.Exception != nil {
+				msg += ": " + d.Exception.Description
+			}
+			b.errors = append(b.errors, msg)
 		}
 	}); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -182,6 +192,13 @@ func (b *browser) foreignRequests() []string {
 		}
 	}
 	return out
+}
+
+// jsErrors returns the page's uncaught exceptions so far.
+func (b *browser) jsErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errors...)
 }
 
 // setToken puts an API token into the tab's session storage, as the

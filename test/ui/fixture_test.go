@@ -99,6 +99,9 @@ func TestFixturePages(t *testing.T) {
 	if bad := b.foreignRequests(); len(bad) > 0 {
 		t.Fatalf("requests to other hosts: %v", bad)
 	}
+	if errs := b.jsErrors(); len(errs) > 0 {
+		t.Fatalf("JavaScript errors: %v", errs)
+	}
 
 	// Each role sees the actions its token may use, and no others.
 	for _, tc := range []struct {
