@@ -213,6 +213,18 @@ func (a *Actor) status(ctx context.Context) (*ReplicaStatus, error) {
 	if err != nil {
 		return nil, unreachableErr(a.key, err)
 	}
+	for _, r := range rows {
+		// MariaDB 10.11 shows Slave_IO_Running = "Preparing" for a moment
+		// after START SLAVE, before it connects; the parser knows only
+		// Yes/No/Connecting. For an action it means the same as Connecting:
+		// the thread runs, nothing is received yet.
+		for _, c := range []string{"slave_io_running", "replica_io_running"} {
+			if v, ok := r[c]; ok && strings.EqualFold(v.String, "Preparing") {
+				v.String = "Connecting"
+				r[c] = v
+			}
+		}
+	}
 	sts, err := ParseReplicaStatuses(rows)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", a.key, err)

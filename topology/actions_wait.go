@@ -106,7 +106,7 @@ func (a *Actor) waitTimeout(ctx context.Context, pos string, waited time.Duratio
 			at = ex
 		}
 	}
-	return fmt.Errorf("%s: waited %s for %s, at %s: %w", a.key, waited.Round(time.Millisecond), pos, at, ErrWaitTimeout)
+	return fmt.Errorf("%s: waited %s for %s, at %q: %w", a.key, waited.Round(time.Millisecond), pos, at, ErrWaitTimeout)
 }
 
 // DrainRelayLog applies everything the replica received and returns what
