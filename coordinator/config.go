@@ -38,6 +38,7 @@ type Config struct {
 
 	Analysis topology.AnalysisConfig
 	Problems topology.ProblemConfig
+	Recovery RecoveryConfig
 }
 
 // Default returns the defaults; see docs/detection.md for the reasoning.
@@ -51,6 +52,7 @@ func Default() Config {
 		Watch:           true,
 		Analysis:        topology.DefaultAnalysisConfig(),
 		Problems:        topology.DefaultProblemConfig(),
+		Recovery:        DefaultRecoveryConfig(),
 	}
 }
 
@@ -82,6 +84,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Problems.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Recovery.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -18,6 +18,7 @@ type Raft interface {
 	IsLeader() bool
 	Status() election.Status
 	AppliedIndex() uint64
+	VerifyLeader(ctx context.Context) error
 	OnLeadership(name string, fn election.LeaderFunc)
 }
 
@@ -52,12 +53,15 @@ type Coordinator struct {
 	mu       sync.Mutex
 	pending  map[topology.Key]bool // neighbours seen, not yet in the state
 	watching map[topology.Key]context.CancelFunc
+	fencing  map[topology.Key]bool
 
 	detector *detector
+	recovery *recoveries
 }
 
-// New builds a coordinator; Run starts it.
-func New(cfg Config, raft Raft, prober Prober, watch Watcher, log *slog.Logger) (*Coordinator, error) {
+// New builds a coordinator; Run starts it. actors may be nil: then the
+// coordinator detects and reports but never acts on a database.
+func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log *slog.Logger) (*Coordinator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("coordinator config: %w", err)
 	}
@@ -75,9 +79,13 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, log *slog.Logger) 
 		urgent:   make(chan topology.Key, 64),
 		pending:  map[topology.Key]bool{},
 		watching: map[topology.Key]context.CancelFunc{},
+		fencing:  map[topology.Key]bool{},
 	}
 	c.verdicts = newVerdictSync(cfg.NodeID, raft, log.With("loop", "verdicts"))
 	c.detector = newDetector(c)
+	if actors != nil {
+		c.recovery = newRecoveries(c, cfg.Recovery, actors)
+	}
 	return c, nil
 }
 
@@ -87,6 +95,9 @@ func (c *Coordinator) Run(ctx context.Context) {
 	c.verdicts.onFlip = c.Metrics.flip
 	c.raft.OnLeadership("discovery", c.publishLoop)
 	c.raft.OnLeadership("detection", c.detector.run)
+	if c.recovery != nil {
+		c.raft.OnLeadership("recovery", c.recovery.lead)
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.verdicts.run(ctx) }()

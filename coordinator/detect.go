@@ -146,11 +146,20 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 			if a.Code == topology.NoProblem {
 				continue
 			}
-			out = append(out, election.Problem{
+			p := election.Problem{
 				Code: string(a.Code), Cluster: cl.Name, Key: k, Description: a.Description,
 				Since: since(string(a.Code), k), Severity: analysisSeverity(a.Code),
 				VotesDown: a.VotesDown, VotesUp: a.VotesUp, Quorum: a.Quorum, Replicas: a.Replicas,
-			})
+			}
+			out = append(out, p)
+			if c.recovery != nil && a.Code.Actionable() {
+				if why := c.recovery.consider(p, now); why != "" {
+					out = append(out, election.Problem{
+						Code: "RecoveryBlocked", Cluster: cl.Name, Key: k, Severity: "critical",
+						Since: since("RecoveryBlocked", k), Description: fmt.Sprintf("%s on %s is not being recovered: %s", a.Code, k, why),
+					})
+				}
+			}
 		}
 		// The problems instances show by themselves, from fresh facts.
 		var insts []*topology.Instance

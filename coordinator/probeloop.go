@@ -95,6 +95,7 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 		c.verdicts.set(topology.Vote{Node: c.cfg.NodeID, Reachable: true, Since: now}, k)
 		c.noteNeighbours(inst)
 		c.ensureWatch(ctx, inst)
+		c.maybeFence(ctx, inst)
 		return false
 	}
 	if e.Failures == 1 {

@@ -157,8 +157,18 @@ func applyRecoveryStep(s *State, index, _ uint64, body []byte) any {
 	if err := decodeBody(index, RecoveryStepType, body, &c); err != nil {
 		return err
 	}
-	r, err := openRecovery(s, index, RecoveryStepType, c.ID)
-	if err != nil {
+	var r *Recovery
+	var err error
+	if k := c.Step.Kind; k == StepFenced || k == StepRejoined {
+		// These happen after the end: the old master answers again.
+		old, ok := s.Recoveries[c.ID]
+		if !ok {
+			return fmt.Errorf("raft index %d: recovery %d: %w", index, c.ID, ErrNotFound)
+		}
+		r = cloneRecovery(old)
+		r.Fenced = r.Fenced || k == StepFenced
+		r.Rejoined = r.Rejoined || k == StepRejoined
+	} else if r, err = openRecovery(s, index, RecoveryStepType, c.ID); err != nil {
 		return err
 	}
 	step := c.Step

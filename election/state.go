@@ -65,6 +65,10 @@ const (
 	// StepPromoteIntent is committed before a replica is made writable: a
 	// new leader resuming the recovery must not make another one writable.
 	StepPromoteIntent = "promote-intent"
+	// StepFenced and StepRejoined may follow the end of a recovery: the old
+	// master came back and was made read-only, or rejoined as a replica.
+	StepFenced   = "fenced"
+	StepRejoined = "rejoined"
 )
 
 // LostReplica is a replica a recovery could not keep, and why.
@@ -90,6 +94,10 @@ type Recovery struct {
 	Matrix *topology.CandidateMatrix `json:"matrix,omitempty"`
 	// Promoting is the replica a promote-intent step named.
 	Promoting topology.Key `json:"promoting,omitzero"`
+	// Fenced and Rejoined record what became of the failed master when it
+	// answered again (steps after the end of the recovery).
+	Fenced   bool `json:"fenced,omitempty"`
+	Rejoined bool `json:"rejoined,omitempty"`
 
 	Finished  time.Time     `json:"finished,omitzero"`
 	Success   bool          `json:"success,omitempty"`

@@ -32,6 +32,7 @@ type ServerConfig struct {
 	MySQL     MySQLSettings     `mapstructure:"mysql"`
 	Discovery DiscoverySettings `mapstructure:"discovery"`
 	Detection DetectionSettings `mapstructure:"detection"`
+	Recovery  RecoverySettings  `mapstructure:"recovery"`
 	Auth      AuthSettings      `mapstructure:"auth"`
 }
 
@@ -90,6 +91,18 @@ type DiscoverySettings struct {
 	MaxInstances int           `mapstructure:"max_instances"`
 }
 
+// RecoverySettings tune failover.
+type RecoverySettings struct {
+	BlockPeriod     time.Duration `mapstructure:"block_period"`
+	LostDataPolicy  string        `mapstructure:"lost_data_policy"`
+	RejoinOldMaster bool          `mapstructure:"rejoin_old_master"`
+	DrainTimeout    time.Duration `mapstructure:"drain_timeout"`
+	CatchUpTimeout  time.Duration `mapstructure:"catch_up_timeout"`
+	ReplicaTimeout  time.Duration `mapstructure:"replica_timeout"`
+	HeartbeatPeriod time.Duration `mapstructure:"heartbeat_period"`
+	ConnectRetry    time.Duration `mapstructure:"connect_retry"`
+}
+
 // DetectionSettings tune failure detection.
 type DetectionSettings struct {
 	SuspectInterval time.Duration `mapstructure:"suspect_interval"`
@@ -136,7 +149,7 @@ var serverSettings = []setting{
 	{"mysql.password", "", "", "password of mysql.user (prefer mysql.password_file)"},
 	{"mysql.password_file", "mysql-password-file", "", "file holding the password of mysql.user"},
 	{"mysql.replication_user", "", "repl", "user replicas use when Warden repoints them"},
-	{"mysql.replication_password_file", "", "", "file holding the replication user's password"},
+	{"mysql.replication_password_file", "mysql-replication-password-file", "", "file holding the replication user's password"},
 	{"mysql.connect_timeout", "", 300 * time.Millisecond, "dial timeout of every probe connection"},
 	{"mysql.read_timeout", "", 500 * time.Millisecond, "read/write timeout of every probe query"},
 	{"discovery.seeds", "discover", []string{}, "host:port (or name=host:port) of database servers to discover from, comma separated"},
@@ -148,6 +161,14 @@ var serverSettings = []setting{
 	{"detection.receive_grace", "", 500 * time.Millisecond, "slack over a replica's heartbeat period before it counts as no longer receiving"},
 	{"detection.required_votes", "", 0, "votes needed to declare an instance dead; 0 = a majority of voters (it can only raise that)"},
 	{"detection.watch", "", true, "hold a connection open to every master so a crash is noticed at once"},
+	{"recovery.block_period", "", 15 * time.Minute, "after a recovery, automatic recoveries of the cluster wait this long unless acknowledged"},
+	{"recovery.lost_data_policy", "", "promote", "no candidate holds every received transaction: promote (and record the loss) or abort"},
+	{"recovery.rejoin_old_master", "", false, "a returned old master whose transactions the new master holds rejoins as its replica"},
+	{"recovery.drain_timeout", "", 60 * time.Second, "bound on applying a relay-log backlog before promotion"},
+	{"recovery.catch_up_timeout", "", 60 * time.Second, "bound on a candidate catching up from a more advanced replica"},
+	{"recovery.replica_timeout", "", 10 * time.Second, "bound on each repointed replica reaching 'replicating'"},
+	{"recovery.heartbeat_period", "", time.Second, "MASTER_HEARTBEAT_PERIOD set on repointed replicas"},
+	{"recovery.connect_retry", "", time.Second, "MASTER_CONNECT_RETRY set on repointed replicas (whole seconds)"},
 }
 
 func envName(key string) string {
@@ -352,6 +373,19 @@ func (c *ServerConfig) Validate() error {
 		bad("detection.confirm_failures", c.Detection.ConfirmFailures, "must be between 1 and 10")
 	}
 	positive("detection.receive_grace", c.Detection.ReceiveGrace)
+	if c.Recovery.BlockPeriod < 0 {
+		bad("recovery.block_period", c.Recovery.BlockPeriod, "must not be negative (0 disables blocking)")
+	}
+	if p := c.Recovery.LostDataPolicy; p != "promote" && p != "abort" {
+		bad("recovery.lost_data_policy", p, "must be promote or abort")
+	}
+	positive("recovery.drain_timeout", c.Recovery.DrainTimeout)
+	positive("recovery.catch_up_timeout", c.Recovery.CatchUpTimeout)
+	positive("recovery.replica_timeout", c.Recovery.ReplicaTimeout)
+	positive("recovery.heartbeat_period", c.Recovery.HeartbeatPeriod)
+	if r := c.Recovery.ConnectRetry; r < time.Second || r%time.Second != 0 {
+		bad("recovery.connect_retry", r, "must be whole seconds, at least 1s")
+	}
 	if c.Detection.RequiredVotes < 0 || c.Detection.RequiredVotes > 9 {
 		bad("detection.required_votes", c.Detection.RequiredVotes, "must be between 0 (majority) and 9")
 	}

@@ -111,6 +111,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{name: "bad log level", env: []string{"WARDEN_LOG_LEVEL=loud"}, want: []string{"log_level", "loud"}},
 		{name: "relative data dir", args: []string{"--data-dir", "data"}, want: []string{"data_dir", `"data"`}},
 		{name: "lease above heartbeat", file: "raft:\n  heartbeat_timeout: 100ms\n  leader_lease_timeout: 200ms\n", want: []string{"raft.leader_lease_timeout", "200ms"}},
+		{name: "bad lost data policy", env: []string{"WARDEN_RECOVERY_LOST_DATA_POLICY=maybe"}, want: []string{"recovery.lost_data_policy", `"maybe"`}},
+		{name: "fractional connect retry", file: "recovery:\n  connect_retry: 1500ms\n", want: []string{"recovery.connect_retry", "1.5s"}},
 		{name: "read timeout above interval", env: []string{"WARDEN_MYSQL_READ_TIMEOUT=2s"}, want: []string{"mysql.read_timeout", "2s"}},
 	}
 	for _, c := range cases {

@@ -65,6 +65,21 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 	if err != nil {
 		return configError{err}
 	}
+	// Build everything that can refuse its configuration before starting
+	// anything: nothing runs half-configured.
+	reg := prometheus.NewRegistry()
+	coord, prober, err := buildCoordinator(cfg, node, log)
+	if err != nil {
+		return err
+	}
+	defer prober.Close()
+	if coord.Metrics, err = coordinator.NewMetrics(reg); err != nil {
+		return err
+	}
+	httpSrv, err := newAPIServer(cfg, node, coord, reg, log.With("subsystem", "http"))
+	if err != nil {
+		return configError{err}
+	}
 	if err := node.Start(); err != nil {
 		return err
 	}
@@ -74,24 +89,11 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 		}
 	}()
 
-	reg := prometheus.NewRegistry()
-	coord, prober, err := buildCoordinator(cfg, node, log)
-	if err != nil {
-		return err
-	}
-	if coord.Metrics, err = coordinator.NewMetrics(reg); err != nil {
-		return err
-	}
-	defer prober.Close()
 	coordCtx, stopCoord := context.WithCancel(ctx)
 	coordDone := make(chan struct{})
 	go func() { defer close(coordDone); coord.Run(coordCtx) }()
 	defer func() { stopCoord(); <-coordDone }()
 
-	httpSrv, err := newAPIServer(cfg, node, nil, reg, log.With("subsystem", "http"))
-	if err != nil {
-		return configError{err}
-	}
 	if err := httpSrv.Start(); err != nil {
 		return fmt.Errorf("http.addr %q: %w", cfg.HTTP.Addr, err)
 	}

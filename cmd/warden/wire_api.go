@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-ha/warden/api"
+	"github.com/warden-ha/warden/coordinator"
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/web"
 )
@@ -41,6 +43,13 @@ func apiConfig(cfg *ServerConfig) (api.Config, error) {
 		}
 		c.Tokens = append(c.Tokens, ts...)
 	}
+	// The coordinator's sentinels, which api does not import.
+	c.ErrorRules = append(c.ErrorRules,
+		api.ErrorRule{Err: coordinator.ErrNoCandidate, Status: http.StatusConflict, Code: "no_candidate"},
+		api.ErrorRule{Err: coordinator.ErrMasterHealthy, Status: http.StatusConflict, Code: "master_healthy"},
+		api.ErrorRule{Err: coordinator.ErrBlocked, Status: http.StatusConflict, Code: "recovery_blocked"},
+		api.ErrorRule{Err: coordinator.ErrDataLoss, Status: http.StatusConflict, Code: "data_loss"},
+	)
 	return c, nil
 }
 

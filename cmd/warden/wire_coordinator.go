@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log"
 	"log/slog"
@@ -52,7 +53,17 @@ func buildCoordinator(cfg *ServerConfig, node *election.Node, logger *slog.Logge
 	if cc.Watch {
 		watcher = prober
 	}
-	coord, err := coordinator.New(cc, node, prober, watcher, logger.With("subsystem", "coordinator"))
+	replPassword, err := readSecret("", cfg.MySQL.ReplicationPasswordFile)
+	if err != nil {
+		return nil, nil, configError{err}
+	}
+	cc.Recovery.ReplicationUser, cc.Recovery.ReplicationPassword = cfg.MySQL.ReplicationUser, replPassword
+	rs := cfg.Recovery
+	cc.Recovery.BlockPeriod, cc.Recovery.LostDataPolicy, cc.Recovery.RejoinOldMaster = rs.BlockPeriod, rs.LostDataPolicy, rs.RejoinOldMaster
+	cc.Recovery.DrainTimeout, cc.Recovery.CatchUpTimeout, cc.Recovery.ReplicaTimeout = rs.DrainTimeout, rs.CatchUpTimeout, rs.ReplicaTimeout
+	cc.Recovery.HeartbeatPeriod, cc.Recovery.ConnectRetry = rs.HeartbeatPeriod, rs.ConnectRetry
+	actors := func(ctx context.Context, k topology.Key) (coordinator.Actor, error) { return prober.Actor(ctx, k) }
+	coord, err := coordinator.New(cc, node, prober, watcher, actors, logger.With("subsystem", "coordinator"))
 	if err != nil {
 		prober.Close()
 		return nil, nil, configError{err}

@@ -31,6 +31,7 @@ up() {
       --join "$join" \
       --bootstrap-expect 3 \
       --mysql-user warden --mysql-password-file "$pwfile" \
+      --mysql-replication-password-file "$demo/sandbox/repl.pass" \
       --discover "127.0.0.1:$base_port" \
       > "$demo/logs/warden$i.log" 2>&1 < /dev/null &
     echo $! >> "$demo/warden.pids"

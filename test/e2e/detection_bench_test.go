@@ -40,7 +40,7 @@ func BenchmarkDetection(b *testing.B) {
 func runDetectionBench(b *testing.B, heartbeat time.Duration) {
 	top := testutil.StartSandbox(b, sandbox.Config{Instances: 4, Chain: true, HeartbeatPeriod: heartbeat})
 	wc := testutil.StartWardens(b, testutil.WardenOptions{Sandbox: top})
-	wc.WaitLeader(b, 20*time.Second)
+	setRecoveryMode(b, wc.WaitLeader(b, 20*time.Second), false)
 	m := masterKey(top)
 	waitDeadOrNot := func(want bool, timeout time.Duration) time.Duration {
 		start := time.Now()

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"net/http"
 	"fmt"
 	"strings"
 	"testing"
@@ -69,9 +70,23 @@ func startCluster(t *testing.T, opts testutil.WardenOptions) (*sandbox.Topology,
 	top := testutil.StartSandbox(t, sandbox.Config{Instances: 4, Chain: true})
 	opts.Sandbox = top
 	wc := testutil.StartWardens(t, opts)
-	wc.WaitLeader(t, 20*time.Second)
+	leader := wc.WaitLeader(t, 20*time.Second)
+	if !opts.KeepAutomatic {
+		// Detection tests watch problems persist: no failover.
+		setRecoveryMode(t, leader, false)
+	}
 	waitTopology(t, wc, masterKey(top))
 	return top, wc
+}
+
+// setRecoveryMode sets the replicated automatic-recovery switch through
+// one node's API (detection tests turn it off to watch problems persist).
+func setRecoveryMode(t testing.TB, n *testutil.WardenNode, automatic bool) {
+	t.Helper()
+	code, body, err := do(http.MethodPut, n.URL("/api/v1/recovery-mode"), map[string]bool{"automatic": automatic})
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("PUT recovery-mode on %s: %d %s %v", n.ID, code, body, err)
+	}
 }
 
 // waitTopology waits until every node serves the cluster of master m from

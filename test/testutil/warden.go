@@ -28,6 +28,9 @@ type WardenOptions struct {
 	// Args are extra flags for every node; Env extra environment entries.
 	Args []string
 	Env  []string
+	// KeepAutomatic leaves automatic recovery on (e2e helpers that only
+	// test detection turn it off unless this is set).
+	KeepAutomatic bool
 }
 
 // WardenNode is one warden server process of a test cluster.
@@ -79,9 +82,13 @@ func StartWardens(t testing.TB, opts WardenOptions) *WardenCluster {
 		if err := os.WriteFile(pw, []byte(opts.Sandbox.Users[sandbox.UserWarden].Password+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		rpw := filepath.Join(root, "repl.pass")
+		if err := os.WriteFile(rpw, []byte(opts.Sandbox.Users[sandbox.UserRepl].Password+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		m := opts.Sandbox.Master()
 		common = append(common, "--mysql-user", sandbox.UserWarden, "--mysql-password-file", pw,
-			"--discover", fmt.Sprintf("%s:%d", m.Host, m.Port))
+			"--mysql-replication-password-file", rpw, "--discover", fmt.Sprintf("%s:%d", m.Host, m.Port))
 	}
 	c := &WardenCluster{Bin: bin}
 	for i := 0; i < opts.Nodes; i++ {

@@ -1,0 +1,268 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// Recovery errors; the API maps them (with the election sentinels).
+var (
+	// ErrNoCandidate: no replica may be promoted.
+	ErrNoCandidate = errors.New("no promotable replica")
+	// ErrMasterHealthy: a failover was asked for a master that answers.
+	ErrMasterHealthy = errors.New("master is reachable")
+	// ErrBlocked: an earlier recovery of the cluster blocks this one.
+	ErrBlocked = errors.New("recovery blocked")
+	// ErrDataLoss: the policy forbids promoting with lost transactions.
+	ErrDataLoss = errors.New("promotion would lose received transactions")
+)
+
+// Actor runs replication actions on one instance; *topology.Actor
+// implements it.
+type Actor interface {
+	Close() error
+	SetReadOnly(ctx context.Context, on bool) error
+	ChangeSource(ctx context.Context, o topology.SourceOptions) error
+	WaitReplicating(ctx context.Context, timeout time.Duration) error
+	DrainRelayLog(ctx context.Context, timeout time.Duration) (string, error)
+	CatchUpFrom(ctx context.Context, donor topology.Key, donorPos string, o topology.SourceOptions, timeout time.Duration) error
+	Promote(ctx context.Context, o topology.PromoteOptions) error
+	GTIDState(ctx context.Context) (executed, received string, err error)
+}
+
+// Actors opens an Actor on an instance.
+type Actors func(ctx context.Context, k topology.Key) (Actor, error)
+
+// Lost-data policies: what to do when no candidate can hold every
+// transaction some replica received.
+const (
+	PolicyPromote = "promote" // promote the best and record the lost GTIDs
+	PolicyAbort   = "abort"   // promote nobody; an operator decides
+)
+
+// RecoveryConfig tunes recoveries.
+type RecoveryConfig struct {
+	// BlockPeriod: after a recovery of a cluster, further automatic
+	// recoveries of it wait this long unless the recovery is acknowledged.
+	BlockPeriod time.Duration
+	// DrainTimeout bounds applying a relay log backlog; CatchUpTimeout
+	// bounds a candidate replicating from a more advanced replica.
+	DrainTimeout   time.Duration
+	CatchUpTimeout time.Duration
+	// ReplicaTimeout bounds each repointed replica reaching "replicating".
+	ReplicaTimeout time.Duration
+	// ActionTimeout bounds each single statement.
+	ActionTimeout time.Duration
+	// Parallelism bounds how many replicas are repointed at once.
+	Parallelism int
+	// LostDataPolicy is PolicyPromote or PolicyAbort.
+	LostDataPolicy string
+	// RejoinOldMaster lets a returned old master whose transactions the new
+	// master holds become its replica; otherwise it stays fenced.
+	RejoinOldMaster bool
+	// Replication credentials and link settings used when repointing.
+	ReplicationUser     string
+	ReplicationPassword string
+	ConnectRetry        time.Duration
+	HeartbeatPeriod     time.Duration
+}
+
+// DefaultRecoveryConfig returns the defaults (docs/failover.md says why).
+func DefaultRecoveryConfig() RecoveryConfig {
+	return RecoveryConfig{
+		BlockPeriod:     15 * time.Minute,
+		DrainTimeout:    60 * time.Second,
+		CatchUpTimeout:  60 * time.Second,
+		ReplicaTimeout:  10 * time.Second,
+		ActionTimeout:   5 * time.Second,
+		Parallelism:     8,
+		LostDataPolicy:  PolicyPromote,
+		ReplicationUser: "repl",
+		ConnectRetry:    time.Second,
+		HeartbeatPeriod: time.Second,
+	}
+}
+
+// Validate names the bad field.
+func (c RecoveryConfig) Validate() error {
+	var errs []error
+	bad := func(field string, v any, why string) {
+		errs = append(errs, fmt.Errorf("%s %q: %s", field, fmt.Sprint(v), why))
+	}
+	if c.BlockPeriod < 0 {
+		bad("recovery.block_period", c.BlockPeriod, "must not be negative")
+	}
+	for name, d := range map[string]time.Duration{"recovery.drain_timeout": c.DrainTimeout, "recovery.catch_up_timeout": c.CatchUpTimeout,
+		"recovery.replica_timeout": c.ReplicaTimeout, "recovery.action_timeout": c.ActionTimeout} {
+		if d <= 0 {
+			bad(name, d, "must be positive")
+		}
+	}
+	if c.Parallelism < 1 {
+		bad("recovery.parallelism", c.Parallelism, "must be at least 1")
+	}
+	if c.LostDataPolicy != PolicyPromote && c.LostDataPolicy != PolicyAbort {
+		bad("recovery.lost_data_policy", c.LostDataPolicy, "must be promote or abort")
+	}
+	if c.ReplicationUser == "" {
+		bad("mysql.replication_user", c.ReplicationUser, "must be set")
+	}
+	if c.ConnectRetry < time.Second || c.ConnectRetry%time.Second != 0 {
+		bad("recovery.connect_retry", c.ConnectRetry, "must be whole seconds, at least 1s")
+	}
+	if c.HeartbeatPeriod < time.Millisecond {
+		bad("recovery.heartbeat_period", c.HeartbeatPeriod, "must be at least 1ms")
+	}
+	return errors.Join(errs...)
+}
+
+// recoveries runs recoveries on the leader: at most one per cluster (the
+// replicated RecoveryStart is the lock; running is this node's view of it).
+type recoveries struct {
+	c      *Coordinator
+	cfg    RecoveryConfig
+	actors Actors
+
+	mu      sync.Mutex
+	ctx     context.Context // the leadership's context; nil when not leader
+	running map[string]bool // cluster -> a goroutine of this node runs it
+	wg      sync.WaitGroup
+}
+
+func newRecoveries(c *Coordinator, cfg RecoveryConfig, actors Actors) *recoveries {
+	return &recoveries{c: c, cfg: cfg, actors: actors, running: map[string]bool{}}
+}
+
+// lead runs while this node leads: it resumes the recoveries a previous
+// leader left open, then waits; new ones are started by the detector.
+func (r *recoveries) lead(ctx context.Context) {
+	r.mu.Lock()
+	r.ctx = ctx
+	r.mu.Unlock()
+	for _, rec := range r.c.raft.FSM().Recoveries() {
+		if !rec.Done() {
+			r.c.log.Warn("resuming a recovery left open by a previous leader", "recovery", rec.ID, "cluster", rec.Cluster, "promoting", rec.Promoting)
+			r.launch(rec)
+		}
+	}
+	<-ctx.Done()
+	r.mu.Lock()
+	r.ctx = nil
+	r.mu.Unlock()
+	r.wg.Wait()
+}
+
+// launch runs rec in the background unless this node already runs one for
+// the cluster.
+func (r *recoveries) launch(rec election.Recovery) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx == nil || r.running[rec.Cluster] {
+		return false
+	}
+	r.running[rec.Cluster] = true
+	ctx := r.ctx
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			delete(r.running, rec.Cluster)
+			r.mu.Unlock()
+		}()
+		r.run(ctx, rec)
+	}()
+	return true
+}
+
+// blocked says why an automatic recovery of cluster may not start now, or
+// "" when it may.
+func (r *recoveries) blocked(cluster string, now time.Time) string {
+	if !r.c.raft.FSM().Settings().AutomaticRecovery {
+		return "automatic recovery is off (PUT /api/v1/recovery-mode)"
+	}
+	for _, rec := range r.c.raft.FSM().Recoveries() {
+		if rec.Cluster != cluster {
+			continue
+		}
+		if !rec.Done() {
+			return fmt.Sprintf("recovery %d is still running", rec.ID)
+		}
+		if !rec.Acknowledged && now.Sub(rec.Finished) < r.cfg.BlockPeriod {
+			return fmt.Sprintf("recovery %d finished %s ago; automatic recoveries of %s are blocked for %s unless it is acknowledged (POST /api/v1/recoveries/%d/ack)",
+				rec.ID, now.Sub(rec.Finished).Round(time.Second), cluster, r.cfg.BlockPeriod, rec.ID)
+		}
+	}
+	return ""
+}
+
+// consider starts an automatic recovery for an actionable problem if
+// nothing blocks it. It returns the block reason, if any.
+func (r *recoveries) consider(p election.Problem, now time.Time) string {
+	if !topology.AnalysisCode(p.Code).Actionable() || p.Code == string(topology.DeadIntermediateMaster) {
+		return ""
+	}
+	if d, ok := r.c.raft.FSM().Downtime(p.Key); ok && d.Active(now) {
+		return fmt.Sprintf("%s is downtimed until %s (%s)", p.Key, d.Until.Format(time.RFC3339), d.Reason)
+	}
+	if why := r.blocked(p.Cluster, now); why != "" {
+		return why
+	}
+	r.mu.Lock()
+	leading, busy := r.ctx != nil, r.running[p.Cluster]
+	r.mu.Unlock()
+	if !leading || busy {
+		return ""
+	}
+	trigger := p
+	go func() {
+		if _, err := r.start(r.leaderCtx(), "automatic", p.Cluster, p.Key, &trigger, topology.Key{}); err != nil && !errors.Is(err, election.ErrConflict) {
+			r.c.log.Warn("could not start a recovery", "cluster", p.Cluster, "err", err)
+		}
+	}()
+	return ""
+}
+
+func (r *recoveries) leaderCtx() context.Context {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	return r.ctx
+}
+
+// start commits the recovery's lock (RecoveryStart) and runs it.
+func (r *recoveries) start(ctx context.Context, kind, cluster string, failed topology.Key, trigger *election.Problem, requested topology.Key) (uint64, error) {
+	if err := r.c.raftVerify(ctx); err != nil {
+		return 0, err
+	}
+	code := kind
+	if trigger != nil {
+		code = trigger.Code
+	}
+	res, err := r.c.raft.Propose(ctx, election.RecoveryStart{
+		Cluster: cluster, FailedKey: failed, Problem: code, Node: r.c.cfg.NodeID, At: r.c.now(),
+		Kind: kind, Trigger: trigger, Requested: requested,
+	})
+	if err != nil {
+		return 0, err
+	}
+	rec, ok := r.c.raft.FSM().Recovery(res.Index)
+	if !ok {
+		return 0, fmt.Errorf("recovery %d vanished after commit", res.Index)
+	}
+	r.c.log.Warn("recovery started", "recovery", rec.ID, "kind", kind, "cluster", cluster, "failed", failed, "term", rec.Term)
+	if !r.launch(rec) {
+		return rec.ID, fmt.Errorf("recovery %d committed but this node is not leading: the next leader resumes it", rec.ID)
+	}
+	return rec.ID, nil
+}

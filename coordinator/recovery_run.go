@@ -1,0 +1,346 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+	"github.com/warden-ha/warden/topology/gtid"
+)
+
+// run carries out one recovery: refresh -> recheck -> plan -> catch up ->
+// drain -> promote -> repoint -> finish. Every step is committed to the
+// recovery record first, and leadership is verified before every action on
+// a database, so a deposed leader stops at its next step and the next
+// leader resumes from the record (see resume rules in plan).
+func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
+	res := r.execute(ctx, &rec)
+	if ctx.Err() != nil || errors.Is(res.err, election.ErrNotLeader) || errors.Is(res.err, election.ErrNoLeader) {
+		// Leadership lost mid-way: leave the record open for the next leader.
+		r.c.log.Warn("recovery interrupted by a leadership change; the next leader resumes it", "recovery", rec.ID, "err", res.err)
+		return
+	}
+	fin := election.RecoveryFinish{ID: rec.ID, At: r.c.now(), Success: res.err == nil, Successor: res.successor,
+		Lost: res.lost, LostGTIDs: res.lostGTIDs}
+	if res.err != nil {
+		fin.Error = res.err.Error()
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.c.raft.Propose(pctx, fin); err != nil {
+		r.c.log.Error("could not record the end of a recovery", "recovery", rec.ID, "err", err)
+		return
+	}
+	if res.err != nil {
+		r.c.log.Error("recovery failed", "recovery", rec.ID, "cluster", rec.Cluster, "err", res.err)
+	} else {
+		r.c.log.Warn("recovery succeeded", "recovery", rec.ID, "cluster", rec.Cluster, "new_master", res.successor, "lost", len(res.lost))
+	}
+	// Publish the new tree at once rather than at the next interval.
+	r.c.pokeAll()
+}
+
+type outcome struct {
+	successor topology.Key
+	lost      []election.LostReplica
+	lostGTIDs string
+	err       error
+}
+
+// note commits one audit step.
+func (r *recoveries) note(ctx context.Context, id uint64, step election.RecoveryNote) error {
+	step.At = r.c.now()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := r.c.raft.Propose(pctx, election.RecoveryStep{ID: id, Step: step})
+	return err
+}
+
+// act runs one database action under ActionTimeout (or d), after
+// confirming leadership: the fencing check right before acting.
+func (r *recoveries) act(ctx context.Context, d time.Duration, fn func(context.Context) error) error {
+	if err := r.c.raftVerify(ctx); err != nil {
+		return err
+	}
+	if d == 0 {
+		d = r.cfg.ActionTimeout
+	}
+	actx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return fn(actx)
+}
+
+func (r *recoveries) sourceOptions(to topology.Key, mode string) topology.SourceOptions {
+	return topology.SourceOptions{Host: to.Host, Port: to.Port, User: r.cfg.ReplicationUser, Password: r.cfg.ReplicationPassword,
+		Mode: mode, ConnectRetry: r.cfg.ConnectRetry, HeartbeatPeriod: r.cfg.HeartbeatPeriod}
+}
+
+func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcome {
+	failed := rec.FailedKey
+	// 1. Refresh the failed instance and its replicas right before acting.
+	replicaKeys := r.c.replicasOf(failed)
+	facts := r.c.refresh(ctx, append([]topology.Key{failed}, replicaKeys...))
+	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: "refresh",
+		Message: fmt.Sprintf("refreshed %s and %d replica(s)", failed, len(replicaKeys))}); err != nil {
+		return outcome{err: err}
+	}
+	// 2. Recheck: a master that answers again is not replaced (unless an
+	// earlier leader already promoted someone: then finishing is safer).
+	if f := facts[failed]; f != nil && f.LastError == "" && rec.Promoting.IsZero() && rec.Kind != "switchover" {
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "recheck", Instance: failed, Message: "the failed master answers again: nothing to do"})
+		return outcome{err: fmt.Errorf("%s is reachable again: %w", failed, ErrMasterHealthy)}
+	}
+	failedFacts := r.c.lastKnown(failed)
+
+	// 3. Plan, unless a previous leader already chose (promote intent).
+	var inputs []topology.CandidateInput
+	fsm := r.c.raft.FSM()
+	for _, k := range replicaKeys {
+		f := facts[k]
+		if f == nil {
+			continue
+		}
+		d, down := fsm.Downtime(k)
+		inputs = append(inputs, topology.CandidateInput{Instance: f, Rule: string(fsm.PromotionRule(k)), Downtimed: down && d.Active(r.c.now())})
+	}
+	matrix, err := topology.RankCandidates(failedFacts, inputs)
+	if err != nil {
+		return outcome{err: err}
+	}
+	order := eligibleOrder(matrix, rec.Requested)
+	if !rec.Promoting.IsZero() {
+		order = []topology.Key{rec.Promoting}
+	}
+	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepPlan, Matrix: &matrix,
+		Message: planMessage(matrix, order, rec)}); err != nil {
+		return outcome{err: err}
+	}
+	if len(order) == 0 {
+		return outcome{err: fmt.Errorf("%w among %d replica(s) of %s", ErrNoCandidate, len(replicaKeys), failed)}
+	}
+
+	// 4. Catch up and drain, candidate by candidate, then promote.
+	var chosen topology.Key
+	var lostGTIDs string
+	for _, cand := range order {
+		lg, err := r.prepare(ctx, rec, matrix, cand)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, election.ErrNotLeader) || errors.Is(err, ErrDataLoss) {
+				return outcome{err: err}
+			}
+			_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "candidate-dropped", Instance: cand, Error: err.Error(),
+				Message: fmt.Sprintf("%s dropped from candidacy", cand)})
+			continue
+		}
+		if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepPromoteIntent, Instance: cand,
+			Message: fmt.Sprintf("promoting %s", cand)}); err != nil {
+			return outcome{err: err}
+		}
+		if err := r.withActor(ctx, cand, 0, func(actx context.Context, a Actor) error {
+			return a.Promote(actx, topology.PromoteOptions{})
+		}); err != nil {
+			return outcome{err: fmt.Errorf("promote %s: %w", cand, err)}
+		}
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "promoted", Instance: cand, Message: fmt.Sprintf("%s is writable", cand)})
+		chosen, lostGTIDs = cand, lg
+		break
+	}
+	if chosen.IsZero() {
+		return outcome{err: fmt.Errorf("%w: every candidate failed to catch up or apply its relay log", ErrNoCandidate)}
+	}
+
+	// 5. Repoint the other replicas under the new master, in parallel.
+	lost := r.repoint(ctx, rec, chosen, replicaKeys, facts)
+	return outcome{successor: chosen, lost: lost, lostGTIDs: lostGTIDs}
+}
+
+// eligibleOrder lists the candidates to try: the requested one alone when
+// an operator named one, else every eligible replica by rank.
+func eligibleOrder(m topology.CandidateMatrix, requested topology.Key) []topology.Key {
+	var out []topology.Key
+	for _, c := range m.Candidates {
+		if !c.Eligible {
+			continue
+		}
+		if !requested.IsZero() {
+			if c.Key == requested {
+				return []topology.Key{c.Key}
+			}
+			continue
+		}
+		out = append(out, c.Key)
+	}
+	return out
+}
+
+func planMessage(m topology.CandidateMatrix, order []topology.Key, rec *election.Recovery) string {
+	if !rec.Promoting.IsZero() {
+		return fmt.Sprintf("resuming: %s was already chosen by term %d", rec.Promoting, rec.Term)
+	}
+	if len(order) == 0 {
+		return "no eligible candidate"
+	}
+	var names []string
+	for _, k := range order {
+		names = append(names, k.String())
+	}
+	return fmt.Sprintf("candidates in order: %s; most data on %s; received %s", strings.Join(names, ", "), m.MostData, m.Received)
+}
+
+// prepare makes cand hold everything any replica received: it catches up
+// from the most advanced replica if needed, then applies its own relay log.
+// It returns the GTIDs that will be lost (received by someone, not held by
+// cand) when the policy allows promoting anyway.
+func (r *recoveries) prepare(ctx context.Context, rec *election.Recovery, m topology.CandidateMatrix, cand topology.Key) (string, error) {
+	row := candidateRow(m, cand)
+	if row.Behind > 0 && m.MostData != cand && !m.MostData.IsZero() {
+		donor := m.MostData
+		var donorPos string
+		err := r.withActor(ctx, donor, r.cfg.DrainTimeout, func(actx context.Context, a Actor) error {
+			pos, err := a.DrainRelayLog(actx, r.cfg.DrainTimeout)
+			donorPos = pos
+			return err
+		})
+		if err != nil {
+			_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "drain", Instance: donor, Error: err.Error(), Message: "the most advanced replica could not apply its relay log"})
+		} else {
+			_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "drain", Instance: donor, Message: "most advanced replica applied its relay log up to " + donorPos})
+			err = r.withActor(ctx, cand, r.cfg.CatchUpTimeout, func(actx context.Context, a Actor) error {
+				return a.CatchUpFrom(actx, donor, donorPos, r.sourceOptions(donor, topology.GTIDSlavePos), r.cfg.CatchUpTimeout)
+			})
+			if err != nil {
+				_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "catch-up", Instance: cand, Error: err.Error(), Message: fmt.Sprintf("catching up from %s failed", donor)})
+			} else {
+				_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "catch-up", Instance: cand, Message: fmt.Sprintf("caught up from %s to %s", donor, donorPos)})
+			}
+		}
+	}
+	var applied string
+	err := r.withActor(ctx, cand, r.cfg.DrainTimeout, func(actx context.Context, a Actor) error {
+		pos, err := a.DrainRelayLog(actx, r.cfg.DrainTimeout)
+		applied = pos
+		return err
+	})
+	if err != nil && !errors.Is(err, topology.ErrNotReplica) {
+		return "", fmt.Errorf("apply relay log: %w", err)
+	}
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "drain", Instance: cand, Message: "applied its relay log up to " + applied})
+
+	// Does it now hold everything any replica received?
+	var executed string
+	if err := r.withActor(ctx, cand, 0, func(actx context.Context, a Actor) error {
+		var err error
+		executed, _, err = a.GTIDState(actx)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	missing, err := missingGTIDs(m.Received, executed, row)
+	if err != nil || missing == "" {
+		return "", err
+	}
+	if r.cfg.LostDataPolicy == PolicyAbort {
+		return "", fmt.Errorf("%s lacks %s: %w (recovery.lost_data_policy=abort)", cand, missing, ErrDataLoss)
+	}
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "lost-data", Instance: cand,
+		Message: fmt.Sprintf("promoting %s without %s, which only unreachable or failed replicas held (recovery.lost_data_policy=promote)", cand, missing)})
+	return missing, nil
+}
+
+func candidateRow(m topology.CandidateMatrix, k topology.Key) topology.Candidate {
+	for _, c := range m.Candidates {
+		if c.Key == k {
+			return c
+		}
+	}
+	return topology.Candidate{Key: k}
+}
+
+// missingGTIDs is what was received by some replica and is not executed
+// on the candidate, as text ("" when nothing).
+func missingGTIDs(received, executed string, row topology.Candidate) (string, error) {
+	if received == "" {
+		return "", nil
+	}
+	f := gtid.MariaDB
+	if strings.Contains(received, ":") {
+		f = gtid.MySQL
+	}
+	recv, err := gtid.Parse(f, received)
+	if err != nil {
+		return "", err
+	}
+	exec, err := gtid.Parse(f, executed)
+	if err != nil {
+		return "", err
+	}
+	diff, err := recv.Subtract(exec)
+	if err != nil {
+		return "", err
+	}
+	_ = row
+	return diff.String(), nil
+}
+
+// repoint moves every other replica under the new master with GTID
+// auto-positioning, a bounded number at a time, and verifies each
+// replicates. Those that cannot are returned as lost, with the reason.
+func (r *recoveries) repoint(ctx context.Context, rec *election.Recovery, master topology.Key, replicas []topology.Key, facts map[topology.Key]*topology.Instance) []election.LostReplica {
+	var mu sync.Mutex
+	var lost []election.LostReplica
+	sem := make(chan struct{}, r.cfg.Parallelism)
+	var wg sync.WaitGroup
+	for _, k := range replicas {
+		if k == master {
+			continue
+		}
+		if f := facts[k]; f == nil || f.LastError != "" {
+			mu.Lock()
+			lost = append(lost, election.LostReplica{Key: k, Reason: "unreachable during the recovery"})
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			err := r.withActor(ctx, k, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
+				if err := a.ChangeSource(actx, r.sourceOptions(master, topology.GTIDSlavePos)); err != nil {
+					return err
+				}
+				return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)
+			})
+			note := election.RecoveryNote{Kind: "repoint", Instance: k, Message: fmt.Sprintf("%s replicates from %s", k, master)}
+			if err != nil {
+				note.Error, note.Message = err.Error(), fmt.Sprintf("%s could not be repointed to %s", k, master)
+				mu.Lock()
+				lost = append(lost, election.LostReplica{Key: k, Reason: err.Error()})
+				mu.Unlock()
+			}
+			_ = r.note(ctx, rec.ID, note)
+		}()
+	}
+	wg.Wait()
+	slices.SortFunc(lost, func(a, b election.LostReplica) int { return compareKey(a.Key, b.Key) })
+	return lost
+}
+
+// withActor opens an actor on k and runs fn under a deadline, after
+// confirming leadership.
+func (r *recoveries) withActor(ctx context.Context, k topology.Key, d time.Duration, fn func(context.Context, Actor) error) error {
+	return r.act(ctx, d, func(actx context.Context) error {
+		a, err := r.actors(actx, k)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		return fn(actx, a)
+	})
+}
