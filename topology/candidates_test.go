@@ -66,7 +66,7 @@ func TestRankCandidates(t *testing.T) {
 				{Instance: rep(3308, 3, 80, 80)},
 			},
 			wantOrder: []int{3308}, wantMost: 3307,
-			wantWhy:   map[int]string{3307: "must_not", 3308: "lacks 20"},
+			wantWhy: map[int]string{3307: "must_not", 3308: "lacks 20"},
 		},
 		{
 			name: "delayed, binlog-less, no log_slave_updates, GTID off, downtimed, unreachable are never candidates",
