@@ -29,7 +29,9 @@ func newFake() *fakeRunner {
 	return &fakeRunner{answers: map[string][][]Row{}, errs: map[string]error{}}
 }
 
-func (f *fakeRunner) answer(prefix string, rows ...[]Row) { f.answers[prefix] = append(f.answers[prefix], rows...) }
+func (f *fakeRunner) answer(prefix string, rows ...[]Row) {
+	f.answers[prefix] = append(f.answers[prefix], rows...)
+}
 
 func (f *fakeRunner) Exec(_ context.Context, q string, args ...any) error {
 	f.mu.Lock()
