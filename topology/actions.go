@@ -147,9 +147,11 @@ func (a *Actor) kw() string {
 // super_read_only (1193); there READ_ONLY ADMIN is what lets a user write
 // through read_only, and application users must not hold it.
 //
-// Turning read_only on waits for open transactions and table locks to end
-// (MySQL documents it; MariaDB behaves alike): switchover kills client
-// connections first (KillClientConnections) or relies on the deadline.
+// MariaDB 10.11 sets read_only at once even with write transactions open
+// (their COMMIT then fails with 1290; TestActionsSwitchover pins it). MySQL
+// documents that the SET waits for open transactions and table locks, so
+// there the context bounds it; KillClientConnections after the fence makes
+// clients reconnect, to the new master, promptly.
 func (a *Actor) SetReadOnly(ctx context.Context, on bool) error {
 	switch {
 	case on && a.ver.HasSuperReadOnly():

@@ -224,3 +224,69 @@ func TestActionsRejoinDivergedOldMaster(t *testing.T) {
 	}
 	t.Logf("refused as expected: %v", err)
 }
+
+// TestActionsSwitchover runs the switchover primitives in order on a
+// healthy cluster: fence the master (read_only, then kill its clients),
+// wait for the candidate to execute everything, promote it, repoint the old
+// master (current_pos: its gtid_slave_pos is empty) and the sibling. It
+// also pins what MariaDB 10.11 does with a transaction open across
+// read_only=ON: the SET does not wait for it, and its COMMIT fails (1290).
+func TestActionsSwitchover(t *testing.T) {
+	top, p := actionSandbox(t, sandbox.Config{Instances: 3})
+	app := appTable(t, top)
+	n := writeRows(t, app, 1, 200, 5*time.Second)
+	tx, err := app.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO t (id) VALUES (9999)"); err != nil {
+		t.Fatal(err)
+	}
+	a1, a2, a3 := actor(t, top, p, "db1"), actor(t, top, p, "db2"), actor(t, top, p, "db3")
+
+	start := time.Now()
+	if err := a1.SetReadOnly(tctx(t, 5*time.Second), true); err != nil {
+		t.Fatal(err)
+	}
+	fenced := time.Since(start)
+	killed, err := a1.KillClientConnections(tctx(t, 5*time.Second), nil)
+	if err != nil || killed < 1 {
+		t.Fatalf("killed %d client connections, %v; want at least the open transaction's", killed, err)
+	}
+	if err := tx.Commit(); err == nil {
+		t.Fatal("a transaction opened before read_only committed after it")
+	}
+	pos, _, err := a1.GTIDState(tctx(t, 5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a2.WaitForGTID(tctx(t, 10*time.Second), pos, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := a2.Promote(tctx(t, 10*time.Second), topology.PromoteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	window := time.Since(start)
+	o1, o3 := replOpts(top, "db2"), replOpts(top, "db2")
+	o1.Mode = topology.GTIDCurrentPos
+	if err := a1.ChangeSource(tctx(t, 5*time.Second), o1); err != nil {
+		t.Fatal(err)
+	}
+	if err := a3.ChangeSource(tctx(t, 5*time.Second), o3); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []*topology.Actor{a1, a3} {
+		if err := a.WaitReplicating(tctx(t, 10*time.Second), 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("read_only took %s, killed %d connections; fence to new master writable %s; repointed after %s",
+		fenced.Round(time.Microsecond), killed, window.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	more := writeRows(t, testutil.MySQL(t, top.MustDSN("db2", sandbox.UserApp)), 1001, 10, 5*time.Second)
+	waitSynced(t, top, "db2", "db1", "db3")
+	for _, name := range []string{"db1", "db2", "db3"} {
+		if got := rowCount(t, top, name); got != n+more {
+			t.Errorf("%s: %d rows, want %d", name, got, n+more)
+		}
+	}
+}
