@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -146,12 +147,17 @@ func waitReceived(t *testing.T, top *sandbox.Topology, replica, want string) {
 	})
 }
 
+// stopSQLThread stops the applier of each replica and makes its relay log
+// rotate every 4 KB (the minimum), so a backlog spans many relay log files
+// as a large one would in production.
 func stopSQLThread(t *testing.T, top *sandbox.Topology, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		db := testutil.MySQL(t, top.MustDSN(n, sandbox.UserWarden))
-		if _, err := db.Exec("STOP SLAVE SQL_THREAD"); err != nil {
-			t.Fatalf("%s: %v", n, err)
+		for _, q := range []string{"STOP SLAVE SQL_THREAD", "SET GLOBAL max_relay_log_size = 4096"} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatalf("%s: %s: %v", n, q, err)
+			}
 		}
 	}
 }
@@ -227,6 +233,12 @@ func TestActionsDrainBothThreadsStopped(t *testing.T) {
 	if err := a.StopIOThread(tctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
+	in, _ := top.Instance("db3")
+	relays, _ := filepath.Glob(filepath.Join(in.DataDir, "relay-bin.[0-9]*"))
+	if len(relays) < 10 {
+		t.Fatalf("backlog in %d relay log files, want many (max_relay_log_size not applied?)", len(relays))
+	}
+	t.Logf("backlog of %d transactions in %d relay log files, both threads stopped", written, len(relays))
 	if err := a.StartReplication(tctx(t, 5*time.Second)); !errors.Is(err, topology.ErrUnappliedRelayLog) {
 		t.Fatalf("StartReplication with both threads stopped and a backlog: err %v, want ErrUnappliedRelayLog", err)
 	} else {
