@@ -96,6 +96,9 @@ func TestFixturePages(t *testing.T) {
 	b.open("#/coordinators")
 	b.waitJS(10*time.Second, `document.querySelectorAll('tr[data-key^="member:"]').length + ''`, "3")
 	b.screenshot("25-fixture-coordinators")
+	b.open("#/instance/" + fx("a3").Host + "/3306")
+	b.waitJS(10*time.Second, `document.querySelector('main').innerText.includes('1236') ? 'ok' : ''`, "ok")
+	b.screenshot("26-fixture-instance")
 	if bad := b.foreignRequests(); len(bad) > 0 {
 		t.Fatalf("requests to other hosts: %v", bad)
 	}
@@ -109,13 +112,15 @@ func TestFixturePages(t *testing.T) {
 		want        map[string]string // page -> its buttons, in order
 	}{
 		{operatorToken, "operator", map[string]string{
-			"#/cluster/b":    "⇄ Switch over…|Downtime…|Promotion rule…",
-			"#/coordinators": "",
+			"#/cluster/b":                                 "⇄ Switch over…|Downtime…|Promotion rule…",
+			"#/instance/" + fx("a5").Host + "/3306":       "End downtime|Promotion rule…",
+			"#/coordinators":                              "",
 			"#/recovery/" + fmt.Sprint(fixtureFailoverID): "",
 		}},
 		{viewerToken, "viewer", map[string]string{
-			"#/cluster/b":    "",
-			"#/coordinators": "",
+			"#/cluster/b":                                   "",
+			"#/coordinators":                                "",
+			"#/instance/" + fx("a5").Host + "/3306":         "",
 			"#/recovery/" + fmt.Sprint(fixtureFailoverID+1): "",
 		}},
 	} {

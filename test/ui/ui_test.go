@@ -244,34 +244,68 @@ func TestUI(t *testing.T) {
 		b.screenshot("10-instance")
 	})
 
-	t.Run("the pages request nothing from other hosts and throw nothing", func(t *testing.T) {
-		if bad := b.foreignRequests(); len(bad) > 0 {
-			t.Errorf("requests to other hosts: %v", bad)
-		}
-		if errs := b.jsErrors(); len(errs) > 0 {
-			t.Errorf("JavaScript errors: %v", errs)
-		}
-	})
-
-	t.Run("kill -9 of the master shows in the view without a reload", func(t *testing.T) {
+	t.Run("switchover through the UI (completes once the API runs switchovers)", func(t *testing.T) {
 		b.t = t
 		b.open("#/cluster/" + url.PathEscape(e.cname))
 		b.waitJS(30*time.Second, treeJS, want)
-		before := polls(t, b)
-		if err := e.top.Kill("db1"); err != nil {
+		// Pick db3 from its own card: the dialog opens with it chosen.
+		b.click(fmt.Sprintf(`article[data-key=%q] button`, k["db3"]), "Make master")
+		b.waitJS(15*time.Second, `document.querySelector('dialog select')?.value || ''`, k["db3"])
+		b.waitJS(15*time.Second, `document.querySelector('dialog .plan table, dialog .plan .error') ? 'planned' : ''`, "planned")
+		if msg, _ := eval[string](b, `document.querySelector('dialog .plan .error')?.innerText || ''`); msg != "" {
+			t.Fatalf("dry run failed: %s", msg)
+		}
+		b.screenshot("11-switchover-plan")
+		b.click("dialog button.danger", "Switch over now")
+		res := b.waitJS(60*time.Second, `document.querySelector('dialog .ok-box, dialog .result .error')?.innerText || ''`, "")
+		b.screenshot("12-switchover-result")
+		if strings.Contains(res, "not implemented yet") {
+			// PENDING(switchover): the API plans switchovers but answers
+			// 409 to the real thing. Until it runs them, check that the
+			// UI shows the API's answer as it is, and stop here.
+			if !strings.Contains(res, "409 conflict") {
+				t.Fatalf("the API's error is not shown plainly: %q", res)
+			}
+			t.Logf("PENDING: switchover not run by the API yet; the UI showed: %s", res)
+			b.click("dialog button", "Cancel")
+			return
+		}
+		if !strings.Contains(res, "recovery #") {
+			t.Fatalf("switchover: %s", res)
+		}
+		b.click("dialog .ok-box a", "#")
+		b.waitJS(60*time.Second, `document.querySelector('.page-body .summary')?.innerText.includes('succeeded') ? 'done' : ''`, "done")
+		b.screenshot("12-switchover-recovery")
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		b.waitJS(60*time.Second, `document.querySelector('ul.tree > li > article .addr')?.textContent || ''`, k["db3"])
+		b.waitJS(30*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
+		b.screenshot("13-topology-after-switchover")
+	})
+
+	t.Run("kill -9 of the master: the new master shows without a reload", func(t *testing.T) {
+		b.t = t
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		old := b.waitJS(30*time.Second, `document.querySelector('ul.tree > li > article .addr')?.textContent || ''`, "")
+		// A reload would drop this marker; a live update keeps it.
+		b.do(chromedp.Evaluate[chromedp.Void](`window.noReload = true`))
+		port := old[strings.LastIndex(old, ":")+1:]
+		if err := e.top.Kill(port); err != nil {
 			t.Fatal(err)
 		}
-		card := fmt.Sprintf(`article[data-key=%q]`, k["db1"])
-		b.waitJS(20*time.Second, `(document.querySelector('`+jsq(card)+`')?.innerText || '').includes('DeadMaster') ? 'dead' : ''`, "dead")
-		if after := polls(t, b); after <= before {
-			t.Fatalf("page did not poll (polls %d -> %d)", before, after)
+		killed := time.Now()
+		root := b.waitJS(30*time.Second, `(() => { const a = document.querySelector('ul.tree > li > article.role-master .addr');
+			return a && a.textContent !== '`+old+`' ? a.textContent : ''; })()`, "")
+		t.Logf("new master %s shown %s after kill -9 of %s", root, time.Since(killed).Round(100*time.Millisecond), old)
+		if ok, _ := eval[bool](b, `window.noReload === true`); !ok {
+			t.Fatal("the page reloaded")
 		}
-		b.screenshot("11-topology-master-dead")
-		b.open("#/problems")
-		b.waitJS(15*time.Second, `document.querySelector('main').innerText.includes('DeadMaster') ? 'yes' : ''`, "yes")
-		b.screenshot("12-problems-dead-master")
-		// PENDING(failover issue): once automatic failover exists, wait here
-		// for a new master card at the root without a reload.
+		b.screenshot("16-topology-after-failover")
+		b.open("#/recoveries")
+		b.waitJS(15*time.Second, `document.querySelector('tr[data-key^="rec:"]') ? 'ok' : ''`, "ok")
+		b.screenshot("17-recoveries")
+		b.click("tr[data-key^='rec:'] a", "#")
+		b.waitJS(30*time.Second, `document.querySelector('table.timeline') ? 'ok' : ''`, "ok")
+		b.screenshot("18-recovery-failover")
 	})
 
 	t.Run("the node serving the page dies: the page says so, the others show it", func(t *testing.T) {
@@ -288,6 +322,14 @@ func TestUI(t *testing.T) {
 		other.open("#/coordinators")
 		other.waitJS(30*time.Second, `document.querySelector('tr[data-key="member:w1"]')?.innerText.includes('dead') ? 'dead' : ''`, "dead")
 		other.screenshot("15-coordinators-node-down")
+	})
+	t.Run("the pages request nothing from other hosts and throw nothing", func(t *testing.T) {
+		if bad := b.foreignRequests(); len(bad) > 0 {
+			t.Errorf("requests to other hosts: %v", bad)
+		}
+		if errs := b.jsErrors(); len(errs) > 0 {
+			t.Errorf("JavaScript errors: %v", errs)
+		}
 	})
 }
 
