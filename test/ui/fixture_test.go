@@ -91,7 +91,7 @@ func TestFixturePages(t *testing.T) {
 	b.waitJS(10*time.Second, `document.querySelector('main').innerText.includes('by ui-admin') ? 'acked' : ''`, "acked")
 
 	b.open("#/problems")
-	b.waitJS(10*time.Second, `document.querySelectorAll('article.problem').length + ''`, "3")
+	b.waitJS(10*time.Second, `document.querySelectorAll('article.problem').length + ''`, "4")
 	b.screenshot("24-fixture-problems")
 	b.open("#/coordinators")
 	b.waitJS(10*time.Second, `document.querySelectorAll('tr[data-key^="member:"]').length + ''`, "3")
@@ -112,7 +112,7 @@ func TestFixturePages(t *testing.T) {
 		want        map[string]string // page -> its buttons, in order
 	}{
 		{operatorToken, "operator", map[string]string{
-			"#/cluster/b":                                 "⇄ Switch over…|Downtime…|Promotion rule…",
+			"#/cluster/b":                                 "⇄ Switch over…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|⇄ Make master…",
 			"#/instance/" + fx("a5").Host + "/3306":       "End downtime|Promotion rule…",
 			"#/coordinators":                              "",
 			"#/recovery/" + fmt.Sprint(fixtureFailoverID): "",
@@ -169,14 +169,21 @@ func seedFixture(t *testing.T, n *fixtureNode) {
 		"Got fatal error 1236 from master when reading data from binary log: 'Could not find GTID state requested by slave in any binlog files'")
 	a4 := repl(inst("a4", "eu-1a", true, "0-11-1017"), "a2", "Yes", true, lag(0), "")
 	a5 := repl(inst("a5", "eu-1b", true, "0-11-1001"), "a1", "No", false, nil, "")
-	n.must(election.TopologyUpdate{Upsert: []topology.Instance{inst("b1", "eu-1a", false, "0-21-77")},
-		UpsertClusters: []election.Cluster{{Name: "b", Master: fx("b1"), Members: []topology.Key{fx("b1")}}}})
+	b1 := inst("b1", "eu-1a", false, "0-21-77")
+	b1.LastError = "dial tcp 10.0.1.21:3306: i/o timeout" // as w2's probes see it
+	b2 := repl(inst("b2", "eu-1b", true, "0-21-77"), "b1", "Yes", true, lag(0), "")
+	n.must(election.TopologyUpdate{Upsert: []topology.Instance{b1, b2},
+		UpsertClusters: []election.Cluster{{Name: "b", Master: fx("b1"), Members: []topology.Key{fx("b1"), fx("b2")}}}})
 	n.must(election.TopologyUpdate{Upsert: []topology.Instance{a1, a2, a3, a4, a5},
 		UpsertClusters: []election.Cluster{{Name: "a", Master: fx("a1"), Members: []topology.Key{fx("a1"), fx("a2"), fx("a3"), fx("a4"), fx("a5")}}}})
 	for _, w := range []string{"w1", "w2"} {
 		var vs []election.Verdict
-		for _, k := range []string{"a1", "a2", "a3", "a4", "a5"} {
-			vs = append(vs, election.Verdict{Key: fx(k), Reachable: true, Since: now.Add(-2 * time.Hour)})
+		for _, k := range []string{"a1", "a2", "a3", "a4", "a5", "b1", "b2"} {
+			v := election.Verdict{Key: fx(k), Reachable: true, Since: now.Add(-2 * time.Hour)}
+			if w == "w2" && k == "b1" {
+				v = election.Verdict{Key: fx(k), Since: now.Add(-8 * time.Second), Error: "dial tcp 10.0.1.21:3306: i/o timeout"}
+			}
+			vs = append(vs, v)
 		}
 		n.must(election.VerdictsUpdate{Node: w, Replace: true, Verdicts: vs})
 	}
@@ -187,6 +194,11 @@ func seedFixture(t *testing.T, n *fixtureNode) {
 		{Code: "ReplicationBroken", Cluster: "a", Key: fx("a3"), Severity: "critical", Since: now.Add(-3 * time.Minute),
 			Description: "replication from " + fx("a1").String() + " reports an error: IO thread No, SQL thread Yes; IO error 1236: could not find GTID state requested by slave in any binlog files",
 			Fix:         "re-clone the replica from a healthy one; its GTID position is no longer in the master's binlogs"},
+		{Code: "UnreachableMaster", Cluster: "b", Key: fx("b1"), Severity: "warning", Since: now.Add(-8 * time.Second),
+			Description: "1 of 3 coordinators cannot reach " + fx("b1").String() + " (quorum 2); 1 of 1 replicas receiving: not dead",
+			VotesDown:   []string{"w2"}, VotesUp: []string{"w1", "w3"}, Quorum: 2,
+			Replicas: []topology.ReplicaView{{Key: fx("b2"), Reachable: true, SourceMatches: true, IORunning: "Yes",
+				SinceLastReceive: 300 * time.Millisecond, HeartbeatPeriod: time.Second}}},
 		{Code: "ReplicaLagging", Cluster: "a", Key: fx("a2"), Severity: "warning", Since: now.Add(-40 * time.Second), Description: "47 s behind its source (threshold 10 s)"},
 		{Code: "ReplicationStopped", Cluster: "a", Key: fx("a5"), Severity: "warning", Since: now.Add(-31 * time.Minute), Description: "replication from " + fx("a1").String() + " is not running: IO thread No, SQL thread No"},
 	}})

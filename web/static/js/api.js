@@ -14,8 +14,9 @@ export class ApiError extends Error {
   }
   // text is what the user reads: status, code and the API's message.
   get text() {
+    if (!this.status) return this.message;
     const where = this.detail.leader ? ` (leader: ${this.detail.leader})` : '';
-    return `${this.status || 'network'} ${this.code}: ${this.message}${where}`;
+    return `${this.status} ${this.code}: ${this.message}${where}`;
   }
 }
 

@@ -87,6 +87,7 @@ async function poll() {
     lastOK = Date.now();
     document.body.dataset.polls = String(++polls);
     header(st, mode);
+    main.classList.remove('stale');
     const json = JSON.stringify(data);
     if (json !== v.json) {
       v.json = json;
@@ -156,10 +157,13 @@ function header(st, mode) {
   ].filter(Boolean));
 }
 
+// stale says the page stopped updating and greys it out, so nobody acts
+// on an old picture without noticing.
 function stale(e) {
-  const since = lastOK ? `last update ${ago(new Date(lastOK).toISOString())}` : 'no data yet';
+  const since = lastOK ? `showing data from ${ago(new Date(lastOK).toISOString())}` : 'no data yet';
   status.replaceChildren(h('span', { class: 'badge crit', role: 'alert' },
-    `⚠ not updating (${since}): ${e.text || e}`));
+    `⚠ not updating, ${since}: ${e.text || e}`));
+  main.classList.add('stale');
 }
 
 function whoami() {
