@@ -96,6 +96,34 @@ func TestFixturePages(t *testing.T) {
 	b.open("#/coordinators")
 	b.waitJS(10*time.Second, `document.querySelectorAll('tr[data-key^="member:"]').length + ''`, "3")
 	b.screenshot("25-fixture-coordinators")
+	// The remaining actions, each through its dialog.
+	b.click("main button", "Turn")
+	b.waitJS(10*time.Second, `document.querySelector('dialog button.danger:not([disabled]), dialog button.primary:not([disabled])') ? 'ready' : ''`, "ready")
+	b.screenshot("27-fixture-recovery-mode-dialog")
+	b.click("dialog button", "Turn OFF")
+	b.waitJS(10*time.Second, `document.querySelector('dialog .ok-box')?.innerText || ''`, "")
+	b.click("dialog button", "Close")
+	b.waitJS(10*time.Second, `document.querySelector('#status')?.innerText.includes('automatic recovery OFF') ? 'off' : ''`, "off")
+
+	b.open("#/cluster/a")
+	card := fmt.Sprintf(`article[data-key=%q]`, fx("a3"))
+	b.click(card+" button", "Promotion rule")
+	b.do(chromedp.SetValue(chromedp.CSS("dialog select"), "prefer_not"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('dialog form').dispatchEvent(new Event('input'))`))
+	b.waitJS(10*time.Second, `document.querySelector('dialog .plan pre')?.innerText.includes('prefer_not') ? 'ok' : ''`, "ok")
+	b.click("dialog button.primary", "Set rule")
+	b.waitJS(10*time.Second, `document.querySelector('dialog .ok-box')?.innerText || ''`, "")
+	b.click("dialog button", "Close")
+	b.waitJS(10*time.Second, `document.querySelector('`+card+`')?.innerText.includes('prefer_not') ? 'ok' : ''`, "ok")
+
+	b.click(".toolbar button", "Fail over")
+	b.waitJS(10*time.Second, `document.querySelector('dialog .plan table') ? 'matrix' : ''`, "matrix")
+	b.click("dialog button.danger", "Fail over now")
+	if got := b.waitJS(10*time.Second, `document.querySelector('dialog .ok-box')?.innerText || ''`, ""); !strings.Contains(got, "failover started as recovery #") {
+		t.Errorf("failover result: %q", got)
+	}
+	b.click("dialog button", "Close")
+
 	b.open("#/instance/" + fx("a3").Host + "/3306")
 	b.waitJS(10*time.Second, `document.querySelector('main').innerText.includes('1236') ? 'ok' : ''`, "ok")
 	b.screenshot("26-fixture-instance")
@@ -105,6 +133,8 @@ func TestFixturePages(t *testing.T) {
 	if errs := b.jsErrors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors: %v", errs)
 	}
+	b.click("#who button", "Sign out")
+	b.waitJS(10*time.Second, `document.querySelector('form.signin') && !sessionStorage.getItem('warden-token') ? 'out' : ''`, "out")
 
 	// Each role sees the actions its token may use, and no others.
 	for _, tc := range []struct {
