@@ -28,6 +28,7 @@ function recoveryAction(kind, cluster, candidates, preset, done) {
     },
     confirm: kind === 'switchover' ? 'Switch over now' : 'Fail over now',
     danger: true,
+    wide: true,
     act: async (v) => {
       const res = await request('POST', path, body(v));
       return h('span', null, `${kind} started as recovery `, h('a', { href: '#/recovery/' + res.recovery_id }, '#' + res.recovery_id), '.');

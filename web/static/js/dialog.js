@@ -9,7 +9,7 @@ import { relearn } from './session.js';
 // open shows the dialog. opts:
 //   title, intro (node), fields (nodes), values() -> current field values,
 //   plan(values) -> Promise<node> (throws to block confirming),
-//   confirm: button label, danger: bool,
+//   confirm: button label, danger: bool, wide: room for a candidate matrix,
 //   act(values) -> Promise<node> (the result to show),
 //   done(): called when the dialog closes after an action ran.
 export function open(opts) {
@@ -63,7 +63,7 @@ export function open(opts) {
   planBox, result,
   h('div', { class: 'row end' }, cancel, confirm));
 
-  const dlg = h('dialog', { class: 'action', 'aria-label': opts.title }, form);
+  const dlg = h('dialog', { class: 'action' + (opts.wide ? ' wide' : ''), 'aria-label': opts.title }, form);
   dlg.addEventListener('close', () => {
     dlg.remove();
     if (acted && opts.done) opts.done();
