@@ -194,6 +194,19 @@ func (b *browser) foreignRequests() []string {
 	return out
 }
 
+// count returns how many requested URLs contain s.
+func (b *browser) count(s string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, u := range b.urls {
+		if strings.Contains(u, s) {
+			n++
+		}
+	}
+	return n
+}
+
 // jsErrors returns the page's uncaught exceptions so far.
 func (b *browser) jsErrors() []string {
 	b.mu.Lock()

@@ -133,6 +133,13 @@ func TestFixturePages(t *testing.T) {
 	if errs := b.jsErrors(); len(errs) > 0 {
 		t.Fatalf("JavaScript errors: %v", errs)
 	}
+	// After all those actions (each asks for a refresh) the page still
+	// polls once a second: refreshes must not pile up timer chains.
+	before := b.count("/api/v1/coordinators")
+	time.Sleep(3 * time.Second) // measuring a rate over a window, not waiting for a state
+	if n := b.count("/api/v1/coordinators") - before; n > 5 {
+		t.Errorf("%d polls in 3 s; want about 3", n)
+	}
 	b.click("#who button", "Sign out")
 	b.waitJS(10*time.Second, `document.querySelector('form.signin') && !sessionStorage.getItem('warden-token') ? 'out' : ''`, "out")
 

@@ -58,6 +58,8 @@ function show() {
     else a.removeAttribute('aria-current');
   }
   if (!r.page) {
+    gen++;
+    view = null;
     main.replaceChildren(h('section', { class: 'panel' }, h('h1', null, 'Not found'),
       h('p', null, 'No page at ', location.hash, '. '), h('a', { href: '#/clusters' }, 'Go to clusters')));
     return;
@@ -73,9 +75,35 @@ function show() {
   poll();
 }
 
+// poll fetches the current page's data. One poll runs at a time: a
+// refresh asked for while one is in flight (after an action, or a new page
+// mounted) runs right after it, so chains of timers never multiply.
+let inflight = false;
+let again = false;
+
 async function poll() {
   clearTimeout(timer);
+  if (inflight) {
+    again = true;
+    return;
+  }
+  inflight = true;
+  try {
+    await pollOnce();
+  } finally {
+    inflight = false;
+  }
+  if (again) {
+    again = false;
+    poll();
+  } else if (view) {
+    timer = setTimeout(poll, POLL_MS);
+  }
+}
+
+async function pollOnce() {
   const v = view;
+  if (!v) return;
   const g = v.gen;
   try {
     const [data, st, mode] = await Promise.all([
@@ -105,7 +133,6 @@ async function poll() {
       v.body.replaceChildren(h('div', { class: 'error', role: 'alert' }, e.text || String(e)));
     }
   }
-  timer = setTimeout(poll, POLL_MS);
 }
 
 // paint re-renders the current page from its last data, restoring the
@@ -180,6 +207,7 @@ function whoami() {
 function signInPage(msg) {
   clearTimeout(timer);
   gen++;
+  view = null;
   whoami();
   status.replaceChildren();
   const input = h('input', { id: 'token', type: 'password', autocomplete: 'off', required: true, spellcheck: 'false', size: 40 });
