@@ -358,7 +358,7 @@ func TestViewerSeesNoActions(t *testing.T) {
 	}
 	b.open("#/cluster/" + url.PathEscape(e.cname))
 	b.waitJS(30*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
-	b.screenshot("13-topology-viewer")
+	b.screenshot("30-viewer-topology")
 }
 
 // apiCall sends an admin request straight to the node and fails on an error.
