@@ -63,6 +63,14 @@ func TestFixturePages(t *testing.T) {
 	}
 	b.screenshot("20-fixture-topology")
 
+	// A live change repaints the tree without moving the user's scroll.
+	b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 300)`))
+	y := b.waitJS(5*time.Second, `String(window.scrollY)`, "")
+	node.must(election.PromotionRuleSet{Key: fx("a5"), Rule: election.PromotionPreferNot})
+	b.waitJS(10*time.Second, `document.querySelector('article[data-key="`+fx("a5").String()+`"]')?.innerText.includes('prefer_not') ? 'ok' : ''`, "ok")
+	b.waitJS(2*time.Second, `String(window.scrollY)`, y)
+	b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+
 	b.click(".toolbar button", "Switch over")
 	b.waitJS(15*time.Second, `document.querySelector('dialog .plan table') ? 'matrix' : ''`, "matrix")
 	b.screenshot("21-fixture-switchover-plan")
@@ -93,6 +101,13 @@ func TestFixturePages(t *testing.T) {
 	b.open("#/problems")
 	b.waitJS(10*time.Second, `document.querySelectorAll('article.problem').length + ''`, "4")
 	b.screenshot("24-fixture-problems")
+	// An evidence section the user opened stays open across a repaint.
+	why := fmt.Sprintf(`article.problem[data-key="a/%s/ReplicationBroken"] details`, fx("a3"))
+	b.click(why+" summary", "Why")
+	b.waitJS(5*time.Second, `document.querySelector('`+why+`').open ? 'open' : ''`, "open")
+	node.must(election.VerdictsUpdate{Node: "w3", Verdicts: []election.Verdict{{Key: fx("a3"), Reachable: true, Since: time.Now().UTC()}}})
+	b.waitJS(10*time.Second, `document.querySelector('`+why+`')?.innerText.includes('w3') ? 'repainted' : ''`, "repainted")
+	b.waitJS(2*time.Second, `document.querySelector('`+why+`').open ? 'open' : ''`, "open")
 	b.open("#/coordinators")
 	b.waitJS(10*time.Second, `document.querySelectorAll('tr[data-key^="member:"]').length + ''`, "3")
 	b.screenshot("25-fixture-coordinators")
