@@ -225,10 +225,12 @@ func ioState(r *rowReader) string {
 		return "Yes"
 	case "no", "":
 		return "No"
-	case "connecting":
+	case "connecting", "preparing":
+		// MariaDB 10.11 shows "Preparing" for a moment right after START
+		// SLAVE, before the IO thread connects: not yet receiving.
 		return "Connecting"
 	}
-	r.fail(name, s, "Yes, No or Connecting")
+	r.fail(name, s, "Yes, No, Connecting or Preparing")
 	return s
 }
 

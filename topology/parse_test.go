@@ -78,6 +78,21 @@ func TestParseReplicaStatus(t *testing.T) {
 			},
 		},
 		{
+			name: "mariadb right after START SLAVE: Preparing reads as Connecting",
+			row: withColumn(withColumn(withColumn(rowFromVertical(t, mariadbAllSlavesStatus),
+				"Slave_IO_Running", "Preparing"), "Last_IO_Errno", "2003"), "Seconds_Behind_Master", "NULL"),
+			want: ReplicaStatus{
+				SourceHost: "127.0.0.1", SourcePort: 33061, SourceServerID: 1,
+				IORunning: "Connecting", SQLRunning: true, LastIOErrno: 2003,
+				UsingGTID: "Slave_Pos", GTIDIOPos: "0-1-14151",
+				HeartbeatPeriod: 30, ReceivedHeartbeats: 17, ConnectRetry: 60,
+				SourceLogFile: "mariadb-bin.000002", ReadSourceLogPos: 2918,
+				RelaySourceFile: "mariadb-bin.000002", ExecSourceLogPos: 2918,
+				RelayLogFile: "relay-bin.000003", RelayLogPos: 1001,
+				IOState: "Waiting for master to send event", GTIDSlavePos: "0-1-14151",
+			},
+		},
+		{
 			name: "lower-case column names, performance_schema heartbeat, named channel",
 			row: rowOf("source_host", "db1", "source_port", "3306", "replica_io_running", "No",
 				"replica_sql_running", "No", "last_sql_errno", "1062", "last_sql_error", "Duplicate entry",

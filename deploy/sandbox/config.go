@@ -42,10 +42,12 @@ func myCnf(in *Instance, cfg Config, hasReplicas bool) string {
 	w("report_host=%s", in.Host)
 	w("report_port=%d", in.Port)
 	w("slave_net_timeout=%d", slaveNetTimeout)
-	if in.Role == RoleReplica {
-		// Replicas come back read-only after a restart, as in production.
-		w("read_only=ON")
-	}
+	// Every server starts read-only, the master too, as production setups
+	// should: Up makes the master writable at run time, and a master that
+	// crashes and restarts after a failover comes back read-only instead of
+	// a second writable master (a coordinator fences it too, but a window
+	// remains between the restart and its next probe).
+	w("read_only=ON")
 	if cfg.SemiSync {
 		// Replica side everywhere, so a demoted master can acknowledge.
 		// Master side only where the instance has replicas at Up: MariaDB

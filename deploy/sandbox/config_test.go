@@ -64,8 +64,8 @@ func TestNewInstanceAndMyCnf(t *testing.T) {
 			t.Errorf("master my.cnf lacks %q", want)
 		}
 	}
-	if strings.Contains(master, "read_only") || !strings.Contains(leaf, "read_only=ON") {
-		t.Error("read_only belongs to replicas only")
+	if !strings.Contains(master, "read_only=ON") || !strings.Contains(leaf, "read_only=ON") {
+		t.Error("every server, the master too, must start read-only (Up makes the master writable at run time)")
 	}
 	if strings.Contains(leaf, "rpl_semi_sync_master_enabled") || !strings.Contains(leaf, "rpl_semi_sync_slave_enabled=ON") {
 		t.Errorf("leaf semi-sync settings wrong:\n%s", leaf)

@@ -157,3 +157,16 @@ func (t *Topology) Query(ctx context.Context, instance, query string, args ...an
 	}
 	return out, rows.Err()
 }
+
+// makeWritable turns read_only off on the master (every my.cnf says ON).
+func makeWritable(ctx context.Context, t *Topology, in *Instance) error {
+	db, err := openDB(t, in, UserWarden)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "SET GLOBAL read_only = 0"); err != nil {
+		return fmt.Errorf("sandbox: %s: make the master writable: %w", in.Name, err)
+	}
+	return nil
+}

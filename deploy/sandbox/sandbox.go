@@ -242,6 +242,9 @@ func Up(ctx context.Context, cfg Config) (*Topology, error) {
 	if err := parallel(t.Instances, func(in *Instance) error { return waitReady(wctx, t, in, in.Pid) }); err != nil {
 		return fail(err)
 	}
+	if err := makeWritable(wctx, t, t.Master()); err != nil {
+		return fail(err)
+	}
 	if err := parallel(t.Replicas(), func(in *Instance) error { return startReplication(wctx, t, in) }); err != nil {
 		return fail(err)
 	}

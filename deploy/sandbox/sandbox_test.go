@@ -283,6 +283,11 @@ func TestInstanceControls(t *testing.T) {
 	if top.Master().Pid == oldPid || !top.Running("db1") {
 		t.Fatalf("db1 not restarted: pid %d", top.Master().Pid)
 	}
+	// It was writable; a crashed master comes back read-only, never a
+	// second writable master next to one promoted meanwhile.
+	if v, err := top.Query(ctx, "db1", "SELECT @@read_only"); err != nil || v[0] != "1" {
+		t.Errorf("restarted master: read_only=%v %v, want 1", v, err)
+	}
 	for _, r := range top.Replicas() {
 		testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
 			st, err := top.SlaveStatus(ctx, r.Name)
@@ -309,6 +314,7 @@ func TestInstanceControls(t *testing.T) {
 		return err == nil && err2 == nil && v[0] == "1" && st["Slave_SQL_Running"] == "Yes" && st["Slave_IO_Running"] == "Yes",
 			fmt.Sprint(v, st["Slave_IO_Running"], st["Slave_SQL_Running"], err, err2)
 	})
+
 
 	// Down with a paused instance and keep-data: processes gone, files kept.
 	if err := top.Pause("db3"); err != nil {
