@@ -315,7 +315,6 @@ func TestInstanceControls(t *testing.T) {
 			fmt.Sprint(v, st["Slave_IO_Running"], st["Slave_SQL_Running"], err, err2)
 	})
 
-
 	// Down with a paused instance and keep-data: processes gone, files kept.
 	if err := top.Pause("db3"); err != nil {
 		t.Fatal(err)

@@ -87,7 +87,9 @@ func stepsText(r recovery) string {
 	return b.String()
 }
 
-func instanceKey(in *sandbox.Instance) topology.Key { return topology.Key{Host: in.Host, Port: in.Port} }
+func instanceKey(in *sandbox.Instance) topology.Key {
+	return topology.Key{Host: in.Host, Port: in.Port}
+}
 
 // failoverCluster starts a sandbox and three warden nodes with automatic
 // recovery on, no block period and old-master rejoin, so failovers can be
