@@ -293,7 +293,8 @@ func TestUI(t *testing.T) {
 			t.Fatal(err)
 		}
 		killed := time.Now()
-		root := b.waitJS(30*time.Second, `(() => { const a = document.querySelector('ul.tree > li > article.role-master .addr');
+		// Issue 9: the new master shows "within a few seconds".
+		root := b.waitJS(10*time.Second, `(() => { const a = document.querySelector('ul.tree > li > article.role-master .addr');
 			return a && a.textContent !== '`+old+`' ? a.textContent : ''; })()`, "")
 		t.Logf("new master %s shown %s after kill -9 of %s", root, time.Since(killed).Round(100*time.Millisecond), old)
 		if ok, _ := eval[bool](b, `window.noReload === true`); !ok {

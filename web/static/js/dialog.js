@@ -31,7 +31,10 @@ export function open(opts) {
       confirm.disabled = false;
     } catch (e) {
       if (g !== planGen) return;
-      planBox.replaceChildren(h('h3', null, 'Plan'), errorBox(e, 'The plan could not be made, so this cannot be confirmed.'));
+      // A local check (a missing field) is a hint; an API refusal is an error.
+      planBox.replaceChildren(h('h3', null, 'Plan'), e instanceof ApiError
+        ? errorBox(e, 'The plan could not be made, so this cannot be confirmed.')
+        : h('p', { class: 'hint' }, 'ℹ ' + e.message));
     }
   }
 
