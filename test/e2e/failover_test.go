@@ -256,3 +256,153 @@ func rebuild(t *testing.T, top *sandbox.Topology, name, master string) {
 		}
 	}
 }
+
+// TestFailoverKeepsRelayBacklog: the most advanced replica's SQL thread is
+// stopped (thousands of received, unapplied transactions) and the other
+// replica's IO thread is stopped (far behind) when the master dies. The
+// backlog ends up on the new master and the far-behind replica catches up
+// under it: nothing received is lost.
+func TestFailoverKeepsRelayBacklog(t *testing.T) {
+	top, wc := failoverCluster(t, sandbox.Config{Instances: 3, SemiSync: true, SemiSyncTimeout: 2 * time.Second})
+	ctx := context.Background()
+	for _, q := range []struct{ name, sql string }{{"db2", "STOP SLAVE SQL_THREAD"}, {"db3", "STOP SLAVE IO_THREAD"}} {
+		if _, err := testutil.MySQL(t, top.MustDSN(q.name, sandbox.UserRoot)).Exec(q.sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := startWriter(t, top)
+	s := startSampler(t, top, w)
+	testutil.WaitFor(t, 60*time.Second, func() (bool, string) {
+		return w.Acked() >= 3000, fmt.Sprintf("acked %d", w.Acked())
+	})
+	// The backlog is real: db2 received far more than it applied.
+	st, err := top.SlaveStatus(ctx, "db2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied, _ := top.Query(ctx, "db2", "SELECT @@gtid_slave_pos")
+	t.Logf("db2 before the kill: received %s, applied %s", st["Gtid_IO_Pos"], applied[0])
+	m := instanceKey(top.Master())
+	if err := top.Kill("db1"); err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	leader := wc.WaitLeader(t, 10*time.Second)
+	rec := waitRecovery(t, leader, m, 0, 60*time.Second)
+	if !rec.Success {
+		t.Fatalf("recovery failed: %s%s", rec.Error, stepsText(rec))
+	}
+	db2, _ := top.Instance("db2")
+	if rec.Successor != instanceKey(db2) {
+		t.Fatalf("promoted %s, want db2 (it alone received everything)%s", rec.Successor, stepsText(rec))
+	}
+	t.Logf("recovery %d:%s", rec.ID, stepsText(rec))
+	waitReplicating(t, top, "db2", 60*time.Second)
+	waitConverged(t, top, "db2", 60*time.Second)
+	w.verify(t, "db2")
+	w.verify(t, "db3")
+	s.Stop()
+	s.check(t)
+}
+
+// TestFailoverMustNotDonorAndDelayedReplica: the replica with the most data
+// may not be promoted (must_not) and another is delayed: the promoted one
+// catches up from the must_not replica first, and the delayed one is never
+// promoted. No acknowledged row is lost.
+func TestFailoverMustNotDonorAndDelayedReplica(t *testing.T) {
+	top, wc := failoverCluster(t, sandbox.Config{Instances: 4, SemiSync: true, SemiSyncTimeout: 2 * time.Second, Delayed: map[string]int{"db4": 3600}})
+	ctx := context.Background()
+	leader := wc.WaitLeader(t, 10*time.Second)
+	db2, _ := top.Instance("db2")
+	code, body, err := do("PUT", leader.URL(fmt.Sprintf("/api/v1/instances/%s/%d/promotion-rule", db2.Host, db2.Port)), map[string]string{"rule": "must_not"})
+	if err != nil || code != 200 {
+		t.Fatalf("promotion rule: %d %s %v", code, body, err)
+	}
+	w := startWriter(t, top)
+	testutil.WaitFor(t, 30*time.Second, func() (bool, string) { return w.Acked() >= 300, fmt.Sprint(w.Acked()) })
+	// db3 falls behind: its IO thread stops while writes go on.
+	if _, err := testutil.MySQL(t, top.MustDSN("db3", sandbox.UserRoot)).Exec("STOP SLAVE IO_THREAD"); err != nil {
+		t.Fatal(err)
+	}
+	before := w.Acked()
+	testutil.WaitFor(t, 30*time.Second, func() (bool, string) { return w.Acked() >= before+1000, fmt.Sprint(w.Acked()) })
+	// Let db2 receive everything acknowledged so far (semi-sync already
+	// guarantees one of db2/db4 has each row).
+	m := instanceKey(top.Master())
+	if err := top.Kill("db1"); err != nil {
+		t.Fatal(err)
+	}
+	w.Stop()
+	rec := waitRecovery(t, wc.WaitLeader(t, 10*time.Second), m, 0, 60*time.Second)
+	if !rec.Success {
+		t.Fatalf("recovery failed: %s%s", rec.Error, stepsText(rec))
+	}
+	db3, _ := top.Instance("db3")
+	if rec.Successor != instanceKey(db3) {
+		t.Fatalf("promoted %s, want db3 (db2 is must_not, db4 delayed)%s", rec.Successor, stepsText(rec))
+	}
+	caughtUp := false
+	for _, s := range rec.Steps {
+		caughtUp = caughtUp || (s.Kind == "catch-up" && s.Error == "")
+	}
+	if !caughtUp {
+		t.Errorf("db3 did not catch up from db2 first:%s", stepsText(rec))
+	}
+	if rec.Matrix == nil {
+		t.Fatal("recovery has no candidate matrix")
+	}
+	for _, c := range rec.Matrix.Candidates {
+		if (c.Key == instanceKey(db2) || c.Key.Port == db2.Port+2) && c.Eligible {
+			t.Errorf("%s eligible: %+v", c.Key, c)
+		}
+	}
+	t.Logf("recovery %d:%s", rec.ID, stepsText(rec))
+	// The delayed replica applies slowly by design: check the new master.
+	w.verify(t, "db3")
+	w.verify(t, "db2")
+	_ = ctx
+}
+
+// TestSecondFailureBlockedUntilAcknowledged: within the block period a
+// second automatic recovery of the cluster is blocked and reported; after
+// the first recovery is acknowledged it proceeds.
+func TestSecondFailureBlockedUntilAcknowledged(t *testing.T) {
+	top, wc := failoverCluster(t, sandbox.Config{Instances: 4}, "WARDEN_RECOVERY_BLOCK_PERIOD=1h")
+	m1 := instanceKey(top.Master())
+	if err := top.Kill("db1"); err != nil {
+		t.Fatal(err)
+	}
+	leader := wc.WaitLeader(t, 10*time.Second)
+	first := waitRecovery(t, leader, m1, 0, 30*time.Second)
+	if !first.Success {
+		t.Fatalf("first recovery failed: %s%s", first.Error, stepsText(first))
+	}
+	var second *sandbox.Instance
+	for _, in := range top.Instances {
+		if instanceKey(in) == first.Successor {
+			second = in
+		}
+	}
+	waitReplicating(t, top, second.Name, 30*time.Second)
+	if err := top.Kill(second.Name); err != nil {
+		t.Fatal(err)
+	}
+	waitProblemOnAll(t, wc, "RecoveryBlocked", first.Successor, 15*time.Second)
+	neverDuring(t, wc, 2*time.Second, "blocked", func(ps []problem) bool {
+		list, _ := recoveries(leader)
+		for _, r := range list {
+			if r.FailedKey == first.Successor {
+				return true
+			}
+		}
+		return false
+	})
+	code, body, err := do("POST", leader.URL(fmt.Sprintf("/api/v1/recoveries/%d/ack", first.ID)), map[string]string{"comment": "seen"})
+	if err != nil || code != 200 {
+		t.Fatalf("ack: %d %s %v", code, body, err)
+	}
+	secondRec := waitRecovery(t, leader, first.Successor, first.ID, 30*time.Second)
+	if !secondRec.Success {
+		t.Fatalf("second recovery failed: %s%s", secondRec.Error, stepsText(secondRec))
+	}
+}
