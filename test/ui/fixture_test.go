@@ -98,6 +98,10 @@ func TestFixturePages(t *testing.T) {
 	b.click("dialog button", "Close")
 	b.waitJS(10*time.Second, `document.querySelector('main').innerText.includes('by ui-admin') ? 'acked' : ''`, "acked")
 
+	b.open("#/recovery/" + fmt.Sprint(fixtureFailedID))
+	b.waitJS(10*time.Second, `document.querySelector('main').innerText.includes('0-11-1001-1003') ? 'ok' : ''`, "ok")
+	b.screenshot("28-fixture-recovery-failed")
+
 	b.open("#/problems")
 	b.waitJS(10*time.Second, `document.querySelectorAll('article.problem').length + ''`, "4")
 	b.screenshot("24-fixture-problems")
@@ -194,7 +198,7 @@ func TestFixturePages(t *testing.T) {
 }
 
 // fixtureFailoverID is the recovery the fixture's history starts with.
-var fixtureFailoverID uint64
+var fixtureFailoverID, fixtureFailedID uint64
 
 // seedFixture builds cluster "a": a1 master; a2 lagging 47 s (a4 under
 // it); a3 broken; a5 stopped and downtimed; plus problems, verdicts and
@@ -255,7 +259,10 @@ func seedFixture(t *testing.T, n *fixtureNode) {
 		{Code: "ReplicationStopped", Cluster: "a", Key: fx("a5"), Severity: "warning", Since: now.Add(-31 * time.Minute), Description: "replication from " + fx("a1").String() + " is not running: IO thread No, SQL thread No"},
 	}})
 	start := now.Add(-26 * time.Hour)
-	id := n.must(election.RecoveryStart{Cluster: "a", FailedKey: fx("a0"), Problem: "DeadMaster", Node: "w2", At: start})
+	trigger := &election.Problem{Code: "DeadMaster", Cluster: "a", Key: fx("a0"), Severity: "critical", Since: start,
+		Description: "3 of 3 coordinators cannot reach " + fx("a0").String() + " (quorum 2); 0 of 4 replicas receiving",
+		VotesDown:   []string{"w1", "w2", "w3"}, Quorum: 2}
+	id := n.must(election.RecoveryStart{Cluster: "a", FailedKey: fx("a0"), Problem: "DeadMaster", Node: "w2", At: start, Kind: "automatic", Trigger: trigger})
 	fixtureFailoverID = id
 	steps := []struct {
 		ms      int
@@ -270,11 +277,22 @@ func seedFixture(t *testing.T, n *fixtureNode) {
 		{2300, "hook", "post-failover hook /etc/warden/hooks/update-proxysql ran in 180ms (exit 0)"},
 	}
 	for _, s := range steps {
-		n.must(election.RecoveryStep{ID: id, Step: election.RecoveryNote{At: start.Add(time.Duration(s.ms) * time.Millisecond), Kind: s.kind, Message: s.m}})
+		note := election.RecoveryNote{At: start.Add(time.Duration(s.ms) * time.Millisecond), Kind: s.kind, Message: s.m}
+		if s.kind == "choose" {
+			note.Kind, note.Instance = "plan", fx("a1")
+			note.Matrix = &topology.CandidateMatrix{Received: "0-11-880", MostData: fx("a1"), Candidates: []topology.Candidate{
+				{Key: fx("a1"), Reachable: true, GTID: true, LogBin: true, LogReplicaUpdates: true, Rule: "neutral", Received: "0-11-880", Executed: "0-11-880", Eligible: true, Rank: 1, Reason: "rank 1; holds everything any replica received"},
+				{Key: fx("a2"), Reachable: true, GTID: true, LogBin: true, LogReplicaUpdates: true, Rule: "prefer", Received: "0-11-871", Executed: "0-11-871", Behind: 9, Eligible: true, Rank: 2, Reason: "rank 2; 9 transactions behind"},
+				{Key: fx("a5"), Reachable: false, Rule: "neutral", Eligible: false, Reason: "unreachable"},
+			}}
+		}
+		n.must(election.RecoveryStep{ID: id, Step: note})
 	}
 	n.must(election.RecoveryFinish{ID: id, At: start.Add(2500 * time.Millisecond), Success: true, Successor: fx("a1")})
 	failed := n.must(election.RecoveryStart{Cluster: "a", FailedKey: fx("a2"), Problem: "DeadIntermediateMaster", Node: "w1", At: now.Add(-5 * time.Hour)})
+	fixtureFailedID = failed
 	n.must(election.RecoveryStep{ID: failed, Step: election.RecoveryNote{At: now.Add(-5 * time.Hour), Kind: "refresh", Message: "re-probed " + fx("a2").String()}})
 	n.must(election.RecoveryStep{ID: failed, Step: election.RecoveryNote{At: now.Add(-5*time.Hour + 800*time.Millisecond), Kind: "repoint", Message: "repoint " + fx("a4").String(), Error: "Error 1236: could not find GTID state"}})
-	n.must(election.RecoveryFinish{ID: failed, At: now.Add(-5*time.Hour + time.Second), Error: "no replica of " + fx("a2").String() + " could be repointed"})
+	n.must(election.RecoveryFinish{ID: failed, At: now.Add(-5*time.Hour + time.Second), Error: "no replica of " + fx("a2").String() + " could be repointed",
+		Lost: []election.LostReplica{{Key: fx("a4"), Reason: "Error 1236: could not find GTID state requested by slave in any binlog files"}}, LostGTIDs: "0-11-1001-1003"})
 }

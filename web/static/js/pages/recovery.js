@@ -1,4 +1,5 @@
-// One recovery: what happened, step by step, and why that candidate.
+// One recovery: why it started, what happened step by step, why that
+// candidate, what was lost, and whether a person has looked at it.
 import { h, key, table, badge, time, between, dl, empty, isZeroTime } from '../dom.js';
 import { get } from '../api.js';
 import { session } from '../session.js';
@@ -15,42 +16,79 @@ export function toolbar() {
 export const load = (id) => get('recoveries/' + id);
 
 // Fields of the record this page lays out itself; any others the API adds
-// (lost replicas, lost GTIDs, hooks...) are shown under "More".
+// are shown under "More", so nothing it records is hidden.
 const KNOWN = new Set(['id', 'term', 'cluster', 'failed_key', 'problem', 'node', 'started', 'steps', 'finished', 'success',
-  'successor', 'error', 'acknowledged', 'acked_by', 'acked_at', 'ack_comment', 'candidates', 'hooks', 'lost_replicas', 'lost_gtids']);
+  'successor', 'error', 'acknowledged', 'acked_by', 'acked_at', 'ack_comment', 'kind', 'trigger', 'requested', 'matrix',
+  'promoting', 'fenced', 'rejoined', 'lost', 'lost_gtids', 'candidates', 'hooks', 'lost_replicas']);
+
+const has = (k) => k && (k.host || k.port);
 
 export function render(r, _p, ctx) {
   const steps = r.steps || [];
   const hooks = r.hooks || steps.filter((s) => s.kind === 'hook');
   const extra = Object.entries(r).filter(([k]) => !KNOWN.has(k));
   const done = r.finished && !isZeroTime(r.finished);
+  const cands = (r.matrix && r.matrix.candidates) || r.candidates;
   return h('div', { class: 'stack' },
     h('section', { class: 'panel' },
       h('div', { class: 'summary' }, outcome(r),
+        r.kind ? badge(r.kind, 'muted', 'automatic, manual (failover) or switchover') : null,
         h('span', null, 'cluster ', h('a', { href: '#/cluster/' + encodeURIComponent(r.cluster) }, r.cluster)),
         h('span', null, r.problem || '—', ' on ', h('span', { class: 'mono' }, key(r.failed_key))),
-        r.successor && r.successor.host ? h('span', null, '→ new master ', h('strong', { class: 'mono' }, key(r.successor))) : null),
+        has(r.successor) ? h('span', null, '→ new master ', h('strong', { class: 'mono' }, key(r.successor))) : null,
+        (r.lost || []).length ? badge(`✖ ${r.lost.length} replica(s) lost`, 'crit') : null,
+        r.lost_gtids ? badge('✖ transactions lost', 'crit') : null),
       dl([
         ['Started', time(r.started)],
         ['Finished', done ? `${time(r.finished)} (took ${between(r.started, r.finished)})` : 'still running'],
         ['Run by', `coordinator ${r.node} (Raft term ${r.term}, fencing index ${r.id})`],
+        has(r.requested) ? ['Requested candidate', h('span', { class: 'mono' }, key(r.requested))] : null,
+        has(r.promoting) && !has(r.successor) ? ['Promoting', h('span', { class: 'mono' }, key(r.promoting))] : null,
         r.error ? ['Error', h('span', { class: 'bad mono' }, '✖ ' + r.error)] : null,
+        ['Failed instance since', oldMaster(r)],
         ['Acknowledged', ackText(r)],
       ], 'cols'),
       ackButton(r, done, ctx)),
+    r.trigger ? h('section', { class: 'panel' }, h('h2', null, 'Why it started'), trigger(r.trigger)) : null,
     h('section', { class: 'panel' }, h('h2', null, 'Timeline'), timeline(r, steps)),
     h('section', { class: 'panel' }, h('h2', null, 'Candidates'),
-      r.candidates ? matrix(r.candidates) : empty('The record has no candidate matrix (not provided by the API yet).')),
+      cands ? [r.matrix ? dl([['Received by some replica', h('span', { class: 'mono' }, r.matrix.received || '—')],
+        ['Most data on', h('span', { class: 'mono' }, key(r.matrix.most_data))]]) : null, matrix(cands)]
+        : empty('No candidate matrix recorded.')),
     h('section', { class: 'panel' }, h('h2', null, 'Hooks run'),
       hooks.length ? h('ul', { class: 'hooks' }, hooks.map((s) => h('li', null, typeof s === 'string' ? s
         : [h('span', { class: 'mono small muted' }, time(s.at)), ' ', s.message || value(s), s.error ? h('span', { class: 'bad' }, ' ✖ ' + s.error) : null])))
         : empty('No hooks ran.')),
-    h('section', { class: 'panel' }, h('h2', null, 'Lost in this recovery'),
-      dl([
-        ['Lost replicas', r.lost_replicas ? value(r.lost_replicas) : h('span', { class: 'muted' }, 'not reported')],
-        ['Lost GTIDs', r.lost_gtids ? value(r.lost_gtids) : h('span', { class: 'muted' }, 'not reported')],
-      ])),
+    h('section', { class: 'panel' }, h('h2', null, 'Lost in this recovery'), lost(r, done)),
     extra.length ? h('section', { class: 'panel' }, h('h2', null, 'More'), dl(extra.map(([k, v]) => [k.replace(/_/g, ' '), value(v)]))) : null);
+}
+
+// oldMaster says what became of the failed master once it answered again.
+function oldMaster(r) {
+  if (r.rejoined) return badge('✔ rejoined as a replica', 'ok');
+  if (r.fenced) return badge('■ fenced (read_only=ON), not rejoined', 'warn');
+  return h('span', { class: 'muted' }, 'not seen again yet');
+}
+
+function trigger(p) {
+  const down = p.votes_down || [];
+  const up = p.votes_up || [];
+  return h('div', null,
+    h('p', null, h('strong', null, p.code), ' on ', h('span', { class: 'mono' }, key(p.key)), p.description ? ' — ' + p.description : ''),
+    down.length || up.length ? h('p', { class: 'votes' }, `${down.length} of ${down.length + up.length} coordinators could not reach it`,
+      p.quorum ? ` (quorum ${p.quorum}) ` : ' ',
+      down.map((n) => badge('✖ ' + n, 'crit')), ' ', up.map((n) => badge('✔ ' + n, 'ok'))) : null,
+    p.replicas && p.replicas.length ? value(p.replicas) : null);
+}
+
+function lost(r, done) {
+  const reps = r.lost || r.lost_replicas || [];
+  if (!done) return empty('Known when the recovery finishes.');
+  if (!reps.length && !r.lost_gtids) return h('p', null, badge('✔ nothing', 'ok'), ' Every replica was repointed and no transaction is missing.');
+  return h('div', null,
+    reps.length ? table(['Replica', 'Why it could not be repointed'], reps.map((l) => h('tr', { class: 'row-bad' },
+      h('td', { class: 'mono nowrap' }, key(l.key)), h('td', null, l.reason || '—'))), 'grid compact') : null,
+    r.lost_gtids ? h('p', null, h('strong', { class: 'bad' }, '✖ Transactions no surviving instance holds: '), h('span', { class: 'mono' }, r.lost_gtids)) : null);
 }
 
 function ackText(r) {
@@ -68,13 +106,14 @@ function ackButton(r, done, ctx) {
 function timeline(r, steps) {
   if (!steps.length) return empty('No steps recorded.');
   const end = r.finished && !isZeroTime(r.finished) ? r.finished : null;
-  return table(['At', '+', 'Took', 'Step', 'What happened'], steps.map((s, i) => {
+  return table(['At', '+', 'Took', 'Step', 'Instance', 'What happened'], steps.map((s, i) => {
     const next = i + 1 < steps.length ? steps[i + 1].at : end;
     return h('tr', { class: s.error ? 'row-bad' : '' },
-      h('td', { class: 'mono small' }, time(s.at)),
+      h('td', { class: 'mono small nowrap' }, time(s.at)),
       h('td', { class: 'num small' }, between(r.started, s.at)),
-      h('td', { class: 'num' }, next ? between(s.at, next) : '…'),
+      h('td', { class: 'num' }, next && new Date(next) >= new Date(s.at) ? between(s.at, next) : '—'),
       h('td', null, s.kind ? badge(s.kind, s.kind === 'hook' ? 'info' : 'muted') : ''),
+      h('td', { class: 'mono small nowrap' }, has(s.instance) ? key(s.instance) : ''),
       h('td', null, s.message, s.error ? h('div', { class: 'bad mono small' }, '✖ ' + s.error) : null));
   }), 'grid compact timeline');
 }
