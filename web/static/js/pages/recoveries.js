@@ -17,16 +17,18 @@ export async function load(cluster) {
 
 export function render(rs) {
   if (!rs.length) return empty('No recoveries yet. Failovers and switchovers, automatic or manual, are listed here.');
-  return table(['#', 'Cluster', 'Problem', 'Failed instance', 'Successor', 'Started', 'Took', 'Outcome', 'Acknowledged'],
+  return table(['#', 'Cluster', 'Kind', 'Problem', 'Failed instance', 'Successor', 'Started', 'Took', 'Outcome', 'Acknowledged', ''],
     rs.map((r) => h('tr', { 'data-key': 'rec:' + r.id },
       h('td', null, h('a', { href: '#/recovery/' + r.id, class: 'strong' }, '#' + r.id)),
       h('td', null, h('a', { href: '#/cluster/' + encodeURIComponent(r.cluster) }, r.cluster)),
+      h('td', null, r.kind || '—'),
       h('td', null, r.problem || '—'),
       h('td', { class: 'mono' }, key(r.failed_key)),
       h('td', { class: 'mono' }, key(r.successor)),
       h('td', { title: time(r.started) }, agoEl(r.started)),
       h('td', { class: 'num' }, r.finished ? between(r.started, r.finished) : '…'),
       h('td', null, outcome(r)),
-      h('td', null, r.acknowledged ? badge('✔ by ' + (r.acked_by || '?'), 'ok') : (r.finished ? badge('▲ no', 'warn') : '—')))),
+      h('td', null, r.acknowledged ? badge('✔ by ' + (r.acked_by || '?'), 'ok') : (r.finished ? badge('▲ no', 'warn') : '—')),
+      h('td', null, (r.lost || []).length || r.lost_gtids ? badge('✖ lost data', 'crit') : ''))),
     'grid');
 }
