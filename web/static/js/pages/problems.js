@@ -68,7 +68,7 @@ function why(p) {
 // replicaTable renders both shapes the API has used for a replica's view:
 // the analysis' ReplicaView (source_matches, since_last_receive) and the
 // API's ReplicaLink (sql_running, lag, errors).
-function replicaTable(rs) {
+export function replicaTable(rs) {
   const has = (f) => rs.some((r) => r[f] !== undefined);
   const cols = [
     ['Replica', (r) => h('span', { class: 'mono' }, key(r.key))],

@@ -6,6 +6,7 @@ import { session } from '../session.js';
 import * as act from '../actions.js';
 import { outcome } from './overview.js';
 import { value, matrix } from '../plan.js';
+import { replicaTable } from './problems.js';
 
 export const title = (id) => `Recovery #${id}`;
 
@@ -78,7 +79,7 @@ function trigger(p) {
     down.length || up.length ? h('p', { class: 'votes' }, `${down.length} of ${down.length + up.length} coordinators could not reach it`,
       p.quorum ? ` (quorum ${p.quorum}) ` : ' ',
       down.map((n) => badge('✖ ' + n, 'crit')), ' ', up.map((n) => badge('✔ ' + n, 'ok'))) : null,
-    p.replicas && p.replicas.length ? value(p.replicas) : null);
+    p.replicas && p.replicas.length ? replicaTable(p.replicas) : null);
 }
 
 function lost(r, done) {
