@@ -176,6 +176,28 @@ func (b *browser) screenshot(name string) {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot: %s", path)
+	b.checkA11y(name)
+}
+
+// a11yJS lists controls a keyboard or screen-reader user could not use:
+// form fields without a label, buttons and links without text.
+const a11yJS = `[
+	...[...document.querySelectorAll('input, select, textarea')].filter(e => e.type !== 'hidden' && !e.labels.length && !e.getAttribute('aria-label'))
+		.map(e => 'unlabelled ' + e.tagName.toLowerCase() + (e.name ? '[name=' + e.name + ']' : '')),
+	...[...document.querySelectorAll('button, a[href]')].filter(e => !e.textContent.trim() && !e.getAttribute('aria-label'))
+		.map(e => 'empty ' + e.tagName.toLowerCase()),
+].join('; ')`
+
+// checkA11y fails the test when the page has unusable controls.
+func (b *browser) checkA11y(where string) {
+	b.t.Helper()
+	bad, err := eval[string](b, a11yJS)
+	if err != nil {
+		b.t.Fatalf("a11y check on %s: %v", where, err)
+	}
+	if bad != "" {
+		b.t.Errorf("%s: %s", where, bad)
+	}
 }
 
 // foreignRequests lists requested URLs not on the node's host:port
