@@ -31,7 +31,10 @@ export function health(cluster, problems) {
 
 export function render(d) {
   const f = filter.trim().toLowerCase();
-  const shown = d.clusters.filter((c) => c.name.toLowerCase().includes(f));
+  // Worst first: the cluster that needs a person is at the top.
+  const order = { critical: 0, warning: 1, ok: 2 };
+  const shown = d.clusters.filter((c) => c.name.toLowerCase().includes(f))
+    .sort((a, b) => order[health(a, d.problems)] - order[health(b, d.problems)] || a.name.localeCompare(b.name));
   if (!d.clusters.length) return empty('No clusters known yet. Discovery adds them from the configured seeds (discovery.seeds) or POST /api/v1/discover.');
   if (!shown.length) return empty(`No cluster name contains “${filter}”.`);
   const rows = shown.map((c) => {
