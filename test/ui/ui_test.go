@@ -301,6 +301,9 @@ func TestUI(t *testing.T) {
 			t.Fatal("the page reloaded")
 		}
 		b.screenshot("16-topology-after-failover")
+		b.open("#/clusters")
+		b.waitJS(15*time.Second, `document.querySelector('tbody tr') ? 'ok' : ''`, "ok")
+		b.screenshot("16b-clusters-after-failover")
 		b.open("#/recoveries")
 		b.waitJS(15*time.Second, `document.querySelector('tr[data-key^="rec:"]') ? 'ok' : ''`, "ok")
 		b.screenshot("17-recoveries")
