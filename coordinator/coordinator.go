@@ -49,6 +49,8 @@ type Coordinator struct {
 	cache    *cache
 	verdicts *verdictSync
 	urgent   chan topology.Key
+	// publishNow wakes the publish loop.
+	publishNow chan struct{}
 
 	mu       sync.Mutex
 	pending  map[topology.Key]bool // neighbours seen, not yet in the state
@@ -69,17 +71,18 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Coordinator{
-		cfg:      cfg,
-		raft:     raft,
-		prober:   prober,
-		watch:    watch,
-		log:      log,
-		now:      time.Now,
-		cache:    newCache(),
-		urgent:   make(chan topology.Key, 64),
-		pending:  map[topology.Key]bool{},
-		watching: map[topology.Key]context.CancelFunc{},
-		fencing:  map[topology.Key]bool{},
+		cfg:        cfg,
+		raft:       raft,
+		prober:     prober,
+		watch:      watch,
+		log:        log,
+		now:        time.Now,
+		cache:      newCache(),
+		urgent:     make(chan topology.Key, 64),
+		publishNow: make(chan struct{}, 1),
+		pending:    map[topology.Key]bool{},
+		watching:   map[topology.Key]context.CancelFunc{},
+		fencing:    map[topology.Key]bool{},
 	}
 	c.verdicts = newVerdictSync(cfg.NodeID, raft, log.With("loop", "verdicts"))
 	c.detector = newDetector(c)

@@ -110,8 +110,17 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 		return now
 	}
 
+	replaced := c.replacedMasters()
 	var out []election.Problem
 	for _, cl := range fsm.Clusters() {
+		// A recovery that just finished has not been published yet: its
+		// successor is the master, whatever the replicated tree still says.
+		if s, ok := replaced[cl.Master]; ok {
+			cl.Master = s
+			if !slices.Contains(cl.Members, s) {
+				cl.Members = append(cl.Members, s)
+			}
+		}
 		// Who replicates from whom, by the freshest facts this node has.
 		facts := map[topology.Key]*topology.Instance{}
 		for _, m := range cl.Members {
@@ -131,6 +140,11 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 		for _, k := range cl.Members {
 			isMaster := k == cl.Master
 			if !isMaster && len(replicasOf[k]) == 0 {
+				continue
+			}
+			if s, old := replaced[k]; old && s != k && !isMaster {
+				// A replaced master's stragglers are being moved under its
+				// successor (maybeAdopt); it is not an intermediate master.
 				continue
 			}
 			mf := topology.MasterFacts{Cluster: cl.Name, Key: k, IsMaster: isMaster, Voters: voterIDs}

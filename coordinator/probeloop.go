@@ -96,6 +96,7 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 		c.noteNeighbours(inst)
 		c.ensureWatch(ctx, inst)
 		c.maybeFence(ctx, inst)
+		c.maybeAdopt(ctx, inst)
 		return false
 	}
 	if e.Failures == 1 {

@@ -27,7 +27,17 @@ func (c *Coordinator) publishLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		case <-c.publishNow:
 		}
+	}
+}
+
+// publishSoon asks the leader's publish loop for a pass now (after a
+// recovery changed the tree).
+func (c *Coordinator) publishSoon() {
+	select {
+	case c.publishNow <- struct{}{}:
+	default:
 	}
 }
 
@@ -75,7 +85,7 @@ func (c *Coordinator) topologyDiff() (election.TopologyUpdate, bool) {
 			published[k] = r
 		}
 	}
-	groups := topology.GroupInstances(published)
+	groups := mergeReplaced(topology.GroupInstances(published), c.replacedMasters())
 	previous := map[topology.Key]string{}
 	oldClusters := map[string]election.Cluster{}
 	for _, cl := range fsm.Clusters() {
@@ -151,4 +161,42 @@ func structural(in *topology.Instance) topology.Instance {
 		s.Replication = &r
 	}
 	return s
+}
+
+// mergeReplaced folds the tree of a replaced master (the dead old master
+// and anything still replicating from it) into its successor's tree, so it
+// stays in the cluster it belonged to instead of forming a new cluster
+// with a dead master that detection would try to recover again.
+func mergeReplaced(groups []topology.Group, replaced map[topology.Key]topology.Key) []topology.Group {
+	if len(replaced) == 0 {
+		return groups
+	}
+	index := map[topology.Key]int{} // member -> group
+	for i, g := range groups {
+		for _, m := range g.Members {
+			index[m] = i
+		}
+	}
+	absorbed := map[int]bool{}
+	for i, g := range groups {
+		succ, ok := replaced[g.Root]
+		if !ok {
+			continue
+		}
+		j, ok := index[succ]
+		if !ok || j == i || absorbed[j] {
+			continue
+		}
+		groups[j].Members = append(groups[j].Members, g.Members...)
+		topology.SortKeys(groups[j].Members)
+		groups[j].Members = slices.Compact(groups[j].Members)
+		absorbed[i] = true
+	}
+	out := groups[:0]
+	for i, g := range groups {
+		if !absorbed[i] {
+			out = append(out, g)
+		}
+	}
+	return out
 }

@@ -208,6 +208,10 @@ func (r *recoveries) consider(p election.Problem, now time.Time) string {
 	if !topology.AnalysisCode(p.Code).Actionable() || p.Code == string(topology.DeadIntermediateMaster) {
 		return ""
 	}
+	if succ, ok := r.c.replacedMasters()[p.Key]; ok && succ != p.Key {
+		// Already replaced: a dead old master is fenced, not recovered again.
+		return ""
+	}
 	if d, ok := r.c.raft.FSM().Downtime(p.Key); ok && d.Active(now) {
 		return fmt.Sprintf("%s is downtimed until %s (%s)", p.Key, d.Until.Format(time.RFC3339), d.Reason)
 	}

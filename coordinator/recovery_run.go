@@ -44,6 +44,7 @@ func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
 	}
 	// Publish the new tree at once rather than at the next interval.
 	r.c.pokeAll()
+	r.c.publishSoon()
 }
 
 type outcome struct {

@@ -22,6 +22,7 @@ type recovery struct {
 	Successor topology.Key `json:"successor"`
 	Success   bool         `json:"success"`
 	Error     string       `json:"error"`
+	Started   time.Time    `json:"started"`
 	Finished  time.Time    `json:"finished"`
 	Fenced    bool         `json:"fenced"`
 	Rejoined  bool         `json:"rejoined"`
@@ -200,7 +201,7 @@ func TestFailoverUnderWriteLoadRepeated(t *testing.T) {
 
 // waitOldMasterFate waits until recovery id records the old master fenced
 // and, if it will, rejoined (rejoin follows fencing within a moment).
-func waitOldMasterFate(t *testing.T, n *testutil.WardenNode, id uint64, timeout time.Duration) recovery {
+func waitOldMasterFate(t testing.TB, n *testutil.WardenNode, id uint64, timeout time.Duration) recovery {
 	t.Helper()
 	var rec recovery
 	fencedAt := time.Time{}
