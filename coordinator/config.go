@@ -39,6 +39,7 @@ type Config struct {
 	Analysis topology.AnalysisConfig
 	Problems topology.ProblemConfig
 	Recovery RecoveryConfig
+	Hooks    HookConfig
 }
 
 // Default returns the defaults; see docs/detection.md for the reasoning.
@@ -53,6 +54,7 @@ func Default() Config {
 		Analysis:        topology.DefaultAnalysisConfig(),
 		Problems:        topology.DefaultProblemConfig(),
 		Recovery:        DefaultRecoveryConfig(),
+		Hooks:           HookConfig{Timeout: 10 * time.Second},
 	}
 }
 
@@ -87,6 +89,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Recovery.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Hooks.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -59,6 +59,7 @@ type Coordinator struct {
 
 	detector *detector
 	recovery *recoveries
+	hooks    *hooks
 }
 
 // New builds a coordinator; Run starts it. actors may be nil: then the
@@ -88,6 +89,9 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 	c.detector = newDetector(c)
 	if actors != nil {
 		c.recovery = newRecoveries(c, cfg.Recovery, actors)
+	}
+	if len(cfg.Hooks.Commands) > 0 || len(cfg.Hooks.Webhooks) > 0 {
+		c.hooks = newHooks(cfg.Hooks, log.With("loop", "hooks"))
 	}
 	return c, nil
 }

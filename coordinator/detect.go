@@ -19,6 +19,9 @@ type detector struct {
 	c       *Coordinator
 	lastSig string
 	wake    chan struct{}
+	// announced holds the failures whose failure-detected hooks ran, so
+	// each fires once per occurrence, on the leader only.
+	announced map[string]bool
 }
 
 func newDetector(c *Coordinator) *detector {
@@ -73,11 +76,7 @@ func (d *detector) run(ctx context.Context) {
 			continue
 		}
 		d.lastSig = sig
-		for _, p := range problems {
-			if topology.AnalysisCode(p.Code).Actionable() {
-				d.c.log.Warn("failure detected", "code", p.Code, "cluster", p.Cluster, "instance", p.Key, "why", p.Description)
-			}
-		}
+		d.announce(ctx, problems)
 	}
 }
 
@@ -247,4 +246,34 @@ func signature(ps []election.Problem) string {
 		fmt.Fprintf(&b, "%s|%s|%s|%v|%v;", p.Code, p.Cluster, p.Key, p.VotesDown, p.VotesUp)
 	}
 	return b.String()
+}
+
+// announce logs and runs the failure-detected hooks of actionable problems
+// that just appeared; forgets those that cleared.
+func (d *detector) announce(ctx context.Context, problems []election.Problem) {
+	if d.announced == nil {
+		d.announced = map[string]bool{}
+	}
+	current := map[string]bool{}
+	for _, p := range problems {
+		if !topology.AnalysisCode(p.Code).Actionable() {
+			continue
+		}
+		id := p.Code + "|" + p.Key.String()
+		current[id] = true
+		if d.announced[id] {
+			continue
+		}
+		d.announced[id] = true
+		d.c.log.Warn("failure detected", "code", p.Code, "cluster", p.Cluster, "instance", p.Key, "why", p.Description)
+		ev := HookEvent{Event: EventFailureDetected, FailureType: p.Code, Cluster: p.Cluster, FailedHost: p.Key.Host, FailedPort: p.Key.Port,
+			Description: p.Description, At: d.c.now().UTC().Format(time.RFC3339Nano)}
+		ev.Text = ev.text()
+		go d.c.fire(ctx, ev)
+	}
+	for id := range d.announced {
+		if !current[id] {
+			delete(d.announced, id)
+		}
+	}
 }

@@ -81,6 +81,7 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 			note.Message += "; it holds transactions the new master lacks: " + extra
 		}
 		_ = r.note(ctx, rec.ID, note)
+		c.fire(ctx, c.recoveryEvent(EventOldMasterFenced, &rec, succ, nil, true, note.Message))
 	}
 	if !r.cfg.RejoinOldMaster {
 		return

@@ -37,11 +37,20 @@ func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
 		r.c.log.Error("could not record the end of a recovery", "recovery", rec.ID, "err", err)
 		return
 	}
+	post, desc := EventPostFailover, ""
+	if rec.Kind == "switchover" {
+		post = EventPostSwitchover
+	}
 	if res.err != nil {
 		r.c.log.Error("recovery failed", "recovery", rec.ID, "cluster", rec.Cluster, "err", res.err)
+		if post == EventPostFailover {
+			post = EventPostUnsuccessfulFailover
+		}
+		desc = res.err.Error()
 	} else {
 		r.c.log.Warn("recovery succeeded", "recovery", rec.ID, "cluster", rec.Cluster, "new_master", res.successor, "lost", len(res.lost))
 	}
+	r.c.fire(ctx, r.c.recoveryEvent(post, &rec, res.successor, res.lost, res.err == nil, desc))
 	// Publish the new tree at once rather than at the next interval.
 	r.c.pokeAll()
 	r.c.publishSoon()
@@ -124,6 +133,19 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 	}
 	if len(order) == 0 {
 		return outcome{err: fmt.Errorf("%w among %d replica(s) of %s", ErrNoCandidate, len(replicaKeys), failed)}
+	}
+	// Pre-failover hooks: a non-zero exit aborts, before anything changed.
+	pre := EventPreFailover
+	if rec.Kind == "switchover" {
+		pre = EventPreSwitchover
+	}
+	for _, res := range r.c.fire(ctx, r.c.recoveryEvent(pre, rec, topology.Key{}, nil, false, "")) {
+		if !res.OK() {
+			return outcome{err: fmt.Errorf("%s hook %q failed (exit %d %s): recovery aborted before any change", pre, res.Hook, res.ExitCode, res.Err)}
+		}
+	}
+	if err := r.c.raftVerify(ctx); err != nil {
+		return outcome{err: err}
 	}
 
 	// 4. Catch up and drain, candidate by candidate, then promote.

@@ -159,7 +159,7 @@ func applyRecoveryStep(s *State, index, _ uint64, body []byte) any {
 	}
 	var r *Recovery
 	var err error
-	if k := c.Step.Kind; k == StepFenced || k == StepRejoined {
+	if k := c.Step.Kind; k == StepFenced || k == StepRejoined || k == StepHook {
 		// These happen after the end: the old master answers again.
 		old, ok := s.Recoveries[c.ID]
 		if !ok {

@@ -69,6 +69,8 @@ const (
 	// master came back and was made read-only, or rejoined as a replica.
 	StepFenced   = "fenced"
 	StepRejoined = "rejoined"
+	// StepHook records a hook's result; webhooks may answer after the end.
+	StepHook = "hook"
 )
 
 // LostReplica is a replica a recovery could not keep, and why.

@@ -33,6 +33,7 @@ type ServerConfig struct {
 	Discovery DiscoverySettings `mapstructure:"discovery"`
 	Detection DetectionSettings `mapstructure:"detection"`
 	Recovery  RecoverySettings  `mapstructure:"recovery"`
+	Hooks     HookSettings      `mapstructure:"hooks"`
 	Auth      AuthSettings      `mapstructure:"auth"`
 }
 
@@ -89,6 +90,34 @@ type DiscoverySettings struct {
 	Interval     time.Duration `mapstructure:"interval"`
 	GoneAfter    time.Duration `mapstructure:"gone_after"`
 	MaxInstances int           `mapstructure:"max_instances"`
+}
+
+// HookSettings are the commands and webhooks run on events.
+type HookSettings struct {
+	FailureDetected          []string      `mapstructure:"failure_detected"`
+	PreFailover              []string      `mapstructure:"pre_failover"`
+	PostFailover             []string      `mapstructure:"post_failover"`
+	PostUnsuccessfulFailover []string      `mapstructure:"post_unsuccessful_failover"`
+	PreSwitchover            []string      `mapstructure:"pre_switchover"`
+	PostSwitchover           []string      `mapstructure:"post_switchover"`
+	OldMasterFenced          []string      `mapstructure:"old_master_fenced"`
+	Webhooks                 []string      `mapstructure:"webhooks"`
+	Timeout                  time.Duration `mapstructure:"timeout"`
+}
+
+// byEvent maps the settings to coordinator event names.
+func (h HookSettings) byEvent() map[string][]string {
+	m := map[string][]string{}
+	for ev, cmds := range map[string][]string{
+		"failure-detected": h.FailureDetected, "pre-failover": h.PreFailover, "post-failover": h.PostFailover,
+		"post-unsuccessful-failover": h.PostUnsuccessfulFailover, "pre-switchover": h.PreSwitchover,
+		"post-switchover": h.PostSwitchover, "old-master-fenced": h.OldMasterFenced,
+	} {
+		if len(cmds) > 0 {
+			m[ev] = cmds
+		}
+	}
+	return m
 }
 
 // RecoverySettings tune failover.
@@ -169,6 +198,15 @@ var serverSettings = []setting{
 	{"recovery.replica_timeout", "", 10 * time.Second, "bound on each repointed replica reaching 'replicating'"},
 	{"recovery.heartbeat_period", "", time.Second, "MASTER_HEARTBEAT_PERIOD set on repointed replicas"},
 	{"recovery.connect_retry", "", time.Second, "MASTER_CONNECT_RETRY set on repointed replicas (whole seconds)"},
+	{"hooks.failure_detected", "", []string{}, "shell commands run when a failure is first detected"},
+	{"hooks.pre_failover", "", []string{}, "shell commands run before a failover acts; a non-zero exit aborts it"},
+	{"hooks.post_failover", "", []string{}, "shell commands run after a successful failover"},
+	{"hooks.post_unsuccessful_failover", "", []string{}, "shell commands run after a failed failover"},
+	{"hooks.pre_switchover", "", []string{}, "shell commands run before a switchover; a non-zero exit aborts it"},
+	{"hooks.post_switchover", "", []string{}, "shell commands run after a switchover"},
+	{"hooks.old_master_fenced", "", []string{}, "shell commands run when a returned old master is made read-only"},
+	{"hooks.webhooks", "", []string{}, "URLs that receive every event as a JSON POST (Slack/Mattermost compatible)"},
+	{"hooks.timeout", "", 10 * time.Second, "bound on each hook command and each webhook (with its retries)"},
 }
 
 func envName(key string) string {
@@ -383,6 +421,12 @@ func (c *ServerConfig) Validate() error {
 	positive("recovery.catch_up_timeout", c.Recovery.CatchUpTimeout)
 	positive("recovery.replica_timeout", c.Recovery.ReplicaTimeout)
 	positive("recovery.heartbeat_period", c.Recovery.HeartbeatPeriod)
+	positive("hooks.timeout", c.Hooks.Timeout)
+	for _, u := range c.Hooks.Webhooks {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			bad("hooks.webhooks", u, "want an http:// or https:// URL")
+		}
+	}
 	if r := c.Recovery.ConnectRetry; r < time.Second || r%time.Second != 0 {
 		bad("recovery.connect_retry", r, "must be whole seconds, at least 1s")
 	}

@@ -1,0 +1,317 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// Hook events.
+const (
+	EventFailureDetected          = "failure-detected"
+	EventPreFailover              = "pre-failover"
+	EventPostFailover             = "post-failover"
+	EventPostUnsuccessfulFailover = "post-unsuccessful-failover"
+	EventPreSwitchover            = "pre-switchover"
+	EventPostSwitchover           = "post-switchover"
+	EventOldMasterFenced          = "old-master-fenced"
+)
+
+// HookEvents lists every event, in the order they can happen.
+var HookEvents = []string{EventFailureDetected, EventPreFailover, EventPostFailover, EventPostUnsuccessfulFailover,
+	EventPreSwitchover, EventPostSwitchover, EventOldMasterFenced}
+
+// HookConfig configures hooks: shell commands per event and webhooks that
+// receive every event.
+type HookConfig struct {
+	Commands map[string][]string
+	Webhooks []string
+	// Timeout bounds each command and each webhook (all its retries).
+	Timeout time.Duration
+}
+
+// Validate names the bad field.
+func (c HookConfig) Validate() error {
+	var errs []error
+	for ev := range c.Commands {
+		known := false
+		for _, e := range HookEvents {
+			known = known || e == ev
+		}
+		if !known {
+			errs = append(errs, fmt.Errorf("hooks.%s: unknown event (known: %s)", strings.ReplaceAll(ev, "-", "_"), strings.Join(HookEvents, ", ")))
+		}
+	}
+	for _, u := range c.Webhooks {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			errs = append(errs, fmt.Errorf("hooks.webhooks %q: want an http:// or https:// URL", u))
+		}
+	}
+	if (len(c.Commands) > 0 || len(c.Webhooks) > 0) && c.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("hooks.timeout %q: must be positive", c.Timeout))
+	}
+	return errors.Join(errs...)
+}
+
+// HookEvent is what a hook is told. Shell commands get it as {placeholders}
+// and WARDEN_* environment variables; webhooks as JSON with a human "text"
+// field that Slack and Mattermost incoming webhooks show as is.
+type HookEvent struct {
+	Event         string   `json:"event"`
+	FailureType   string   `json:"failure_type,omitempty"`
+	Cluster       string   `json:"cluster"`
+	FailedHost    string   `json:"failed_host,omitempty"`
+	FailedPort    int      `json:"failed_port,omitempty"`
+	SuccessorHost string   `json:"successor_host,omitempty"`
+	SuccessorPort int      `json:"successor_port,omitempty"`
+	LostReplicas  []string `json:"lost_replicas,omitempty"`
+	RecoveryID    uint64   `json:"recovery_id,omitempty"`
+	IsSuccessful  bool     `json:"is_successful"`
+	Description   string   `json:"description,omitempty"`
+	Text          string   `json:"text"`
+	At            string   `json:"at"`
+}
+
+func (e HookEvent) values() map[string]string {
+	return map[string]string{
+		"event": e.Event, "failureType": e.FailureType, "cluster": e.Cluster,
+		"failedHost": e.FailedHost, "failedPort": itoa(e.FailedPort),
+		"successorHost": e.SuccessorHost, "successorPort": itoa(e.SuccessorPort),
+		"lostReplicas": strings.Join(e.LostReplicas, ","), "recoveryId": strconv.FormatUint(e.RecoveryID, 10),
+		"isSuccessful": strconv.FormatBool(e.IsSuccessful), "description": e.Description,
+	}
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// envName turns failureType into WARDEN_FAILURE_TYPE.
+func envName(placeholder string) string {
+	var b strings.Builder
+	b.WriteString("WARDEN_")
+	for i, r := range placeholder {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r)
+			continue
+		}
+		b.WriteRune(r - 'a' + 'A')
+	}
+	return b.String()
+}
+
+// HookResult is what one hook did, recorded in the recovery.
+type HookResult struct {
+	Hook     string        `json:"hook"` // the command, or the webhook URL
+	ExitCode int           `json:"exit_code"`
+	Output   string        `json:"output,omitempty"`
+	Err      string        `json:"error,omitempty"`
+	Took     time.Duration `json:"took"`
+}
+
+// OK reports whether the hook succeeded.
+func (r HookResult) OK() bool { return r.ExitCode == 0 && r.Err == "" }
+
+const maxHookOutput = 4096
+
+type hooks struct {
+	cfg    HookConfig
+	log    *slog.Logger
+	client *http.Client
+}
+
+func newHooks(cfg HookConfig, log *slog.Logger) *hooks {
+	return &hooks{cfg: cfg, log: log, client: &http.Client{}}
+}
+
+// commands runs the event's shell commands one after the other, each
+// under the timeout, and returns their results. A command that runs past
+// the timeout is killed with its whole process group.
+func (h *hooks) commands(ctx context.Context, ev HookEvent) []HookResult {
+	var out []HookResult
+	for _, cmdText := range h.cfg.Commands[ev.Event] {
+		out = append(out, h.runCommand(ctx, cmdText, ev))
+	}
+	return out
+}
+
+func (h *hooks) runCommand(ctx context.Context, cmdText string, ev HookEvent) HookResult {
+	vals := ev.values()
+	expanded := cmdText
+	env := os.Environ()
+	for k, v := range vals {
+		expanded = strings.ReplaceAll(expanded, "{"+k+"}", v)
+		env = append(env, envName(k)+"="+v)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", expanded)
+	cmd.Env = env
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	start := time.Now()
+	err := cmd.Run()
+	res := HookResult{Hook: cmdText, Took: time.Since(start)}
+	res.Output = buf.String()
+	if len(res.Output) > maxHookOutput {
+		res.Output = res.Output[:maxHookOutput] + "…(truncated)"
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() == context.DeadlineExceeded:
+		res.ExitCode, res.Err = -1, fmt.Sprintf("killed after the %s hooks.timeout", h.cfg.Timeout)
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitCode()
+	default:
+		res.ExitCode, res.Err = -1, err.Error()
+	}
+	h.log.Info("hook ran", "event", ev.Event, "hook", cmdText, "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
+	return res
+}
+
+// webhooks posts ev to every webhook in the background, retrying with
+// backoff within the timeout, so a slow receiver never delays a recovery;
+// done receives every result.
+func (h *hooks) webhooks(ev HookEvent, done func(HookResult)) {
+	body, _ := json.Marshal(ev)
+	for _, url := range h.cfg.Webhooks {
+		go func() {
+			res := h.post(url, body)
+			h.log.Info("webhook", "event", ev.Event, "url", url, "status", res.ExitCode, "err", res.Err)
+			if done != nil {
+				done(res)
+			}
+		}()
+	}
+}
+
+func (h *hooks) post(url string, body []byte) HookResult {
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.Timeout)
+	defer cancel()
+	start := time.Now()
+	res := HookResult{Hook: url}
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			res.ExitCode, res.Err = -1, err.Error()
+			break
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := h.client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			res.ExitCode = resp.StatusCode
+			if resp.StatusCode/100 == 2 {
+				res.ExitCode, res.Err = 0, ""
+				break
+			}
+			res.Err = fmt.Sprintf("attempt %d: HTTP %d", attempt, resp.StatusCode)
+		} else {
+			res.ExitCode, res.Err = -1, fmt.Sprintf("attempt %d: %v", attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			res.Took = time.Since(start)
+			return res
+		case <-time.After(backoff):
+		}
+		backoff *= 2
+	}
+	res.Took = time.Since(start)
+	return res
+}
+
+// text is the human sentence a chat channel shows.
+func (e HookEvent) text() string {
+	failed := ""
+	if e.FailedHost != "" {
+		failed = fmt.Sprintf("%s:%d", e.FailedHost, e.FailedPort)
+	}
+	succ := ""
+	if e.SuccessorHost != "" {
+		succ = fmt.Sprintf("%s:%d", e.SuccessorHost, e.SuccessorPort)
+	}
+	switch e.Event {
+	case EventFailureDetected:
+		return fmt.Sprintf(":rotating_light: Warden: %s on %s (cluster %s). %s", e.FailureType, failed, e.Cluster, e.Description)
+	case EventPreFailover:
+		return fmt.Sprintf("Warden: failing over cluster %s: %s is dead (%s), recovery %d", e.Cluster, failed, e.FailureType, e.RecoveryID)
+	case EventPostFailover:
+		lost := ""
+		if len(e.LostReplicas) > 0 {
+			lost = fmt.Sprintf(" Lost replicas: %s.", strings.Join(e.LostReplicas, ", "))
+		}
+		return fmt.Sprintf(":white_check_mark: Warden: cluster %s failed over from %s to %s (recovery %d).%s", e.Cluster, failed, succ, e.RecoveryID, lost)
+	case EventPostUnsuccessfulFailover:
+		return fmt.Sprintf(":x: Warden: failover of cluster %s (dead master %s) FAILED, recovery %d: %s", e.Cluster, failed, e.RecoveryID, e.Description)
+	case EventPreSwitchover:
+		return fmt.Sprintf("Warden: switchover of cluster %s from %s starting (recovery %d)", e.Cluster, failed, e.RecoveryID)
+	case EventPostSwitchover:
+		return fmt.Sprintf("Warden: switchover of cluster %s from %s to %s done: %v (recovery %d)", e.Cluster, failed, succ, e.IsSuccessful, e.RecoveryID)
+	case EventOldMasterFenced:
+		return fmt.Sprintf("Warden: old master %s of cluster %s answered again and was made read-only; %s is the master. %s", failed, e.Cluster, succ, e.Description)
+	}
+	return fmt.Sprintf("Warden: %s on cluster %s", e.Event, e.Cluster)
+}
+
+// recoveryEvent builds the event of a recovery.
+func (c *Coordinator) recoveryEvent(name string, rec *election.Recovery, succ topology.Key, lost []election.LostReplica, ok bool, desc string) HookEvent {
+	ev := HookEvent{Event: name, FailureType: rec.Problem, Cluster: rec.Cluster, FailedHost: rec.FailedKey.Host, FailedPort: rec.FailedKey.Port,
+		SuccessorHost: succ.Host, SuccessorPort: succ.Port, RecoveryID: rec.ID, IsSuccessful: ok, Description: desc,
+		At: c.now().UTC().Format(time.RFC3339Nano)}
+	for _, l := range lost {
+		ev.LostReplicas = append(ev.LostReplicas, l.Key.String())
+	}
+	ev.Text = ev.text()
+	return ev
+}
+
+// fire runs an event's hooks on the leader: shell commands now (their
+// results returned and recorded in the recovery), webhooks in the
+// background (recorded when they answer).
+func (c *Coordinator) fire(ctx context.Context, ev HookEvent) []HookResult {
+	if c.hooks == nil {
+		return nil
+	}
+	record := func(res HookResult) {
+		if ev.RecoveryID == 0 || c.recovery == nil {
+			return
+		}
+		note := election.RecoveryNote{Kind: election.StepHook, Message: fmt.Sprintf("%s hook %q: exit %d in %s", ev.Event, res.Hook, res.ExitCode, res.Took.Round(time.Millisecond))}
+		if res.Output != "" {
+			note.Message += "; output: " + strings.TrimSpace(res.Output)
+		}
+		note.Error = res.Err
+		_ = c.recovery.note(c.recovery.leaderCtx(), ev.RecoveryID, note)
+	}
+	c.hooks.webhooks(ev, record)
+	results := c.hooks.commands(ctx, ev)
+	for _, r := range results {
+		record(r)
+	}
+	return results
+}

@@ -1,0 +1,153 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func testHooks(cfg HookConfig) *hooks { return newHooks(cfg, slog.New(slog.DiscardHandler)) }
+
+var sampleEvent = HookEvent{Event: EventPostFailover, FailureType: "DeadMaster", Cluster: "orders",
+	FailedHost: "10.0.0.1", FailedPort: 3306, SuccessorHost: "10.0.0.2", SuccessorPort: 3307,
+	LostReplicas: []string{"10.0.0.4:3306"}, RecoveryID: 42, IsSuccessful: true}
+
+func TestHookPlaceholdersAndEnvironment(t *testing.T) {
+	h := testHooks(HookConfig{Timeout: 5 * time.Second, Commands: map[string][]string{EventPostFailover: {
+		`echo "{failureType} {cluster} {failedHost}:{failedPort} -> {successorHost}:{successorPort} lost={lostReplicas} id={recoveryId} ok={isSuccessful}"; echo "$WARDEN_FAILURE_TYPE $WARDEN_SUCCESSOR_PORT $WARDEN_RECOVERY_ID $WARDEN_IS_SUCCESSFUL $WARDEN_EVENT"`,
+	}}})
+	res := h.commands(t.Context(), sampleEvent)
+	if len(res) != 1 || !res[0].OK() {
+		t.Fatalf("results %+v", res)
+	}
+	want := "DeadMaster orders 10.0.0.1:3306 -> 10.0.0.2:3307 lost=10.0.0.4:3306 id=42 ok=true\nDeadMaster 3307 42 true post-failover\n"
+	if res[0].Output != want {
+		t.Errorf("output %q, want %q", res[0].Output, want)
+	}
+}
+
+func TestHookExitCodeAndOrder(t *testing.T) {
+	h := testHooks(HookConfig{Timeout: 5 * time.Second, Commands: map[string][]string{EventPreFailover: {"echo first", "echo no >&2; exit 3"}}})
+	res := h.commands(t.Context(), HookEvent{Event: EventPreFailover})
+	if len(res) != 2 || !res[0].OK() || res[1].ExitCode != 3 || res[1].OK() || !strings.Contains(res[1].Output, "no") {
+		t.Fatalf("results %+v", res)
+	}
+	if res := h.commands(t.Context(), HookEvent{Event: EventPostFailover}); len(res) != 0 {
+		t.Errorf("an event without hooks ran %+v", res)
+	}
+}
+
+// TestHookTimeoutKillsProcessGroup: a hanging hook and its children are
+// killed at the timeout.
+func TestHookTimeoutKillsProcessGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	h := testHooks(HookConfig{Timeout: 300 * time.Millisecond, Commands: map[string][]string{EventPreFailover: {
+		"sleep 30 & echo $! > " + pidFile + "; wait",
+	}}})
+	start := time.Now()
+	res := h.commands(t.Context(), HookEvent{Event: EventPreFailover})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("hook ran %s past its 300ms timeout", took)
+	}
+	if len(res) != 1 || res[0].OK() || !strings.Contains(res[0].Err, "killed") {
+		t.Fatalf("results %+v", res)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(b))
+	// The child must be gone (or a zombie awaiting its reaper).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hook child %s survived the timeout: %s", pid, stat)
+		}
+		time.Sleep(20 * time.Millisecond) // polling period
+	}
+}
+
+func TestWebhookRetriesAndCarriesText(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []HookEvent
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			http.Error(w, "try later", http.StatusServiceUnavailable)
+			return
+		}
+		var ev HookEvent
+		b, _ := io.ReadAll(r.Body)
+		if err := json.Unmarshal(b, &ev); err != nil {
+			t.Errorf("webhook body %s: %v", b, err)
+		}
+		bodies = append(bodies, ev)
+	}))
+	defer srv.Close()
+	h := testHooks(HookConfig{Timeout: 5 * time.Second, Webhooks: []string{srv.URL}})
+	ev := sampleEvent
+	ev.Text = ev.text()
+	done := make(chan HookResult, 1)
+	h.webhooks(ev, func(r HookResult) { done <- r })
+	select {
+	case r := <-done:
+		if !r.OK() {
+			t.Fatalf("webhook result %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("webhook never finished")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 2 || len(bodies) != 1 {
+		t.Fatalf("calls %d bodies %d: want one retry then success", calls, len(bodies))
+	}
+	got := bodies[0]
+	if got.RecoveryID != 42 || got.SuccessorPort != 3307 || !strings.Contains(got.Text, "failed over from 10.0.0.1:3306 to 10.0.0.2:3307") {
+		t.Errorf("webhook event %+v", got)
+	}
+}
+
+func TestWebhookGivesUpAtTimeout(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	h := testHooks(HookConfig{Timeout: 500 * time.Millisecond, Webhooks: []string{srv.URL}})
+	start := time.Now()
+	r := h.post(srv.URL, []byte(`{}`))
+	if r.OK() || time.Since(start) > 3*time.Second {
+		t.Fatalf("result %+v after %s", r, time.Since(start))
+	}
+}
+
+func TestHookConfigValidate(t *testing.T) {
+	cases := map[string]HookConfig{
+		"unknown event": {Timeout: time.Second, Commands: map[string][]string{"pre-coffee": {"true"}}},
+		"bad url":       {Timeout: time.Second, Webhooks: []string{"ftp://x"}},
+		"no timeout":    {Commands: map[string][]string{EventPreFailover: {"true"}}},
+	}
+	for name, c := range cases {
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := (HookConfig{Timeout: time.Second, Commands: map[string][]string{EventOldMasterFenced: {"true"}}}).Validate(); err != nil {
+		t.Error(err)
+	}
+}
