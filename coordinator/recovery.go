@@ -34,6 +34,8 @@ type Actor interface {
 	CatchUpFrom(ctx context.Context, donor topology.Key, donorPos string, o topology.SourceOptions, timeout time.Duration) error
 	Promote(ctx context.Context, o topology.PromoteOptions) error
 	GTIDState(ctx context.Context) (executed, received string, err error)
+	WaitForGTID(ctx context.Context, pos string, timeout time.Duration) error
+	KillClientConnections(ctx context.Context, keepUsers []string) (int, error)
 }
 
 // Actors opens an Actor on an instance.
@@ -63,6 +65,13 @@ type RecoveryConfig struct {
 	Parallelism int
 	// LostDataPolicy is PolicyPromote or PolicyAbort.
 	LostDataPolicy string
+	// SwitchoverTimeout bounds the candidate executing everything the old
+	// master has, during which writes are refused; past it the switchover
+	// is rolled back.
+	SwitchoverTimeout time.Duration
+	// SwitchoverKillConnections kills the old master's client connections
+	// once it is read-only, so clients reconnect (to the new master) at once.
+	SwitchoverKillConnections bool
 	// RejoinOldMaster lets a returned old master whose transactions the new
 	// master holds become its replica; otherwise it stays fenced.
 	RejoinOldMaster bool
@@ -76,16 +85,17 @@ type RecoveryConfig struct {
 // DefaultRecoveryConfig returns the defaults (docs/failover.md says why).
 func DefaultRecoveryConfig() RecoveryConfig {
 	return RecoveryConfig{
-		BlockPeriod:     15 * time.Minute,
-		DrainTimeout:    60 * time.Second,
-		CatchUpTimeout:  60 * time.Second,
-		ReplicaTimeout:  10 * time.Second,
-		ActionTimeout:   5 * time.Second,
-		Parallelism:     8,
-		LostDataPolicy:  PolicyPromote,
-		ReplicationUser: "repl",
-		ConnectRetry:    time.Second,
-		HeartbeatPeriod: time.Second,
+		BlockPeriod:       15 * time.Minute,
+		DrainTimeout:      60 * time.Second,
+		CatchUpTimeout:    60 * time.Second,
+		SwitchoverTimeout: 10 * time.Second,
+		ReplicaTimeout:    10 * time.Second,
+		ActionTimeout:     5 * time.Second,
+		Parallelism:       8,
+		LostDataPolicy:    PolicyPromote,
+		ReplicationUser:   "repl",
+		ConnectRetry:      time.Second,
+		HeartbeatPeriod:   time.Second,
 	}
 }
 
@@ -99,7 +109,8 @@ func (c RecoveryConfig) Validate() error {
 		bad("recovery.block_period", c.BlockPeriod, "must not be negative")
 	}
 	for name, d := range map[string]time.Duration{"recovery.drain_timeout": c.DrainTimeout, "recovery.catch_up_timeout": c.CatchUpTimeout,
-		"recovery.replica_timeout": c.ReplicaTimeout, "recovery.action_timeout": c.ActionTimeout} {
+		"recovery.replica_timeout": c.ReplicaTimeout, "recovery.action_timeout": c.ActionTimeout,
+		"recovery.switchover_timeout": c.SwitchoverTimeout} {
 		if d <= 0 {
 			bad(name, d, "must be positive")
 		}
@@ -188,7 +199,8 @@ func (r *recoveries) blocked(cluster string, now time.Time) string {
 		return "automatic recovery is off (PUT /api/v1/recovery-mode)"
 	}
 	for _, rec := range r.c.raft.FSM().Recoveries() {
-		if rec.Cluster != cluster {
+		if rec.Cluster != cluster || rec.Kind == "switchover" {
+			// A planned switchover is no sign of trouble: it blocks nothing.
 			continue
 		}
 		if !rec.Done() {

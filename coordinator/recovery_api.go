@@ -128,12 +128,6 @@ func (c *Coordinator) checkCandidate(master, candidate topology.Key) error {
 	return fmt.Errorf("candidate %s is not a replica of %s: %w", candidate, master, election.ErrBadCommand)
 }
 
-// Switchover is the planned handover of a healthy cluster (issue 7); it is
-// not built yet and says so.
-func (c *Coordinator) Switchover(ctx context.Context, cluster string, candidate topology.Key) (uint64, error) {
-	return 0, fmt.Errorf("switchover is not implemented yet: %w", election.ErrConflict)
-}
-
 // Plan is the dry run: the candidate matrix from fresh facts and the steps
 // a failover would take, without acting.
 func (c *Coordinator) Plan(ctx context.Context, kind, cluster string, candidate topology.Key) (any, error) {
@@ -161,6 +155,23 @@ func (c *Coordinator) Plan(ctx context.Context, kind, cluster string, candidate 
 	}
 	if len(order) == 0 {
 		steps = append(steps, "no eligible candidate: nothing would be promoted")
+	} else if kind == "switchover" {
+		best := candidateRow(m, order[0])
+		if facts[master].LastError != "" {
+			steps = append(steps, fmt.Sprintf("refuse: %s does not answer (use a failover)", master))
+		}
+		steps = append(steps,
+			fmt.Sprintf("run pre-switchover hooks (a non-zero exit aborts)"),
+			fmt.Sprintf("set read_only=ON on %s (writes refused from here)", master),
+			fmt.Sprintf("wait until %s has executed everything %s has (at most recovery.switchover_timeout; else roll back)", best.Key, master),
+			fmt.Sprintf("promote %s: stop replication, reset its replica config, read_only=OFF (writes accepted again)", best.Key),
+			fmt.Sprintf("repoint %s under %s with MASTER_USE_GTID=current_pos", master, best.Key))
+		for _, k := range replicas {
+			if k != best.Key {
+				steps = append(steps, fmt.Sprintf("repoint %s to %s with MASTER_USE_GTID=slave_pos", k, best.Key))
+			}
+		}
+		plan["candidate"] = best.Key
 	} else {
 		best := candidateRow(m, order[0])
 		if best.Behind > 0 {

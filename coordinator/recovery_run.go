@@ -20,7 +20,12 @@ import (
 // a database, so a deposed leader stops at its next step and the next
 // leader resumes from the record (see resume rules in plan).
 func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
-	res := r.execute(ctx, &rec)
+	var res outcome
+	if rec.Kind == "switchover" {
+		res = r.executeSwitchover(ctx, &rec)
+	} else {
+		res = r.execute(ctx, &rec)
+	}
 	if ctx.Err() != nil || errors.Is(res.err, election.ErrNotLeader) || errors.Is(res.err, election.ErrNoLeader) {
 		// Leadership lost mid-way: leave the record open for the next leader.
 		r.c.log.Warn("recovery interrupted by a leadership change; the next leader resumes it", "recovery", rec.ID, "err", res.err)

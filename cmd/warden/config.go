@@ -130,6 +130,9 @@ type RecoverySettings struct {
 	ReplicaTimeout  time.Duration `mapstructure:"replica_timeout"`
 	HeartbeatPeriod time.Duration `mapstructure:"heartbeat_period"`
 	ConnectRetry    time.Duration `mapstructure:"connect_retry"`
+
+	SwitchoverTimeout         time.Duration `mapstructure:"switchover_timeout"`
+	SwitchoverKillConnections bool          `mapstructure:"switchover_kill_connections"`
 }
 
 // DetectionSettings tune failure detection.
@@ -198,6 +201,8 @@ var serverSettings = []setting{
 	{"recovery.replica_timeout", "", 10 * time.Second, "bound on each repointed replica reaching 'replicating'"},
 	{"recovery.heartbeat_period", "", time.Second, "MASTER_HEARTBEAT_PERIOD set on repointed replicas"},
 	{"recovery.connect_retry", "", time.Second, "MASTER_CONNECT_RETRY set on repointed replicas (whole seconds)"},
+	{"recovery.switchover_timeout", "", 10 * time.Second, "bound on the candidate catching up during a switchover (writes are refused meanwhile); past it, roll back"},
+	{"recovery.switchover_kill_connections", "", false, "kill the old master's client connections once it is read-only"},
 	{"hooks.failure_detected", "", []string{}, "shell commands run when a failure is first detected"},
 	{"hooks.pre_failover", "", []string{}, "shell commands run before a failover acts; a non-zero exit aborts it"},
 	{"hooks.post_failover", "", []string{}, "shell commands run after a successful failover"},
@@ -421,6 +426,7 @@ func (c *ServerConfig) Validate() error {
 	positive("recovery.catch_up_timeout", c.Recovery.CatchUpTimeout)
 	positive("recovery.replica_timeout", c.Recovery.ReplicaTimeout)
 	positive("recovery.heartbeat_period", c.Recovery.HeartbeatPeriod)
+	positive("recovery.switchover_timeout", c.Recovery.SwitchoverTimeout)
 	positive("hooks.timeout", c.Hooks.Timeout)
 	for _, u := range c.Hooks.Webhooks {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {

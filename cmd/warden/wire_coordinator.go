@@ -62,6 +62,7 @@ func buildCoordinator(cfg *ServerConfig, node *election.Node, logger *slog.Logge
 	cc.Recovery.BlockPeriod, cc.Recovery.LostDataPolicy, cc.Recovery.RejoinOldMaster = rs.BlockPeriod, rs.LostDataPolicy, rs.RejoinOldMaster
 	cc.Recovery.DrainTimeout, cc.Recovery.CatchUpTimeout, cc.Recovery.ReplicaTimeout = rs.DrainTimeout, rs.CatchUpTimeout, rs.ReplicaTimeout
 	cc.Recovery.HeartbeatPeriod, cc.Recovery.ConnectRetry = rs.HeartbeatPeriod, rs.ConnectRetry
+	cc.Recovery.SwitchoverTimeout, cc.Recovery.SwitchoverKillConnections = rs.SwitchoverTimeout, rs.SwitchoverKillConnections
 	cc.Hooks = coordinator.HookConfig{Commands: cfg.Hooks.byEvent(), Webhooks: cfg.Hooks.Webhooks, Timeout: cfg.Hooks.Timeout}
 	actors := func(ctx context.Context, k topology.Key) (coordinator.Actor, error) { return prober.Actor(ctx, k) }
 	coord, err := coordinator.New(cc, node, prober, watcher, actors, logger.With("subsystem", "coordinator"))
