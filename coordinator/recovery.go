@@ -194,7 +194,7 @@ func (r *recoveries) launch(rec election.Recovery) bool {
 
 // blocked says why an automatic recovery of cluster may not start now, or
 // "" when it may.
-func (r *recoveries) blocked(cluster string, now time.Time) string {
+func (r *recoveries) blocked(cluster, kind string, now time.Time) string {
 	if !r.c.raft.FSM().Settings().AutomaticRecovery {
 		return "automatic recovery is off (PUT /api/v1/recovery-mode)"
 	}
@@ -205,6 +205,11 @@ func (r *recoveries) blocked(cluster string, now time.Time) string {
 		}
 		if !rec.Done() {
 			return fmt.Sprintf("recovery %d is still running", rec.ID)
+		}
+		if (rec.Kind == "intermediate") != (kind == "intermediate") {
+			// A moved intermediate master says nothing about the master's
+			// health, and the reverse: each blocks only its own kind.
+			continue
 		}
 		if !rec.Acknowledged && now.Sub(rec.Finished) < r.cfg.BlockPeriod {
 			return fmt.Sprintf("recovery %d finished %s ago; automatic recoveries of %s are blocked for %s unless it is acknowledged (POST /api/v1/recoveries/%d/ack)",
@@ -217,7 +222,7 @@ func (r *recoveries) blocked(cluster string, now time.Time) string {
 // consider starts an automatic recovery for an actionable problem if
 // nothing blocks it. It returns the block reason, if any.
 func (r *recoveries) consider(p election.Problem, now time.Time) string {
-	if !topology.AnalysisCode(p.Code).Actionable() || p.Code == string(topology.DeadIntermediateMaster) {
+	if !topology.AnalysisCode(p.Code).Actionable() {
 		return ""
 	}
 	if succ, ok := r.c.replacedMasters()[p.Key]; ok && succ != p.Key {
@@ -227,7 +232,11 @@ func (r *recoveries) consider(p election.Problem, now time.Time) string {
 	if d, ok := r.c.raft.FSM().Downtime(p.Key); ok && d.Active(now) {
 		return fmt.Sprintf("%s is downtimed until %s (%s)", p.Key, d.Until.Format(time.RFC3339), d.Reason)
 	}
-	if why := r.blocked(p.Cluster, now); why != "" {
+	kind := "automatic"
+	if p.Code == string(topology.DeadIntermediateMaster) {
+		kind = "intermediate"
+	}
+	if why := r.blocked(p.Cluster, kind, now); why != "" {
 		return why
 	}
 	r.mu.Lock()
@@ -238,7 +247,7 @@ func (r *recoveries) consider(p election.Problem, now time.Time) string {
 	}
 	trigger := p
 	go func() {
-		if _, err := r.start(r.leaderCtx(), "automatic", p.Cluster, p.Key, &trigger, topology.Key{}); err != nil && !errors.Is(err, election.ErrConflict) {
+		if _, err := r.start(r.leaderCtx(), kind, p.Cluster, p.Key, &trigger, topology.Key{}); err != nil && !errors.Is(err, election.ErrConflict) {
 			r.c.log.Warn("could not start a recovery", "cluster", p.Cluster, "err", err)
 		}
 	}()

@@ -21,9 +21,12 @@ import (
 // leader resumes from the record (see resume rules in plan).
 func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
 	var res outcome
-	if rec.Kind == "switchover" {
+	switch rec.Kind {
+	case "switchover":
 		res = r.executeSwitchover(ctx, &rec)
-	} else {
+	case "intermediate":
+		res = r.executeIntermediate(ctx, &rec)
+	default:
 		res = r.execute(ctx, &rec)
 	}
 	if ctx.Err() != nil || errors.Is(res.err, election.ErrNotLeader) || errors.Is(res.err, election.ErrNoLeader) {

@@ -407,3 +407,30 @@ func TestSecondFailureBlockedUntilAcknowledged(t *testing.T) {
 		t.Fatalf("second recovery failed: %s%s", secondRec.Error, stepsText(secondRec))
 	}
 }
+
+// TestDeadIntermediateMaster: killing a replica that has a replica of its
+// own (db2, feeding db4) moves db4 under db1; it replicates and loses
+// nothing. Nobody is promoted.
+func TestDeadIntermediateMaster(t *testing.T) {
+	top, wc := failoverCluster(t, sandbox.Config{Instances: 4, Chain: true})
+	w := startWriter(t, top)
+	testutil.WaitFor(t, 20*time.Second, func() (bool, string) { return w.Acked() >= 300, fmt.Sprint(w.Acked()) })
+	db2, _ := top.Instance("db2")
+	if err := top.Kill("db2"); err != nil {
+		t.Fatal(err)
+	}
+	rec := waitRecovery(t, wc.WaitLeader(t, 10*time.Second), instanceKey(db2), 0, 30*time.Second)
+	if !rec.Success || rec.Kind != "intermediate" || rec.Successor != masterKey(top) {
+		t.Fatalf("intermediate recovery: %+v%s", rec, stepsText(rec))
+	}
+	t.Logf("recovery %d:%s", rec.ID, stepsText(rec))
+	waitReplicating(t, top, "db1", 30*time.Second)
+	before := w.Acked()
+	testutil.WaitFor(t, 20*time.Second, func() (bool, string) { return w.Acked() >= before+200, fmt.Sprint(w.Acked()) })
+	w.Stop()
+	waitConverged(t, top, "db1", 60*time.Second)
+	w.verify(t, "db4")
+	if v, err := top.Query(t.Context(), "db1", "SELECT @@read_only"); err != nil || v[0] != "0" {
+		t.Errorf("the master changed: read_only=%v %v", v, err)
+	}
+}
