@@ -79,10 +79,15 @@ func (c *Coordinator) raftVerify(ctx context.Context) error {
 	return c.raft.VerifyLeader(ctx)
 }
 
-// clusterMaster returns the cluster's master key.
+// clusterMaster returns the cluster's master key: the successor of the
+// published master when a recovery replaced it and the new tree is not
+// published yet.
 func (c *Coordinator) clusterMaster(cluster string) (topology.Key, error) {
 	for _, cl := range c.raft.FSM().Clusters() {
 		if cl.Name == cluster {
+			if s, ok := c.replacedMasters()[cl.Master]; ok {
+				return s, nil
+			}
 			return cl.Master, nil
 		}
 	}

@@ -97,7 +97,7 @@ func report(b *testing.B, name string, ds []time.Duration) {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	med, max := s[len(s)/2], s[len(s)-1]
-	metric := strings.Fields(name)[0]
+	metric := strings.TrimSuffix(strings.Fields(name)[0], ":")
 	if strings.HasPrefix(name, "kill") {
 		metric = "kill"
 	} else if strings.HasPrefix(name, "SIGSTOP") {

@@ -33,7 +33,7 @@ func switchover(t *testing.T, n *testutil.WardenNode, cluster string, candidate 
 	return out.RecoveryID
 }
 
-func waitRecoveryID(t *testing.T, n *testutil.WardenNode, id uint64, timeout time.Duration) recovery {
+func waitRecoveryID(t testing.TB, n *testutil.WardenNode, id uint64, timeout time.Duration) recovery {
 	t.Helper()
 	var rec recovery
 	testutil.WaitFor(t, timeout, func() (bool, string) {
