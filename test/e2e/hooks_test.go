@@ -175,3 +175,86 @@ func TestPreFailoverHookAborts(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryEventReachesWebhooks walks a cluster through every hook event:
+// a failover, the old master's return, a switchover and a failover that
+// cannot succeed. The webhook receiver gets each event once at least, with
+// its fields filled, and each shell hook runs with its placeholders.
+func TestEveryEventReachesWebhooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test; run without -short")
+	}
+	dir := t.TempDir()
+	rcv, url := startReceiver(t)
+	var yaml strings.Builder
+	fmt.Fprintf(&yaml, "hooks:\n  webhooks: [%q]\n  timeout: 10s\n", url)
+	for _, ev := range []string{"failure_detected", "pre_failover", "post_failover", "post_unsuccessful_failover", "pre_switchover", "post_switchover", "old_master_fenced"} {
+		fmt.Fprintf(&yaml, "  %s: [\"echo {event} {cluster} {failedPort} {successorPort} >> %s/%s\"]\n", ev, dir, ev)
+	}
+	cfg := writeConfig(t, yaml.String())
+	top := testutil.StartSandbox(t, sandbox.Config{Instances: 3})
+	wc := testutil.StartWardens(t, testutil.WardenOptions{Sandbox: top, KeepAutomatic: true, Args: []string{"--config", cfg},
+		Env: []string{"WARDEN_RECOVERY_BLOCK_PERIOD=0s", "WARDEN_RECOVERY_REJOIN_OLD_MASTER=true"}})
+	leader := wc.WaitLeader(t, 20*time.Second)
+	waitTopologyN(t, wc, masterKey(top), 3)
+	cluster := masterKey(top).String()
+
+	// 1. A failover.
+	if err := top.Kill("db1"); err != nil {
+		t.Fatal(err)
+	}
+	first := waitRecovery(t, leader, masterKey(top), 0, 30*time.Second)
+	if !first.Success {
+		t.Fatalf("failover: %s%s", first.Error, stepsText(first))
+	}
+	// 2. The old master returns: fenced, rejoins.
+	if err := top.Start(t.Context(), "db1"); err != nil {
+		t.Fatal(err)
+	}
+	if fate := waitOldMasterFate(t, leader, first.ID, 30*time.Second); !fate.Rejoined {
+		t.Fatalf("old master did not rejoin:%s", stepsText(fate))
+	}
+	// 3. A switchover back to db1.
+	db1, _ := top.Instance("db1")
+	sw := waitRecoveryID(t, leader, switchover(t, leader, cluster, db1), 30*time.Second)
+	if !sw.Success {
+		t.Fatalf("switchover: %s%s", sw.Error, stepsText(sw))
+	}
+	waitReplicating(t, top, "db1", 30*time.Second)
+	// 4. A failover that cannot succeed: every replica is must_not.
+	for _, in := range top.Replicas() {
+		code, body, err := do("PUT", leader.URL(fmt.Sprintf("/api/v1/instances/%s/%d/promotion-rule", in.Host, in.Port)), map[string]string{"rule": "must_not"})
+		if err != nil || code != 200 {
+			t.Fatalf("promotion rule: %d %s %v", code, body, err)
+		}
+	}
+	if err := top.Kill("db1"); err != nil {
+		t.Fatal(err)
+	}
+	failed := waitRecovery(t, leader, instanceKey(db1), first.ID, 30*time.Second)
+	if failed.Success {
+		t.Fatalf("a failover with only must_not replicas succeeded:%s", stepsText(failed))
+	}
+
+	for _, ev := range []string{"failure-detected", "pre-failover", "post-failover", "post-unsuccessful-failover", "pre-switchover", "post-switchover", "old-master-fenced"} {
+		testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
+			return len(rcv.byEvent(ev)) > 0, fmt.Sprintf("no %s webhook", ev)
+		})
+		got := rcv.byEvent(ev)[0]
+		if got["cluster"] != cluster || got["failed_port"] == nil || fmt.Sprint(got["text"]) == "" {
+			t.Errorf("%s webhook lacks fields: %v", ev, got)
+		}
+		if ev != "failure-detected" && got["recovery_id"] == nil {
+			t.Errorf("%s webhook has no recovery id: %v", ev, got)
+		}
+		if (ev == "post-failover" || ev == "post-switchover" || ev == "old-master-fenced") && got["successor_port"] == nil {
+			t.Errorf("%s webhook has no successor: %v", ev, got)
+		}
+		file := filepath.Join(dir, strings.ReplaceAll(ev, "-", "_"))
+		testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
+			b, _ := os.ReadFile(file)
+			return strings.HasPrefix(string(b), ev+" "+cluster+" "), string(b)
+		})
+	}
+	t.Logf("webhook events received: %d", len(rcv.events))
+}
