@@ -128,11 +128,12 @@ func replicasBack(t *testing.T, series map[checkID][]sample, node string, top *s
 		if late := back.Sub(finished); late > probeInterval+publishSlack {
 			t.Errorf("%s: replica check of %s passed again %s after the recovery finished; want within %s", node, keyOf(in), late, probeInterval+publishSlack)
 		}
-		down := "never 503"
-		if at := firstCodeAfter(s, killed, http.StatusServiceUnavailable); !at.IsZero() {
-			down = "503 from +" + since(at)
+		at := firstCodeAfter(s, killed, http.StatusServiceUnavailable)
+		if at.IsZero() {
+			parts = append(parts, in.Name+" 200 throughout")
+			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s +%s (%s)", in.Name, since(back), down))
+		parts = append(parts, fmt.Sprintf("%s 503 from +%s, 200 again from +%s", in.Name, since(at), since(back)))
 	}
 	return strings.Join(parts, ", ")
 }
