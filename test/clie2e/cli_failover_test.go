@@ -67,9 +67,11 @@ func TestCLIFailover(t *testing.T) {
 	if err := e.top.Kill(master.Name); err != nil {
 		t.Fatal(err)
 	}
-	// Automatic recovery is off: the dead master is reported, not acted on.
+	// Automatic recovery is off: the dead master is reported, not acted on,
+	// and its master routing check fails on every node.
 	e.waitProblem(t, keyOf(master))
 	t.Logf("problem on %s reported %s after kill -9", keyOf(master), time.Since(killed).Round(time.Millisecond))
+	e.waitMasterCheckFails(t, keyOf(master), killed)
 	e.cliJSON(t, &plan, "failover", e.cluster, "--dry-run")
 	to := otherEligible(t, plan)
 	if n := len(e.recoveries(t)); n != 0 {

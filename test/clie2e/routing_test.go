@@ -198,3 +198,21 @@ func (e *env) waitAutomaticRecovery(t *testing.T, failed topology.Key) election.
 	})
 	return found
 }
+
+// waitMasterCheckFails waits until every running node answers 503 to k's
+// master check, and logs how long after killed each did. With no failover
+// to republish the tree, this is bounded by the probe that fails plus the
+// leader's next publish pass: two probe intervals.
+func (e *env) waitMasterCheckFails(t *testing.T, k topology.Key, killed time.Time) {
+	t.Helper()
+	id := checkID{inst: k, check: "master"}
+	var took []string
+	for _, n := range e.running() {
+		testutil.WaitFor(t, 2*probeInterval+publishSlack, func() (bool, string) {
+			code, err := testutil.GetJSON(n.URL(id.path()), nil)
+			return code == http.StatusServiceUnavailable, fmt.Sprintf("%s %s: %d %v", n.ID, id.path(), code, err)
+		})
+		took = append(took, fmt.Sprintf("%s +%s", n.ID, time.Since(killed).Round(time.Millisecond)))
+	}
+	t.Logf("master check of the dead %s (no failover) 503 on %s", k, strings.Join(took, ", "))
+}
