@@ -46,7 +46,9 @@ func start(t *testing.T) *env {
 	top := testutil.StartSandbox(t, sandbox.Config{Instances: 4, Chain: true})
 	wc := testutil.StartWardens(t, testutil.WardenOptions{
 		Sandbox: top,
-		Env:     []string{"WARDEN_AUTH_TOKENS=admin:admin:" + adminToken + ",viewer:viewer:" + viewerToken},
+		Env: []string{"WARDEN_AUTH_TOKENS=admin:admin:" + adminToken + ",viewer:viewer:" + viewerToken,
+			// A hook, so the recovery page has one to show.
+			"WARDEN_HOOKS_POST_FAILOVER=echo failover finished"},
 	})
 	// testutil's WaitLeader reads /coordinators without a token; with
 	// tokens on, readiness (open to load balancers) says the same.
@@ -244,7 +246,7 @@ func TestUI(t *testing.T) {
 		b.screenshot("10-instance")
 	})
 
-	t.Run("switchover through the UI (completes once the API runs switchovers)", func(t *testing.T) {
+	t.Run("switchover through the UI, then acknowledged", func(t *testing.T) {
 		b.t = t
 		b.open("#/cluster/" + url.PathEscape(e.cname))
 		b.waitJS(30*time.Second, treeJS, want)
@@ -276,6 +278,19 @@ func TestUI(t *testing.T) {
 		b.click("dialog .ok-box a", "#")
 		b.waitJS(60*time.Second, `document.querySelector('.page-body .summary')?.innerText.includes('succeeded') ? 'done' : ''`, "done")
 		b.screenshot("12-switchover-recovery")
+		// Acknowledge it through the UI: an unacknowledged recovery blocks
+		// automatic ones on the cluster for 15 minutes (anti-flapping), and
+		// the next subtest needs a failover.
+		b.click("button", "Acknowledge")
+		b.do(chromedp.SendKeys(chromedp.CSS("dialog input[name=comment]"), "planned, checked"))
+		b.waitJS(10*time.Second, `document.querySelector('dialog button.primary:not([disabled])') ? 'ready' : ''`, "ready")
+		b.click("dialog button.primary", "Acknowledge")
+		b.waitJS(15*time.Second, `document.querySelector('dialog .ok-box, dialog .result .error')?.innerText || ''`, "")
+		if msg, _ := eval[string](b, `document.querySelector('dialog .result .error')?.innerText || ''`); msg != "" {
+			t.Fatalf("ack: %s", msg)
+		}
+		b.click("dialog button", "Close")
+		b.waitJS(15*time.Second, `document.querySelector('main').innerText.includes('by admin') ? 'acked' : ''`, "acked")
 		b.open("#/cluster/" + url.PathEscape(e.cname))
 		b.waitJS(60*time.Second, `document.querySelector('ul.tree > li > article .addr')?.textContent || ''`, k["db3"])
 		b.waitJS(30*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
@@ -286,6 +301,12 @@ func TestUI(t *testing.T) {
 		b.t = t
 		b.open("#/cluster/" + url.PathEscape(e.cname))
 		old := b.waitJS(30*time.Second, `document.querySelector('ul.tree > li > article .addr')?.textContent || ''`, "")
+		// On failure, show what the recoveries did: a stuck step says why.
+		defer func() {
+			if t.Failed() {
+				t.Logf("recoveries: %s", apiGet(t, e, "/api/v1/recoveries"))
+			}
+		}()
 		// A reload would drop this marker; a live update keeps it.
 		b.do(chromedp.Evaluate[chromedp.Void](`window.noReload = true`))
 		port := old[strings.LastIndex(old, ":")+1:]
@@ -309,6 +330,7 @@ func TestUI(t *testing.T) {
 		b.screenshot("17-recoveries")
 		b.click("tr[data-key^='rec:'] a", "#")
 		b.waitJS(30*time.Second, `document.querySelector('table.timeline') ? 'ok' : ''`, "ok")
+		b.waitJS(30*time.Second, `document.querySelector('ul.hooks')?.innerText || ''`, "")
 		b.screenshot("18-recovery-failover")
 	})
 
@@ -383,6 +405,19 @@ func apiCall(t *testing.T, e *env, method, path, body string) {
 		msg, _ := io.ReadAll(resp.Body)
 		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, msg)
 	}
+}
+
+// apiGet reads an API path with the admin token, for failure messages.
+func apiGet(t *testing.T, e *env, path string) string {
+	req, _ := http.NewRequest(http.MethodGet, e.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
 }
 
 // treeJS serialises the rendered tree as root(child(grandchild),child).
