@@ -35,7 +35,7 @@ const publishSlack = 250 * time.Millisecond
 func TestRoutingChecksFlipOnFailover(t *testing.T) {
 	e := startEnv(t, sandbox.Config{Instances: 4})
 	old := e.top.Master()
-	e.waitRoutingBaseline(t, keyOf(old))
+	e.waitRoutingChecks(t, keyOf(old))
 
 	routes := startRoutingPoller(e)
 	writable := startWritablePoller(t, e.top, e.top.Replicas())
@@ -52,7 +52,7 @@ func TestRoutingChecksFlipOnFailover(t *testing.T) {
 		t.Fatalf("recovery %d failed: %s", rec.ID, rec.Error)
 	}
 	successor := rec.Successor
-	e.waitRoutingAfter(t, successor)
+	e.waitRoutingChecks(t, successor)
 	routes.waitRounds(t, len(e.wc.Nodes), 5)
 	series := routes.stop()
 	writable.stop()
@@ -148,16 +148,9 @@ func firstCodeAfter(s []sample, t0 time.Time, code int) time.Time {
 	return time.Time{}
 }
 
-// waitRoutingBaseline waits until every node passes master's master check
-// and every replica's replica check.
-func (e *env) waitRoutingBaseline(t *testing.T, master topology.Key) {
-	t.Helper()
-	e.waitRoutingAfter(t, master)
-}
-
-// waitRoutingAfter waits until every node passes the master check of
+// waitRoutingChecks waits until every node passes the master check of
 // master and the replica check of every other live instance.
-func (e *env) waitRoutingAfter(t *testing.T, master topology.Key) {
+func (e *env) waitRoutingChecks(t *testing.T, master topology.Key) {
 	t.Helper()
 	for _, n := range e.wc.Nodes {
 		for _, in := range e.top.Instances {
