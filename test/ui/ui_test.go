@@ -294,6 +294,7 @@ func TestUI(t *testing.T) {
 		b.open("#/cluster/" + url.PathEscape(e.cname))
 		b.waitJS(60*time.Second, `document.querySelector('ul.tree > li > article .addr')?.textContent || ''`, k["db3"])
 		b.waitJS(30*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
+		b.waitJS(15*time.Second, `document.querySelector('.card .fv.pending') ? '' : 'ok'`, "ok")
 		b.screenshot("13-topology-after-switchover")
 	})
 
