@@ -90,9 +90,12 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 		return // stays fenced: rejoining would fail or lose those transactions
 	}
 	err := r.withActor(ctx, k, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
-		// current_pos: an old master's gtid_slave_pos is empty or stale;
-		// its own binlog position is what it holds (pitfall 3).
-		if err := a.ChangeSource(actx, r.sourceOptions(succ, topology.GTIDCurrentPos)); err != nil {
+		// An old master's gtid_slave_pos is empty or stale; its own binlog
+		// position is what it holds (pitfall 3): adopt it as its slave_pos.
+		if err := a.AdoptOwnPosition(actx); err != nil {
+			return err
+		}
+		if err := a.ChangeSource(actx, r.sourceOptions(succ, topology.GTIDSlavePos)); err != nil {
 			return err
 		}
 		return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)

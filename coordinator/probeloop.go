@@ -88,7 +88,13 @@ func (c *Coordinator) probeLoop(ctx context.Context) {
 // confirmed immediately instead of waiting a full interval.
 func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err error) (again bool) {
 	now := c.now()
+	prev, _ := c.cache.get(inst.Key)
 	e := c.cache.update(inst, now)
+	if changedRole(prev.Last, inst) {
+		// Routing checks (/master, /replica) read the published tree: a
+		// reachability or source change must not wait for the next pass.
+		c.publishSoon()
+	}
 	k := inst.Key
 	defer c.detector.poke()
 	if inst.LastError == "" {
@@ -160,4 +166,26 @@ func (c *Coordinator) ensureWatch(ctx context.Context, inst *topology.Instance) 
 			c.Poke(inst.Key)
 		}
 	}()
+}
+
+// changedRole reports whether a probe changed what the routing checks
+// depend on: reachability, read_only, the replication source or whether
+// both replication threads run.
+func changedRole(prev, cur *topology.Instance) bool {
+	if prev == nil {
+		return true
+	}
+	if (prev.LastError == "") != (cur.LastError == "") {
+		return true
+	}
+	if cur.LastError != "" {
+		return false
+	}
+	if prev.ReadOnly != cur.ReadOnly || prev.IsReplica() != cur.IsReplica() {
+		return true
+	}
+	if cur.IsReplica() {
+		return prev.Replication.SourceKey() != cur.Replication.SourceKey() || prev.Replication.Replicating() != cur.Replication.Replicating()
+	}
+	return false
 }

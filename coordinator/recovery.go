@@ -36,6 +36,7 @@ type Actor interface {
 	GTIDState(ctx context.Context) (executed, received string, err error)
 	WaitForGTID(ctx context.Context, pos string, timeout time.Duration) error
 	KillClientConnections(ctx context.Context, keepUsers []string) (int, error)
+	AdoptOwnPosition(ctx context.Context) error
 }
 
 // Actors opens an Actor on an instance.

@@ -139,10 +139,13 @@ func (r *recoveries) finishSwitchover(ctx context.Context, rec *election.Recover
 		msg += fmt.Sprintf("; writes were refused for %s (old master read-only -> new master writable)", sinceReadOnly.Round(time.Millisecond))
 	}
 	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "promoted", Instance: cand, Message: msg})
-	// The old master follows the new one; current_pos: its gtid_slave_pos
-	// is stale, its binlog position is what it holds (pitfall 3).
+	// The old master follows the new one from what it holds (its binlog
+	// position, pitfall 3), as an ordinary slave_pos replica.
 	err := r.withActor(ctx, old, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
-		if err := a.ChangeSource(actx, r.sourceOptions(cand, topology.GTIDCurrentPos)); err != nil {
+		if err := a.AdoptOwnPosition(actx); err != nil {
+			return err
+		}
+		if err := a.ChangeSource(actx, r.sourceOptions(cand, topology.GTIDSlavePos)); err != nil {
 			return err
 		}
 		return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)

@@ -63,13 +63,14 @@ type Prober struct {
 	cfg ProberConfig
 
 	mu      sync.Mutex
-	pools   map[Key]*sql.DB
-	flavors map[Key]Flavor // remembered so a probe needs one round trip less
+	pools    map[Key]*sql.DB
+	flavors  map[Key]Flavor // remembered so a probe needs one round trip less
+	versions map[Key]ServerVersion
 }
 
 // NewProber returns a prober; Close releases its connections.
 func NewProber(cfg ProberConfig) *Prober {
-	return &Prober{cfg: cfg, pools: map[Key]*sql.DB{}, flavors: map[Key]Flavor{}}
+	return &Prober{cfg: cfg, pools: map[Key]*sql.DB{}, flavors: map[Key]Flavor{}, versions: map[Key]ServerVersion{}}
 }
 
 // dsn builds the driver DSN. The DSN timeout covers only the dial; a hung
@@ -111,6 +112,7 @@ func (p *Prober) Forget(k Key) {
 	db := p.pools[k]
 	delete(p.pools, k)
 	delete(p.flavors, k)
+	delete(p.versions, k)
 	p.mu.Unlock()
 	if db != nil {
 		db.Close()
@@ -195,6 +197,9 @@ func (p *Prober) probe(ctx context.Context, inst *Instance) error {
 	if err != nil {
 		return err
 	}
+	p.mu.Lock()
+	p.versions[inst.Key] = ver
+	p.mu.Unlock()
 
 	if err := p.probeReplication(ctx, db, inst, ver); err != nil {
 		return err
@@ -220,17 +225,22 @@ func (p *Prober) probe(ctx context.Context, inst *Instance) error {
 	return p.probeStatus(ctx, db, inst)
 }
 
-func (p *Prober) probeReplication(ctx context.Context, db *sql.DB, inst *Instance, ver ServerVersion) error {
-	q := "SHOW SLAVE STATUS"
+// replicaStatusQuery is the statement that lists a server's replication
+// connections.
+func replicaStatusQuery(ver ServerVersion) string {
 	switch {
 	case ver.Flavor.IsMariaDB():
 		// ALL adds the received-heartbeat counter, which is how a hung
 		// master is told from a quiet one.
-		q = "SHOW ALL SLAVES STATUS"
+		return "SHOW ALL SLAVES STATUS"
 	case ver.UsesReplicaKeyword():
-		q = "SHOW REPLICA STATUS"
+		return "SHOW REPLICA STATUS"
 	}
-	rows, err := queryRows(ctx, db, q)
+	return "SHOW SLAVE STATUS"
+}
+
+func (p *Prober) probeReplication(ctx context.Context, db *sql.DB, inst *Instance, ver ServerVersion) error {
+	rows, err := queryRows(ctx, db, replicaStatusQuery(ver))
 	if err != nil {
 		return unreachableErr(inst.Key, err)
 	}
@@ -410,4 +420,50 @@ func (p *Prober) ProbeAll(ctx context.Context, keys []Key) map[Key]*Instance {
 	}
 	wg.Wait()
 	return out
+}
+
+// Ping is the lightest probe: one round trip on the pooled connection,
+// under the probe deadline. A timeout is reported as ErrTimeout.
+func (p *Prober) Ping(ctx context.Context, k Key) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout+p.cfg.ReadTimeout)
+	defer cancel()
+	db, err := p.pool(k)
+	if err != nil {
+		return err
+	}
+	if _, err := queryRow(ctx, db, "SELECT 1 AS one"); err != nil {
+		if time.Since(start) >= p.cfg.ReadTimeout*9/10 {
+			return fmt.Errorf("%w after %s: %w", ErrTimeout, time.Since(start).Round(time.Millisecond), unreachableErr(k, err))
+		}
+		return unreachableErr(k, err)
+	}
+	return nil
+}
+
+// ReplicaStatus reads only the instance's replication status (one query):
+// the sampling the leader does between full probes to see whether a
+// replica still receives heartbeats from its source.
+func (p *Prober) ReplicaStatus(ctx context.Context, k Key) (*ReplicaStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout+p.cfg.ReadTimeout)
+	defer cancel()
+	db, err := p.pool(k)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	ver, known := p.versions[k]
+	p.mu.Unlock()
+	if !known {
+		return nil, fmt.Errorf("%s: not probed yet", k)
+	}
+	rows, err := queryRows(ctx, db, replicaStatusQuery(ver))
+	if err != nil {
+		return nil, unreachableErr(k, err)
+	}
+	statuses, err := ParseReplicaStatuses(rows)
+	if err != nil {
+		return nil, err
+	}
+	return DefaultConnection(statuses)
 }

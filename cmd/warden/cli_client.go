@@ -182,11 +182,13 @@ func (c *client) findLeader(ctx context.Context) string {
 // (anything but GET) go to the leader first; then, as for reads, to each
 // node in turn until one answers.
 func (c *client) call(ctx context.Context, method, path string, body any) ([]byte, error) {
+	// Reads go to the leader first too: it has applied every committed
+	// write, so "warden failover" then "warden recoveries ID" never sees a
+	// follower that has not caught up yet (read-your-writes). Any node
+	// answers if the leader cannot.
 	bases := c.bases
-	if method != http.MethodGet {
-		if l := c.findLeader(ctx); l != "" {
-			bases = append([]string{l}, bases...)
-		}
+	if l := c.findLeader(ctx); l != "" {
+		bases = append([]string{l}, bases...)
 	}
 	var lastErr error
 	for _, base := range bases {

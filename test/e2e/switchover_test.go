@@ -121,3 +121,65 @@ func TestSwitchoverRollsBackWhenCandidateCannotCatchUp(t *testing.T) {
 	waitConverged(t, top, "db1", 60*time.Second)
 	w.verify(t, "db1")
 }
+
+// TestFailoverAfterSwitchover: after a switchover the old master follows
+// the new one; when the new master then dies, the old master is a normal
+// candidate: draining it must not wait on its own GTIDs (it joined with
+// gtid_slave_pos set to what it holds), and the failover completes at once.
+// The tree stays one cluster throughout.
+func TestFailoverAfterSwitchover(t *testing.T) {
+	top, wc := failoverCluster(t, sandbox.Config{Instances: 3})
+	w := startWriter(t, top)
+	testutil.WaitFor(t, 20*time.Second, func() (bool, string) { return w.Acked() >= 100, fmt.Sprint(w.Acked()) })
+	leader := wc.WaitLeader(t, 10*time.Second)
+	cluster := masterKey(top).String()
+	db2, _ := top.Instance("db2")
+	sw := waitRecoveryID(t, leader, switchover(t, leader, cluster, db2), 30*time.Second)
+	if !sw.Success {
+		t.Fatalf("switchover: %s%s", sw.Error, stepsText(sw))
+	}
+	waitReplicating(t, top, "db2", 30*time.Second)
+	// Make the old master the preferred candidate, so the failover has to
+	// drain it.
+	db1, _ := top.Instance("db1")
+	if code, body, err := do(http.MethodPut, leader.URL(fmt.Sprintf("/api/v1/instances/%s/%d/promotion-rule", db1.Host, db1.Port)), map[string]string{"rule": "prefer"}); err != nil || code != 200 {
+		t.Fatalf("promotion rule: %d %s %v", code, body, err)
+	}
+	before := w.Acked()
+	testutil.WaitFor(t, 20*time.Second, func() (bool, string) { return w.Acked() >= before+100, fmt.Sprint(w.Acked()) })
+	killed := time.Now()
+	if err := top.Kill("db2"); err != nil {
+		t.Fatal(err)
+	}
+	rec := waitRecovery(t, leader, instanceKey(db2), sw.ID, 30*time.Second)
+	if !rec.Success {
+		t.Fatalf("failover after switchover: %s%s", rec.Error, stepsText(rec))
+	}
+	if rec.Successor != instanceKey(db1) {
+		t.Errorf("promoted %s, want the preferred old master db1:%s", rec.Successor, stepsText(rec))
+	}
+	if took := rec.Finished.Sub(killed); took > 10*time.Second {
+		t.Errorf("failover after a switchover took %s:%s", took, stepsText(rec))
+	}
+	t.Logf("failover after switchover in %s:%s", rec.Finished.Sub(killed).Round(time.Millisecond), stepsText(rec))
+	w.Stop()
+	var newMaster string
+	for _, in := range top.Instances {
+		if instanceKey(in) == rec.Successor {
+			newMaster = in.Name
+		}
+	}
+	waitConverged(t, top, newMaster, 60*time.Second)
+	w.verify(t, newMaster)
+	// One cluster, whose master is the new one, on every node.
+	for _, n := range wc.Nodes {
+		testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
+			var raw json.RawMessage
+			if _, err := testutil.GetJSON(n.URL("/api/v1/clusters"), &raw); err != nil {
+				return false, err.Error()
+			}
+			s := string(raw)
+			return strings.Count(s, `"name":`) == 1 && strings.Contains(s, rec.Successor.String()), s
+		})
+	}
+}
