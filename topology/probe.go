@@ -62,7 +62,7 @@ func (c ProberConfig) Validate() error {
 type Prober struct {
 	cfg ProberConfig
 
-	mu      sync.Mutex
+	mu       sync.Mutex
 	pools    map[Key]*sql.DB
 	flavors  map[Key]Flavor // remembered so a probe needs one round trip less
 	versions map[Key]ServerVersion
