@@ -73,6 +73,11 @@ func runDetectionBench(b *testing.B, heartbeat time.Duration) {
 		if err := top.Start(context.Background(), "db1"); err != nil {
 			b.Fatal(err)
 		}
+		// A restarted master comes back read-only (no failover happened
+		// here: automatic recovery is off): the operator's step.
+		if _, err := top.Query(context.Background(), "db1", "SET GLOBAL read_only = 0"); err != nil && err.Error() != "sql: no rows in result set" {
+			b.Fatal(err)
+		}
 		waitReplicasReceiving(b, wc, m)
 		waitDeadOrNot(false, 15*time.Second)
 	}
