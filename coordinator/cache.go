@@ -22,6 +22,10 @@ type live struct {
 	LastReceive time.Time
 	// Failures counts consecutive failed probes.
 	Failures int
+	// Sample is the replica's status as last sampled between probes (the
+	// leader samples the replicas of masters), SampleAt when.
+	Sample   *topology.ReplicaStatus
+	SampleAt time.Time
 }
 
 // cache holds the live view of every probed instance. Safe for concurrent use.
@@ -47,10 +51,18 @@ func (c *cache) update(inst *topology.Instance, now time.Time) live {
 		return *e
 	}
 	e.Failures = 0
-	if advanced(e.Good, inst) || e.LastReceive.IsZero() {
+	prevGood := e.Good
+	if e.Sample != nil && prevGood != nil && prevGood.IsReplica() && e.SampleAt.After(prevGood.LastProbed) {
+		// Compare with the newer of the last probe and the last sample.
+		p := *prevGood
+		p.Replication = e.Sample
+		prevGood = &p
+	}
+	if advanced(prevGood, inst) || e.LastReceive.IsZero() {
 		e.LastReceive = now
 	}
 	e.Good = inst
+	e.Sample = nil
 	return *e
 }
 
@@ -109,4 +121,27 @@ func (e live) record() *topology.Instance {
 	r.LastError = e.Last.LastError
 	r.LastProbed = e.Last.LastProbed
 	return &r
+}
+
+// sample records a replica's status read between probes. It moves
+// LastReceive when the counters advanced, and reports whether the IO
+// thread stopped running (worth an immediate evaluation).
+func (c *cache) sample(k topology.Key, rs *topology.ReplicaStatus, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[k]
+	if e == nil || e.Good == nil || !e.Good.IsReplica() {
+		return false
+	}
+	prev := e.Good.Replication
+	if e.Sample != nil {
+		prev = e.Sample
+	}
+	cur := &topology.Instance{Key: k, Replication: rs}
+	if advanced(&topology.Instance{Key: k, Replication: prev}, cur) {
+		e.LastReceive = now
+	}
+	stopped := prev.IORunning == "Yes" && rs.IORunning != "Yes"
+	e.Sample, e.SampleAt = rs, now
+	return stopped
 }

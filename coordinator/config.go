@@ -24,6 +24,10 @@ type Config struct {
 	// SuspectInterval is the faster probe period of a suspect instance (one
 	// some coordinator cannot reach) and of its replicas, until it resolves.
 	SuspectInterval time.Duration
+	// SampleInterval is the period of the light sampling between probes:
+	// masters are pinged, the leader reads the status of their replicas.
+	// 0 disables it.
+	SampleInterval time.Duration
 	// ConfirmFailures is how many consecutive failed probes make this node
 	// vote "unreachable". The second probe follows the first at once.
 	ConfirmFailures int
@@ -47,6 +51,7 @@ func Default() Config {
 	return Config{
 		Interval:        time.Second,
 		SuspectInterval: 100 * time.Millisecond,
+		SampleInterval:  200 * time.Millisecond,
 		ConfirmFailures: 2,
 		GoneAfter:       time.Hour,
 		MaxInstances:    1000,
@@ -72,6 +77,9 @@ func (c Config) Validate() error {
 	}
 	if c.SuspectInterval <= 0 || c.SuspectInterval > c.Interval {
 		bad("detection.suspect_interval", c.SuspectInterval, "must be positive and not above discovery.interval")
+	}
+	if c.SampleInterval < 0 || c.SampleInterval > c.Interval {
+		bad("detection.sample_interval", c.SampleInterval, "must be between 0 (off) and discovery.interval")
 	}
 	if c.ConfirmFailures < 1 || c.ConfirmFailures > 10 {
 		bad("detection.confirm_failures", c.ConfirmFailures, "must be between 1 and 10")

@@ -36,12 +36,13 @@ type Watcher interface {
 // Coordinator runs the probe loop and verdicts on every node, and
 // discovery publication and failure detection while leader.
 type Coordinator struct {
-	cfg    Config
-	raft   Raft
-	prober Prober
-	watch  Watcher
-	log    *slog.Logger
-	now    func() time.Time
+	cfg     Config
+	raft    Raft
+	prober  Prober
+	watch   Watcher
+	sampler Sampler
+	log     *slog.Logger
+	now     func() time.Time
 
 	// Metrics, when set before Run, records probes and verdict flips.
 	Metrics *Metrics
@@ -49,6 +50,9 @@ type Coordinator struct {
 	cache    *cache
 	verdicts *verdictSync
 	urgent   chan topology.Key
+	// probeResults carries results into the probe loop (from probes and
+	// from timed-out pings).
+	probeResults chan probeResult
 	// publishNow wakes the publish loop.
 	publishNow chan struct{}
 
@@ -72,23 +76,27 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Coordinator{
-		cfg:        cfg,
-		raft:       raft,
-		prober:     prober,
-		watch:      watch,
-		log:        log,
-		now:        time.Now,
-		cache:      newCache(),
-		urgent:     make(chan topology.Key, 64),
-		publishNow: make(chan struct{}, 1),
-		pending:    map[topology.Key]bool{},
-		watching:   map[topology.Key]context.CancelFunc{},
-		fencing:    map[topology.Key]bool{},
+		cfg:          cfg,
+		raft:         raft,
+		prober:       prober,
+		watch:        watch,
+		log:          log,
+		now:          time.Now,
+		cache:        newCache(),
+		urgent:       make(chan topology.Key, 64),
+		probeResults: make(chan probeResult, 64),
+		publishNow:   make(chan struct{}, 1),
+		pending:      map[topology.Key]bool{},
+		watching:     map[topology.Key]context.CancelFunc{},
+		fencing:      map[topology.Key]bool{},
 	}
 	c.verdicts = newVerdictSync(cfg.NodeID, raft, log.With("loop", "verdicts"))
 	c.detector = newDetector(c)
 	if actors != nil {
 		c.recovery = newRecoveries(c, cfg.Recovery, actors)
+	}
+	if s, ok := prober.(Sampler); ok {
+		c.sampler = s
 	}
 	if len(cfg.Hooks.Commands) > 0 || len(cfg.Hooks.Webhooks) > 0 {
 		c.hooks = newHooks(cfg.Hooks, log.With("loop", "hooks"))
@@ -106,9 +114,10 @@ func (c *Coordinator) Run(ctx context.Context) {
 		c.raft.OnLeadership("recovery", c.recovery.lead)
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.verdicts.run(ctx) }()
 	go func() { defer wg.Done(); c.probeLoop(ctx) }()
+	go func() { defer wg.Done(); c.sampleLoop(ctx) }()
 	wg.Wait()
 	c.mu.Lock()
 	for _, cancel := range c.watching {

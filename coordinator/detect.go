@@ -219,6 +219,9 @@ func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaVie
 	}
 	v.Reachable = true
 	rs := e.Last.Replication
+	if e.Sample != nil && e.SampleAt.After(e.Last.LastProbed) {
+		rs = e.Sample // fresher than the last full probe
+	}
 	if rs == nil {
 		return v
 	}

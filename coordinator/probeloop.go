@@ -21,7 +21,7 @@ type probeResult struct {
 func (c *Coordinator) probeLoop(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.SuspectInterval)
 	defer tick.Stop()
-	results := make(chan probeResult, 64)
+	results := c.probeResults
 	inFlight := map[topology.Key]bool{}
 	again := map[topology.Key]bool{} // poked while in flight: probe again on return
 	lastStart := map[topology.Key]time.Time{}

@@ -138,6 +138,7 @@ type RecoverySettings struct {
 // DetectionSettings tune failure detection.
 type DetectionSettings struct {
 	SuspectInterval time.Duration `mapstructure:"suspect_interval"`
+	SampleInterval  time.Duration `mapstructure:"sample_interval"`
 	ConfirmFailures int           `mapstructure:"confirm_failures"`
 	ReceiveGrace    time.Duration `mapstructure:"receive_grace"`
 	RequiredVotes   int           `mapstructure:"required_votes"`
@@ -189,6 +190,7 @@ var serverSettings = []setting{
 	{"discovery.gone_after", "", time.Hour, "an instance unreachable this long is reported as gone (never dropped silently)"},
 	{"discovery.max_instances", "", 1000, "upper bound on instances discovery follows"},
 	{"detection.suspect_interval", "", 100 * time.Millisecond, "probe period of a suspect instance and its replicas"},
+	{"detection.sample_interval", "", 200 * time.Millisecond, "period of the light sampling between probes (masters pinged, their replicas' status read by the leader); 0 turns it off"},
 	{"detection.confirm_failures", "", 2, "consecutive failed probes before this node votes an instance unreachable"},
 	{"detection.receive_grace", "", 500 * time.Millisecond, "slack over a replica's heartbeat period before it counts as no longer receiving"},
 	{"detection.required_votes", "", 0, "votes needed to declare an instance dead; 0 = a majority of voters (it can only raise that)"},
@@ -411,6 +413,9 @@ func (c *ServerConfig) Validate() error {
 	positive("detection.suspect_interval", c.Detection.SuspectInterval)
 	if c.Detection.SuspectInterval > c.Discovery.Interval {
 		bad("detection.suspect_interval", c.Detection.SuspectInterval, "must not exceed discovery.interval")
+	}
+	if c.Detection.SampleInterval < 0 || c.Detection.SampleInterval > c.Discovery.Interval {
+		bad("detection.sample_interval", c.Detection.SampleInterval, "must be between 0 (off) and discovery.interval")
 	}
 	if c.Detection.ConfirmFailures < 1 || c.Detection.ConfirmFailures > 10 {
 		bad("detection.confirm_failures", c.Detection.ConfirmFailures, "must be between 1 and 10")

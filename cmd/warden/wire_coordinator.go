@@ -45,6 +45,7 @@ func buildCoordinator(cfg *ServerConfig, node *election.Node, logger *slog.Logge
 	cc.GoneAfter = cfg.Discovery.GoneAfter
 	cc.MaxInstances = cfg.Discovery.MaxInstances
 	cc.SuspectInterval = cfg.Detection.SuspectInterval
+	cc.SampleInterval = cfg.Detection.SampleInterval
 	cc.ConfirmFailures = cfg.Detection.ConfirmFailures
 	cc.Analysis.ReceiveGrace = cfg.Detection.ReceiveGrace
 	cc.Analysis.RequiredVotes = cfg.Detection.RequiredVotes

@@ -1,0 +1,94 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/warden-ha/warden/topology"
+)
+
+// Sampler is the light probing between full probes; *topology.Prober
+// implements it.
+type Sampler interface {
+	Ping(ctx context.Context, k topology.Key) error
+	ReplicaStatus(ctx context.Context, k topology.Key) (*topology.ReplicaStatus, error)
+}
+
+// sampleLoop makes a hung master visible sooner than full probes can: every
+// SampleInterval each node pings every master (one round trip; a ping that
+// times out is a confirmed failure, like a probe), and the leader reads the
+// replication status of each master's replicas, so "nothing received for
+// heartbeat+grace" is measured against a fresh timestamp instead of one up
+// to a full probe interval old.
+func (c *Coordinator) sampleLoop(ctx context.Context) {
+	if c.sampler == nil || c.cfg.SampleInterval <= 0 {
+		return
+	}
+	tick := time.NewTicker(c.cfg.SampleInterval)
+	defer tick.Stop()
+	var mu sync.Mutex
+	busy := map[topology.Key]bool{}
+	run := func(k topology.Key, fn func()) {
+		mu.Lock()
+		if busy[k] {
+			mu.Unlock()
+			return
+		}
+		busy[k] = true
+		mu.Unlock()
+		go func() {
+			defer func() { mu.Lock(); delete(busy, k); mu.Unlock() }()
+			fn()
+		}()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		replaced := c.replacedMasters()
+		leader := c.raft.IsLeader()
+		for _, cl := range c.raft.FSM().Clusters() {
+			m := cl.Master
+			if s, ok := replaced[m]; ok {
+				m = s
+			}
+			run(m, func() { c.ping(ctx, m) })
+			if !leader {
+				continue
+			}
+			for _, r := range c.replicasOf(m) {
+				run(r, func() { c.sampleReplica(ctx, r) })
+			}
+		}
+	}
+}
+
+// ping checks a master between probes. A timeout counts like a failed
+// probe that timed out (this node votes); any other failure asks for a
+// full probe at once, which confirms.
+func (c *Coordinator) ping(ctx context.Context, k topology.Key) {
+	err := c.sampler.Ping(ctx, k)
+	if err == nil {
+		return
+	}
+	if errors.Is(err, topology.ErrTimeout) {
+		c.probeResults <- probeResult{inst: &topology.Instance{Key: k, LastProbed: c.now(), LastError: err.Error()}, err: err}
+		return
+	}
+	c.Poke(k)
+}
+
+// sampleReplica refreshes a replica's receive timestamp from its status.
+func (c *Coordinator) sampleReplica(ctx context.Context, k topology.Key) {
+	rs, err := c.sampler.ReplicaStatus(ctx, k)
+	if err != nil || rs == nil {
+		return
+	}
+	if c.cache.sample(k, rs, c.now()) {
+		c.detector.poke()
+	}
+}
