@@ -48,21 +48,7 @@ func (c *Coordinator) maybeFence(ctx context.Context, inst *topology.Instance) {
 	if inst.IsReplica() && inst.Replication.SourceKey() == succ && inst.ReadOnly {
 		return // already replicating from the current master: settled
 	}
-	c.mu.Lock()
-	if c.fencing[inst.Key] {
-		c.mu.Unlock()
-		return
-	}
-	c.fencing[inst.Key] = true
-	c.mu.Unlock()
-	go func() {
-		defer func() {
-			c.mu.Lock()
-			delete(c.fencing, inst.Key)
-			c.mu.Unlock()
-		}()
-		c.fence(c.recovery.leaderCtx(), rec, succ, inst)
-	}()
+	c.exclusive(inst.Key, func() { c.fence(c.recovery.leaderCtx(), rec, succ, inst) })
 }
 
 func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ topology.Key, inst *topology.Instance) {
@@ -220,19 +206,7 @@ func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 	if _, replaced := c.replacedMasters()[inst.Key]; replaced {
 		return // an old master: fencing and rejoin handle it
 	}
-	c.mu.Lock()
-	if c.fencing[inst.Key] {
-		c.mu.Unlock()
-		return
-	}
-	c.fencing[inst.Key] = true
-	c.mu.Unlock()
-	go func() {
-		defer func() {
-			c.mu.Lock()
-			delete(c.fencing, inst.Key)
-			c.mu.Unlock()
-		}()
+	c.exclusive(inst.Key, func() {
 		r := c.recovery
 		actx := r.leaderCtx()
 		err := r.withActor(actx, inst.Key, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(ctx context.Context, a Actor) error {
@@ -247,7 +221,7 @@ func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 		}
 		c.log.Warn("replica of a replaced master moved under its successor", "instance", inst.Key, "old_source", src, "successor", succ)
 		c.Poke(inst.Key)
-	}()
+	})
 }
 
 // anyRecoveryOpen reports whether some recovery has not finished.
@@ -258,4 +232,24 @@ func (c *Coordinator) anyRecoveryOpen() bool {
 		}
 	}
 	return false
+}
+
+// exclusive runs fn in the background unless an action on k already runs:
+// one fence, rejoin or adoption per instance at a time.
+func (c *Coordinator) exclusive(k topology.Key, fn func()) {
+	c.mu.Lock()
+	if c.fencing[k] {
+		c.mu.Unlock()
+		return
+	}
+	c.fencing[k] = true
+	c.mu.Unlock()
+	go func() {
+		defer func() {
+			c.mu.Lock()
+			delete(c.fencing, k)
+			c.mu.Unlock()
+		}()
+		fn()
+	}()
 }

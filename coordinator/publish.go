@@ -78,7 +78,14 @@ func (c *Coordinator) topologyDiff() (election.TopologyUpdate, bool) {
 	}
 	slices.SortFunc(upd.Upsert, func(a, b topology.Instance) int { return compareKey(a.Key, b.Key) })
 
-	// Clusters: group, then keep names stable across failovers.
+	// Clusters: group, then keep names stable across failovers. While a
+	// recovery runs the tree is half moved (some replicas repointed, the
+	// old master not yet known as replaced): regrouping then would split
+	// the cluster under two names for a moment. The recovery's end
+	// publishes the new tree.
+	if c.anyRecoveryOpen() {
+		return upd, len(upd.Upsert) > 0
+	}
 	published := map[topology.Key]*topology.Instance{}
 	for k, r := range records {
 		if _, known := current[k]; known || slices.ContainsFunc(upd.Upsert, func(i topology.Instance) bool { return i.Key == k }) {

@@ -367,32 +367,7 @@ func (r dbRunner) Exec(ctx context.Context, q string, args ...any) error {
 }
 
 func (r dbRunner) Query(ctx context.Context, q string, args ...any) ([]Row, error) {
-	rows, err := r.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	var out []Row
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		r := make(Row, len(cols))
-		for i, c := range cols {
-			r[strings.ToLower(c)] = vals[i]
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryRows(ctx, r.db, q, args...)
 }
 
 func (r dbRunner) Close() error { return r.db.Close() }

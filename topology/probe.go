@@ -350,8 +350,8 @@ func unreachableErr(k Key, err error) error {
 
 // queryRows runs q and returns every row as column name -> value, with the
 // column names lower-cased (parsers match names case-insensitively anyway).
-func queryRows(ctx context.Context, db *sql.DB, q string) ([]Row, error) {
-	rows, err := db.QueryContext(ctx, q)
+func queryRows(ctx context.Context, db *sql.DB, q string, args ...any) ([]Row, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
