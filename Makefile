@@ -6,7 +6,7 @@ BIN      := bin
 # The full suite starts real MariaDB servers and real warden processes.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build test test-unit bench lint demo demo-down clean
+.PHONY: all build deps test test-unit bench lint demo demo-down clean
 
 all: build
 
@@ -14,10 +14,24 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/warden ./cmd/warden
 	$(GO) build -o $(BIN)/sandbox ./deploy/sandbox/cmd/sandbox
 
+# Servers and tools the tests start: installed when missing (as root, on
+# Debian). One apt-get run, before the test packages start in parallel;
+# the tests would install them too, each on its own, when run alone.
+deps:
+	@missing=""; \
+	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
+	[ -x /usr/sbin/nft ] || command -v nft >/dev/null || missing="$$missing nftables"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "missing:$$missing (not root or no apt-get: the tests will say what to install)"; fi; \
+	fi
+
 # Everything the project checks: formatting, vet, unit tests, real-database
-# and multi-process tests. The tests install MariaDB (apt-get, as root) and
-# start every server they need themselves.
-test: lint
+# and multi-process tests. Every server a test needs is started by the test.
+test: lint deps
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # Pure logic only: no database servers, no warden processes.
