@@ -144,11 +144,15 @@ type recoveries struct {
 	mu      sync.Mutex
 	ctx     context.Context // the leadership's context; nil when not leader
 	running map[string]bool // cluster -> a goroutine of this node runs it
-	wg      sync.WaitGroup
+	// starting: clusters whose RecoveryStart is being proposed; the
+	// detector re-evaluates every few milliseconds and must not propose
+	// again meanwhile.
+	starting map[string]bool
+	wg       sync.WaitGroup
 }
 
 func newRecoveries(c *Coordinator, cfg RecoveryConfig, actors Actors) *recoveries {
-	return &recoveries{c: c, cfg: cfg, actors: actors, running: map[string]bool{}}
+	return &recoveries{c: c, cfg: cfg, actors: actors, running: map[string]bool{}, starting: map[string]bool{}}
 }
 
 // lead runs while this node leads: it resumes the recoveries a previous
@@ -195,7 +199,7 @@ func (r *recoveries) launch(rec election.Recovery) bool {
 
 // blocked says why an automatic recovery of cluster may not start now, or
 // "" when it may.
-func (r *recoveries) blocked(cluster, kind string, now time.Time) string {
+func (r *recoveries) blocked(cluster, kind string, failed topology.Key, now time.Time) string {
 	if !r.c.raft.FSM().Settings().AutomaticRecovery {
 		return "automatic recovery is off (PUT /api/v1/recovery-mode)"
 	}
@@ -205,7 +209,10 @@ func (r *recoveries) blocked(cluster, kind string, now time.Time) string {
 			continue
 		}
 		if !rec.Done() {
-			return fmt.Sprintf("recovery %d is still running", rec.ID)
+			if rec.FailedKey == failed {
+				return "" // it is being recovered right now
+			}
+			return fmt.Sprintf("waiting for recovery %d of %s to finish", rec.ID, rec.FailedKey)
 		}
 		if (rec.Kind == "intermediate") != (kind == "intermediate") {
 			// A moved intermediate master says nothing about the master's
@@ -237,17 +244,23 @@ func (r *recoveries) consider(p election.Problem, now time.Time) string {
 	if p.Code == string(topology.DeadIntermediateMaster) {
 		kind = "intermediate"
 	}
-	if why := r.blocked(p.Cluster, kind, now); why != "" {
+	if why := r.blocked(p.Cluster, kind, p.Key, now); why != "" {
 		return why
 	}
 	r.mu.Lock()
-	leading, busy := r.ctx != nil, r.running[p.Cluster]
-	r.mu.Unlock()
-	if !leading || busy {
+	if r.ctx == nil || r.running[p.Cluster] || r.starting[p.Cluster] {
+		r.mu.Unlock()
 		return ""
 	}
+	r.starting[p.Cluster] = true
+	r.mu.Unlock()
 	trigger := p
 	go func() {
+		defer func() {
+			r.mu.Lock()
+			delete(r.starting, p.Cluster)
+			r.mu.Unlock()
+		}()
 		if _, err := r.start(r.leaderCtx(), kind, p.Cluster, p.Key, &trigger, topology.Key{}); err != nil && !errors.Is(err, election.ErrConflict) {
 			r.c.log.Warn("could not start a recovery", "cluster", p.Cluster, "err", err)
 		}

@@ -68,8 +68,10 @@ type CandidateMatrix struct {
 	// Received is the union of every reachable replica's received GTIDs:
 	// what a promotion must keep so nothing any replica received is lost.
 	Received string `json:"received"`
-	// MostData is the replica holding the most data (eligible or not): the
-	// donor a less advanced candidate catches up from.
+	// MostData is the replica holding the most data that can serve as a
+	// source (eligible or not: a must_not replica can): the donor a less
+	// advanced candidate catches up from. A delayed replica never is: what
+	// it received waits in its relay log for the delay, and its binlog lacks it.
 	MostData Key `json:"most_data"`
 }
 
@@ -177,7 +179,8 @@ func RankCandidates(failed *Instance, inputs []CandidateInput) (CandidateMatrix,
 				return m, fmt.Errorf("candidate %s: %w", c.Key, err)
 			}
 			c.Behind = n
-			if !haveMost || n < mostBehind || (n == mostBehind && keyLess(c.Key, m.MostData)) {
+			canServe := c.SQLDelay == 0 && c.LogBin && c.LogReplicaUpdates && c.GTID && c.Errant == "" && !c.Downtimed
+			if canServe && (!haveMost || n < mostBehind || (n == mostBehind && keyLess(c.Key, m.MostData))) {
 				m.MostData, mostBehind, haveMost = c.Key, n, true
 			}
 		}

@@ -79,7 +79,7 @@ func TestRankCandidates(t *testing.T) {
 				{Instance: with(rep(3312, 7, 100, 100), func(i *Instance) { i.LastError = "connection refused" })},
 				{Instance: rep(3313, 8, 10, 10)},
 			},
-			wantOrder: []int{3313}, wantMost: 3307,
+			wantOrder: []int{3313}, wantMost: 3313,
 			wantWhy: map[int]string{3307: "delayed", 3308: "binary log off", 3309: "log_slave_updates", 3310: "GTID", 3311: "downtimed", 3312: "unreachable"},
 		},
 		{
@@ -89,8 +89,17 @@ func TestRankCandidates(t *testing.T) {
 				{Instance: rep(3308, 3, 99, 100)},
 			},
 			wantOrder: []int{3308},
-			wantMost:  3307,
+			wantMost:  3308, // an errant replica is no donor either
 			wantWhy:   map[int]string{3307: "errant"},
+		},
+		{
+			name: "a delayed replica that received the most is never the donor",
+			inputs: []CandidateInput{
+				{Instance: with(rep(3307, 2, 50, 101), func(i *Instance) { i.Replication.SQLDelay = 3600 })},
+				{Instance: rep(3308, 3, 100, 100), Rule: RuleMustNot},
+				{Instance: rep(3309, 4, 90, 90)},
+			},
+			wantOrder: []int{3309}, wantMost: 3308,
 		},
 		{
 			name:      "no eligible replica",
