@@ -42,21 +42,7 @@ type recovery struct {
 }
 
 func recoveries(n *testutil.WardenNode) ([]recovery, error) {
-	var raw json.RawMessage
-	if _, err := testutil.GetJSON(n.URL("/api/v1/recoveries"), &raw); err != nil {
-		return nil, err
-	}
-	var list []recovery
-	if err := json.Unmarshal(raw, &list); err == nil {
-		return list, nil
-	}
-	var obj struct {
-		Recoveries []recovery `json:"recoveries"`
-	}
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("recoveries: %w: %s", err, raw)
-	}
-	return obj.Recoveries, nil
+	return getList[recovery](n, "recoveries")
 }
 
 // waitRecovery waits until a finished recovery of failed, newer than

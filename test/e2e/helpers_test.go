@@ -30,24 +30,30 @@ func (p problem) String() string {
 	return fmt.Sprintf("%s(%s down=%v up=%v)", p.Code, p.Key, p.VotesDown, p.VotesUp)
 }
 
-// problems reads GET /api/v1/problems from one node; it accepts a bare list
-// or an object with a "problems" list.
+// problems reads GET /api/v1/problems from one node.
 func problems(n *testutil.WardenNode) ([]problem, error) {
+	return getList[problem](n, "problems")
+}
+
+// getList reads GET /api/v1/{name} from one node: a bare list, or an
+// object holding the list under the same name.
+func getList[T any](n *testutil.WardenNode, name string) ([]T, error) {
 	var raw json.RawMessage
-	if _, err := testutil.GetJSON(n.URL("/api/v1/problems"), &raw); err != nil {
+	if _, err := testutil.GetJSON(n.URL("/api/v1/"+name), &raw); err != nil {
 		return nil, err
 	}
-	var list []problem
+	var list []T
 	if err := json.Unmarshal(raw, &list); err == nil {
 		return list, nil
 	}
-	var obj struct {
-		Problems []problem `json:"problems"`
-	}
+	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("problems: %w: %s", err, raw)
+		return nil, fmt.Errorf("%s: %w: %s", name, err, raw)
 	}
-	return obj.Problems, nil
+	if err := json.Unmarshal(obj[name], &list); err != nil {
+		return nil, fmt.Errorf("%s: %w: %s", name, err, raw)
+	}
+	return list, nil
 }
 
 func find(ps []problem, code string, k topology.Key) (problem, bool) {
