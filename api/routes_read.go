@@ -80,7 +80,7 @@ func (s *Server) knownInstance(c *gin.Context) (topology.Instance, error) {
 	if !ok {
 		return topology.Instance{}, fmt.Errorf("instance %s: %w", k, election.ErrNotFound)
 	}
-	return in, nil
+	return withLive(in, s.deps.Live), nil
 }
 
 func (s *Server) getInstance(c *gin.Context) {

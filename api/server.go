@@ -108,6 +108,9 @@ type Deps struct {
 	// Recoverer may be nil: failover and switchover then answer 503
 	// recovery_unavailable.
 	Recoverer Recoverer
+	// Live, when set, freshens positions, lag and heartbeats in read
+	// answers with this node's own probes (see withLive).
+	Live LiveFacts
 	// UI is served at / for paths no route matches; nil serves no UI.
 	UI fs.FS
 	// Now is the clock for command timestamps and downtime checks

@@ -152,6 +152,7 @@ func (s *Server) snapshot(clusters []election.Cluster, only []topology.Key) *sna
 		}
 	}
 	for _, in := range ins {
+		in = withLive(in, s.deps.Live)
 		sn.instances[in.Key] = &in
 		if in.IsReplica() {
 			src := in.Replication.SourceKey()

@@ -97,6 +97,9 @@ func newAPIServer(cfg *ServerConfig, node *election.Node, rec api.Recoverer, reg
 	if rec != nil {
 		// Guard against a typed nil becoming a non-nil interface.
 		deps.Recoverer = rec
+		if live, ok := rec.(api.LiveFacts); ok {
+			deps.Live = live
+		}
 	}
 	return api.New(c, deps, log)
 }
