@@ -196,5 +196,5 @@ function legend() {
     h('span', { class: 'lg link-lagging' }, `- - ▲ lagging > ${LAG_WARN_S}s`), ' ',
     h('span', { class: 'lg link-stopped' }, '- - ■ stopped'), ' ',
     h('span', { class: 'lg link-broken' }, '··· ✖ broken / unreachable'),
-    '. Updated every second; IO/SQL threads and errors every 5 s. Lag and GTID come from this node's own probe of each instance (once a second).');
+    '. Updated every second; IO/SQL threads and errors every 5 s. Lag and GTID come from the probes of the node serving this page (once a second).');
 }
