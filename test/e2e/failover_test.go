@@ -429,3 +429,42 @@ func TestDeadIntermediateMaster(t *testing.T) {
 		t.Errorf("the master changed: read_only=%v %v", v, err)
 	}
 }
+
+// TestReturningReplicaIsAdopted: a replica that is unreachable during the
+// failover (paused) is listed as lost; when it answers again it still points
+// at the dead master, and the leader moves it under the new master.
+func TestReturningReplicaIsAdopted(t *testing.T) {
+	top, wc := failoverCluster(t, sandbox.Config{Instances: 4})
+	w := startWriter(t, top)
+	testutil.WaitFor(t, 20*time.Second, func() (bool, string) { return w.Acked() >= 200, fmt.Sprint(w.Acked()) })
+	if err := top.Pause("db4"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = top.Resume("db4") })
+	m := masterKey(top)
+	if err := top.Kill("db1"); err != nil {
+		t.Fatal(err)
+	}
+	rec := waitRecovery(t, wc.WaitLeader(t, 10*time.Second), m, 0, 30*time.Second)
+	db4, _ := top.Instance("db4")
+	lost := false
+	for _, l := range rec.Lost {
+		lost = lost || l.Key == instanceKey(db4)
+	}
+	if !rec.Success || !lost {
+		t.Fatalf("want a successful recovery listing paused db4 as lost: %+v%s", rec, stepsText(rec))
+	}
+	if err := top.Resume("db4"); err != nil {
+		t.Fatal(err)
+	}
+	var newMaster string
+	for _, in := range top.Instances {
+		if instanceKey(in) == rec.Successor {
+			newMaster = in.Name
+		}
+	}
+	waitReplicating(t, top, newMaster, 30*time.Second)
+	w.Stop()
+	waitConverged(t, top, newMaster, 60*time.Second)
+	w.verify(t, "db4")
+}
