@@ -207,9 +207,7 @@ func members(c election.Cluster) []topology.Key {
 	return out
 }
 
-func compareKeys(a, b topology.Key) int {
-	return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
-}
+func compareKeys(a, b topology.Key) int { return a.Compare(b) }
 
 // role names k's place in cluster c, as the replicated state has it.
 func (sn *snapshot) role(c election.Cluster, k topology.Key) string {

@@ -198,7 +198,7 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 		if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
 			return c
 		}
-		if c := compareKey(a.Key, b.Key); c != 0 {
+		if c := a.Key.Compare(b.Key); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Code, b.Code)

@@ -76,7 +76,7 @@ func (c *Coordinator) topologyDiff() (election.TopologyUpdate, bool) {
 			upd.Upsert = append(upd.Upsert, *r)
 		}
 	}
-	slices.SortFunc(upd.Upsert, func(a, b topology.Instance) int { return compareKey(a.Key, b.Key) })
+	slices.SortFunc(upd.Upsert, func(a, b topology.Instance) int { return a.Key.Compare(b.Key) })
 
 	// Clusters: group, then keep names stable across failovers. While a
 	// recovery runs the tree is half moved (some replicas repointed, the
@@ -122,16 +122,6 @@ func (c *Coordinator) topologyDiff() (election.TopologyUpdate, bool) {
 }
 
 func (c *Coordinator) isSeed(k topology.Key) bool { return slices.Contains(c.cfg.Seeds, k) }
-
-func compareKey(a, b topology.Key) int {
-	switch {
-	case a.Host < b.Host:
-		return -1
-	case a.Host > b.Host:
-		return 1
-	}
-	return a.Port - b.Port
-}
 
 // sameStructure compares what is worth replicating: identity, role,
 // configuration, thread states and errors, reachability. Counters and

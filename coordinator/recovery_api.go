@@ -166,7 +166,7 @@ func (c *Coordinator) Plan(ctx context.Context, kind, cluster string, candidate 
 			steps = append(steps, fmt.Sprintf("refuse: %s does not answer (use a failover)", master))
 		}
 		steps = append(steps,
-			fmt.Sprintf("run pre-switchover hooks (a non-zero exit aborts)"),
+			"run pre-switchover hooks (a non-zero exit aborts)",
 			fmt.Sprintf("set read_only=ON on %s (writes refused from here)", master),
 			fmt.Sprintf("wait until %s has executed everything %s has (at most recovery.switchover_timeout; else roll back)", best.Key, master),
 			fmt.Sprintf("promote %s: stop replication, reset its replica config, read_only=OFF (writes accepted again)", best.Key),

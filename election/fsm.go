@@ -267,6 +267,4 @@ func (f *FSM) Settings() Settings {
 	return f.state.Settings
 }
 
-func compareKeys(a, b topology.Key) int {
-	return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Port, b.Port))
-}
+func compareKeys(a, b topology.Key) int { return a.Compare(b) }

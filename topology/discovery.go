@@ -180,12 +180,7 @@ func AssignClusterNames(groups []Group, previous map[Key]string, seedNames map[K
 	return out
 }
 
-func keyLess(a, b Key) bool {
-	if a.Host != b.Host {
-		return a.Host < b.Host
-	}
-	return a.Port < b.Port
-}
+func keyLess(a, b Key) bool { return a.Compare(b) < 0 }
 
 func sortKeys(ks []Key) { sort.Slice(ks, func(i, j int) bool { return keyLess(ks[i], ks[j]) }) }
 

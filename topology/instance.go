@@ -5,6 +5,7 @@
 package topology
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"strconv"
@@ -22,6 +23,14 @@ type Key struct {
 
 // String formats the key as host:port (IPv6 hosts bracketed).
 func (k Key) String() string { return net.JoinHostPort(k.Host, strconv.Itoa(k.Port)) }
+
+// Compare orders keys by host, then port (for sorting: -1, 0, +1).
+func (k Key) Compare(o Key) int {
+	return cmp.Or(cmp.Compare(k.Host, o.Host), cmp.Compare(k.Port, o.Port))
+}
+
+// CompareKeys is Key.Compare as a function, for slices.SortFunc.
+func CompareKeys(a, b Key) int { return a.Compare(b) }
 
 // IsZero reports whether the key is unset.
 func (k Key) IsZero() bool { return k.Host == "" && k.Port == 0 }

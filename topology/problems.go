@@ -190,12 +190,7 @@ func AllProblems(instances []*Instance, cfg ProblemConfig) []Problem {
 	return out
 }
 
-func compareKeys(a, b Key) int {
-	if c := cmp.Compare(a.Host, b.Host); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Port, b.Port)
-}
+func compareKeys(a, b Key) int { return a.Compare(b) }
 
 // sortProblems makes output deterministic: by instance, then code. The sort
 // is stable so problems of one code keep the order their check gave.
