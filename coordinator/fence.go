@@ -91,6 +91,9 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 		c.log.Warn("old master could not rejoin; it stays fenced", "instance", k, "err", err)
 		return
 	}
+	// Probe it before the record says so: whoever reads "rejoined" and
+	// then asks this leader for a switchover to it finds it a replica.
+	c.refresh(ctx, []topology.Key{k})
 	_ = r.note(ctx, rec.ID, note)
 	c.Poke(k)
 }

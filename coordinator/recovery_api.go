@@ -107,7 +107,7 @@ func (c *Coordinator) Failover(ctx context.Context, cluster string, candidate to
 		return 0, fmt.Errorf("%s answers probes: %w; use a switchover: %w", master, ErrMasterHealthy, election.ErrConflict)
 	}
 	if !candidate.IsZero() {
-		if err := c.checkCandidate(master, candidate); err != nil {
+		if err := c.checkCandidate(ctx, master, candidate); err != nil {
 			return 0, err
 		}
 	}
@@ -123,12 +123,18 @@ func (c *Coordinator) Failover(ctx context.Context, cluster string, candidate to
 }
 
 // checkCandidate refuses a named candidate that does not replicate from
-// the master.
-func (c *Coordinator) checkCandidate(master, candidate topology.Key) error {
+// the master. Before refusing it probes the candidate once more: a replica
+// that has just been repointed (an old master that rejoined a moment ago)
+// may not have been probed since, and the fresh probe also puts it in the
+// live cache the recovery reads its replica list from.
+func (c *Coordinator) checkCandidate(ctx context.Context, master, candidate topology.Key) error {
 	for _, k := range c.replicasOf(master) {
 		if k == candidate {
 			return nil
 		}
+	}
+	if f := c.refresh(ctx, []topology.Key{candidate})[candidate]; f != nil && f.LastError == "" && f.IsReplica() && f.Replication.SourceKey() == master {
+		return nil
 	}
 	return fmt.Errorf("candidate %s is not a replica of %s: %w", candidate, master, election.ErrBadCommand)
 }

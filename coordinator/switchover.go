@@ -33,7 +33,7 @@ func (c *Coordinator) Switchover(ctx context.Context, cluster string, candidate 
 		return 0, fmt.Errorf("master %s is read-only: %w: %w", master, ErrUnhealthy, election.ErrConflict)
 	}
 	if !candidate.IsZero() {
-		if err := c.checkCandidate(master, candidate); err != nil {
+		if err := c.checkCandidate(ctx, master, candidate); err != nil {
 			return 0, err
 		}
 	}
