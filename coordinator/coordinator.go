@@ -60,6 +60,8 @@ type Coordinator struct {
 	pending  map[topology.Key]bool // neighbours seen, not yet in the state
 	watching map[topology.Key]context.CancelFunc
 	fencing  map[topology.Key]bool
+	// adoptFailures: when adopting a returning replica last failed.
+	adoptFailures map[topology.Key]time.Time
 
 	detector *detector
 	recovery *recoveries
@@ -76,19 +78,20 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Coordinator{
-		cfg:          cfg,
-		raft:         raft,
-		prober:       prober,
-		watch:        watch,
-		log:          log,
-		now:          time.Now,
-		cache:        newCache(),
-		urgent:       make(chan topology.Key, 64),
-		probeResults: make(chan probeResult, 64),
-		publishNow:   make(chan struct{}, 1),
-		pending:      map[topology.Key]bool{},
-		watching:     map[topology.Key]context.CancelFunc{},
-		fencing:      map[topology.Key]bool{},
+		cfg:           cfg,
+		raft:          raft,
+		prober:        prober,
+		watch:         watch,
+		log:           log,
+		now:           time.Now,
+		cache:         newCache(),
+		urgent:        make(chan topology.Key, 64),
+		probeResults:  make(chan probeResult, 64),
+		publishNow:    make(chan struct{}, 1),
+		pending:       map[topology.Key]bool{},
+		watching:      map[topology.Key]context.CancelFunc{},
+		fencing:       map[topology.Key]bool{},
+		adoptFailures: map[topology.Key]time.Time{},
 	}
 	c.verdicts = newVerdictSync(cfg.NodeID, raft, log.With("loop", "verdicts"))
 	c.detector = newDetector(c)

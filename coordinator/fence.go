@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
@@ -105,21 +106,33 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 // what the replicas had received at the failover (the recovery's matrix)
 // is what finds it.
 func (c *Coordinator) onlyOn(old, succ topology.Key, rec election.Recovery) string {
-	o, m := c.lastKnown(old), c.lastKnown(succ)
-	f := o.Flavor.GTIDFlavor()
-	pos := func(i *topology.Instance) string {
-		if f == gtid.MariaDB {
-			return firstNonEmpty(i.GTIDBinlogPos, i.GTIDCurrentPos)
-		}
-		return i.GTIDExecuted
+	o := c.lastKnown(old)
+	return holdsExtra(o.Flavor.GTIDFlavor(), gtidPos(o), gtidPos(c.lastKnown(succ)), matrixReceived(rec))
+}
+
+// gtidPos is what an instance holds: its binlog position on MariaDB (the
+// current position when binlogs are off), gtid_executed on MySQL.
+func gtidPos(i *topology.Instance) string {
+	if i.Flavor.GTIDFlavor() == gtid.MariaDB {
+		return firstNonEmpty(i.GTIDBinlogPos, i.GTIDCurrentPos)
 	}
-	a, err := gtid.Parse(f, pos(o))
-	if err != nil {
+	return i.GTIDExecuted
+}
+
+// holdsExtra returns the GTIDs in have that neither succ (the new master's
+// position) nor received (what the replicas had received at the failover)
+// contains, "" when none or unknown. MariaDB positions compare per domain
+// by sequence, so a diverged 0-1-100 looks "behind" a new master at
+// 0-2-150: the failover-time view is the precise one when both find
+// something.
+func holdsExtra(f gtid.Flavor, have, succ, received string) string {
+	a, err := gtid.Parse(f, have)
+	if err != nil || strings.TrimSpace(have) == "" {
 		return ""
 	}
 	var parts []string
-	for _, against := range []string{pos(m), matrixReceived(rec)} {
-		if against == "" {
+	for _, against := range []string{succ, received} {
+		if strings.TrimSpace(against) == "" {
 			continue
 		}
 		b, err := gtid.Parse(f, against)
@@ -132,9 +145,6 @@ func (c *Coordinator) onlyOn(old, succ topology.Key, rec election.Recovery) stri
 	}
 	if len(parts) == 0 {
 		return ""
-	}
-	if len(parts) == 2 && parts[0] != parts[1] {
-		return parts[1] // the failover-time view is the precise one
 	}
 	return parts[len(parts)-1]
 }
@@ -194,9 +204,17 @@ func successors(recs []election.Recovery) map[topology.Key]topology.Key {
 
 // maybeAdopt runs on the leader after a successful probe: a replica still
 // pointing at a replaced master (it was unreachable during the recovery,
-// or rejoined it just before it failed) is repointed to the successor with
-// GTID auto-positioning. If it holds transactions the successor lacks, the
-// server refuses (1236) and it stays broken, reported as a problem.
+// or rejoined it just before it failed) is moved under the successor.
+//
+// It may hold transactions no other replica received (it acknowledged a
+// semi-sync commit just before it froze), so first its IO thread stops
+// and its relay log is applied, keeping what it received (pitfall 1);
+// then what it has executed is compared with the successor and with what
+// the replicas had received at the failover. If it holds something the
+// successor lacks it is left alone, replication stopped, and the recovery
+// records the GTIDs: repointing would fail (1236) or bury them. Otherwise
+// it replicates from the successor with slave_pos. Either way the
+// recovery record says what happened, once.
 func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 	if c.recovery == nil || !c.raft.IsLeader() || !inst.IsReplica() || c.anyRecoveryOpen() {
 		return
@@ -209,22 +227,87 @@ func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 	if _, replaced := c.replacedMasters()[inst.Key]; replaced {
 		return // an old master: fencing and rejoin handle it
 	}
-	c.exclusive(inst.Key, func() {
-		r := c.recovery
-		actx := r.leaderCtx()
-		err := r.withActor(actx, inst.Key, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(ctx context.Context, a Actor) error {
-			if err := a.ChangeSource(ctx, r.sourceOptions(succ, topology.GTIDSlavePos)); err != nil {
-				return err
-			}
-			return a.WaitReplicating(ctx, r.cfg.ReplicaTimeout)
-		})
-		if err != nil {
-			c.log.Warn("could not move a replica of a replaced master under its successor", "instance", inst.Key, "old_source", src, "successor", succ, "err", err)
-			return
+	rec, found := c.latestReplacing(src)
+	if !found || hasStep(rec, election.StepDiverged, inst.Key) || c.adoptBackingOff(inst.Key) {
+		return
+	}
+	c.exclusive(inst.Key, func() { c.adopt(rec, src, succ, inst) })
+}
+
+func (c *Coordinator) adopt(rec election.Recovery, src, succ topology.Key, inst *topology.Instance) {
+	r := c.recovery
+	ctx := r.leaderCtx()
+	k := inst.Key
+	var extra string
+	err := r.withActor(ctx, k, r.cfg.DrainTimeout+r.cfg.ReplicaTimeout+2*r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
+		if err := a.StopIOThread(actx); err != nil {
+			return err
 		}
-		c.log.Warn("replica of a replaced master moved under its successor", "instance", inst.Key, "old_source", src, "successor", succ)
-		c.Poke(inst.Key)
+		executed, err := a.DrainRelayLog(actx, r.cfg.DrainTimeout)
+		if err != nil {
+			return err
+		}
+		if extra = holdsExtra(inst.Flavor.GTIDFlavor(), executed, gtidPos(c.lastKnown(succ)), matrixReceived(rec)); extra != "" {
+			return nil // left as it is: stopped, everything it received applied
+		}
+		if err := a.ChangeSource(actx, r.sourceOptions(succ, topology.GTIDSlavePos)); err != nil {
+			return err
+		}
+		return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)
 	})
+	switch {
+	case err != nil:
+		c.log.Warn("could not move a replica of a replaced master under its successor", "instance", k, "old_source", src, "successor", succ, "err", err)
+		c.adoptFailed(k)
+		return
+	case extra != "":
+		msg := fmt.Sprintf("replica %s answered again holding transactions the new master %s lacks: %s; replication left stopped for an operator (repointing would fail or bury them)", k, succ, extra)
+		c.log.Error("returning replica holds transactions the new master lacks", "instance", k, "successor", succ, "gtids", extra, "recovery", rec.ID)
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepDiverged, Instance: k, Message: msg})
+	default:
+		c.log.Warn("replica of a replaced master moved under its successor", "instance", k, "old_source", src, "successor", succ)
+		c.refresh(ctx, []topology.Key{k})
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepAdopted, Instance: k,
+			Message: fmt.Sprintf("replica %s answered again and now replicates from %s", k, succ)})
+	}
+	c.Poke(k)
+}
+
+// latestReplacing is the latest successful recovery that replaced k.
+func (c *Coordinator) latestReplacing(k topology.Key) (election.Recovery, bool) {
+	var best election.Recovery
+	found := false
+	for _, rec := range c.raft.FSM().Recoveries() {
+		if rec.FailedKey == k && rec.Done() && rec.Success && (!found || rec.ID > best.ID) {
+			best, found = rec, true
+		}
+	}
+	return best, found
+}
+
+func hasStep(rec election.Recovery, kind string, k topology.Key) bool {
+	for _, s := range rec.Steps {
+		if s.Kind == kind && s.Instance == k {
+			return true
+		}
+	}
+	return false
+}
+
+// adoptRetry is how long a failed adoption waits before the next try.
+const adoptRetry = 30 * time.Second
+
+func (c *Coordinator) adoptFailed(k topology.Key) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.adoptFailures[k] = c.now()
+}
+
+func (c *Coordinator) adoptBackingOff(k topology.Key) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.adoptFailures[k]
+	return ok && c.now().Sub(at) < adoptRetry
 }
 
 // anyRecoveryOpen reports whether some recovery has not finished.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
+	"github.com/warden-ha/warden/topology/gtid"
 )
 
 func key(port int) topology.Key { return topology.Key{Host: "10.0.0.1", Port: port} }
@@ -61,5 +62,38 @@ func TestMergeReplaced(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestHoldsExtra(t *testing.T) {
+	cases := []struct {
+		name                 string
+		flavor               gtid.Flavor
+		have, succ, received string
+		want                 string
+	}{
+		{name: "behind the failover view: nothing extra", flavor: gtid.MariaDB, have: "0-101-150", succ: "0-102-300", received: "0-101-190", want: ""},
+		{name: "acked a commit nobody else received", flavor: gtid.MariaDB, have: "0-101-195", succ: "0-102-300", received: "0-101-190", want: "0-101-195"},
+		{name: "equal to what was received", flavor: gtid.MariaDB, have: "0-101-190", succ: "0-102-300", received: "0-101-190", want: ""},
+		{name: "another domain only it has", flavor: gtid.MariaDB, have: "0-101-150,1-101-7", succ: "0-102-300", received: "0-101-190", want: "1-101-7"},
+		{name: "no failover view: the new master's position decides", flavor: gtid.MariaDB, have: "0-101-400", succ: "0-102-300", received: "", want: "0-101-400"},
+		{name: "unknown position: nothing claimed", flavor: gtid.MariaDB, have: "", succ: "0-102-300", received: "0-101-190", want: ""},
+		{name: "mysql: a transaction the new master lacks", flavor: gtid.MySQL,
+			have:     "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-12",
+			succ:     "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-3",
+			received: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10",
+			want:     "3e11fa47-71ca-11e1-9e33-c80aa9429562:11-12"},
+		{name: "mysql: behind", flavor: gtid.MySQL,
+			have:     "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-8",
+			succ:     "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-3",
+			received: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10",
+			want:     ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := holdsExtra(c.flavor, c.have, c.succ, c.received); got != c.want {
+				t.Fatalf("holdsExtra(%q, %q, %q) = %q, want %q", c.have, c.succ, c.received, got, c.want)
+			}
+		})
 	}
 }

@@ -29,6 +29,7 @@ type Actor interface {
 	Close() error
 	SetReadOnly(ctx context.Context, on bool) error
 	ChangeSource(ctx context.Context, o topology.SourceOptions) error
+	StopIOThread(ctx context.Context) error
 	WaitReplicating(ctx context.Context, timeout time.Duration) error
 	DrainRelayLog(ctx context.Context, timeout time.Duration) (string, error)
 	CatchUpFrom(ctx context.Context, donor topology.Key, donorPos string, o topology.SourceOptions, timeout time.Duration) error

@@ -159,8 +159,9 @@ func applyRecoveryStep(s *State, index, _ uint64, body []byte) any {
 	}
 	var r *Recovery
 	var err error
-	if k := c.Step.Kind; k == StepFenced || k == StepRejoined || k == StepHook {
-		// These happen after the end: the old master answers again.
+	if k := c.Step.Kind; k == StepFenced || k == StepRejoined || k == StepHook || k == StepAdopted || k == StepDiverged {
+		// These happen after the end: the old master or a lost replica
+		// answers again.
 		old, ok := s.Recoveries[c.ID]
 		if !ok {
 			return fmt.Errorf("raft index %d: recovery %d: %w", index, c.ID, ErrNotFound)

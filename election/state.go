@@ -71,6 +71,12 @@ const (
 	StepRejoined = "rejoined"
 	// StepHook records a hook's result; webhooks may answer after the end.
 	StepHook = "hook"
+	// StepAdopted and StepDiverged may follow the end too: a replica that
+	// was unreachable during the recovery answered again and was moved
+	// under the new master, or holds transactions the new master lacks
+	// and was left stopped for an operator.
+	StepAdopted  = "adopted"
+	StepDiverged = "diverged"
 )
 
 // LostReplica is a replica a recovery could not keep, and why.
