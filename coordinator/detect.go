@@ -42,6 +42,7 @@ const detectPoll = 5 * time.Millisecond
 
 func (d *detector) run(ctx context.Context) {
 	d.lastSig = "" // a new leader republishes what it sees
+	d.inherit(d.c.raft.FSM().Problems())
 	poll := time.NewTicker(detectPoll)
 	defer poll.Stop()
 	var lastIndex uint64
@@ -251,12 +252,37 @@ func signature(ps []election.Problem) string {
 	return b.String()
 }
 
+// inherit marks the actionable problems a previous leader published as
+// announced: it ran their failure-detected hooks, so a leader change does
+// not run them again (once per event, not once per leader).
+func (d *detector) inherit(published []election.Problem) {
+	d.announced = map[string]bool{}
+	for _, p := range published {
+		if topology.AnalysisCode(p.Code).Actionable() {
+			d.announced[p.Code+"|"+p.Key.String()] = true
+		}
+	}
+}
+
 // announce logs and runs the failure-detected hooks of actionable problems
 // that just appeared; forgets those that cleared.
 func (d *detector) announce(ctx context.Context, problems []election.Problem) {
+	for _, p := range d.fresh(problems) {
+		d.c.log.Warn("failure detected", "code", p.Code, "cluster", p.Cluster, "instance", p.Key, "why", p.Description)
+		ev := HookEvent{Event: EventFailureDetected, FailureType: p.Code, Cluster: p.Cluster, FailedHost: p.Key.Host, FailedPort: p.Key.Port,
+			Description: p.Description, At: d.c.now().UTC().Format(time.RFC3339Nano)}
+		ev.Text = ev.text()
+		go d.c.fire(ctx, ev)
+	}
+}
+
+// fresh returns the actionable problems not announced yet, marks them
+// announced, and forgets those that cleared (so a recurrence is new).
+func (d *detector) fresh(problems []election.Problem) []election.Problem {
 	if d.announced == nil {
 		d.announced = map[string]bool{}
 	}
+	var out []election.Problem
 	current := map[string]bool{}
 	for _, p := range problems {
 		if !topology.AnalysisCode(p.Code).Actionable() {
@@ -264,19 +290,15 @@ func (d *detector) announce(ctx context.Context, problems []election.Problem) {
 		}
 		id := p.Code + "|" + p.Key.String()
 		current[id] = true
-		if d.announced[id] {
-			continue
+		if !d.announced[id] {
+			d.announced[id] = true
+			out = append(out, p)
 		}
-		d.announced[id] = true
-		d.c.log.Warn("failure detected", "code", p.Code, "cluster", p.Cluster, "instance", p.Key, "why", p.Description)
-		ev := HookEvent{Event: EventFailureDetected, FailureType: p.Code, Cluster: p.Cluster, FailedHost: p.Key.Host, FailedPort: p.Key.Port,
-			Description: p.Description, At: d.c.now().UTC().Format(time.RFC3339Nano)}
-		ev.Text = ev.text()
-		go d.c.fire(ctx, ev)
 	}
 	for id := range d.announced {
 		if !current[id] {
 			delete(d.announced, id)
 		}
 	}
+	return out
 }

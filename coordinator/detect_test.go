@@ -1,0 +1,44 @@
+package coordinator
+
+import (
+	"testing"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+func TestFailureDetectedOncePerEvent(t *testing.T) {
+	dead := election.Problem{Code: string(topology.DeadMaster), Key: key(1)}
+	deadIM := election.Problem{Code: string(topology.DeadIntermediateMaster), Key: key(2)}
+	lag := election.Problem{Code: "replication_lag", Key: key(3)}
+	codes := func(ps []election.Problem) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Code+"@"+p.Key.String())
+		}
+		return out
+	}
+	d := &detector{}
+	steps := []struct {
+		name    string
+		inherit []election.Problem // a leader change first, with what the old leader published
+		now     []election.Problem
+		want    int
+	}{
+		{name: "a dead master appears: announced", now: []election.Problem{dead, lag}, want: 1},
+		{name: "still there: not again", now: []election.Problem{dead, lag}, want: 0},
+		{name: "a second failure: only it", now: []election.Problem{dead, deadIM}, want: 1},
+		{name: "a new leader inherits what was published: nothing again", inherit: []election.Problem{dead, deadIM}, now: []election.Problem{dead, deadIM}, want: 0},
+		{name: "cleared", now: nil, want: 0},
+		{name: "recurs: announced again", now: []election.Problem{dead}, want: 1},
+		{name: "a new leader with nothing published announces what it finds", inherit: []election.Problem{}, now: []election.Problem{dead}, want: 1},
+	}
+	for _, s := range steps {
+		if s.inherit != nil {
+			d.inherit(s.inherit)
+		}
+		if got := d.fresh(s.now); len(got) != s.want {
+			t.Errorf("%s: announced %v, want %d", s.name, codes(got), s.want)
+		}
+	}
+}
