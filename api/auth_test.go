@@ -182,3 +182,25 @@ func TestTokensNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestWhoami: each token learns its own name and role; with auth off the
+// caller is an anonymous admin and is told auth is off; no token is a 401.
+func TestWhoami(t *testing.T) {
+	ts := newTestServer(t, nil)
+	for _, c := range []struct {
+		role Role
+		name string
+	}{{RoleViewer, "vera"}, {RoleOperator, "otto"}, {RoleAdmin, "ada"}} {
+		w := ts.do(http.MethodGet, "/api/v1/whoami", c.role, "")
+		got := decode[Whoami](t, w)
+		if w.Code != http.StatusOK || got != (Whoami{Name: c.name, Role: c.role.String(), Auth: true}) {
+			t.Errorf("%s: %d %+v", c.role, w.Code, got)
+		}
+	}
+	wantError(t, ts.do(http.MethodGet, "/api/v1/whoami", RoleNone, ""), http.StatusUnauthorized, "unauthorized", "")
+	off := newTestServer(t, func(c *Config, _ *Deps) { c.Tokens = nil })
+	w := off.do(http.MethodGet, "/api/v1/whoami", RoleNone, "")
+	if got := decode[Whoami](t, w); w.Code != http.StatusOK || got != (Whoami{Name: "anonymous", Role: "admin", Auth: false}) {
+		t.Errorf("auth off: %d %+v", w.Code, got)
+	}
+}

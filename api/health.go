@@ -69,22 +69,72 @@ func (s *Server) checkedInstance(c *gin.Context, failed error) (topology.Instanc
 
 // masterCheck: 200 only if the instance is its cluster's current master
 // per the replicated state, writable, and its last probe succeeded.
+//
+// "Current master" is the cluster record's master, or, while a recovery
+// of that master is open and has committed its promote intent, the
+// replica it promotes: load balancers move to the new master as soon as
+// it is writable, not when every replica has been repointed. read_only
+// comes from this node's freshest successful probe (every node probes
+// every instance each second, a recovery's candidate every 100 ms), so
+// the check turns 200 as soon as the promotion lands.
 func (s *Server) masterCheck(c *gin.Context) {
 	in, cl, err := s.checkedInstance(c, ErrNotMaster)
-	switch {
-	case err != nil:
-	case cl.Master != in.Key:
-		err = fmt.Errorf("%w: %s is not the master of %s (%s is)", ErrNotMaster, in.Key, cl.Name, cl.Master)
-	case in.ReadOnly:
-		err = fmt.Errorf("%w: %s is read_only", ErrNotMaster, in.Key)
-	case !in.Reachable():
-		err = fmt.Errorf("%w: %s is unreachable (%s)", ErrNotMaster, in.Key, in.LastError)
+	if err == nil {
+		master, why := s.currentMaster(cl)
+		in = s.freshest(in)
+		switch {
+		case master != in.Key:
+			err = fmt.Errorf("%w: %s is not the master of %s (%s is%s)", ErrNotMaster, in.Key, cl.Name, master, why)
+		case in.ReadOnly:
+			err = fmt.Errorf("%w: %s is read_only", ErrNotMaster, in.Key)
+		case !in.Reachable():
+			err = fmt.Errorf("%w: %s is unreachable (%s)", ErrNotMaster, in.Key, in.LastError)
+		}
 	}
 	if err != nil {
 		fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"key": in.Key, "cluster": cl.Name, "role": "master"})
+}
+
+// currentMaster is the cluster's master, or the replica an open recovery
+// of that master is promoting (with why, for the error message).
+func (s *Server) currentMaster(cl election.Cluster) (topology.Key, string) {
+	var open *election.Recovery
+	for _, rec := range s.deps.Store.Recoveries() {
+		if rec.Cluster == cl.Name && rec.FailedKey == cl.Master && !rec.Done() && !rec.Promoting.IsZero() {
+			if open == nil || rec.ID > open.ID {
+				rec := rec
+				open = &rec
+			}
+		}
+	}
+	if open == nil {
+		return cl.Master, ""
+	}
+	return open.Promoting, fmt.Sprintf(", promoted by recovery %d", open.ID)
+}
+
+// freshest overlays this node's own latest successful probe of the
+// instance on the replicated record: whether it is writable now, that it
+// answers, and its replication (source, threads, lag). A failed probe of this node alone changes nothing: one
+// coordinator cut off from a healthy master must not make every load
+// balancer that asks it drop the master (the replicated record, the
+// leader's view, decides unreachability).
+func (s *Server) freshest(in topology.Instance) topology.Instance {
+	if s.deps.Live == nil {
+		return in
+	}
+	l, ok := s.deps.Live.Live(in.Key)
+	if !ok || l == nil || l.LastError != "" || !l.LastSeen.After(in.LastSeen) {
+		return in
+	}
+	out := in
+	out.LastProbed, out.LastSeen, out.LastError = l.LastProbed, l.LastSeen, ""
+	out.ReadOnly, out.SuperReadOnly = l.ReadOnly, l.SuperReadOnly
+	out.Replication = l.Replication // its source, threads and lag as of now
+	return out
 }
 
 // replicaCheck: 200 only if the instance replicates from its cluster's
@@ -100,12 +150,14 @@ func (s *Server) replicaCheck(c *gin.Context) {
 		maxLag = d
 	}
 	in, cl, err := s.checkedInstance(c, ErrNotReplica)
+	master, _ := s.currentMaster(cl)
+	in = s.freshest(in)
 	switch {
 	case err != nil:
 	case !in.Reachable():
 		err = fmt.Errorf("%w: %s is unreachable (%s)", ErrNotReplica, in.Key, in.LastError)
-	case !in.IsReplica() || in.Replication.SourceKey() != cl.Master:
-		err = fmt.Errorf("%w: %s does not replicate from %s, the master of %s", ErrNotReplica, in.Key, cl.Master, cl.Name)
+	case !in.IsReplica() || in.Replication.SourceKey() != master:
+		err = fmt.Errorf("%w: %s does not replicate from %s, the master of %s", ErrNotReplica, in.Key, master, cl.Name)
 	case !in.Replication.Replicating():
 		err = fmt.Errorf("%w: %s replication is not running (io %s, sql %t)", ErrNotReplica, in.Key, in.Replication.IORunning, in.Replication.SQLRunning)
 	case maxLag >= 0 && in.Replication.SecondsBehind == nil:

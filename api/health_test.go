@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
@@ -132,5 +133,57 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// TestMasterCheckFollowsThePromotion: while a recovery of c1's master is
+// open and has committed its promote intent, the check follows the
+// promoted replica as soon as this node's own probe sees it writable, and
+// the recorded master is no longer "the master". One node's failed probe
+// of a healthy master changes nothing.
+func TestMasterCheckFollowsThePromotion(t *testing.T) {
+	live := fakeLive{}
+	ts := newTestServer(t, func(_ *Config, d *Deps) { d.Live = live })
+	check := func(p string) int { return ts.do(http.MethodGet, "/api/v1/instances/"+p+"/master", RoleNone, "").Code }
+
+	// This node alone cannot reach db1: still 200 (the leader's record decides).
+	cut, _ := ts.node.fsm.Instance(kDB1)
+	cut.LastError, cut.LastProbed = "i/o timeout", fixtureTime.Add(time.Second)
+	live[kDB1] = &cut
+	if c := check("db1/3306"); c != http.StatusOK {
+		t.Fatalf("db1 with only this node's probe failing: %d", c)
+	}
+	delete(live, kDB1)
+
+	res, err := ts.node.Propose(t.Context(), election.RecoveryStart{Cluster: "c1", FailedKey: kDB1, Problem: "DeadMaster", Node: "n1", At: fixtureTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Index
+	if c := check("db2/3306"); c != http.StatusServiceUnavailable {
+		t.Fatalf("db2 before the promote intent: %d", c)
+	}
+	if _, err := ts.node.Propose(t.Context(), election.RecoveryStep{ID: id, Step: election.RecoveryNote{At: fixtureTime, Kind: election.StepPromoteIntent, Instance: kDB2}}); err != nil {
+		t.Fatal(err)
+	}
+	if c := check("db1/3306"); c != http.StatusServiceUnavailable {
+		t.Fatalf("db1 once db2 is being promoted: %d", c)
+	}
+	// Replicated db2 is read_only; this node has not seen it writable yet.
+	if c := check("db2/3306"); c != http.StatusServiceUnavailable {
+		t.Fatalf("db2 promoted but not seen writable: %d", c)
+	}
+	fresh, _ := ts.node.fsm.Instance(kDB2)
+	fresh.ReadOnly, fresh.LastSeen, fresh.LastProbed = false, fixtureTime.Add(time.Second), fixtureTime.Add(time.Second)
+	live[kDB2] = &fresh
+	if c := check("db2/3306"); c != http.StatusOK {
+		t.Fatalf("db2 promoted and writable: %d", c)
+	}
+	// The end of the recovery names db2 in the cluster record: still 200.
+	if _, err := ts.node.Propose(t.Context(), election.RecoveryFinish{ID: id, At: fixtureTime.Add(2 * time.Second), Success: true, Successor: kDB2}); err != nil {
+		t.Fatal(err)
+	}
+	if c, d := check("db2/3306"), check("db1/3306"); c != http.StatusOK || d != http.StatusServiceUnavailable {
+		t.Fatalf("after the finish: db2 %d, db1 %d", c, d)
 	}
 }

@@ -140,6 +140,7 @@ func (r *fakeRecoverer) Plan(_ context.Context, kind, cluster string, cand topol
 
 // Fixture instance keys.
 var (
+	kDB0 = topology.Key{Host: "db0", Port: 3306} // c1's master before the fixture's failover
 	kDB1 = topology.Key{Host: "db1", Port: 3306} // master of c1
 	kDB2 = topology.Key{Host: "db2", Port: 3306} // replica of db1, intermediate master of db4
 	kDB3 = topology.Key{Host: "db3", Port: 3306} // replica of db1, replication broken
@@ -177,8 +178,8 @@ func seed(t testing.TB, f *fakeNode) {
 		election.ProblemsSet{At: fixtureTime, Problems: []election.Problem{
 			{Code: "ReplicationBroken", Cluster: "c1", Key: kDB3, Description: "SQL thread stopped: 1062", Since: fixtureTime}}},
 		election.VerdictsUpdate{Node: "n1", Verdicts: []election.Verdict{{Key: kDB3, Reachable: true, Since: fixtureTime}}},
-		election.RecoveryStart{Cluster: "c1", FailedKey: kDB1, Problem: "DeadMaster", Node: "n1", At: fixtureTime}, // id 4
-		election.RecoveryFinish{ID: 4, At: fixtureTime.Add(time.Second), Success: true, Successor: kDB2},
+		election.RecoveryStart{Cluster: "c1", FailedKey: kDB0, Problem: "DeadMaster", Node: "n1", At: fixtureTime}, // id 4
+		election.RecoveryFinish{ID: 4, At: fixtureTime.Add(time.Second), Success: true, Successor: kDB1},
 		election.RecoveryStart{Cluster: "c2", FailedKey: kDB9, Problem: "DeadMaster", Node: "n1", At: fixtureTime}, // id 6
 	}
 	for _, c := range cmds {

@@ -58,6 +58,7 @@ func (s *Server) routeTable() []route {
 		{get, prefix + "/recoveries/:id", RoleViewer, false, s.getRecovery},
 		{get, prefix + "/coordinators", RoleViewer, false, s.coordinators},
 		{get, prefix + "/recovery-mode", RoleViewer, false, s.getRecoveryMode},
+		{get, prefix + "/whoami", RoleViewer, false, s.whoami},
 
 		// Writes, executed on the leader.
 		{post, prefix + "/discover", RoleOperator, true, s.discover},

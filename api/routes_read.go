@@ -200,3 +200,22 @@ func (s *Server) getRecoveryMode(c *gin.Context) {
 	auto := s.deps.Store.Settings().AutomaticRecovery
 	c.JSON(http.StatusOK, RecoveryMode{Automatic: &auto})
 }
+
+// Whoami is the caller's identity as the API sees it: the token's name and
+// role, and whether authentication is on at all. The web UI shows only the
+// actions the role allows; scripts can check a token before using it.
+type Whoami struct {
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// Auth is false when the API runs without tokens (loopback only):
+	// every caller is an anonymous admin.
+	Auth bool `json:"auth"`
+}
+
+func (s *Server) whoami(c *gin.Context) {
+	role := RoleAdmin
+	if v, ok := c.Get(ctxRole); ok {
+		role = v.(Role)
+	}
+	c.JSON(http.StatusOK, Whoami{Name: user(c), Role: role.String(), Auth: !s.auth.disabled})
+}

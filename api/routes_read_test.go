@@ -115,7 +115,7 @@ func TestRecoveries(t *testing.T) {
 	wantError(t, ts.do(http.MethodGet, "/api/v1/recoveries?cluster=nope", RoleViewer, ""), http.StatusNotFound, "not_found", "")
 
 	r := decode[election.Recovery](t, ts.do(http.MethodGet, "/api/v1/recoveries/4", RoleViewer, ""))
-	if r.ID != finishedRecovery || !r.Success || r.Successor != kDB2 || r.Term != 2 {
+	if r.ID != finishedRecovery || !r.Success || r.Successor != kDB1 || r.Term != 2 {
 		t.Fatalf("recovery %+v", r)
 	}
 	wantError(t, ts.do(http.MethodGet, "/api/v1/recoveries/99", RoleViewer, ""), http.StatusNotFound, "not_found", "")

@@ -82,6 +82,9 @@ type client struct {
 	bases []string // scheme://host:port, in the order given
 	token string
 	hc    *http.Client
+	// wait bounds retrying while the group has no leader (an election
+	// after a coordinator died takes about a second).
+	wait time.Duration
 }
 
 func newClient(addrs, token, caFile string, timeout time.Duration) (*client, error) {
@@ -180,8 +183,43 @@ func (c *client) findLeader(ctx context.Context) string {
 
 // call performs an API call and returns the body of a 2xx answer. Writes
 // (anything but GET) go to the leader first; then, as for reads, to each
-// node in turn until one answers.
+// node in turn until one answers. While the group elects a leader, the
+// call is retried for up to c.wait when that is safe: the answer says
+// nothing was applied (no leader yet), or the request is idempotent (GET,
+// PUT, DELETE) and its outcome is unknown. A POST whose outcome is unknown
+// (a failover, a switchover) is never sent twice.
 func (c *client) call(ctx context.Context, method, path string, body any) ([]byte, error) {
+	deadline := time.Now().Add(c.wait)
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		data, err := c.callOnce(ctx, method, path, body)
+		if err == nil || !retryable(method, err) || time.Now().Add(backoff).After(deadline) {
+			return data, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// retryable: the error means the group is between leaders and sending the
+// request again cannot apply it twice.
+func retryable(method string, err error) bool {
+	var ce *clientError
+	if !errors.As(err, &ce) || ce.Status != http.StatusServiceUnavailable {
+		return false
+	}
+	switch ce.Code {
+	case "no_leader", "not_leader", "shutting_down":
+		return true // refused before anything was proposed
+	case "outcome_unknown", "leader_unreachable":
+		return method == http.MethodGet || method == http.MethodPut || method == http.MethodDelete
+	}
+	return false
+}
+
+func (c *client) callOnce(ctx context.Context, method, path string, body any) ([]byte, error) {
 	// Reads go to the leader first too: it has applied every committed
 	// write, so "warden failover" then "warden recoveries ID" never sees a
 	// follower that has not caught up yet (read-your-writes). Any node

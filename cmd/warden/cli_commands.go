@@ -23,6 +23,7 @@ type clientOptions struct {
 	caFile  string
 	json    bool
 	timeout time.Duration
+	wait    time.Duration
 }
 
 // clientEnv reads the environment defaults of the client flags; tests
@@ -42,6 +43,7 @@ func addClientFlags(cmd *cobra.Command, o *clientOptions) {
 	f.StringVar(&o.caFile, "ca-file", clientEnv("WARDEN_CA_FILE"), "PEM CA bundle to verify https:// nodes (env WARDEN_CA_FILE)")
 	f.BoolVar(&o.json, "json", false, "print the API's JSON answer instead of a table")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of each HTTP request")
+	f.DurationVar(&o.wait, "wait-leader", 10*time.Second, "while the group elects a leader, retry for this long (only what is safe to retry); 0 fails at once")
 }
 
 // clientCmd builds a client subcommand: run gets a connected client.
@@ -59,6 +61,10 @@ func clientCmd(use, short string, args cobra.PositionalArgs, run func(cmd *cobra
 			if err != nil {
 				return err
 			}
+			if o.wait < 0 {
+				return configError{fmt.Errorf("--wait-leader %s: must not be negative", o.wait)}
+			}
+			c.wait = o.wait
 			return run(cmd, c, o, args)
 		},
 	}

@@ -76,8 +76,8 @@ func newCLIServer(t *testing.T) *cliServer {
 			UpsertClusters: []election.Cluster{{Name: "main", Master: m, Members: []topology.Key{m, r}}},
 		},
 		election.ProblemsSet{Problems: []election.Problem{{Code: "ReplicaLagging", Cluster: "main", Key: r, Description: "2s behind", Since: now}}},
-		election.RecoveryStart{Cluster: "main", FailedKey: m, Problem: "DeadMaster", Node: "n1", At: now}, // id 3
-		election.RecoveryFinish{ID: 3, At: now, Success: true, Successor: r},
+		election.RecoveryStart{Cluster: "main", FailedKey: topology.Key{Host: "db0", Port: 3306}, Problem: "DeadMaster", Node: "n1", At: now}, // id 3
+		election.RecoveryFinish{ID: 3, At: now, Success: true, Successor: m},
 	} {
 		if _, err := node.Propose(context.Background(), c); err != nil {
 			t.Fatal(err)
@@ -128,8 +128,8 @@ func TestCLIReads(t *testing.T) {
 			"! ReplicaLagging on db2:3306: 2s behind"}},
 		{[]string{"instance", "db2:3306"}, []string{"cluster", "main", "source", "db1:3306", "Yes / true", "lag", "2s"}},
 		{[]string{"problems"}, []string{"ReplicaLagging", "db2:3306", "2s behind"}},
-		{[]string{"recoveries"}, []string{"ID", "3", "DeadMaster", "success", "db2:3306", "no"}},
-		{[]string{"recoveries", "3"}, []string{"recovery", "3 (term 1)", "successor", "db2:3306"}},
+		{[]string{"recoveries"}, []string{"ID", "3", "db0:3306", "DeadMaster", "success", "db1:3306", "no"}},
+		{[]string{"recoveries", "3"}, []string{"recovery", "3 (term 1)", "failed     db0:3306", "successor  db1:3306"}},
 		{[]string{"coordinators"}, []string{"this node n1 (leader)", "term 3", "quorum true", "voter", "alive"}},
 		{[]string{"recovery-mode"}, []string{"automatic recovery: on"}},
 	} {
@@ -231,5 +231,62 @@ func TestCLIFindsTheLeader(t *testing.T) {
 	}
 	if !leader.node.fsm.Settings().AutomaticRecovery {
 		t.Fatal("write not applied on the leader")
+	}
+}
+
+// TestCLIRetriesOnlyWhatIsSafe: while the group has no leader the CLI
+// retries (up to --wait-leader); a write whose outcome is unknown is
+// retried only if it is idempotent (PUT, DELETE), never a POST such as a
+// failover, and --wait-leader 0 fails at once.
+func TestCLIRetriesOnlyWhatIsSafe(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		answers []string // error codes of the first answers (503), then 200
+		want    int32    // requests the command should make
+		ok      bool
+	}{
+		{"a read waits for a leader", []string{"clusters"}, []string{"no_leader", "no_leader"}, 3, true},
+		{"a failover refused for no leader is sent again", []string{"failover", "main"}, []string{"no_leader"}, 2, true},
+		{"a PUT of unknown outcome is sent again", []string{"recovery-mode", "on"}, []string{"outcome_unknown"}, 2, true},
+		{"a POST of unknown outcome is not", []string{"failover", "main"}, []string{"outcome_unknown"}, 1, false},
+		{"--wait-leader 0 fails at once", []string{"clusters", "--wait-leader", "0"}, []string{"no_leader"}, 1, false},
+		{"a 409 is final", []string{"failover", "main"}, []string{"conflict"}, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.URL.Path == "/api/v1/leader" {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					w.Write([]byte(`{"error":{"code":"no_leader","message":"no leader"}}`))
+					return
+				}
+				n := int(calls.Add(1))
+				if n <= len(tc.answers) {
+					status := http.StatusServiceUnavailable
+					if tc.answers[n-1] == "conflict" {
+						status = http.StatusConflict
+					}
+					w.WriteHeader(status)
+					json.NewEncoder(w).Encode(map[string]any{"error": map[string]string{"code": tc.answers[n-1], "message": tc.answers[n-1]}})
+					return
+				}
+				switch {
+				case strings.HasSuffix(r.URL.Path, "/clusters"):
+					w.Write([]byte(`{"clusters": []}`))
+				case strings.HasSuffix(r.URL.Path, "/failover"):
+					w.Write([]byte(`{"recovery_id": 7}`))
+				default:
+					w.Write([]byte(`{"automatic": true}`))
+				}
+			}))
+			defer hs.Close()
+			args := append(tc.args, "--api", strings.TrimPrefix(hs.URL, "http://"), "--token", cliToken)
+			_, err := runCLI(t, args...)
+			if (err == nil) != tc.ok || calls.Load() != tc.want {
+				t.Fatalf("err %v after %d requests; want ok=%v after %d", err, calls.Load(), tc.ok, tc.want)
+			}
+		})
 	}
 }

@@ -167,13 +167,13 @@ func TestFixturePages(t *testing.T) {
 		token, role string
 		want        map[string]string // page -> its buttons, in order
 	}{
-		{operatorToken, "operator", map[string]string{
+		{operatorToken, "ui-operator · operator", map[string]string{
 			"#/cluster/b":                                 "⇄ Switch over…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|⇄ Make master…",
 			"#/instance/" + fx("a5").Host + "/3306":       "End downtime|Promotion rule…",
 			"#/coordinators":                              "",
 			"#/recovery/" + fmt.Sprint(fixtureFailoverID): "",
 		}},
-		{viewerToken, "viewer", map[string]string{
+		{viewerToken, "ui-viewer · viewer", map[string]string{
 			"#/cluster/b":                                   "",
 			"#/coordinators":                                "",
 			"#/instance/" + fx("a5").Host + "/3306":         "",

@@ -44,37 +44,14 @@ export function signOut() {
   session.name = '';
 }
 
-// learnRole asks the API who we are. GET /api/v1/whoami is preferred; the
-// API does not have it yet, so fall back to probing writes with bodies
-// that fail validation: the role check runs first, so 403 means "role too
-// low" and any other answer (400) means "allowed". Neither probe can change
-// anything.
+// learnRole asks the API who we are (GET /api/v1/whoami): the token's
+// name and role, and whether authentication is on at all.
 async function learnRole(tok) {
-  try {
-    const me = await request('GET', 'whoami', undefined, tok);
-    if (me && LEVEL[me.role] !== undefined) {
-      session.role = me.role;
-      session.name = me.name || '';
-      session.authOff = !tok;
-      return;
-    }
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status !== 404) throw e;
-  }
-  session.authOff = !tok;
-  session.name = tok ? '' : 'anonymous';
-  session.role = 'viewer';
-  if (await allowed('POST', 'recoveries/0/ack', {}, tok)) session.role = 'operator';
-  if (session.role === 'operator' && await allowed('PUT', 'recovery-mode', {}, tok)) session.role = 'admin';
-}
-
-async function allowed(method, path, body, tok) {
-  try {
-    await request(method, path, body, tok);
-    return true; // cannot happen with these bodies, but it would mean allowed
-  } catch (e) {
-    return !(e instanceof ApiError && (e.status === 401 || e.status === 403));
-  }
+  const me = await request('GET', 'whoami', undefined, tok);
+  if (!me || LEVEL[me.role] === undefined) throw new Error(`unexpected whoami answer: ${JSON.stringify(me)}`);
+  session.role = me.role;
+  session.name = me.name || '';
+  session.authOff = me.auth === false;
 }
 
 // relearn asks again after the API refused an action with 403 (the token's
