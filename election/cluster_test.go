@@ -48,6 +48,9 @@ type testCluster struct {
 	nodes map[string]*Node
 	dirs  map[string]string
 	addrs map[string][2]string // last raft and gossip address of each id
+	// configure, when set, adjusts every node's config in start and
+	// restart (TLS files, gossip keys).
+	configure func(*Config)
 }
 
 func newTestCluster(t testing.TB) *testCluster {
@@ -84,7 +87,14 @@ func testNodeConfig(id, dir string, join []string) Config {
 func (c *testCluster) start(id string, join ...string) *Node {
 	c.t.Helper()
 	c.dirs[id] = filepath.Join(c.t.TempDir(), id)
-	return c.run(testNodeConfig(id, c.dirs[id], join))
+	return c.run(c.configured(testNodeConfig(id, c.dirs[id], join)))
+}
+
+func (c *testCluster) configured(cfg Config) Config {
+	if c.configure != nil {
+		c.configure(&cfg)
+	}
+	return cfg
 }
 
 // restart restarts id with its data dir and its previous addresses, as a
@@ -93,7 +103,7 @@ func (c *testCluster) restart(id string, join ...string) *Node {
 	c.t.Helper()
 	cfg := testNodeConfig(id, c.dirs[id], join)
 	cfg.RaftAddr, cfg.GossipAddr = c.addrs[id][0], c.addrs[id][1]
-	return c.run(cfg)
+	return c.run(c.configured(cfg))
 }
 
 func (c *testCluster) run(cfg Config) *Node {

@@ -78,6 +78,19 @@ type Config struct {
 	// removes the node from the Raft configuration. Off by default: a
 	// restart should not shrink the quorum.
 	LeaveOnShutdown bool
+
+	// TLSCertFile, TLSKeyFile and TLSCAFile turn on mutual TLS on the raft
+	// port (raft and forwarded writes): PEM files of this node's
+	// certificate (optionally followed by intermediates), its private key,
+	// and the CA every peer's certificate must chain to. All three or none;
+	// none is plain TCP. See security.go.
+	TLSCertFile string
+	TLSKeyFile  string
+	TLSCAFile   string
+	// GossipKeyFile names a file holding a base64 key of 16, 24 or 32
+	// bytes that encrypts and authenticates gossip (memberlist's AES-GCM
+	// keyring). Empty: gossip is plain.
+	GossipKeyFile string
 }
 
 // Default returns a Config with every timing field set to its default.
@@ -171,6 +184,7 @@ func (c Config) Validate() error {
 	if c.DeadNodeReclaimTime < 0 {
 		bad("gossip.dead_node_reclaim_time", c.DeadNodeReclaimTime, "must not be negative")
 	}
+	errs = append(errs, c.validateTLSKeys()...)
 	return errors.Join(errs...)
 }
 

@@ -151,7 +151,7 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 // or LAN handshake (well under a millisecond), far below a Raft commit, and
 // avoids pooling and stale-connection handling.
 type forwardRequest struct {
-	Op   string `json:"op"` // "apply", "remove" or "leave"
+	Op   string `json:"op"` // "apply", "remove", "leave" or "id"
 	Data []byte `json:"data,omitempty"`
 	ID   string `json:"id,omitempty"`
 }
@@ -160,6 +160,8 @@ type forwardResponse struct {
 	Result
 	Code  string `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
+	// NodeID answers op "id" (peer checks, see verifyPeer).
+	NodeID string `json:"node_id,omitempty"`
 }
 
 // dialError marks a failure to reach the leader before sending anything.
@@ -169,13 +171,24 @@ func (e *dialError) Error() string { return e.err.Error() }
 func (e *dialError) Unwrap() error { return e.err }
 
 func (n *Node) forward(ctx context.Context, addr string, req forwardRequest) (Result, error) {
+	resp, err := n.exchange(ctx, addr, req)
+	if err != nil {
+		return Result{}, fmt.Errorf("forward to leader %s: %w", addr, err)
+	}
+	return resp.Result, decodeRemoteError(resp.Code, resp.Error)
+}
+
+// exchange sends one request on the forward service of the node at addr
+// and returns its response.
+func (n *Node) exchange(ctx context.Context, addr string, req forwardRequest) (forwardResponse, error) {
+	var resp forwardResponse
 	dialTimeout := n.cfg.ElectionTimeout
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < dialTimeout {
 		dialTimeout = time.Until(d)
 	}
-	conn, err := dialService(addr, muxForward, dialTimeout)
+	conn, err := dialService(addr, muxForward, dialTimeout, n.dialTLS)
 	if err != nil {
-		return Result{}, &dialError{fmt.Errorf("forward to leader %s: %w", addr, err)}
+		return resp, &dialError{err}
 	}
 	defer conn.Close()
 	if d, ok := ctx.Deadline(); ok {
@@ -185,16 +198,15 @@ func (n *Node) forward(ctx context.Context, addr string, req forwardRequest) (Re
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return Result{}, &dialError{fmt.Errorf("forward to leader %s: %w", addr, err)}
+		return resp, &dialError{err}
 	}
-	var resp forwardResponse
 	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return Result{}, fmt.Errorf("forward to leader %s: no answer: %w: %v", addr, ErrOutcomeUnknown, err)
+		return resp, fmt.Errorf("no answer: %w: %v", ErrOutcomeUnknown, err)
 	}
-	return resp.Result, decodeRemoteError(resp.Code, resp.Error)
+	return resp, nil
 }
 
 func (n *Node) serveForward() {
@@ -234,10 +246,14 @@ func (n *Node) handleForward(conn net.Conn) {
 		err = n.removeMemberLocal(req.ID, false)
 	case "leave":
 		err = n.removeMemberLocal(req.ID, true)
+	case "id":
 	default:
 		err = fmt.Errorf("forward op %q: %w", req.Op, ErrBadCommand)
 	}
 	resp := forwardResponse{Result: res}
+	if req.Op == "id" {
+		resp.NodeID = n.cfg.NodeID
+	}
 	if err != nil {
 		resp.Code, resp.Error = errorCode(err), err.Error()
 	}

@@ -150,7 +150,10 @@ func (n *Node) onMemberEvent(node *memberlist.Node, gone bool) {
 	}
 }
 
-func (n *Node) startGossip() error {
+// startGossip starts memberlist. key, when not nil, encrypts and
+// authenticates every gossip packet and stream (memberlist then also
+// refuses unencrypted ones: GossipVerifyIncoming is on by default).
+func (n *Node) startGossip(key []byte) error {
 	cfg := n.cfg
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.NodeID
@@ -185,6 +188,7 @@ func (n *Node) startGossip() error {
 		mc.ProbeTimeout = cfg.GossipProbeInterval / 2
 	}
 	mc.SuspicionMult = cfg.GossipSuspicionMult
+	mc.SecretKey = key
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return fmt.Errorf("start gossip on %q: %w", cfg.GossipAddr, err)
@@ -293,7 +297,8 @@ func (n *Node) membershipLoop() {
 	}
 }
 
-// tryBootstrap bootstraps Raft with every met node as a voter once
+// tryBootstrap bootstraps Raft with every met node that passes admit as a
+// voter once
 // BootstrapExpect nodes have met and none of them is already part of a
 // cluster. Every node of a fresh cluster does this with the same
 // configuration, which Raft accepts (it is the same entry at index 1).
@@ -301,6 +306,11 @@ func (n *Node) tryBootstrap() {
 	var servers []raft.Server
 	for _, mi := range n.members.snapshot() {
 		if mi.state != GossipAlive {
+			continue
+		}
+		// Checked first, so an unproven member can neither be counted nor
+		// stop us from bootstrapping by claiming a cluster exists.
+		if !n.admit(mi) {
 			continue
 		}
 		if mi.meta.Bootstrapped && mi.meta.ID != n.cfg.NodeID {
@@ -340,7 +350,7 @@ func (n *Node) publishBootstrapped() {
 }
 
 // reconcileMembers makes the Raft configuration follow gossip. Leader only.
-// Alive members become voters (or get their address updated: a replacement
+// Alive members that pass admit become voters (or get their address updated: a replacement
 // node reusing an ID); members that left gracefully are removed; dead ones
 // stay until an operator calls RemoveMember, because removing on failure
 // would let a partition shrink the quorum.
@@ -366,6 +376,9 @@ func (n *Node) reconcileMembers() error {
 			}
 			if mi.removed || mi.meta.Leaving {
 				continue // on its way out; see Leave
+			}
+			if !n.admit(mi) {
+				continue // logged; retried on the next reconcile
 			}
 			n.logger.Info("adding voter", "member", id, "raft", mi.meta.Raft, "previous_address", s.Address)
 			if err := n.raft.AddVoter(id, raft.ServerAddress(mi.meta.Raft), 0, 0).Error(); err != nil {

@@ -6,6 +6,7 @@
 package election
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,11 +36,13 @@ type Node struct {
 	transport     *raft.NetworkTransport
 	mux           *mux
 	fwdListener   *muxListener
+	dialTLS       *tls.Config // client side of mutual TLS; nil: plain TCP
 	raftAdvertise string
 	ml            *memberlist.Memberlist
 	hadState      bool // raft state existed on disk at Start
 
 	members      *memberTable
+	admission    admissionLog             // failed peer checks (TLS only)
 	meta         atomic.Pointer[nodeMeta] // what we publish in gossip
 	bootstrapped atomic.Bool              // we have raft state or will be added by a leader
 	memberCh     chan struct{}            // coalesced "gossip membership changed"
@@ -142,6 +145,15 @@ func (n *Node) start() error {
 		return fmt.Errorf("read raft state in %q: %w", cfg.DataDir, err)
 	}
 
+	peer, gossipKey, err := cfg.loadSecurity()
+	if err != nil {
+		return err
+	}
+	var serveTLS *tls.Config
+	if peer != nil {
+		serveTLS, n.dialTLS = peer.serverConfig(), peer.clientConfig()
+	}
+
 	ln, err := net.Listen("tcp", cfg.RaftAddr)
 	if err != nil {
 		return fmt.Errorf("raft.addr %q: %w", cfg.RaftAddr, err)
@@ -151,12 +163,12 @@ func (n *Node) start() error {
 		// Validate made sure the bind host is specific; the port may be 0.
 		n.raftAdvertise = ln.Addr().String()
 	}
-	n.mux = newMux(ln, stringAddr(n.raftAdvertise), n.logger.With("subsystem", "mux"))
+	n.mux = newMux(ln, stringAddr(n.raftAdvertise), serveTLS, n.logger.With("subsystem", "mux"))
 	raftLn := n.mux.listen(muxRaft)
 	n.fwdListener = n.mux.listen(muxForward)
 	n.goFunc(n.mux.serve)
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  raftLayer{raftLn},
+		Stream:  raftLayer{raftLn, n.dialTLS},
 		MaxPool: 3,
 		Timeout: 10 * time.Second,
 		Logger:  newHCLog(n.logger, "raft-net"),
@@ -185,7 +197,7 @@ func (n *Node) start() error {
 	// bootstrap, and says so in gossip so fresh nodes do not either.
 	n.bootstrapped.Store(n.hadState || cfg.BootstrapExpect == 0)
 	n.meta.Store(&nodeMeta{ID: cfg.NodeID, Raft: n.raftAdvertise, HTTP: cfg.HTTPAddr, Bootstrapped: n.hadState})
-	if err := n.startGossip(); err != nil {
+	if err := n.startGossip(gossipKey); err != nil {
 		return err
 	}
 
@@ -196,7 +208,8 @@ func (n *Node) start() error {
 		n.goFunc(n.joinLoop)
 	}
 	n.logger.Info("node started", "raft", n.raftAdvertise, "gossip", n.GossipAddr(),
-		"existing_state", n.hadState, "bootstrap_expect", cfg.BootstrapExpect)
+		"existing_state", n.hadState, "bootstrap_expect", cfg.BootstrapExpect,
+		"raft_tls", n.dialTLS != nil, "gossip_encrypted", gossipKey != nil)
 	return nil
 }
 

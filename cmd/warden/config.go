@@ -63,13 +63,17 @@ type RaftSettings struct {
 	HeartbeatTimeout   time.Duration `mapstructure:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `mapstructure:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `mapstructure:"leader_lease_timeout"`
+	TLSCertFile        string        `mapstructure:"tls_cert_file"`
+	TLSKeyFile         string        `mapstructure:"tls_key_file"`
+	TLSCAFile          string        `mapstructure:"tls_ca_file"`
 }
 
 // GossipSettings configures memberlist.
 type GossipSettings struct {
-	Addr      string   `mapstructure:"addr"`
-	Advertise string   `mapstructure:"advertise"`
-	Join      []string `mapstructure:"join"`
+	Addr           string   `mapstructure:"addr"`
+	Advertise      string   `mapstructure:"advertise"`
+	Join           []string `mapstructure:"join"`
+	EncryptKeyFile string   `mapstructure:"encrypt_key_file"`
 }
 
 // MySQLSettings holds the credentials and timeouts Warden uses on every
@@ -175,9 +179,13 @@ var serverSettings = []setting{
 	{"raft.heartbeat_timeout", "", 500 * time.Millisecond, "follower without contact this long starts an election"},
 	{"raft.election_timeout", "", 500 * time.Millisecond, "candidate without a result this long retries"},
 	{"raft.leader_lease_timeout", "", 250 * time.Millisecond, "leader without contact with a quorum this long steps down"},
+	{"raft.tls_cert_file", "raft-tls-cert-file", "", "PEM certificate of this node for mutual TLS on the Raft port (with raft.tls_key_file and raft.tls_ca_file)"},
+	{"raft.tls_key_file", "raft-tls-key-file", "", "PEM private key of raft.tls_cert_file"},
+	{"raft.tls_ca_file", "raft-tls-ca-file", "", "PEM CA that every coordinator's certificate must chain to"},
 	{"gossip.addr", "gossip-addr", "127.0.0.1:7946", "address memberlist listens on (TCP and UDP)"},
 	{"gossip.advertise", "gossip-advertise", "", "gossip address other nodes use (default: gossip.addr)"},
 	{"gossip.join", "join", []string{}, "gossip addresses of any existing members, comma separated"},
+	{"gossip.encrypt_key_file", "gossip-encrypt-key-file", "", "file holding a base64 key of 16, 24 or 32 bytes that encrypts gossip"},
 	{"mysql.user", "mysql-user", "warden", "user Warden connects to database servers as"},
 	{"mysql.password", "", "", "password of mysql.user (prefer mysql.password_file)"},
 	{"mysql.password_file", "mysql-password-file", "", "file holding the password of mysql.user"},
@@ -382,6 +390,11 @@ func (c *ServerConfig) Validate() error {
 	positive("raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout)
 	if c.Raft.LeaderLeaseTimeout > c.Raft.HeartbeatTimeout {
 		bad("raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout, "must not exceed raft.heartbeat_timeout")
+	}
+	// raft.tls_* and gossip.encrypt_key_file: the election package reads
+	// them the way Start will, so a bad file is a configuration error.
+	if err := electionConfig(c).CheckFiles(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MySQL.User == "" {
 		bad("mysql.user", c.MySQL.User, "must be set")

@@ -122,5 +122,7 @@ func electionConfig(cfg *ServerConfig) election.Config {
 	e.HeartbeatTimeout = cfg.Raft.HeartbeatTimeout
 	e.ElectionTimeout = cfg.Raft.ElectionTimeout
 	e.LeaderLeaseTimeout = cfg.Raft.LeaderLeaseTimeout
+	e.TLSCertFile, e.TLSKeyFile, e.TLSCAFile = cfg.Raft.TLSCertFile, cfg.Raft.TLSKeyFile, cfg.Raft.TLSCAFile
+	e.GossipKeyFile = cfg.Gossip.EncryptKeyFile
 	return e
 }
