@@ -231,6 +231,12 @@ func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 	if !found || hasStep(rec, election.StepDiverged, inst.Key) || c.adoptBackingOff(inst.Key) {
 		return
 	}
+	if rec.Rejoined && inst.Replication.Replicating() {
+		// Its source rejoined under the successor: a chain an operator
+		// may well want (e.g. a replica set up under the old master on
+		// purpose). It replicates, so it gets everything: leave it.
+		return
+	}
 	c.exclusive(inst.Key, func() { c.adopt(rec, src, succ, inst) })
 }
 
