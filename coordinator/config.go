@@ -39,6 +39,10 @@ type Config struct {
 	// Watch holds a connection open to every instance with replicas, so a
 	// crashed process is noticed when the kernel closes the socket.
 	Watch bool
+	// HandoverAfter: a leader that has reached fewer instances than some
+	// other voter for this long hands leadership to that voter (the node
+	// that acts must see the databases). 0 disables it.
+	HandoverAfter time.Duration
 
 	Analysis topology.AnalysisConfig
 	Problems topology.ProblemConfig
@@ -56,6 +60,7 @@ func Default() Config {
 		GoneAfter:       time.Hour,
 		MaxInstances:    1000,
 		Watch:           true,
+		HandoverAfter:   3 * time.Second,
 		Analysis:        topology.DefaultAnalysisConfig(),
 		Problems:        topology.DefaultProblemConfig(),
 		Recovery:        DefaultRecoveryConfig(),
@@ -71,6 +76,9 @@ func (c Config) Validate() error {
 	}
 	if c.NodeID == "" {
 		bad("node_id", c.NodeID, "must be set")
+	}
+	if c.HandoverAfter < 0 {
+		bad("detection.leader_handover_after", c.HandoverAfter, "must not be negative (0 disables)")
 	}
 	if c.Interval <= 0 {
 		bad("discovery.interval", c.Interval, "must be positive")

@@ -113,6 +113,7 @@ func (c *Coordinator) Run(ctx context.Context) {
 	c.verdicts.onFlip = c.Metrics.flip
 	c.raft.OnLeadership("discovery", c.publishLoop)
 	c.raft.OnLeadership("detection", c.detector.run)
+	c.raft.OnLeadership("handover", c.handoverLoop)
 	if c.recovery != nil {
 		c.raft.OnLeadership("recovery", c.recovery.lead)
 	}

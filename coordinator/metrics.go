@@ -12,6 +12,7 @@ type Metrics struct {
 	probes        *prometheus.CounterVec
 	probeDuration prometheus.Histogram
 	verdictFlips  *prometheus.CounterVec
+	handovers     prometheus.Counter
 }
 
 // NewMetrics registers the coordinator's metrics on reg.
@@ -27,8 +28,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		verdictFlips: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "warden_verdict_changes_total", Help: "This node's verdict flips, by new verdict.",
 		}, []string{"verdict"}),
+		handovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "warden_leader_handovers_total", Help: "Times this node, as leader, handed leadership to a coordinator that reaches more database instances.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.probes, m.probeDuration, m.verdictFlips} {
+	for _, c := range []prometheus.Collector{m.probes, m.probeDuration, m.verdictFlips, m.handovers} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -53,4 +57,11 @@ func (m *Metrics) flip(reachable bool) {
 		v = "reachable"
 	}
 	m.verdictFlips.WithLabelValues(v).Inc()
+}
+
+func (m *Metrics) handover() {
+	if m == nil {
+		return
+	}
+	m.handovers.Inc()
 }

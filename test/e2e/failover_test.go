@@ -18,6 +18,7 @@ type recovery struct {
 	ID        uint64       `json:"id"`
 	Cluster   string       `json:"cluster"`
 	Kind      string       `json:"kind"`
+	Node      string       `json:"node"`
 	FailedKey topology.Key `json:"failed_key"`
 	Successor topology.Key `json:"successor"`
 	Success   bool         `json:"success"`
