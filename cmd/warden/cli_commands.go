@@ -61,6 +61,9 @@ func clientCmd(use, short string, args cobra.PositionalArgs, run func(cmd *cobra
 			if err != nil {
 				return err
 			}
+			if o.timeout <= 0 {
+				return configError{fmt.Errorf("--timeout %s: must be positive", o.timeout)}
+			}
 			if o.wait < 0 {
 				return configError{fmt.Errorf("--wait-leader %s: must not be negative", o.wait)}
 			}

@@ -193,6 +193,12 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"instance", "db2", "--api", s.addr()}, exitUsage},
 		{[]string{"recovery-mode", "maybe", "--api", s.addr()}, exitUsage},
 		{[]string{"downtime", "db2:3306", "--api", s.addr()}, exitUsage},
+		{[]string{"failover", "--api", s.addr()}, exitUsage},                                               // no cluster
+		{[]string{"downtime", "db2:3306", "--for", "soon", "--reason", "x", "--api", s.addr()}, exitUsage}, // bad flag value
+		{[]string{"clusters", "--bogus", "--api", s.addr()}, exitUsage},
+		{[]string{"nosuchcommand"}, exitUsage},
+		{[]string{"clusters", "--timeout", "0s", "--api", s.addr()}, exitUsage},
+		{[]string{"clusters", "--wait-leader", "-1s", "--api", s.addr()}, exitUsage},
 	} {
 		_, err := runCLI(t, tc.args...)
 		got := 0

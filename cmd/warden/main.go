@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -28,7 +29,30 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newVersionCmd(), newServerCmd())
 	addClientCommands(root)
+	markUsageErrors(root)
 	return root
+}
+
+// markUsageErrors makes cobra's own complaints (a bad flag value, an
+// unknown flag, the wrong number of arguments) usage errors: exit code 2,
+// like every other bad input.
+func markUsageErrors(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return configError{err} })
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if next := c.Args; next != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := next(cmd, args); err != nil {
+					return configError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }
 
 func newVersionCmd() *cobra.Command {
@@ -48,7 +72,7 @@ func newVersionCmd() *cobra.Command {
 // answers, 1 for everything else.
 func exitCode(err error) int {
 	var ce configError
-	if asConfigError(err, &ce) {
+	if asConfigError(err, &ce) || strings.HasPrefix(err.Error(), "unknown command") {
 		return 2
 	}
 	if c, ok := clientExitCode(err); ok {
