@@ -30,7 +30,22 @@ func reportLatencies(b *testing.B, lat []time.Duration) {
 // loopback cluster (real TCP and bolt fsync): on the leader, and from a
 // follower (one extra forward round trip).
 func BenchmarkCommitLatency(b *testing.B) {
-	c := formCluster(b)
+	benchCommitLatency(b, formCluster(b))
+}
+
+// BenchmarkCommitLatencyTLS is BenchmarkCommitLatency with mutual TLS on
+// the raft port: a forwarded write pays a TLS handshake and the ack.
+func BenchmarkCommitLatencyTLS(b *testing.B) {
+	c := newTestCluster(b)
+	c.configure = tlsFiles(newTestCA(b, "bench"), "a", "b", "c")
+	a := c.start("a")
+	bn := c.start("b", a.GossipAddr())
+	c.start("c", bn.GossipAddr())
+	c.waitVoters("a", "b", "c")
+	benchCommitLatency(b, c)
+}
+
+func benchCommitLatency(b *testing.B, c *testCluster) {
 	leader := c.leader()
 	for _, tc := range []struct {
 		name string

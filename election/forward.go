@@ -160,7 +160,7 @@ type forwardResponse struct {
 	Result
 	Code  string `json:"code,omitempty"`
 	Error string `json:"error,omitempty"`
-	// NodeID answers op "id" (peer checks, see verifyPeer).
+	// NodeID answers op "id" (peer checks, see Node.admit).
 	NodeID string `json:"node_id,omitempty"`
 }
 

@@ -298,10 +298,10 @@ func (n *Node) membershipLoop() {
 }
 
 // tryBootstrap bootstraps Raft with every met node that passes admit as a
-// voter once
-// BootstrapExpect nodes have met and none of them is already part of a
-// cluster. Every node of a fresh cluster does this with the same
-// configuration, which Raft accepts (it is the same entry at index 1).
+// voter once BootstrapExpect such nodes have met and none of them is
+// already part of a cluster. Every node of a fresh cluster does this with
+// the same configuration, which Raft accepts (it is the same entry at
+// index 1).
 func (n *Node) tryBootstrap() {
 	var servers []raft.Server
 	for _, mi := range n.members.snapshot() {
@@ -350,10 +350,10 @@ func (n *Node) publishBootstrapped() {
 }
 
 // reconcileMembers makes the Raft configuration follow gossip. Leader only.
-// Alive members that pass admit become voters (or get their address updated: a replacement
-// node reusing an ID); members that left gracefully are removed; dead ones
-// stay until an operator calls RemoveMember, because removing on failure
-// would let a partition shrink the quorum.
+// Alive members that pass admit become voters (or get their address
+// updated: a replacement node reusing an ID); members that left gracefully
+// are removed; dead ones stay until an operator calls RemoveMember, because
+// removing on failure would let a partition shrink the quorum.
 func (n *Node) reconcileMembers() error {
 	f := n.raft.GetConfiguration()
 	if err := f.Error(); err != nil {

@@ -1,6 +1,15 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,6 +101,8 @@ discovery:
 // TestConfigErrorsNameTheField: every bad value is rejected with a message
 // naming the key and the value.
 func TestConfigErrorsNameTheField(t *testing.T) {
+	notBase64 := writeFile(t, "gossip.key", "not base64!\n")
+	shortKey := writeFile(t, "short.key", base64.StdEncoding.EncodeToString(make([]byte, 10)))
 	cases := []struct {
 		name string
 		args []string
@@ -114,6 +125,12 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{name: "bad lost data policy", env: []string{"WARDEN_RECOVERY_LOST_DATA_POLICY=maybe"}, want: []string{"recovery.lost_data_policy", `"maybe"`}},
 		{name: "fractional connect retry", file: "recovery:\n  connect_retry: 1500ms\n", want: []string{"recovery.connect_retry", "1.5s"}},
 		{name: "read timeout above interval", env: []string{"WARDEN_MYSQL_READ_TIMEOUT=2s"}, want: []string{"mysql.read_timeout", "2s"}},
+		{name: "raft tls cert without key and ca", args: []string{"--raft-tls-cert-file", "/etc/warden/node.pem"}, want: []string{`raft.tls_key_file ""`, `raft.tls_ca_file ""`, "all three or none"}},
+		{name: "missing raft tls files", env: []string{"WARDEN_RAFT_TLS_CERT_FILE=/nonexistent/node.pem", "WARDEN_RAFT_TLS_KEY_FILE=/nonexistent/node-key.pem", "WARDEN_RAFT_TLS_CA_FILE=/nonexistent/ca.pem"},
+			want: []string{`raft.tls_cert_file "/nonexistent/node.pem"`, `raft.tls_key_file "/nonexistent/node-key.pem"`, `raft.tls_ca_file "/nonexistent/ca.pem"`}},
+		{name: "gossip key not base64", file: "gossip:\n  encrypt_key_file: " + notBase64 + "\n", want: []string{"gossip.encrypt_key_file", notBase64, "base64"}},
+		{name: "gossip key too short", args: []string{"--gossip-encrypt-key-file", shortKey}, want: []string{"gossip.encrypt_key_file", "10 bytes"}},
+		{name: "missing gossip key file", env: []string{"WARDEN_GOSSIP_ENCRYPT_KEY_FILE=/nonexistent/gossip.key"}, want: []string{"gossip.encrypt_key_file", "/nonexistent/gossip.key"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,6 +149,61 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConfigCoordinatorSecurity: the raft.tls_* flags and the gossip key
+// from the environment reach the election config, and the key's content
+// appears nowhere in the loaded configuration.
+func TestConfigCoordinatorSecurity(t *testing.T) {
+	certFile, keyFile := selfSignedNodeCert(t)
+	secret := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	gossipKey := writeFile(t, "gossip.key", secret+"\n")
+	fs := parseFlags(t, "--node-id", "n1", "--raft-tls-cert-file", certFile, "--raft-tls-key-file", keyFile, "--raft-tls-ca-file", certFile)
+	cfg, err := loadServerConfig(fs, []string{"WARDEN_GOSSIP_ENCRYPT_KEY_FILE=" + gossipKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := electionConfig(cfg)
+	if e.TLSCertFile != certFile || e.TLSKeyFile != keyFile || e.TLSCAFile != certFile || e.GossipKeyFile != gossipKey {
+		t.Errorf("election config: %+v", e)
+	}
+	if err := e.Validate(); err != nil {
+		t.Errorf("election config does not validate: %v", err)
+	}
+	if s := fmt.Sprintf("%+v %+v", cfg, e); strings.Contains(s, secret) {
+		t.Error("the gossip key's content is in the configuration")
+	}
+}
+
+// selfSignedNodeCert writes a self-signed ECDSA P-256 certificate that is
+// its own CA and may serve and dial: enough for the configuration checks.
+func selfSignedNodeCert(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "n1"},
+		NotBefore:             time.Now().Add(-time.Minute),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = writeFile(t, "node.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = writeFile(t, "node-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	return certFile, keyFile
 }
 
 // TestConfigReferenceDocumentsEveryKey keeps docs/configuration.md complete.
