@@ -147,6 +147,7 @@ type DetectionSettings struct {
 	ReceiveGrace    time.Duration `mapstructure:"receive_grace"`
 	RequiredVotes   int           `mapstructure:"required_votes"`
 	Watch           bool          `mapstructure:"watch"`
+	LeaderHandover  time.Duration `mapstructure:"leader_handover_after"`
 }
 
 // setting is one configuration key: its YAML path, its flag and its default.
@@ -203,6 +204,7 @@ var serverSettings = []setting{
 	{"detection.receive_grace", "", 500 * time.Millisecond, "slack over a replica's heartbeat period before it counts as no longer receiving"},
 	{"detection.required_votes", "", 0, "votes needed to declare an instance dead; 0 = a majority of voters (it can only raise that)"},
 	{"detection.watch", "", true, "hold a connection open to every master so a crash is noticed at once"},
+	{"detection.leader_handover_after", "", 3 * time.Second, "a leader reaching fewer database instances than another coordinator this long hands leadership to it; 0 turns it off"},
 	{"recovery.block_period", "", 15 * time.Minute, "after a recovery, automatic recoveries of the cluster wait this long unless acknowledged"},
 	{"recovery.lost_data_policy", "", "promote", "no candidate holds every received transaction: promote (and record the loss) or abort"},
 	{"recovery.rejoin_old_master", "", false, "a returned old master whose transactions the new master holds rejoins as its replica"},
@@ -434,6 +436,9 @@ func (c *ServerConfig) Validate() error {
 		bad("detection.confirm_failures", c.Detection.ConfirmFailures, "must be between 1 and 10")
 	}
 	positive("detection.receive_grace", c.Detection.ReceiveGrace)
+	if c.Detection.LeaderHandover < 0 {
+		bad("detection.leader_handover_after", c.Detection.LeaderHandover, "must not be negative (0 turns it off)")
+	}
 	if c.Recovery.BlockPeriod < 0 {
 		bad("recovery.block_period", c.Recovery.BlockPeriod, "must not be negative (0 disables blocking)")
 	}

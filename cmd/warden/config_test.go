@@ -125,6 +125,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{name: "bad lost data policy", env: []string{"WARDEN_RECOVERY_LOST_DATA_POLICY=maybe"}, want: []string{"recovery.lost_data_policy", `"maybe"`}},
 		{name: "fractional connect retry", file: "recovery:\n  connect_retry: 1500ms\n", want: []string{"recovery.connect_retry", "1.5s"}},
 		{name: "read timeout above interval", env: []string{"WARDEN_MYSQL_READ_TIMEOUT=2s"}, want: []string{"mysql.read_timeout", "2s"}},
+		{name: "negative leader handover", env: []string{"WARDEN_DETECTION_LEADER_HANDOVER_AFTER=-1s"}, want: []string{"detection.leader_handover_after", "-1s"}},
 		{name: "raft tls cert without key and ca", args: []string{"--raft-tls-cert-file", "/etc/warden/node.pem"}, want: []string{`raft.tls_key_file ""`, `raft.tls_ca_file ""`, "all three or none"}},
 		{name: "missing raft tls files", env: []string{"WARDEN_RAFT_TLS_CERT_FILE=/nonexistent/node.pem", "WARDEN_RAFT_TLS_KEY_FILE=/nonexistent/node-key.pem", "WARDEN_RAFT_TLS_CA_FILE=/nonexistent/ca.pem"},
 			want: []string{`raft.tls_cert_file "/nonexistent/node.pem"`, `raft.tls_key_file "/nonexistent/node-key.pem"`, `raft.tls_ca_file "/nonexistent/ca.pem"`}},

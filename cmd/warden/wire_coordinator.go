@@ -50,6 +50,7 @@ func buildCoordinator(cfg *ServerConfig, node *election.Node, logger *slog.Logge
 	cc.Analysis.ReceiveGrace = cfg.Detection.ReceiveGrace
 	cc.Analysis.RequiredVotes = cfg.Detection.RequiredVotes
 	cc.Watch = cfg.Detection.Watch
+	cc.HandoverAfter = cfg.Detection.LeaderHandover
 	var watcher coordinator.Watcher
 	if cc.Watch {
 		watcher = prober
