@@ -111,6 +111,7 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 	}
 
 	replaced := c.replacedMasters()
+	recs := fsm.Recoveries()
 	var out []election.Problem
 	for _, cl := range fsm.Clusters() {
 		// A recovery that just finished has not been published yet: its
@@ -185,6 +186,22 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 				out = append(out, election.Problem{
 					Code: "InstanceGone", Cluster: cl.Name, Key: m, Since: since("InstanceGone", m), Severity: "warning",
 					Description: fmt.Sprintf("%s unreachable since %s (discovery.gone_after %s); kept until an operator forgets it", m, e.Good.LastSeen.Format(time.RFC3339), c.cfg.GoneAfter),
+				})
+			}
+		}
+		// A straggler Warden left alone because it holds transactions the
+		// new master lacks (see maybeAdopt): critical until an operator
+		// repoints or rebuilds it.
+		for _, m := range cl.Members {
+			f := facts[m]
+			if f == nil || !f.IsReplica() {
+				continue
+			}
+			if msg, ok := diverged(recs, m, f.Replication.SourceKey()); ok {
+				out = append(out, election.Problem{
+					Code: "DivergedReplica", Cluster: cl.Name, Key: m, Since: since("DivergedReplica", m), Severity: "critical",
+					Description: msg,
+					Fix:         "re-apply the listed transactions on the master if they must be kept, then rebuild the replica from the master (or repoint it with the transactions removed)",
 				})
 			}
 		}
@@ -301,4 +318,20 @@ func (d *detector) fresh(problems []election.Problem) []election.Problem {
 		}
 	}
 	return out
+}
+
+// diverged returns the "diverged" note a recovery of src recorded for k,
+// while k still replicates from src (the replaced master it was left on).
+func diverged(recs []election.Recovery, k, src topology.Key) (string, bool) {
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].FailedKey != src {
+			continue
+		}
+		for _, st := range recs[i].Steps {
+			if st.Kind == election.StepDiverged && st.Instance == k {
+				return st.Message, true
+			}
+		}
+	}
+	return "", false
 }

@@ -42,3 +42,19 @@ func TestFailureDetectedOncePerEvent(t *testing.T) {
 		}
 	}
 }
+
+func TestDiverged(t *testing.T) {
+	recs := []election.Recovery{
+		{ID: 5, FailedKey: key(1), Steps: []election.RecoveryNote{{Kind: election.StepAdopted, Instance: key(3)}}},
+		{ID: 9, FailedKey: key(1), Steps: []election.RecoveryNote{{Kind: election.StepDiverged, Instance: key(4), Message: "holds 0-1-7"}}},
+	}
+	if msg, ok := diverged(recs, key(4), key(1)); !ok || msg != "holds 0-1-7" {
+		t.Errorf("straggler left on the replaced master: %q %v", msg, ok)
+	}
+	if _, ok := diverged(recs, key(4), key(2)); ok {
+		t.Error("repointed elsewhere by an operator: no longer diverged")
+	}
+	if _, ok := diverged(recs, key(3), key(1)); ok {
+		t.Error("an adopted replica is not diverged")
+	}
+}

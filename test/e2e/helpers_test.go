@@ -24,6 +24,8 @@ type problem struct {
 	VotesUp   []string     `json:"votes_up"`
 	Quorum    int          `json:"quorum"`
 	Since     time.Time    `json:"since"`
+	// Description is why, in words.
+	Description string `json:"description"`
 }
 
 func (p problem) String() string {
