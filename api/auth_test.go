@@ -18,6 +18,7 @@ var writeRoles = map[string]Role{
 	"PUT /api/v1/instances/:host/:port/downtime":       RoleOperator,
 	"DELETE /api/v1/instances/:host/:port/downtime":    RoleOperator,
 	"PUT /api/v1/instances/:host/:port/promotion-rule": RoleOperator,
+	"PUT /api/v1/instances/:host/:port/read-only":      RoleAdmin,
 	"POST /api/v1/recoveries/:id/ack":                  RoleOperator,
 	"POST /api/v1/clusters/:cluster/switchover":        RoleOperator,
 	"POST /api/v1/clusters/:cluster/failover":          RoleAdmin,

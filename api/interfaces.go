@@ -58,3 +58,11 @@ type Recoverer interface {
 	// steps. The value is encoded to JSON as the answer's "plan".
 	Plan(ctx context.Context, kind, cluster string, candidate topology.Key) (any, error)
 }
+
+// ReadOnlySetter sets an instance's read_only at an operator's request,
+// on the leader (PUT /instances/{host}/{port}/read-only). The coordinator
+// implements it; it refuses (wrapping election.ErrConflict) to make an
+// instance writable unless that is safe. by names the caller's token.
+type ReadOnlySetter interface {
+	SetReadOnly(ctx context.Context, k topology.Key, readOnly bool, by string) error
+}

@@ -24,7 +24,8 @@ const prefix = "/api/v1"
 // operator also discovers, downtimes, sets promotion rules, acknowledges
 // and switches over; admin also fails over, flips recovery mode, removes
 // coordinators and forgets instances (forgetting is not in the operator's
-// list, so it takes the higher role).
+// list, so it takes the higher role), and sets read_only (an extension:
+// making an instance writable is as grave as a failover).
 func (s *Server) routeTable() []route {
 	health := RoleNone
 	if !s.cfg.OpenHealth {
@@ -65,6 +66,7 @@ func (s *Server) routeTable() []route {
 		{put, inst + "/downtime", RoleOperator, true, s.beginDowntime},
 		{del, inst + "/downtime", RoleOperator, true, s.endDowntime},
 		{put, inst + "/promotion-rule", RoleOperator, true, s.setPromotionRule},
+		{put, inst + "/read-only", RoleAdmin, true, s.setReadOnly},
 		{post, prefix + "/recoveries/:id/ack", RoleOperator, true, s.ackRecovery},
 		{post, prefix + "/clusters/:cluster/switchover", RoleOperator, true, s.switchover},
 		{post, prefix + "/clusters/:cluster/failover", RoleAdmin, true, s.failover},

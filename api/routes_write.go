@@ -183,6 +183,37 @@ func (s *Server) setPromotionRule(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"key": in.Key, "rule": req.Rule})
 }
 
+// ReadOnlyRequest is the body of PUT /instances/{host}/{port}/read-only.
+type ReadOnlyRequest struct {
+	ReadOnly *bool `json:"read_only"`
+}
+
+func (s *Server) setReadOnly(c *gin.Context) {
+	in, err := s.knownInstance(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	var req ReadOnlyRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		fail(c, err)
+		return
+	}
+	if req.ReadOnly == nil {
+		fail(c, badField("read_only", "", "want true or false"))
+		return
+	}
+	if s.deps.ReadOnly == nil {
+		fail(c, fmt.Errorf("%w: setting read_only is not available on this node", ErrRecoveryUnavailable))
+		return
+	}
+	if err := s.deps.ReadOnly.SetReadOnly(c.Request.Context(), in.Key, *req.ReadOnly, user(c)); err != nil {
+		fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"key": in.Key, "read_only": *req.ReadOnly})
+}
+
 // AckRequest is the optional body of POST /recoveries/{id}/ack.
 type AckRequest struct {
 	Comment string `json:"comment"`

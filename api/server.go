@@ -108,6 +108,9 @@ type Deps struct {
 	// Recoverer may be nil: failover and switchover then answer 503
 	// recovery_unavailable.
 	Recoverer Recoverer
+	// ReadOnly, when set, serves PUT /instances/{host}/{port}/read-only;
+	// without it that route answers 503 recovery_unavailable.
+	ReadOnly ReadOnlySetter
 	// Live, when set, freshens positions, lag and heartbeats in read
 	// answers with this node's own probes (see withLive).
 	Live LiveFacts

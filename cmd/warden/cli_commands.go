@@ -81,7 +81,7 @@ func addClientCommands(root *cobra.Command) {
 	root.AddCommand(
 		newClustersCmd(), newTopologyCmd(), newInstanceCmd(), newProblemsCmd(), newRecoveriesCmd(),
 		newRecoveryCmd("failover"), newRecoveryCmd("switchover"), newAckCmd(), newDowntimeCmd(),
-		newPromotionRuleCmd(), newCoordinatorsCmd(), newDiscoverCmd(), newForgetCmd(), newRecoveryModeCmd(),
+		newPromotionRuleCmd(), newReadOnlyCmd(), newCoordinatorsCmd(), newDiscoverCmd(), newForgetCmd(), newRecoveryModeCmd(),
 	)
 }
 
@@ -335,6 +335,29 @@ func newPromotionRuleCmd() *cobra.Command {
 				return err
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s promotion rule: %s\n", k, rule)
+			return err
+		})
+}
+
+func newReadOnlyCmd() *cobra.Command {
+	return clientCmd("read-only HOST:PORT on|off", "Set an instance's read_only; off only on its cluster's master when nothing else is writable", cobra.ExactArgs(2),
+		func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+			k, err := parseKeyArg(args[0])
+			if err != nil {
+				return err
+			}
+			var on bool
+			switch args[1] {
+			case "on":
+				on = true
+			case "off":
+			default:
+				return configError{fmt.Errorf("read-only %q: want on or off", args[1])}
+			}
+			if done, err := write(cmd, c, o, http.MethodPut, instancePath(k)+"/read-only", api.ReadOnlyRequest{ReadOnly: &on}, nil); done || err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s read_only: %s\n", k, args[1])
 			return err
 		})
 }

@@ -197,6 +197,9 @@ func TestCLIExitCodes(t *testing.T) {
 		{[]string{"downtime", "db2:3306", "--for", "soon", "--reason", "x", "--api", s.addr()}, exitUsage}, // bad flag value
 		{[]string{"clusters", "--bogus", "--api", s.addr()}, exitUsage},
 		{[]string{"nosuchcommand"}, exitUsage},
+		{[]string{"read-only", "db2:3306", "maybe", "--api", s.addr()}, exitUsage},
+		{[]string{"read-only", "db2:3306", "off", "--api", s.addr(), "--token", cliToken}, exitUnavailable}, // no setter wired
+		{[]string{"read-only", "db7:3306", "off", "--api", s.addr(), "--token", cliToken}, exitNotFound},
 		{[]string{"clusters", "--timeout", "0s", "--api", s.addr()}, exitUsage},
 		{[]string{"clusters", "--wait-leader", "-1s", "--api", s.addr()}, exitUsage},
 	} {

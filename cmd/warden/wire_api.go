@@ -100,6 +100,17 @@ func newAPIServer(cfg *ServerConfig, node *election.Node, rec api.Recoverer, reg
 		if live, ok := rec.(api.LiveFacts); ok {
 			deps.Live = live
 		}
+		if ro, ok := rec.(api.ReadOnlySetter); ok {
+			deps.ReadOnly = ro
+		}
 	}
 	return api.New(c, deps, log)
 }
+
+// The coordinator serves every optional API dependency; a signature drift
+// is a compile error here, not a silently missing route at run time.
+var (
+	_ api.Recoverer      = (*coordinator.Coordinator)(nil)
+	_ api.LiveFacts      = (*coordinator.Coordinator)(nil)
+	_ api.ReadOnlySetter = (*coordinator.Coordinator)(nil)
+)
