@@ -100,6 +100,22 @@ export function promotionRule(k, current, done) {
   });
 }
 
+export function makeWritable(k, done) {
+  const path = keyPath(k) + '/read-only';
+  const body = { read_only: false };
+  return open({
+    title: `Make ${key(k)} writable`,
+    plan: async () => h('div', null, requestLine('PUT', path, body),
+      h('p', null, `${key(k)} is its cluster's master but read-only, so the application cannot write. `,
+        'Warden first checks that no recovery is running and that every other instance of the cluster is read-only ',
+        '(never two writable masters), then sets read_only=OFF.')),
+    confirm: 'Make writable',
+    danger: true,
+    act: async () => { await request('PUT', path, body); return h('span', null, `${key(k)} takes writes.`); },
+    done,
+  });
+}
+
 export function ack(r, done) {
   const comment = h('input', { name: 'comment', size: 50, placeholder: 'optional: what you checked' });
   const path = `recoveries/${r.id}/ack`;

@@ -187,6 +187,11 @@ function actions(n, c, ctx) {
     h('button', { type: 'button', class: 'small', onclick: () => act.promotionRule(n.key, n.promotion_rule || 'neutral', ctx.refresh) }, 'Promotion rule…'),
     n.role !== 'master' && n.state === 'ok'
       ? h('button', { type: 'button', class: 'small', onclick: () => act.switchover(c.name, others, key(n.key), ctx.refresh) }, '⇄ Make master…')
+      : null,
+    // A master that came back read-only (restarted without a failover):
+    // admins may let it take writes again; the API refuses if unsafe.
+    n.role === 'master' && n.read_only && n.state === 'ok' && session.can('admin')
+      ? h('button', { type: 'button', class: 'small', onclick: () => act.makeWritable(n.key, ctx.refresh) }, 'Make writable…')
       : null);
 }
 
