@@ -20,6 +20,14 @@ func (t *Topology) Kill(nameOrPort string) error {
 		if err := kill(pid); err != nil {
 			return fmt.Errorf("sandbox: kill %s: %w", in.Name, err)
 		}
+		// The main thread turns zombie while other threads may still be
+		// exiting with the listening socket open: gone means the port is
+		// free too, so an immediate Start does not find it in use.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := waitPortsFree(ctx, []int{in.Port}); err != nil {
+			return fmt.Errorf("sandbox: kill %s: %w", in.Name, err)
+		}
 	}
 	in.Pid = 0
 	return t.save()
@@ -35,6 +43,11 @@ func (t *Topology) Stop(nameOrPort string) error {
 	defer t.mu.Unlock()
 	if pid := runningPid(in); pid != 0 {
 		if err := terminate(pid, 30*time.Second); err != nil {
+			return fmt.Errorf("sandbox: stop %s: %w", in.Name, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := waitPortsFree(ctx, []int{in.Port}); err != nil {
 			return fmt.Errorf("sandbox: stop %s: %w", in.Name, err)
 		}
 	}
