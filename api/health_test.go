@@ -179,7 +179,15 @@ func TestMasterCheckFollowsThePromotion(t *testing.T) {
 	if c := check("db2/3306"); c != http.StatusOK {
 		t.Fatalf("db2 promoted and writable: %d", c)
 	}
-	// The end of the recovery names db2 in the cluster record: still 200.
+	// The recovery names db2 in the cluster record, then ends: still 200.
+	cl, _ := findCluster(ts.node.fsm.Clusters(), "c1")
+	cl.Master = kDB2
+	if _, err := ts.node.Propose(t.Context(), election.TopologyUpdate{UpsertClusters: []election.Cluster{cl}}); err != nil {
+		t.Fatal(err)
+	}
+	if c, d := check("db2/3306"), check("db1/3306"); c != http.StatusOK || d != http.StatusServiceUnavailable {
+		t.Fatalf("named in the record: db2 %d, db1 %d", c, d)
+	}
 	if _, err := ts.node.Propose(t.Context(), election.RecoveryFinish{ID: id, At: fixtureTime.Add(2 * time.Second), Success: true, Successor: kDB2}); err != nil {
 		t.Fatal(err)
 	}

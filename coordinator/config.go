@@ -77,8 +77,8 @@ func (c Config) Validate() error {
 	if c.NodeID == "" {
 		bad("node_id", c.NodeID, "must be set")
 	}
-	if c.HandoverAfter < 0 {
-		bad("detection.leader_handover_after", c.HandoverAfter, "must not be negative (0 disables)")
+	if c.HandoverAfter < 0 || (c.HandoverAfter > 0 && c.HandoverAfter < time.Second) {
+		bad("detection.leader_handover_after", c.HandoverAfter, "must be 0 (off) or at least 1s")
 	}
 	if c.Interval <= 0 {
 		bad("discovery.interval", c.Interval, "must be positive")

@@ -114,8 +114,8 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 	recs := fsm.Recoveries()
 	var out []election.Problem
 	for _, cl := range fsm.Clusters() {
-		// A recovery that just finished has not been published yet: its
-		// successor is the master, whatever the replicated tree still says.
+		// The successor of a replaced master is the master, whatever an
+		// older cluster record says.
 		if s, ok := replaced[cl.Master]; ok {
 			cl.Master = s
 			if !slices.Contains(cl.Members, s) {
@@ -194,12 +194,12 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 		// repoints or rebuilds it.
 		for _, m := range cl.Members {
 			f := facts[m]
-			if f == nil || !f.IsReplica() {
-				continue
+			if f == nil || !f.IsReplica() || f.Replication.Replicating() {
+				continue // replicating again: an operator dealt with it
 			}
-			if msg, ok := diverged(recs, m, f.Replication.SourceKey()); ok {
+			if msg, ok := diverged(recs, m); ok {
 				out = append(out, election.Problem{
-					Code: "DivergedReplica", Cluster: cl.Name, Key: m, Since: since("DivergedReplica", m), Severity: "critical",
+					Code: CodeDivergedReplica, Cluster: cl.Name, Key: m, Since: since(CodeDivergedReplica, m), Severity: "critical",
 					Description: msg,
 					Fix:         "re-apply the listed transactions on the master if they must be kept, then rebuild the replica from the master (or repoint it with the transactions removed)",
 				})
@@ -289,7 +289,10 @@ func (d *detector) announce(ctx context.Context, problems []election.Problem) {
 		ev := HookEvent{Event: EventFailureDetected, FailureType: p.Code, Cluster: p.Cluster, FailedHost: p.Key.Host, FailedPort: p.Key.Port,
 			Description: p.Description, At: d.c.now().UTC().Format(time.RFC3339Nano)}
 		ev.Text = ev.text()
-		go d.c.fire(ctx, ev)
+		// Not cancelled by a leadership change: the next leader inherits
+		// this problem as announced and will not run the hook again. Each
+		// hook is bounded by hooks.timeout.
+		go d.c.fire(context.WithoutCancel(ctx), ev)
 	}
 }
 
@@ -320,13 +323,13 @@ func (d *detector) fresh(problems []election.Problem) []election.Problem {
 	return out
 }
 
-// diverged returns the "diverged" note a recovery of src recorded for k,
-// while k still replicates from src (the replaced master it was left on).
-func diverged(recs []election.Recovery, k, src topology.Key) (string, bool) {
+// CodeDivergedReplica: a replica unreachable during a failover came back
+// holding transactions the new master lacks and was left stopped.
+const CodeDivergedReplica = "DivergedReplica"
+
+// diverged returns the latest "diverged" note any recovery recorded for k.
+func diverged(recs []election.Recovery, k topology.Key) (string, bool) {
 	for i := len(recs) - 1; i >= 0; i-- {
-		if recs[i].FailedKey != src {
-			continue
-		}
 		for _, st := range recs[i].Steps {
 			if st.Kind == election.StepDiverged && st.Instance == k {
 				return st.Message, true

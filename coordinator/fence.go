@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -99,15 +100,12 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 	c.Poke(k)
 }
 
-// onlyOn returns the GTIDs the old master holds that no replica had
-// received when it was replaced, nor the new master has ("" when none or
-// unknown). MariaDB positions compare per domain by sequence, so a
-// diverged 0-1-100 looks "behind" a new master at 0-2-150: comparing with
-// what the replicas had received at the failover (the recovery's matrix)
-// is what finds it.
+// onlyOn returns the GTIDs the old master holds that the new master did
+// not have when it was promoted ("" when none or unknown).
 func (c *Coordinator) onlyOn(old, succ topology.Key, rec election.Recovery) string {
 	o := c.lastKnown(old)
-	return holdsExtra(o.Flavor.GTIDFlavor(), gtidPos(o), gtidPos(c.lastKnown(succ)), matrixReceived(rec))
+	extra, _ := holdsExtra(o.Flavor.GTIDFlavor(), gtidPos(o), gtidPos(c.lastKnown(succ)), promotedAt(rec))
+	return extra
 }
 
 // gtidPos is what an instance holds: its binlog position on MariaDB (the
@@ -119,34 +117,83 @@ func gtidPos(i *topology.Instance) string {
 	return i.GTIDExecuted
 }
 
-// holdsExtra returns the GTIDs in have that neither succ (the new master's
-// position) nor received (what the replicas had received at the failover)
-// contains, "" when none or unknown. MariaDB positions compare per domain
-// by sequence, so a diverged 0-1-100 looks "behind" a new master at
-// 0-2-150: the failover-time view is the precise one when both find
-// something.
-func holdsExtra(f gtid.Flavor, have, succ, received string) string {
-	a, err := gtid.Parse(f, have)
-	if err != nil || strings.TrimSpace(have) == "" {
-		return ""
-	}
-	var parts []string
-	for _, against := range []string{succ, received} {
-		if strings.TrimSpace(against) == "" {
-			continue
+// promotedAt is the successor's executed position right before it became
+// writable, as the recovery recorded it; for records without it, what the
+// replicas had received at the failover (the best earlier estimate).
+func promotedAt(rec election.Recovery) string {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		if st := rec.Steps[i]; st.Kind == "promoted" && st.GTID != "" {
+			return st.GTID
 		}
-		b, err := gtid.Parse(f, against)
+	}
+	return matrixReceived(rec)
+}
+
+// holdsExtra returns the transactions a server that followed the old
+// master holds and the new master lacks, and whether that could be
+// decided at all (an unknown or unparsable position decides nothing: the
+// caller must not act on it).
+//
+// MySQL GTID sets are exact: have minus the new master's gtid_executed.
+// MariaDB positions keep one GTID per domain, so the comparison is with
+// the new master's position when it was promoted (at; the new master's
+// current position only when at is unknown), domain by domain:
+//   - a domain the new master never had, or a higher sequence than it had
+//     then: the rest of the old master's stream, which it never got;
+//   - the same sequence under another server_id: a different history;
+//   - a lower sequence: in its history, as far as positions can tell (if
+//     not, the server's own GTID check refuses the repoint with 1236,
+//     which the caller records).
+func holdsExtra(f gtid.Flavor, have, succNow, at string) (string, bool) {
+	if strings.TrimSpace(have) == "" {
+		return "", false
+	}
+	if f != gtid.MariaDB {
+		a, err := gtid.Parse(f, have)
 		if err != nil {
-			continue
+			return "", false
 		}
-		if diff, err := a.Subtract(b); err == nil && !diff.IsEmpty() {
-			parts = append(parts, diff.String())
+		ref := firstNonEmpty(succNow, at)
+		b, err := gtid.Parse(f, ref)
+		if err != nil || strings.TrimSpace(ref) == "" {
+			return "", false
+		}
+		diff, err := a.Subtract(b)
+		if err != nil {
+			return "", false
+		}
+		if diff.IsEmpty() {
+			return "", true
+		}
+		return diff.String(), true
+	}
+	h, err := gtid.ParseMariaDB(have)
+	if err != nil {
+		return "", false
+	}
+	refText := firstNonEmpty(at, succNow)
+	if strings.TrimSpace(refText) == "" {
+		return "", false
+	}
+	ref, err := gtid.ParseMariaDB(refText)
+	if err != nil {
+		return "", false
+	}
+	var extra []string
+	for _, g := range h.GTIDs() {
+		r, ok := ref.Domain(g.Domain)
+		switch {
+		case !ok:
+			extra = append(extra, g.String())
+		case g.Seq == r.Seq+1:
+			extra = append(extra, g.String())
+		case g.Seq > r.Seq:
+			extra = append(extra, fmt.Sprintf("%d-%d-%d..%d", g.Domain, g.ServerID, r.Seq+1, g.Seq))
+		case g.Seq == r.Seq && g.ServerID != r.ServerID:
+			extra = append(extra, g.String()+" (the new master has "+r.String()+")")
 		}
 	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return parts[len(parts)-1]
+	return strings.Join(extra, ","), true
 }
 
 func matrixReceived(rec election.Recovery) string {
@@ -203,18 +250,20 @@ func successors(recs []election.Recovery) map[topology.Key]topology.Key {
 }
 
 // maybeAdopt runs on the leader after a successful probe: a replica still
-// pointing at a replaced master (it was unreachable during the recovery,
-// or rejoined it just before it failed) is moved under the successor.
+// pointing at a master a failover replaced (it was unreachable during the
+// recovery) is moved under the successor.
 //
-// It may hold transactions no other replica received (it acknowledged a
-// semi-sync commit just before it froze), so first its IO thread stops
-// and its relay log is applied, keeping what it received (pitfall 1);
-// then what it has executed is compared with the successor and with what
-// the replicas had received at the failover. If it holds something the
-// successor lacks it is left alone, replication stopped, and the recovery
-// records the GTIDs: repointing would fail (1236) or bury them. Otherwise
-// it replicates from the successor with slave_pos. Either way the
-// recovery record says what happened, once.
+// It may hold transactions no other replica received (a frozen server's
+// kernel keeps accepting what the master sends until the socket buffer is
+// full), so first its IO thread stops and its relay log is applied,
+// keeping what it received (pitfall 1); then what it has executed is
+// compared with what the successor held when it was promoted. If it holds
+// something the successor lacks it is left alone, replication stopped,
+// and the recovery records the GTIDs ("diverged"): repointing would fail
+// (1236) or bury them. Otherwise it replicates from the successor with
+// slave_pos ("adopted"). A replica of an old master that rejoined, or of a
+// switched-over master (which always follows the new one), is in a chain,
+// not a straggler; a downtimed one is left to its operator.
 func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 	if c.recovery == nil || !c.raft.IsLeader() || !inst.IsReplica() || c.anyRecoveryOpen() {
 		return
@@ -228,13 +277,10 @@ func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 		return // an old master: fencing and rejoin handle it
 	}
 	rec, found := c.latestReplacing(src)
-	if !found || hasStep(rec, election.StepDiverged, inst.Key) || c.adoptBackingOff(inst.Key) {
+	if !found || rec.Kind == "switchover" || rec.Rejoined || hasStep(rec, election.StepDiverged, inst.Key) || c.adoptBackingOff(inst.Key) {
 		return
 	}
-	if rec.Rejoined && inst.Replication.Replicating() {
-		// Its source rejoined under the successor: a chain an operator
-		// may well want (e.g. a replica set up under the old master on
-		// purpose). It replicates, so it gets everything: leave it.
+	if d, down := c.raft.FSM().Downtime(inst.Key); down && d.Active(c.now()) {
 		return
 	}
 	c.exclusive(inst.Key, func() { c.adopt(rec, src, succ, inst) })
@@ -244,8 +290,10 @@ func (c *Coordinator) adopt(rec election.Recovery, src, succ topology.Key, inst 
 	r := c.recovery
 	ctx := r.leaderCtx()
 	k := inst.Key
+	// 1. Stop receiving, apply what was received, compare.
 	var extra string
-	err := r.withActor(ctx, k, r.cfg.DrainTimeout+r.cfg.ReplicaTimeout+2*r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
+	decided := false
+	err := r.withActor(ctx, k, r.cfg.DrainTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
 		if err := a.StopIOThread(actx); err != nil {
 			return err
 		}
@@ -253,30 +301,71 @@ func (c *Coordinator) adopt(rec election.Recovery, src, succ topology.Key, inst 
 		if err != nil {
 			return err
 		}
-		if extra = holdsExtra(inst.Flavor.GTIDFlavor(), executed, gtidPos(c.lastKnown(succ)), matrixReceived(rec)); extra != "" {
-			return nil // left as it is: stopped, everything it received applied
-		}
+		extra, decided = holdsExtra(inst.Flavor.GTIDFlavor(), executed, gtidPos(c.lastKnown(succ)), promotedAt(rec))
+		return nil
+	})
+	switch {
+	case err != nil:
+		c.log.Warn("could not prepare a replica of a replaced master for its successor; retrying later", "instance", k, "old_source", src, "successor", succ, "err", err)
+		c.adoptFailed(k)
+		return
+	case !decided:
+		c.log.Warn("cannot tell whether a returning replica holds transactions the new master lacks; left stopped, retrying later", "instance", k, "successor", succ)
+		c.adoptFailed(k)
+		return
+	case extra != "":
+		c.diverge(ctx, rec, k, succ, fmt.Sprintf("replica %s answered again holding transactions the new master %s lacks: %s; replication left stopped for an operator (repointing would fail or bury them)", k, succ, extra), "")
+		return
+	}
+	// 2. Repoint, after checking again that nothing moved meanwhile (the
+	// drain may have taken a while): still no recovery, still pointing at
+	// the replaced master.
+	if c.anyRecoveryOpen() {
+		c.adoptFailed(k)
+		return
+	}
+	if now := c.refresh(ctx, []topology.Key{k})[k]; now == nil || now.LastError != "" || !now.IsReplica() || now.Replication.SourceKey() != src {
+		c.log.Info("a returning replica changed while it was prepared; leaving it", "instance", k)
+		return
+	}
+	err = r.withActor(ctx, k, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
 		if err := a.ChangeSource(actx, r.sourceOptions(succ, topology.GTIDSlavePos)); err != nil {
 			return err
 		}
 		return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)
 	})
-	switch {
-	case err != nil:
-		c.log.Warn("could not move a replica of a replaced master under its successor", "instance", k, "old_source", src, "successor", succ, "err", err)
+	if err != nil {
+		if gtidRefused(err) {
+			// The new master's own GTID check found a history it lacks.
+			c.diverge(ctx, rec, k, succ, fmt.Sprintf("replica %s answered again; the new master %s refused its GTID position, so it holds transactions the new master lacks; left stopped for an operator", k, succ), err.Error())
+			return
+		}
+		c.log.Warn("could not move a replica of a replaced master under its successor; retrying later", "instance", k, "successor", succ, "err", err)
 		c.adoptFailed(k)
 		return
-	case extra != "":
-		msg := fmt.Sprintf("replica %s answered again holding transactions the new master %s lacks: %s; replication left stopped for an operator (repointing would fail or bury them)", k, succ, extra)
-		c.log.Error("returning replica holds transactions the new master lacks", "instance", k, "successor", succ, "gtids", extra, "recovery", rec.ID)
-		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepDiverged, Instance: k, Message: msg})
-	default:
-		c.log.Warn("replica of a replaced master moved under its successor", "instance", k, "old_source", src, "successor", succ)
-		c.refresh(ctx, []topology.Key{k})
-		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepAdopted, Instance: k,
-			Message: fmt.Sprintf("replica %s answered again and now replicates from %s", k, succ)})
 	}
+	c.log.Warn("replica of a replaced master moved under its successor", "instance", k, "old_source", src, "successor", succ)
+	c.refresh(ctx, []topology.Key{k})
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepAdopted, Instance: k,
+		Message: fmt.Sprintf("replica %s answered again and now replicates from %s", k, succ)})
 	c.Poke(k)
+}
+
+// diverge records that k holds transactions the new master lacks and is
+// left for an operator; DivergedReplica reports it until then.
+func (c *Coordinator) diverge(ctx context.Context, rec election.Recovery, k, succ topology.Key, msg, errText string) {
+	c.log.Error("returning replica holds transactions the new master lacks; left stopped", "instance", k, "successor", succ, "recovery", rec.ID, "why", msg)
+	_ = c.recovery.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.StopIOThread(actx) })
+	_ = c.recovery.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepDiverged, Instance: k, Message: msg, Error: errText})
+	c.Poke(k)
+}
+
+// gtidRefused reports whether a replication error is the source refusing
+// the replica's GTID position (1236: not in its binlog, or a diverged
+// history) or the replica's applier finding an out-of-order GTID (1950):
+// topology.ErrDiverged.
+func gtidRefused(err error) bool {
+	return errors.Is(err, topology.ErrDiverged)
 }
 
 // latestReplacing is the latest successful recovery that replaced k.

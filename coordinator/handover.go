@@ -25,17 +25,24 @@ type transferer interface {
 func (c *Coordinator) handoverLoop(ctx context.Context) {
 	t, ok := c.raft.(transferer)
 	if !ok || c.cfg.HandoverAfter <= 0 {
+		<-ctx.Done() // a leader loop that returns early is reported as a fault
 		return
 	}
 	became := c.now()
 	var worseSince time.Time
-	tick := time.NewTicker(c.cfg.HandoverAfter / 6)
+	tick := time.NewTicker(max(c.cfg.HandoverAfter/6, 100*time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if c.anyRecoveryOpen() {
+			// A recovery is acting: a handover now would interrupt it
+			// (the next leader resumes it, but its hooks are killed).
+			worseSince = time.Time{}
+			continue
 		}
 		fsm := c.raft.FSM()
 		var known []topology.Key
@@ -62,6 +69,7 @@ func (c *Coordinator) handoverLoop(ctx context.Context) {
 			worseSince = now // try again after another full period
 			continue
 		}
+		<-ctx.Done() // leadership is on its way out
 		return
 	}
 }

@@ -74,18 +74,36 @@ func (c *Coordinator) mayTakeWrites(ctx context.Context, k topology.Key) error {
 			return fmt.Errorf("recovery %d of %s is running: %w", rec.ID, cl.Name, election.ErrConflict)
 		}
 	}
-	keys := []topology.Key{k}
+	// Every instance that could take writes beside k: the cluster's
+	// members, k's replicas as it reports them now, and any known
+	// instance replicating from a member.
+	others := map[topology.Key]bool{}
 	for _, m := range cl.Members {
-		if m != k {
-			keys = append(keys, m)
+		others[m] = true
+	}
+	for _, in := range fsm.Instances() {
+		if in.IsReplica() && (others[in.Replication.SourceKey()] || in.Replication.SourceKey() == k) {
+			others[in.Key] = true
 		}
 	}
-	facts := c.refresh(ctx, keys)
-	if f := facts[k]; f == nil || f.LastError != "" {
+	fk := c.refresh(ctx, []topology.Key{k})[k]
+	if fk == nil || fk.LastError != "" {
 		return fmt.Errorf("%s does not answer: %w", k, election.ErrConflict)
 	}
-	replaced := c.replacedMasters()
-	for _, m := range keys[1:] {
+	if fk.IsReplica() {
+		return fmt.Errorf("%s replicates from %s: a replica must not take writes; to move the master use a switchover: %w", k, fk.Replication.SourceKey(), election.ErrConflict)
+	}
+	for _, r := range fk.Replicas {
+		others[r] = true
+	}
+	delete(others, k)
+	keys := make([]topology.Key, 0, len(others))
+	for m := range others {
+		keys = append(keys, m)
+	}
+	topology.SortKeys(keys)
+	facts := c.refresh(ctx, keys)
+	for _, m := range keys {
 		f := facts[m]
 		if f != nil && f.LastError == "" {
 			if !f.ReadOnly {
@@ -93,9 +111,10 @@ func (c *Coordinator) mayTakeWrites(ctx context.Context, k topology.Key) error {
 			}
 			continue
 		}
-		if _, old := replaced[m]; old {
-			continue // a replaced master is fenced the moment it answers
-		}
+		// It does not answer: it may come back writable (a replaced old
+		// master is fenced when it answers, but not while a recovery runs
+		// or once it rejoined), so only a last good probe showing it
+		// read-only will do.
 		if last := c.lastKnown(m); last.LastSeen.IsZero() || !last.ReadOnly {
 			return fmt.Errorf("%s does not answer and was not known read-only: %w: %w", m, ErrWouldBeTwoWritable, election.ErrConflict)
 		}

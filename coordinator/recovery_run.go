@@ -173,12 +173,15 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 			Message: fmt.Sprintf("promoting %s", cand)}); err != nil {
 			return outcome{err: err}
 		}
+		var at string
 		if err := r.withActor(ctx, cand, 0, func(actx context.Context, a Actor) error {
+			at = executedBeforePromotion(actx, a)
 			return a.Promote(actx, topology.PromoteOptions{})
 		}); err != nil {
 			return outcome{err: fmt.Errorf("promote %s: %w", cand, err)}
 		}
-		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "promoted", Instance: cand, Message: fmt.Sprintf("%s is writable", cand)})
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "promoted", Instance: cand, GTID: at, Message: promotedMessage(cand, at)})
+		r.nameMaster(ctx, rec.Cluster, cand)
 		chosen, lostGTIDs = cand, lg
 		break
 	}
@@ -374,4 +377,44 @@ func (r *recoveries) withActor(ctx context.Context, k topology.Key, d time.Durat
 		defer a.Close()
 		return fn(actx, a)
 	})
+}
+
+// executedBeforePromotion reads what a candidate has executed right before
+// it is made writable ("" if that cannot be read: the promotion goes on).
+func executedBeforePromotion(ctx context.Context, a Actor) string {
+	executed, _, err := a.GTIDState(ctx)
+	if err != nil {
+		return ""
+	}
+	return executed
+}
+
+func promotedMessage(cand topology.Key, at string) string {
+	if at == "" {
+		return fmt.Sprintf("%s is writable", cand)
+	}
+	return fmt.Sprintf("%s is writable; it held %s", cand, at)
+}
+
+// nameMaster records cand as the cluster's master in the replicated state
+// as soon as it is writable: readers (the routing checks, the CLI, the UI)
+// need not wait for the other replicas to be repointed or for the next
+// topology publication. It is an ordinary topology update, which every
+// version of the state machine applies alike.
+func (r *recoveries) nameMaster(ctx context.Context, cluster string, cand topology.Key) {
+	for _, cl := range r.c.raft.FSM().Clusters() {
+		if cl.Name != cluster || cl.Master == cand {
+			continue
+		}
+		cl.Master = cand
+		if !slices.Contains(cl.Members, cand) {
+			cl.Members = append(slices.Clone(cl.Members), cand)
+			topology.SortKeys(cl.Members)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := r.c.raft.Propose(pctx, election.TopologyUpdate{UpsertClusters: []election.Cluster{cl}}); err != nil {
+			r.c.log.Warn("could not name the new master in the cluster record; the next publication will", "cluster", cluster, "master", cand, "err", err)
+		}
+	}
 }

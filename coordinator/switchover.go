@@ -129,16 +129,19 @@ func (r *recoveries) executeSwitchover(ctx context.Context, rec *election.Recove
 // replicas under it.
 func (r *recoveries) finishSwitchover(ctx context.Context, rec *election.Recovery, cand topology.Key, replicas []topology.Key, facts map[topology.Key]*topology.Instance, sinceReadOnly time.Duration) outcome {
 	old := rec.FailedKey
+	var at string
 	if err := r.withActor(ctx, cand, 0, func(actx context.Context, a Actor) error {
+		at = executedBeforePromotion(actx, a)
 		return a.Promote(actx, topology.PromoteOptions{})
 	}); err != nil {
 		return outcome{err: fmt.Errorf("promote %s: %w", cand, err)}
 	}
-	msg := fmt.Sprintf("%s is writable", cand)
+	msg := promotedMessage(cand, at)
 	if sinceReadOnly > 0 {
 		msg += fmt.Sprintf("; writes were refused for %s (old master read-only -> new master writable)", sinceReadOnly.Round(time.Millisecond))
 	}
-	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "promoted", Instance: cand, Message: msg})
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "promoted", Instance: cand, GTID: at, Message: msg})
+	r.nameMaster(ctx, rec.Cluster, cand)
 	// The old master follows the new one from what it holds (its binlog
 	// position, pitfall 3), as an ordinary slave_pos replica.
 	err := r.withActor(ctx, old, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 
 	"github.com/warden-ha/warden/topology"
 )
@@ -210,19 +209,6 @@ func applyRecoveryFinish(s *State, index, _ uint64, body []byte) any {
 	r.Finished, r.Success, r.Successor, r.Error = c.At, c.Success, c.Successor, c.Error
 	r.Lost, r.LostGTIDs = c.Lost, c.LostGTIDs
 	s.Recoveries[c.ID] = r
-	// The outcome names the cluster's new master at once: readers (the
-	// routing checks, the CLI) need not wait for the next topology
-	// publication. Clusters are replaced, never mutated.
-	if cl, ok := s.Clusters[r.Cluster]; ok && c.Success && !c.Successor.IsZero() && cl.Master == r.FailedKey {
-		next := *cl
-		next.Master = c.Successor
-		next.Members = slices.Clone(cl.Members)
-		if !slices.Contains(next.Members, c.Successor) {
-			next.Members = append(next.Members, c.Successor)
-			topology.SortKeys(next.Members)
-		}
-		s.Clusters[r.Cluster] = &next
-	}
 	return nil
 }
 

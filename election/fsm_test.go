@@ -185,32 +185,6 @@ func TestApplyCommands(t *testing.T) {
 			},
 		},
 		{
-			name: "a successful finish names the cluster's new master at once",
-			setup: []Command{
-				TopologyUpdate{UpsertClusters: []Cluster{{Name: "main", Master: keyA, Members: []topology.Key{keyA, keyB}}}},
-				RecoveryStart{Cluster: "main", FailedKey: keyA, At: t0},
-			},
-			cmd: RecoveryFinish{ID: 2, At: t0.Add(time.Second), Success: true, Successor: keyB},
-			check: func(t *testing.T, s *State) {
-				if cl := s.Clusters["main"]; cl.Master != keyB || len(cl.Members) != 2 {
-					t.Errorf("cluster = %+v", cl)
-				}
-			},
-		},
-		{
-			name: "a failed finish leaves the cluster's master",
-			setup: []Command{
-				TopologyUpdate{UpsertClusters: []Cluster{{Name: "main", Master: keyA, Members: []topology.Key{keyA, keyB}}}},
-				RecoveryStart{Cluster: "main", FailedKey: keyA, At: t0},
-			},
-			cmd: RecoveryFinish{ID: 2, At: t0.Add(time.Second), Error: "no candidate"},
-			check: func(t *testing.T, s *State) {
-				if cl := s.Clusters["main"]; cl.Master != keyA {
-					t.Errorf("cluster = %+v", cl)
-				}
-			},
-		},
-		{
 			name:    "recovery step after finish",
 			setup:   []Command{RecoveryStart{Cluster: "main", At: t0}, RecoveryFinish{ID: 1, At: t0}},
 			cmd:     RecoveryStep{ID: 1},

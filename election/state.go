@@ -53,6 +53,10 @@ type RecoveryNote struct {
 	Error   string    `json:"error,omitempty"`
 	// Instance is the instance the step acted on, if one.
 	Instance topology.Key `json:"instance,omitzero"`
+	// GTID, on a "promoted" step, is the promoted replica's executed GTID
+	// position right before it became writable: where its history and
+	// the old master's part. Returning servers are compared with it.
+	GTID string `json:"gtid,omitempty"`
 	// Matrix, on a "plan" step, is the candidate matrix; it is kept on the
 	// recovery (Recovery.Matrix), not in the step list.
 	Matrix *topology.CandidateMatrix `json:"matrix,omitempty"`

@@ -436,8 +436,8 @@ func (c *ServerConfig) Validate() error {
 		bad("detection.confirm_failures", c.Detection.ConfirmFailures, "must be between 1 and 10")
 	}
 	positive("detection.receive_grace", c.Detection.ReceiveGrace)
-	if c.Detection.LeaderHandover < 0 {
-		bad("detection.leader_handover_after", c.Detection.LeaderHandover, "must not be negative (0 turns it off)")
+	if h := c.Detection.LeaderHandover; h < 0 || (h > 0 && h < time.Second) {
+		bad("detection.leader_handover_after", h, "must be 0 (off) or at least 1s")
 	}
 	if c.Recovery.BlockPeriod < 0 {
 		bad("recovery.block_period", c.Recovery.BlockPeriod, "must not be negative (0 disables blocking)")
