@@ -141,6 +141,8 @@ func promotedAt(rec election.Recovery) string {
 //   - a domain the new master never had, or a higher sequence than it had
 //     then: the rest of the old master's stream, which it never got;
 //   - the same sequence under another server_id: a different history;
+//   - the new master's own server_id up to its current sequence: written
+//     by it, reached through a chain;
 //   - a lower sequence: in its history, as far as positions can tell (if
 //     not, the server's own GTID check refuses the repoint with 1236,
 //     which the caller records).
@@ -179,8 +181,15 @@ func holdsExtra(f gtid.Flavor, have, succNow, at string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
+	now, _ := gtid.ParseMariaDB(succNow) // "" or bad: the empty position
 	var extra []string
 	for _, g := range h.GTIDs() {
+		if n, ok := now.Domain(g.Domain); ok && n.ServerID == g.ServerID && g.Seq <= n.Seq {
+			// The new master's own stream up to where it is now (a
+			// server that followed a rejoined old master got it through
+			// the chain): in its history.
+			continue
+		}
 		r, ok := ref.Domain(g.Domain)
 		switch {
 		case !ok:
@@ -261,9 +270,9 @@ func successors(recs []election.Recovery) map[topology.Key]topology.Key {
 // something the successor lacks it is left alone, replication stopped,
 // and the recovery records the GTIDs ("diverged"): repointing would fail
 // (1236) or bury them. Otherwise it replicates from the successor with
-// slave_pos ("adopted"). A replica of an old master that rejoined, or of a
-// switched-over master (which always follows the new one), is in a chain,
-// not a straggler; a downtimed one is left to its operator.
+// slave_pos ("adopted"). Behind a switched-over master or one that
+// rejoined, it is moved without the check (see trusted below); a
+// downtimed replica is left to its operator.
 func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 	if c.recovery == nil || !c.raft.IsLeader() || !inst.IsReplica() || c.anyRecoveryOpen() {
 		return
@@ -277,33 +286,42 @@ func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 		return // an old master: fencing and rejoin handle it
 	}
 	rec, found := c.latestReplacing(src)
-	if !found || rec.Kind == "switchover" || rec.Rejoined || hasStep(rec, election.StepDiverged, inst.Key) || c.adoptBackingOff(inst.Key) {
+	if !found || hasStep(rec, election.StepDiverged, inst.Key) || c.adoptBackingOff(inst.Key) {
 		return
 	}
 	if d, down := c.raft.FSM().Downtime(inst.Key); down && d.Active(c.now()) {
 		return
 	}
-	c.exclusive(inst.Key, func() { c.adopt(rec, src, succ, inst) })
+	// Behind a switched-over master, or one that rejoined and that it
+	// still replicates from, it can hold nothing the successor lacks: the
+	// old master held nothing extra (a switchover waits for the candidate
+	// to catch up; a rejoin requires it). It moves straight under the
+	// successor, like every other replica.
+	trusted := rec.Kind == "switchover" || (rec.Rejoined && inst.Replication.Replicating())
+	c.exclusive(inst.Key, func() { c.adopt(rec, src, succ, inst, trusted) })
 }
 
-func (c *Coordinator) adopt(rec election.Recovery, src, succ topology.Key, inst *topology.Instance) {
+func (c *Coordinator) adopt(rec election.Recovery, src, succ topology.Key, inst *topology.Instance, trusted bool) {
 	r := c.recovery
 	ctx := r.leaderCtx()
 	k := inst.Key
 	// 1. Stop receiving, apply what was received, compare.
 	var extra string
-	decided := false
-	err := r.withActor(ctx, k, r.cfg.DrainTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
-		if err := a.StopIOThread(actx); err != nil {
-			return err
-		}
-		executed, err := a.DrainRelayLog(actx, r.cfg.DrainTimeout)
-		if err != nil {
-			return err
-		}
-		extra, decided = holdsExtra(inst.Flavor.GTIDFlavor(), executed, gtidPos(c.lastKnown(succ)), promotedAt(rec))
-		return nil
-	})
+	decided := trusted
+	var err error
+	if !trusted {
+		err = r.withActor(ctx, k, r.cfg.DrainTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
+			if err := a.StopIOThread(actx); err != nil {
+				return err
+			}
+			executed, err := a.DrainRelayLog(actx, r.cfg.DrainTimeout)
+			if err != nil {
+				return err
+			}
+			extra, decided = holdsExtra(inst.Flavor.GTIDFlavor(), executed, gtidPos(c.lastKnown(succ)), promotedAt(rec))
+			return nil
+		})
+	}
 	switch {
 	case err != nil:
 		c.log.Warn("could not prepare a replica of a replaced master for its successor; retrying later", "instance", k, "old_source", src, "successor", succ, "err", err)

@@ -81,6 +81,8 @@ func TestHoldsExtra(t *testing.T) {
 		{name: "same sequence, another server: a different history", flavor: gtid.MariaDB, have: "0-103-190", succNow: "0-102-300", at: "0-101-190", want: "0-103-190 (the new master has 0-101-190)", decided: true},
 		{name: "a delayed replica's GTIDs the new master never got do not hide the straggler's", flavor: gtid.MariaDB, have: "0-101-193", succNow: "0-102-300", at: "0-101-191", want: "0-101-192..193", decided: true},
 		{name: "no promotion position recorded: the new master's current one", flavor: gtid.MariaDB, have: "0-101-400", succNow: "0-102-300", want: "0-101-301..400", decided: true},
+		{name: "through a rejoined old master: the new master's own writes are in its history", flavor: gtid.MariaDB, have: "0-102-250", succNow: "0-102-300", at: "0-101-190", decided: true},
+		{name: "the new master's server id beyond where it is now: extra", flavor: gtid.MariaDB, have: "0-102-350", succNow: "0-102-300", at: "0-101-190", want: "0-102-191..350", decided: true},
 		{name: "unknown position: undecided", flavor: gtid.MariaDB, have: "", succNow: "0-102-300", at: "0-101-190"},
 		{name: "unparsable: undecided", flavor: gtid.MariaDB, have: "zero", succNow: "0-102-300", at: "0-101-190"},
 		{name: "nothing to compare with: undecided", flavor: gtid.MariaDB, have: "0-101-190"},
