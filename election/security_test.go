@@ -1,107 +1,40 @@
 package election
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warden-ha/warden/test/testutil"
 )
 
-// testCA is a throwaway CA for one test: ECDSA P-256, valid for an hour,
-// files in the test's temp dir.
+// testCA is a throwaway CA for one test (testutil.CA: ECDSA P-256, valid
+// for an hour, files in the test's temp dir).
 type testCA struct {
-	t      testing.TB
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
-	dir    string
+	t testing.TB
+	*testutil.CA
 	CAFile string
 }
 
 func newTestCA(t testing.TB, name string) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &testCA{t: t, cert: cert, key: key, dir: t.TempDir()}
-	ca.CAFile = ca.write(name+"-ca.pem", "CERTIFICATE", der)
-	return ca
+	ca := testutil.NewCA(t, name)
+	return &testCA{t: t, CA: ca, CAFile: ca.File}
 }
 
-func (ca *testCA) write(name, typ string, der []byte) string {
-	ca.t.Helper()
-	p := filepath.Join(ca.dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		ca.t.Fatal(err)
-	}
-	return p
-}
-
-// issue signs a node certificate for cn (serverAuth and clientAuth, IP SAN
-// 127.0.0.1) and returns the cert and key files. mod may change the
-// template before signing (expiry, usages).
+// issue signs a node certificate for cn; mod may change the template.
 func (ca *testCA) issue(cn string, mod func(*x509.Certificate)) (certFile, keyFile string) {
 	ca.t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Minute),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{cn},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	if mod != nil {
-		mod(tmpl)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	return ca.write(cn+".pem", "CERTIFICATE", der), ca.write(cn+"-key.pem", "PRIVATE KEY", keyDER)
+	return ca.IssueWith(ca.t, cn, mod)
 }
 
 // peer loads cn's material as a node would.

@@ -54,6 +54,13 @@ func NewCA(t testing.TB, name string) *CA {
 // 127.0.0.1) and returns its certificate and key files.
 func (ca *CA) Issue(t testing.TB, cn string) (certFile, keyFile string) {
 	t.Helper()
+	return ca.IssueWith(t, cn, nil)
+}
+
+// IssueWith is Issue with mod changing the template before signing (an
+// expired certificate, other key usages).
+func (ca *CA) IssueWith(t testing.TB, cn string, mod func(*x509.Certificate)) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +75,9 @@ func (ca *CA) Issue(t testing.TB, cn string) (certFile, keyFile string) {
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:    []string{cn}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	if mod != nil {
+		mod(tmpl)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
