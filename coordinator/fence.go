@@ -25,7 +25,7 @@ func (c *Coordinator) replacedBy(k topology.Key) (election.Recovery, topology.Ke
 	var best election.Recovery
 	found := false
 	for _, rec := range c.raft.FSM().Recoveries() {
-		if rec.FailedKey == k && rec.Done() && rec.Success && (!found || rec.ID > best.ID) {
+		if rec.FailedKey == k && rec.Done() && rec.Success && !rec.Successor.IsZero() && (!found || rec.ID > best.ID) {
 			best, found = rec, true
 		}
 	}
@@ -391,7 +391,7 @@ func (c *Coordinator) latestReplacing(k topology.Key) (election.Recovery, bool) 
 	var best election.Recovery
 	found := false
 	for _, rec := range c.raft.FSM().Recoveries() {
-		if rec.FailedKey == k && rec.Done() && rec.Success && (!found || rec.ID > best.ID) {
+		if rec.FailedKey == k && rec.Done() && rec.Success && !rec.Successor.IsZero() && (!found || rec.ID > best.ID) {
 			best, found = rec, true
 		}
 	}

@@ -37,42 +37,77 @@ func (c *Coordinator) SetReadOnly(ctx context.Context, k topology.Key, readOnly 
 	if _, ok := fsm.Instance(k); !ok {
 		return fmt.Errorf("instance %s: %w", k, election.ErrNotFound)
 	}
-	if !readOnly {
-		if err := c.mayTakeWrites(ctx, k); err != nil {
-			return err
+	if readOnly {
+		// Fencing needs no lock: it can never make two writable masters.
+		if err := c.recovery.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, true) }); err != nil {
+			return fmt.Errorf("set read_only=ON on %s: %w", k, err)
+		}
+		c.log.Warn("read_only set at an operator's request", "instance", k, "read_only", true, "by", by)
+		c.refresh(ctx, []topology.Key{k})
+		return nil
+	}
+	return c.setWritable(ctx, k, by)
+}
+
+// KindSetWritable is the record kind of an operator making a master
+// writable: it holds the cluster's recovery lock while it checks and
+// acts, so no failover or switchover runs meanwhile, and it leaves an
+// audit record (who, when, what was checked). It blocks nothing after.
+const KindSetWritable = "set-writable"
+
+func (c *Coordinator) setWritable(ctx context.Context, k topology.Key, by string) error {
+	cl, err := c.clusterOf(k)
+	if err != nil {
+		return err
+	}
+	if cl.Master != k {
+		return fmt.Errorf("%s is not the master of %s (%s is); to move the master use a switchover: %w", k, cl.Name, cl.Master, election.ErrConflict)
+	}
+	rec, err := c.recovery.open(ctx, KindSetWritable, cl.Name, k, nil, topology.Key{})
+	if err != nil {
+		if errors.Is(err, election.ErrConflict) {
+			return fmt.Errorf("a recovery of %s is running: %w", cl.Name, err)
+		}
+		return err
+	}
+	r := c.recovery
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "request", Instance: k, Message: fmt.Sprintf("%s asked to set read_only=OFF on %s", by, k)})
+	err = c.mayTakeWrites(ctx, k)
+	if err == nil {
+		if aerr := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, false) }); aerr != nil {
+			err = fmt.Errorf("set read_only=OFF on %s: %w", k, aerr)
 		}
 	}
-	if err := c.recovery.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, readOnly) }); err != nil {
-		return fmt.Errorf("set read_only=%t on %s: %w", readOnly, k, err)
+	if err == nil {
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "writable", Instance: k, Message: fmt.Sprintf("%s is writable; no other instance of %s was", k, cl.Name)})
+		c.log.Warn("master made writable at an operator's request", "instance", k, "by", by, "record", rec.ID)
+		c.refresh(ctx, []topology.Key{k})
+		c.publishSoon()
 	}
-	c.log.Warn("read_only set at an operator's request", "instance", k, "read_only", readOnly, "by", by)
-	c.refresh(ctx, []topology.Key{k})
-	c.publishSoon()
-	return nil
+	r.finishQuietly(rec.ID, err)
+	return err
+}
+
+// clusterOf finds the cluster k belongs to.
+func (c *Coordinator) clusterOf(k topology.Key) (election.Cluster, error) {
+	for _, x := range c.raft.FSM().Clusters() {
+		if x.Master == k || slices.Contains(x.Members, k) {
+			return x, nil
+		}
+	}
+	return election.Cluster{}, fmt.Errorf("%s belongs to no cluster: %w", k, election.ErrConflict)
 }
 
 // mayTakeWrites checks that making k writable cannot make a second
 // writable instance in its cluster.
 func (c *Coordinator) mayTakeWrites(ctx context.Context, k topology.Key) error {
 	fsm := c.raft.FSM()
-	var cl *election.Cluster
-	for _, x := range fsm.Clusters() {
-		if x.Master == k || slices.Contains(x.Members, k) {
-			x := x
-			cl = &x
-			break
-		}
-	}
-	if cl == nil {
-		return fmt.Errorf("%s belongs to no cluster: %w", k, election.ErrConflict)
+	cl, err := c.clusterOf(k)
+	if err != nil {
+		return err
 	}
 	if cl.Master != k {
 		return fmt.Errorf("%s is not the master of %s (%s is); to move the master use a switchover: %w", k, cl.Name, cl.Master, election.ErrConflict)
-	}
-	for _, rec := range fsm.Recoveries() {
-		if rec.Cluster == cl.Name && !rec.Done() {
-			return fmt.Errorf("recovery %d of %s is running: %w", rec.ID, cl.Name, election.ErrConflict)
-		}
 	}
 	// Every instance that could take writes beside k: the cluster's
 	// members, k's replicas as it reports them now, and any known

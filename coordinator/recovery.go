@@ -205,8 +205,9 @@ func (r *recoveries) blocked(cluster, kind string, failed topology.Key, now time
 		return "automatic recovery is off (PUT /api/v1/recovery-mode)"
 	}
 	for _, rec := range r.c.raft.FSM().Recoveries() {
-		if rec.Cluster != cluster || rec.Kind == "switchover" {
-			// A planned switchover is no sign of trouble: it blocks nothing.
+		if rec.Cluster != cluster || rec.Kind == "switchover" || rec.Kind == KindSetWritable {
+			// A planned switchover, or an operator letting the master take
+			// writes, is no sign of trouble: it blocks nothing.
 			continue
 		}
 		if !rec.Done() {
@@ -282,8 +283,22 @@ func (r *recoveries) leaderCtx() context.Context {
 
 // start commits the recovery's lock (RecoveryStart) and runs it.
 func (r *recoveries) start(ctx context.Context, kind, cluster string, failed topology.Key, trigger *election.Problem, requested topology.Key) (uint64, error) {
-	if err := r.c.raftVerify(ctx); err != nil {
+	rec, err := r.open(ctx, kind, cluster, failed, trigger, requested)
+	if err != nil {
 		return 0, err
+	}
+	r.c.log.Warn("recovery started", "recovery", rec.ID, "kind", kind, "cluster", cluster, "failed", failed, "term", rec.Term)
+	if !r.launch(rec) {
+		return rec.ID, fmt.Errorf("recovery %d committed but this node is not leading: the next leader resumes it", rec.ID)
+	}
+	return rec.ID, nil
+}
+
+// open commits a RecoveryStart: the per-cluster lock (the state machine
+// refuses a second open record for a cluster with ErrConflict).
+func (r *recoveries) open(ctx context.Context, kind, cluster string, failed topology.Key, trigger *election.Problem, requested topology.Key) (election.Recovery, error) {
+	if err := r.c.raftVerify(ctx); err != nil {
+		return election.Recovery{}, err
 	}
 	code := kind
 	if trigger != nil {
@@ -294,15 +309,11 @@ func (r *recoveries) start(ctx context.Context, kind, cluster string, failed top
 		Kind: kind, Trigger: trigger, Requested: requested,
 	})
 	if err != nil {
-		return 0, err
+		return election.Recovery{}, err
 	}
 	rec, ok := r.c.raft.FSM().Recovery(res.Index)
 	if !ok {
-		return 0, fmt.Errorf("recovery %d vanished after commit", res.Index)
+		return election.Recovery{}, fmt.Errorf("recovery %d vanished after commit", res.Index)
 	}
-	r.c.log.Warn("recovery started", "recovery", rec.ID, "kind", kind, "cluster", cluster, "failed", failed, "term", rec.Term)
-	if !r.launch(rec) {
-		return rec.ID, fmt.Errorf("recovery %d committed but this node is not leading: the next leader resumes it", rec.ID)
-	}
-	return rec.ID, nil
+	return rec, nil
 }

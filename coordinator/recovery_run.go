@@ -22,6 +22,12 @@ import (
 func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
 	var res outcome
 	switch rec.Kind {
+	case KindSetWritable:
+		// Left open by a leader that died while setting read_only=OFF at
+		// an operator's request: this leader did not receive the request
+		// and does not act on it; the operator asks again.
+		r.finishQuietly(rec.ID, errors.New("interrupted by a leadership change before it completed; nothing is known to have changed on this leader's side: check @@read_only and ask again"))
+		return
 	case "switchover":
 		res = r.executeSwitchover(ctx, &rec)
 	case "intermediate":
@@ -416,5 +422,19 @@ func (r *recoveries) nameMaster(ctx context.Context, cluster string, cand topolo
 		if _, err := r.c.raft.Propose(pctx, election.TopologyUpdate{UpsertClusters: []election.Cluster{cl}}); err != nil {
 			r.c.log.Warn("could not name the new master in the cluster record; the next publication will", "cluster", cluster, "master", cand, "err", err)
 		}
+	}
+}
+
+// finishQuietly ends a record without hooks (records that are not
+// failovers or switchovers: an operator's set-writable).
+func (r *recoveries) finishQuietly(id uint64, err error) {
+	fin := election.RecoveryFinish{ID: id, At: r.c.now(), Success: err == nil}
+	if err != nil {
+		fin.Error = err.Error()
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, perr := r.c.raft.Propose(pctx, fin); perr != nil {
+		r.c.log.Error("could not record the end of a record", "recovery", id, "err", perr)
 	}
 }

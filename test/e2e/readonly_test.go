@@ -64,6 +64,27 @@ func TestOperatorMakesRestartedMasterWritable(t *testing.T) {
 	if readOnly("db1") != "0" {
 		t.Fatal("db1 still read-only after a 200")
 	}
+	// Both attempts on db1 are on record, holding the recovery lock while
+	// they checked: the refused one and the one that made it writable.
+	recs, err := recoveries(leader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refused, done int
+	for _, r := range recs {
+		if r.Kind != "set-writable" || r.FailedKey != m || r.Finished.IsZero() {
+			continue
+		}
+		switch {
+		case r.Success && strings.Contains(stepsText(r), "asked to set read_only=OFF"):
+			done++
+		case !r.Success && strings.Contains(r.Error, "writable"):
+			refused++
+		}
+	}
+	if refused != 1 || done != 1 {
+		t.Errorf("set-writable records: %d refused, %d done; want 1 and 1: %+v", refused, done, recs)
+	}
 	testutil.WaitFor(t, 15*time.Second, func() (bool, string) {
 		ps, err := problems(leader)
 		if err != nil {
