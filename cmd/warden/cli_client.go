@@ -171,7 +171,13 @@ func (c *client) findLeader(ctx context.Context) string {
 			continue
 		}
 		if resp.StatusCode == http.StatusOK {
-			return base
+			var me struct {
+				Leader bool `json:"leader"`
+			}
+			if json.Unmarshal(data, &me) == nil && me.Leader {
+				return base
+			}
+			continue // a 200 that is not Warden's: something else serves this address now
 		}
 		var eb api.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Leader != "" {
@@ -229,6 +235,7 @@ func (c *client) callOnce(ctx context.Context, method, path string, body any) ([
 		bases = append([]string{l}, bases...)
 	}
 	var lastErr error
+	var foreign *clientError
 	for _, base := range bases {
 		resp, data, err := c.send(ctx, base, method, path, body)
 		if err != nil {
@@ -250,9 +257,16 @@ func (c *client) callOnce(ctx context.Context, method, path string, body any) ([
 		}
 		var eb api.ErrorBody
 		if err := json.Unmarshal(data, &eb); err != nil || eb.Error.Code == "" {
-			return nil, &clientError{Status: resp.StatusCode, Code: "unexpected", Message: fmt.Sprintf("%s %s: %s", method, path, strings.TrimSpace(string(data)))}
+			// Not a Warden answer: the address of a node that died may
+			// now be served by something else. Nothing reached Warden,
+			// so another node may be asked, even for a write.
+			foreign = &clientError{Status: resp.StatusCode, Code: "unexpected", Message: fmt.Sprintf("%s %s at %s: not a Warden answer: %s", method, path, base, strings.TrimSpace(string(data)))}
+			continue
 		}
 		return nil, &clientError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Leader: eb.Error.Leader}
+	}
+	if foreign != nil {
+		return nil, foreign
 	}
 	return nil, &clientError{Message: fmt.Sprintf("no Warden node answered at %s: %v", strings.Join(c.bases, ", "), lastErr)}
 }

@@ -299,3 +299,35 @@ func TestCLIRetriesOnlyWhatIsSafe(t *testing.T) {
 		})
 	}
 }
+
+// TestCLISkipsAForeignServer: the address of a node that died may be
+// served by something else (another program took the port). Its answers
+// are not Warden's: the CLI neither takes it for the leader nor trusts its
+// 404, and asks the next node.
+func TestCLISkipsAForeignServer(t *testing.T) {
+	s := newCLIServer(t)
+	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/leader" {
+			w.Write([]byte("<html>welcome</html>"))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer foreign.Close()
+	addrs := strings.TrimPrefix(foreign.URL, "http://") + "," + s.addr()
+	out, err := runCLI(t, "topology", "main", "--api", addrs, "--token", cliToken)
+	if err != nil || !strings.Contains(out, "db1:3306 [master") {
+		t.Fatalf("topology past a foreign server: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, "recovery-mode", "off", "--api", addrs, "--token", cliToken); err != nil {
+		t.Fatalf("a write past a foreign server: %v", err)
+	}
+	if s.writes.Load() != 1 {
+		t.Fatalf("writes reaching Warden: %d, want 1", s.writes.Load())
+	}
+	// Only the foreign server: its 404 is reported as not Warden's.
+	_, err = runCLI(t, "topology", "main", "--api", strings.TrimPrefix(foreign.URL, "http://"), "--token", cliToken, "--wait-leader", "0")
+	if err == nil || !strings.Contains(err.Error(), "not a Warden answer") {
+		t.Fatalf("only a foreign server: %v", err)
+	}
+}
