@@ -103,8 +103,8 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 // onlyOn returns the GTIDs the old master holds that the new master did
 // not have when it was promoted ("" when none or unknown).
 func (c *Coordinator) onlyOn(old, succ topology.Key, rec election.Recovery) string {
-	o := c.lastKnown(old)
-	extra, _ := holdsExtra(o.Flavor.GTIDFlavor(), gtidPos(o), gtidPos(c.lastKnown(succ)), promotedAt(rec))
+	o, m := c.lastKnown(old), c.lastKnown(succ)
+	extra, _ := holdsExtra(o.Flavor.GTIDFlavor(), gtidPos(o), gtidPos(m), promotedAt(rec), m.ServerID)
 	return extra
 }
 
@@ -141,12 +141,12 @@ func promotedAt(rec election.Recovery) string {
 //   - a domain the new master never had, or a higher sequence than it had
 //     then: the rest of the old master's stream, which it never got;
 //   - the same sequence under another server_id: a different history;
-//   - the new master's own server_id up to its current sequence: written
-//     by it, reached through a chain;
+//   - the new master's own server_id (its @@server_id, succServerID) up
+//     to its current sequence: written by it, reached through a chain;
 //   - a lower sequence: in its history, as far as positions can tell (if
 //     not, the server's own GTID check refuses the repoint with 1236,
 //     which the caller records).
-func holdsExtra(f gtid.Flavor, have, succNow, at string) (string, bool) {
+func holdsExtra(f gtid.Flavor, have, succNow, at string, succServerID uint32) (string, bool) {
 	if strings.TrimSpace(have) == "" {
 		return "", false
 	}
@@ -184,7 +184,7 @@ func holdsExtra(f gtid.Flavor, have, succNow, at string) (string, bool) {
 	now, _ := gtid.ParseMariaDB(succNow) // "" or bad: the empty position
 	var extra []string
 	for _, g := range h.GTIDs() {
-		if n, ok := now.Domain(g.Domain); ok && n.ServerID == g.ServerID && g.Seq <= n.Seq {
+		if n, ok := now.Domain(g.Domain); ok && succServerID != 0 && g.ServerID == succServerID && n.ServerID == g.ServerID && g.Seq <= n.Seq {
 			// The new master's own stream up to where it is now (a
 			// server that followed a rejoined old master got it through
 			// the chain): in its history.
@@ -297,7 +297,9 @@ func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 	// old master held nothing extra (a switchover waits for the candidate
 	// to catch up; a rejoin requires it). It moves straight under the
 	// successor, like every other replica.
-	trusted := rec.Kind == "switchover" || (rec.Rejoined && inst.Replication.Replicating())
+	// Only when that record's successor is still the master: after a
+	// later failover (the chain moved on) the later record decides.
+	trusted := succ == rec.Successor && (rec.Kind == "switchover" || (rec.Rejoined && inst.Replication.Replicating()))
 	c.exclusive(inst.Key, func() { c.adopt(rec, src, succ, inst, trusted) })
 }
 
@@ -318,7 +320,7 @@ func (c *Coordinator) adopt(rec election.Recovery, src, succ topology.Key, inst 
 			if err != nil {
 				return err
 			}
-			extra, decided = holdsExtra(inst.Flavor.GTIDFlavor(), executed, gtidPos(c.lastKnown(succ)), promotedAt(rec))
+			extra, decided = holdsExtra(inst.Flavor.GTIDFlavor(), executed, gtidPos(c.lastKnown(succ)), promotedAt(rec), c.lastKnown(succ).ServerID)
 			return nil
 		})
 	}

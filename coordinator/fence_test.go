@@ -71,6 +71,7 @@ func TestHoldsExtra(t *testing.T) {
 		name              string
 		flavor            gtid.Flavor
 		have, succNow, at string
+		succServer        uint32
 		want              string
 		decided           bool
 	}{
@@ -81,8 +82,9 @@ func TestHoldsExtra(t *testing.T) {
 		{name: "same sequence, another server: a different history", flavor: gtid.MariaDB, have: "0-103-190", succNow: "0-102-300", at: "0-101-190", want: "0-103-190 (the new master has 0-101-190)", decided: true},
 		{name: "a delayed replica's GTIDs the new master never got do not hide the straggler's", flavor: gtid.MariaDB, have: "0-101-193", succNow: "0-102-300", at: "0-101-191", want: "0-101-192..193", decided: true},
 		{name: "no promotion position recorded: the new master's current one", flavor: gtid.MariaDB, have: "0-101-400", succNow: "0-102-300", want: "0-101-301..400", decided: true},
-		{name: "through a rejoined old master: the new master's own writes are in its history", flavor: gtid.MariaDB, have: "0-102-250", succNow: "0-102-300", at: "0-101-190", decided: true},
-		{name: "the new master's server id beyond where it is now: extra", flavor: gtid.MariaDB, have: "0-102-350", succNow: "0-102-300", at: "0-101-190", want: "0-102-191..350", decided: true},
+		{name: "through a rejoined old master: the new master's own writes are in its history", flavor: gtid.MariaDB, have: "0-102-250", succNow: "0-102-300", at: "0-101-190", succServer: 102, decided: true},
+		{name: "another server's id that happens to be last in the new master's position is not its own", flavor: gtid.MariaDB, have: "0-102-250", succNow: "0-102-300", at: "0-101-190", succServer: 105, want: "0-102-191..250", decided: true},
+		{name: "the new master's server id beyond where it is now: extra", flavor: gtid.MariaDB, have: "0-102-350", succNow: "0-102-300", at: "0-101-190", succServer: 102, want: "0-102-191..350", decided: true},
 		{name: "unknown position: undecided", flavor: gtid.MariaDB, have: "", succNow: "0-102-300", at: "0-101-190"},
 		{name: "unparsable: undecided", flavor: gtid.MariaDB, have: "zero", succNow: "0-102-300", at: "0-101-190"},
 		{name: "nothing to compare with: undecided", flavor: gtid.MariaDB, have: "0-101-190"},
@@ -92,7 +94,7 @@ func TestHoldsExtra(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, decided := holdsExtra(c.flavor, c.have, c.succNow, c.at)
+			got, decided := holdsExtra(c.flavor, c.have, c.succNow, c.at, c.succServer)
 			if got != c.want || decided != c.decided {
 				t.Fatalf("holdsExtra(%q, %q, %q) = %q, %v; want %q, %v", c.have, c.succNow, c.at, got, decided, c.want, c.decided)
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
@@ -44,9 +45,10 @@ func (c *Coordinator) SetReadOnly(ctx context.Context, k topology.Key, readOnly 
 		}
 		c.log.Warn("read_only set at an operator's request", "instance", k, "read_only", true, "by", by)
 		c.refresh(ctx, []topology.Key{k})
+		c.publishSoon()
 		return nil
 	}
-	return c.setWritable(ctx, k, by)
+	return c.setWritable(k, by)
 }
 
 // KindSetWritable is the record kind of an operator making a master
@@ -55,37 +57,58 @@ func (c *Coordinator) SetReadOnly(ctx context.Context, k topology.Key, readOnly 
 // audit record (who, when, what was checked). It blocks nothing after.
 const KindSetWritable = "set-writable"
 
-func (c *Coordinator) setWritable(ctx context.Context, k topology.Key, by string) error {
+// setWritableTimeout bounds a set-writable from lock to finish.
+const setWritableTimeout = time.Minute
+
+func (c *Coordinator) setWritable(k topology.Key, by string) (err error) {
+	r := c.recovery
 	cl, err := c.clusterOf(k)
 	if err != nil {
 		return err
 	}
+	if succ, ok := c.replacedMasters()[k]; ok && succ != k {
+		return fmt.Errorf("%s was replaced by %s: %w", k, succ, election.ErrConflict)
+	}
 	if cl.Master != k {
 		return fmt.Errorf("%s is not the master of %s (%s is); to move the master use a switchover: %w", k, cl.Name, cl.Master, election.ErrConflict)
 	}
-	rec, err := c.recovery.open(ctx, KindSetWritable, cl.Name, k, nil, topology.Key{})
+	// The operation belongs to this leadership term, not to the HTTP
+	// request: a client that goes away leaves no lock open, and a lost
+	// leadership cancels it before it acts.
+	ctx, cancel := context.WithTimeout(r.leaderCtx(), setWritableTimeout)
+	defer cancel()
+	if !r.claim(cl.Name) {
+		return fmt.Errorf("a recovery of %s is running on this node: %w", cl.Name, election.ErrConflict)
+	}
+	defer r.release(cl.Name)
+	rec, err := r.open(ctx, KindSetWritable, cl.Name, k, nil, topology.Key{})
 	if err != nil {
 		if errors.Is(err, election.ErrConflict) {
 			return fmt.Errorf("a recovery of %s is running: %w", cl.Name, err)
 		}
 		return err
 	}
-	r := c.recovery
-	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "request", Instance: k, Message: fmt.Sprintf("%s asked to set read_only=OFF on %s", by, k)})
-	err = c.mayTakeWrites(ctx, k)
-	if err == nil {
-		if aerr := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, false) }); aerr != nil {
-			err = fmt.Errorf("set read_only=OFF on %s: %w", k, aerr)
-		}
-	}
-	if err == nil {
-		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "writable", Instance: k, Message: fmt.Sprintf("%s is writable; no other instance of %s was", k, cl.Name)})
-		c.log.Warn("master made writable at an operator's request", "instance", k, "by", by, "record", rec.ID)
-		c.refresh(ctx, []topology.Key{k})
+	defer func() {
+		r.finishRetrying(rec.ID, err)
 		c.publishSoon()
+	}()
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "request", Instance: k, Message: fmt.Sprintf("%s asked to set read_only=OFF on %s", by, k)})
+	if err = c.mayTakeWrites(ctx, k); err != nil {
+		return err
 	}
-	r.finishQuietly(rec.ID, err)
-	return err
+	// Fencing token: the lock is still this record, opened in this very
+	// leadership term (a leader that lost and regained leadership has a
+	// new term, and a new leader may have closed the record).
+	if cur, ok := c.raft.FSM().Recovery(rec.ID); !ok || cur.Done() || c.raft.Status().Term != rec.Term {
+		return fmt.Errorf("the lock was lost to a leadership change; nothing done: %w", election.ErrConflict)
+	}
+	if aerr := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, false) }); aerr != nil {
+		return fmt.Errorf("set read_only=OFF on %s: %w", k, aerr)
+	}
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "writable", Instance: k, Message: fmt.Sprintf("%s is writable; no other instance of %s was", k, cl.Name)})
+	c.log.Warn("master made writable at an operator's request", "instance", k, "by", by, "record", rec.ID)
+	c.refresh(ctx, []topology.Key{k})
+	return nil
 }
 
 // clusterOf finds the cluster k belongs to.

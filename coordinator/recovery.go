@@ -162,13 +162,20 @@ func (r *recoveries) lead(ctx context.Context) {
 	r.mu.Lock()
 	r.ctx = ctx
 	r.mu.Unlock()
-	for _, rec := range r.c.raft.FSM().Recoveries() {
-		if !rec.Done() {
-			r.c.log.Warn("resuming a recovery left open by a previous leader", "recovery", rec.ID, "cluster", rec.Cluster, "promoting", rec.Promoting)
-			r.launch(rec)
+	r.resumeOpen(resumeAtStart)
+	// Again every few seconds: a record committed through this leader by
+	// a node that then lost its own run (forwarded in the moment of a
+	// leadership change, or its finish failed) has no goroutine anywhere.
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-tick.C:
+			r.resumeOpen("resuming a recovery that nothing runs")
 		}
 	}
-	<-ctx.Done()
 	r.mu.Lock()
 	r.ctx = nil
 	r.mu.Unlock()
@@ -316,4 +323,41 @@ func (r *recoveries) open(ctx context.Context, kind, cluster string, failed topo
 		return election.Recovery{}, fmt.Errorf("recovery %d vanished after commit", res.Index)
 	}
 	return rec, nil
+}
+
+// claim marks cluster as run by a goroutine of this node (an operator's
+// set-writable), so this node does not also launch its open record.
+func (r *recoveries) claim(cluster string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running[cluster] || r.starting[cluster] {
+		return false
+	}
+	r.running[cluster] = true
+	return true
+}
+
+func (r *recoveries) release(cluster string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.running, cluster)
+}
+
+const resumeAtStart = "resuming a recovery left open by a previous leader"
+
+// resumeOpen launches every open record this node does not run yet.
+func (r *recoveries) resumeOpen(why string) {
+	for _, rec := range r.c.raft.FSM().Recoveries() {
+		if rec.Done() || (why != resumeAtStart && r.c.now().Sub(rec.Started) < 3*time.Second) {
+			// Too young to be an orphan: its starter is launching it.
+			continue
+		}
+		r.mu.Lock()
+		mine := r.running[rec.Cluster] || r.starting[rec.Cluster]
+		r.mu.Unlock()
+		if !mine {
+			r.c.log.Warn(why, "recovery", rec.ID, "cluster", rec.Cluster, "kind", rec.Kind, "promoting", rec.Promoting)
+			r.launch(rec)
+		}
+	}
 }

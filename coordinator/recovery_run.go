@@ -23,10 +23,21 @@ func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
 	var res outcome
 	switch rec.Kind {
 	case KindSetWritable:
-		// Left open by a leader that died while setting read_only=OFF at
-		// an operator's request: this leader did not receive the request
-		// and does not act on it; the operator asks again.
-		r.finishQuietly(rec.ID, errors.New("interrupted by a leadership change before it completed; nothing is known to have changed on this leader's side: check @@read_only and ask again"))
+		// Left open by a leader that lost leadership while setting
+		// read_only=OFF at an operator's request. This leader did not
+		// receive the request and does not act on it: it lets a
+		// statement in flight land, records what the instance shows,
+		// and frees the lock; the operator asks again if needed.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(r.cfg.ActionTimeout):
+		}
+		state := "does not answer"
+		if f := r.c.refresh(ctx, []topology.Key{rec.FailedKey})[rec.FailedKey]; f != nil && f.LastError == "" {
+			state = fmt.Sprintf("has read_only=%t", f.ReadOnly)
+		}
+		r.finishQuietly(rec.ID, fmt.Errorf("interrupted by a leadership change before it completed; %s now %s; ask again if needed", rec.FailedKey, state))
 		return
 	case "switchover":
 		res = r.executeSwitchover(ctx, &rec)
@@ -428,13 +439,33 @@ func (r *recoveries) nameMaster(ctx context.Context, cluster string, cand topolo
 // finishQuietly ends a record without hooks (records that are not
 // failovers or switchovers: an operator's set-writable).
 func (r *recoveries) finishQuietly(id uint64, err error) {
+	if perr := r.finish(id, err); perr != nil {
+		r.c.log.Error("could not record the end of a record", "recovery", id, "err", perr)
+	}
+}
+
+func (r *recoveries) finish(id uint64, err error) error {
 	fin := election.RecoveryFinish{ID: id, At: r.c.now(), Success: err == nil}
 	if err != nil {
 		fin.Error = err.Error()
 	}
 	pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, perr := r.c.raft.Propose(pctx, fin); perr != nil {
-		r.c.log.Error("could not record the end of a record", "recovery", id, "err", perr)
+	_, perr := r.c.raft.Propose(pctx, fin)
+	return perr
+}
+
+// finishRetrying ends a record like finishQuietly, retrying a few times: a
+// record left open holds its cluster's lock (until a leader's periodic
+// scan closes it).
+func (r *recoveries) finishRetrying(id uint64, err error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		if rec, ok := r.c.raft.FSM().Recovery(id); ok && rec.Done() {
+			return
+		}
+		if r.finish(id, err) == nil {
+			return
+		}
+		time.Sleep(time.Second)
 	}
 }

@@ -65,15 +65,24 @@ func (v *verdictSync) get(k topology.Key) (topology.Vote, bool) {
 	return vote, ok
 }
 
+// reconcileEvery is how often the replicated verdicts of this node are
+// compared with the local ones (a read of the local state: no Raft
+// traffic when they agree).
+const reconcileEvery = 2 * time.Second
+
 func (v *verdictSync) run(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	reconcile := time.NewTicker(reconcileEvery)
+	defer reconcile.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-v.wake:
 		case <-retry.C:
+		case <-reconcile.C:
+			v.reconcile()
 		}
 		if err := v.flush(ctx); err != nil {
 			v.log.Debug("verdict proposal failed; retrying", "err", err)
@@ -108,6 +117,26 @@ func (v *verdictSync) flush(ctx context.Context) error {
 	}
 	v.mu.Unlock()
 	return nil
+}
+
+// reconcile makes the next flush resend every local verdict the
+// replicated state does not hold. A proposal whose outcome was unknown (a
+// leadership change while committing) is retried, and a retried older
+// proposal may commit after a newer one: without this, the replicated
+// vote could stay stale until the next flip.
+func (v *verdictSync) reconcile() {
+	fsm := v.raft.FSM()
+	if fsm == nil {
+		return
+	}
+	mine := fsm.AllVerdicts()[v.node]
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for k, vote := range v.want {
+		if r, ok := mine[k]; !ok || r.Reachable != vote.Reachable {
+			delete(v.sent, k)
+		}
+	}
 }
 
 // forget drops the verdict on an instance no longer managed.

@@ -258,10 +258,17 @@ func (c *client) callOnce(ctx context.Context, method, path string, body any) ([
 		var eb api.ErrorBody
 		if err := json.Unmarshal(data, &eb); err != nil || eb.Error.Code == "" {
 			// Not a Warden answer: the address of a node that died may
-			// now be served by something else. Nothing reached Warden,
-			// so another node may be asked, even for a write.
+			// now be served by something else, or a proxy answered.
 			foreign = &clientError{Status: resp.StatusCode, Code: "unexpected", Message: fmt.Sprintf("%s %s at %s: not a Warden answer: %s", method, path, base, strings.TrimSpace(string(data)))}
-			continue
+			switch {
+			case method == http.MethodGet,
+				resp.StatusCode == http.StatusNotFound, resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode == http.StatusMisdirectedRequest:
+				continue // nothing that answers so applied a Warden write: ask the next node
+			}
+			// A proxy's 502/504 may come after it forwarded the write to
+			// Warden: sending it elsewhere could apply it twice.
+			foreign.Message += "; it may or may not have been applied, check before retrying"
+			return nil, foreign
 		}
 		return nil, &clientError{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Leader: eb.Error.Leader}
 	}

@@ -331,3 +331,25 @@ func TestCLISkipsAForeignServer(t *testing.T) {
 		t.Fatalf("only a foreign server: %v", err)
 	}
 }
+
+// TestCLIDoesNotResendAWriteAfterAProxyError: a proxy's 502 may come after
+// it forwarded the write to Warden, so the write is not sent to the next
+// node; a read is.
+func TestCLIDoesNotResendAWriteAfterAProxyError(t *testing.T) {
+	s := newCLIServer(t)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "<html>502 Bad Gateway</html>", http.StatusBadGateway)
+	}))
+	defer proxy.Close()
+	addrs := strings.TrimPrefix(proxy.URL, "http://") + "," + s.addr()
+	// Make the proxy be asked first: no leader answer from it, the real node second.
+	if out, err := runCLI(t, "clusters", "--api", addrs, "--token", cliToken); err != nil || !strings.Contains(out, "main") {
+		t.Fatalf("a read past a proxy error: %v %s", err, out)
+	}
+	s.node.leader = false // nobody claims leadership: the CLI tries nodes in order
+	s.node.status.LeaderID = ""
+	_, err := runCLI(t, "recovery-mode", "off", "--api", addrs, "--token", cliToken, "--wait-leader", "0")
+	if err == nil || !strings.Contains(err.Error(), "may or may not have been applied") || s.writes.Load() != 0 {
+		t.Fatalf("a write after a proxy's 502: err %v, writes reaching Warden %d; want the uncertain-outcome error and none", err, s.writes.Load())
+	}
+}

@@ -39,7 +39,9 @@ export function render(d) {
   if (!shown.length) return empty(`No cluster name contains “${filter}”.`);
   const rows = shown.map((c) => {
     const mine = d.problems.filter((p) => p.cluster === c.name);
-    const last = d.recoveries.filter((r) => r.cluster === c.name).sort((a, b) => b.id - a.id)[0];
+    // An operator's set-writable is an audit record, not a recovery: it
+    // must not hide an unacknowledged failover here.
+    const last = d.recoveries.filter((r) => r.cluster === c.name && r.kind !== 'set-writable').sort((a, b) => b.id - a.id)[0];
     return h('tr', { 'data-key': 'cluster:' + c.name },
       h('td', null, sevBadge(health(c, d.problems))),
       h('td', null, h('a', { href: '#/cluster/' + encodeURIComponent(c.name), class: 'strong' }, c.name)),

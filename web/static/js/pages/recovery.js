@@ -46,7 +46,7 @@ export function render(r, _p, ctx) {
         has(r.requested) ? ['Requested candidate', h('span', { class: 'mono' }, key(r.requested))] : null,
         has(r.promoting) && !has(r.successor) ? ['Promoting', h('span', { class: 'mono' }, key(r.promoting))] : null,
         r.error ? ['Error', h('span', { class: 'bad mono' }, '✖ ' + r.error)] : null,
-        [r.kind === 'switchover' || /Master/.test(r.problem || '') ? 'Old master since' : 'Failed instance since', oldMaster(r)],
+        [r.kind === 'set-writable' ? 'Made writable' : r.kind === 'switchover' || /Master/.test(r.problem || '') ? 'Old master since' : 'Failed instance since', oldMaster(r)],
         ['Acknowledged', ackText(r)],
       ], 'cols'),
       ackButton(r, done, ctx)),
