@@ -9,32 +9,18 @@ import (
 
 // Kill SIGKILLs the instance (name or port) and returns once the process is
 // gone. Like a crash: nothing is flushed, replicas see the connection drop.
-func (t *Topology) Kill(nameOrPort string) error {
-	in, err := t.Instance(nameOrPort)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if pid := runningPid(in); pid != 0 {
-		if err := kill(pid); err != nil {
-			return fmt.Errorf("sandbox: kill %s: %w", in.Name, err)
-		}
-		// The main thread turns zombie while other threads may still be
-		// exiting with the listening socket open: gone means the port is
-		// free too, so an immediate Start does not find it in use.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := waitPortsFree(ctx, []int{in.Port}); err != nil {
-			return fmt.Errorf("sandbox: kill %s: %w", in.Name, err)
-		}
-	}
-	in.Pid = 0
-	return t.save()
-}
+func (t *Topology) Kill(nameOrPort string) error { return t.end(nameOrPort, "kill", kill) }
 
 // Stop shuts the instance down cleanly (SIGTERM; SIGKILL after 30 s).
 func (t *Topology) Stop(nameOrPort string) error {
+	return t.end(nameOrPort, "stop", func(pid int) error { return terminate(pid, 30*time.Second) })
+}
+
+// end ends the instance's process with how, and returns once the process
+// is gone and its port free: the main thread turns zombie while other
+// threads may still be exiting with the listening socket open, and an
+// immediate Start must not find the port in use.
+func (t *Topology) end(nameOrPort, what string, how func(pid int) error) error {
 	in, err := t.Instance(nameOrPort)
 	if err != nil {
 		return err
@@ -42,13 +28,13 @@ func (t *Topology) Stop(nameOrPort string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if pid := runningPid(in); pid != 0 {
-		if err := terminate(pid, 30*time.Second); err != nil {
-			return fmt.Errorf("sandbox: stop %s: %w", in.Name, err)
+		if err := how(pid); err != nil {
+			return fmt.Errorf("sandbox: %s %s: %w", what, in.Name, err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := waitPortsFree(ctx, []int{in.Port}); err != nil {
-			return fmt.Errorf("sandbox: stop %s: %w", in.Name, err)
+			return fmt.Errorf("sandbox: %s %s: %w", what, in.Name, err)
 		}
 	}
 	in.Pid = 0
