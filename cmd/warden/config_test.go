@@ -1,15 +1,8 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/warden-ha/warden/test/testutil"
 )
 
 func parseFlags(t *testing.T, args ...string) *pflag.FlagSet {
@@ -156,16 +151,17 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 // from the environment reach the election config, and the key's content
 // appears nowhere in the loaded configuration.
 func TestConfigCoordinatorSecurity(t *testing.T) {
-	certFile, keyFile := selfSignedNodeCert(t)
+	ca := testutil.NewCA(t, "config-test")
+	certFile, keyFile := ca.Issue(t, "n1")
 	secret := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 	gossipKey := writeFile(t, "gossip.key", secret+"\n")
-	fs := parseFlags(t, "--node-id", "n1", "--raft-tls-cert-file", certFile, "--raft-tls-key-file", keyFile, "--raft-tls-ca-file", certFile)
+	fs := parseFlags(t, "--node-id", "n1", "--raft-tls-cert-file", certFile, "--raft-tls-key-file", keyFile, "--raft-tls-ca-file", ca.File)
 	cfg, err := loadServerConfig(fs, []string{"WARDEN_GOSSIP_ENCRYPT_KEY_FILE=" + gossipKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := electionConfig(cfg)
-	if e.TLSCertFile != certFile || e.TLSKeyFile != keyFile || e.TLSCAFile != certFile || e.GossipKeyFile != gossipKey {
+	if e.TLSCertFile != certFile || e.TLSKeyFile != keyFile || e.TLSCAFile != ca.File || e.GossipKeyFile != gossipKey {
 		t.Errorf("election config: %+v", e)
 	}
 	if err := e.Validate(); err != nil {
@@ -174,37 +170,6 @@ func TestConfigCoordinatorSecurity(t *testing.T) {
 	if s := fmt.Sprintf("%+v %+v", cfg, e); strings.Contains(s, secret) {
 		t.Error("the gossip key's content is in the configuration")
 	}
-}
-
-// selfSignedNodeCert writes a self-signed ECDSA P-256 certificate that is
-// its own CA and may serve and dial: enough for the configuration checks.
-func selfSignedNodeCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "n1"},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile = writeFile(t, "node.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	keyFile = writeFile(t, "node-key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	return certFile, keyFile
 }
 
 // TestConfigReferenceDocumentsEveryKey keeps docs/configuration.md complete.

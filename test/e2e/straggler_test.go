@@ -40,20 +40,7 @@ func TestReturningReplicaIsAdopted(t *testing.T) {
 	w.Stop()
 	waitSameGTID(t, top, "db1", "db2")
 	waitSameGTID(t, top, "db1", "db3")
-	m := masterKey(top)
-	if err := top.Kill("db1"); err != nil {
-		t.Fatal(err)
-	}
-	leader := wc.WaitLeader(t, 10*time.Second)
-	rec := waitRecovery(t, leader, m, 0, 30*time.Second)
-	db4, _ := top.Instance("db4")
-	if !rec.Success || !listedLost(rec, instanceKey(db4)) {
-		t.Fatalf("want a successful recovery listing paused db4 as lost: %+v%s", rec, stepsText(rec))
-	}
-	if err := top.Resume("db4"); err != nil {
-		t.Fatal(err)
-	}
-	after := waitStep(t, wc, rec.ID, "adopted", "diverged", instanceKey(db4), 60*time.Second)
+	rec, after := failOverPastPausedDB4(t, top, wc)
 	if after.Kind != "adopted" {
 		t.Fatalf("db4 was behind, want it adopted: %s %s", after.Kind, after.Message)
 	}
@@ -91,19 +78,8 @@ func TestReturningReplicaThatHoldsMoreIsLeftAlone(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = top.Resume("db4") })
 	m := masterKey(top)
-	if err := top.Kill("db1"); err != nil {
-		t.Fatal(err)
-	}
-	leader := wc.WaitLeader(t, 10*time.Second)
-	rec := waitRecovery(t, leader, m, 0, 30*time.Second)
+	rec, after := failOverPastPausedDB4(t, top, wc)
 	db4, _ := top.Instance("db4")
-	if !rec.Success || !listedLost(rec, instanceKey(db4)) {
-		t.Fatalf("want a successful recovery listing paused db4 as lost: %+v%s", rec, stepsText(rec))
-	}
-	if err := top.Resume("db4"); err != nil {
-		t.Fatal(err)
-	}
-	after := waitStep(t, wc, rec.ID, "adopted", "diverged", instanceKey(db4), 60*time.Second)
 	if after.Kind != "diverged" || !strings.Contains(after.Message, extra[0]) {
 		t.Fatalf("db4 holds %s that the new master lacks, want a diverged step naming it: %s %s", extra[0], after.Kind, after.Message)
 	}
@@ -222,4 +198,24 @@ func waitSameGTID(t *testing.T, top *sandbox.Topology, master, replica string) {
 		}
 		return m[0] == r[0], master + "=" + m[0] + " " + replica + "=" + r[0]
 	})
+}
+
+// failOverPastPausedDB4 kills db1 while db4 is paused, checks the recovery
+// succeeded and listed db4 as lost, resumes db4 and returns the recovery
+// and what it recorded about db4 when it answered again.
+func failOverPastPausedDB4(t *testing.T, top *sandbox.Topology, wc *testutil.WardenCluster) (recovery, struct{ Kind, Message string }) {
+	t.Helper()
+	m := masterKey(top)
+	if err := top.Kill("db1"); err != nil {
+		t.Fatal(err)
+	}
+	rec := waitRecovery(t, wc.WaitLeader(t, 10*time.Second), m, 0, 30*time.Second)
+	db4, _ := top.Instance("db4")
+	if !rec.Success || !listedLost(rec, instanceKey(db4)) {
+		t.Fatalf("want a successful recovery listing paused db4 as lost: %+v%s", rec, stepsText(rec))
+	}
+	if err := top.Resume("db4"); err != nil {
+		t.Fatal(err)
+	}
+	return rec, waitStep(t, wc, rec.ID, "adopted", "diverged", instanceKey(db4), 60*time.Second)
 }
