@@ -1,0 +1,130 @@
+package topology_test
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/warden-ha/warden/deploy/sandbox"
+	"github.com/warden-ha/warden/test/testutil"
+	"github.com/warden-ha/warden/topology"
+)
+
+// TestFenceWaitsForAHungMaster: a fence started while the master is hung
+// (SIGSTOP) with a writer connected to it waits in the server's accept
+// backlog and lands as soon as the server resumes: read_only is on, the
+// writer's session is killed, and the writer gets no acknowledgement after
+// the fence returned.
+func TestFenceWaitsForAHungMaster(t *testing.T) {
+	top, p := actionSandbox(t, sandbox.Config{Instances: 2})
+	app := appTable(t, top)
+	app.SetMaxOpenConns(1)
+	k := key(t, top, "db1")
+
+	var acked atomic.Int64
+	var fencedAt atomic.Int64 // unix nanos; 0 until the fence returned
+	var afterFence atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		deadline := time.Now().Add(60 * time.Second)
+		for id := 1; id < 1_000_000 && time.Now().Before(deadline); id++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := app.Exec("INSERT INTO t (id, v) VALUES (?, 'w')", id); err == nil {
+				acked.Add(1)
+				if f := fencedAt.Load(); f != 0 && time.Now().UnixNano() > f {
+					afterFence.Add(1)
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
+		return acked.Load() > 50, "writer committing on db1"
+	})
+
+	if err := top.Pause("db1"); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = top.Resume("db1")
+		}
+	}()
+	type result struct {
+		res topology.FenceResult
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := p.Fence(tctx(t, 60*time.Second), k, nil)
+		fencedAt.Store(time.Now().UnixNano())
+		done <- result{res, err}
+	}()
+	// The fence must still be waiting while the server is hung: it cannot
+	// have done anything yet.
+	select {
+	case r := <-done:
+		t.Fatalf("fence returned while the master was hung: %+v %v", r.res, r.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	ackedAtResume := acked.Load()
+	if err := top.Resume("db1"); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("fence did not return within 30 s of the resume")
+	}
+	if r.err != nil {
+		t.Fatalf("fence: %v", r.err)
+	}
+	if got := one(t, top, "db1", "SELECT @@read_only"); got != "1" {
+		t.Fatalf("db1 read_only = %s after the fence", got)
+	}
+	if r.res.Killed < 1 {
+		t.Fatalf("fence killed %d sessions; the writer's session was connected", r.res.Killed)
+	}
+	if r.res.Executed == "" || r.res.Executed != one(t, top, "db1", "SELECT @@gtid_binlog_pos") {
+		t.Fatalf("fence read executed %q, db1 holds %q", r.res.Executed, one(t, top, "db1", "SELECT @@gtid_binlog_pos"))
+	}
+	// Give the writer a few more attempts; none may be acknowledged.
+	before := acked.Load()
+	testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
+		_, err := app.Exec("INSERT INTO t (id, v) VALUES (?, 'probe')", 2_000_000)
+		return err != nil, "an insert after the fence must fail"
+	})
+	if n := afterFence.Load(); n != 0 {
+		t.Fatalf("%d commits acknowledged after the fence returned", n)
+	}
+	t.Logf("acknowledged by the resumed master before the fence landed: %d (writer total %d)", before-ackedAtResume, before)
+}
+
+// TestFenceRefusedWhenDead: a killed server refuses the connection, which
+// the caller can tell from a hang.
+func TestFenceRefusedWhenDead(t *testing.T) {
+	top, p := actionSandbox(t, sandbox.Config{Instances: 2})
+	k := key(t, top, "db1")
+	if err := top.Kill("db1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.Fence(tctx(t, 10*time.Second), k, nil)
+	if err == nil || !topology.IsRefused(err) {
+		t.Fatalf("fence of a killed server: %v, want connection refused", err)
+	}
+	if errors.Is(err, topology.ErrNoDeadline) {
+		t.Fatal("wrong error")
+	}
+}
