@@ -63,6 +63,10 @@ type Coordinator struct {
 	// adoptFailures: when adopting a returning replica last failed.
 	adoptFailures map[topology.Key]time.Time
 
+	// fencer, when the prober can fence, holds fence lines (fenceline.go).
+	fencer Fencer
+	lines  *fenceLines
+
 	detector *detector
 	recovery *recoveries
 	hooks    *hooks
@@ -92,6 +96,10 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		watching:      map[topology.Key]context.CancelFunc{},
 		fencing:       map[topology.Key]bool{},
 		adoptFailures: map[topology.Key]time.Time{},
+		lines:         newFenceLines(),
+	}
+	if f, ok := prober.(Fencer); ok {
+		c.fencer = f
 	}
 	c.verdicts = newVerdictSync(cfg.NodeID, raft, log.With("loop", "verdicts"))
 	c.detector = newDetector(c)
@@ -118,7 +126,8 @@ func (c *Coordinator) Run(ctx context.Context) {
 		c.raft.OnLeadership("recovery", c.recovery.lead)
 	}
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); c.fenceLoop(ctx) }()
 	go func() { defer wg.Done(); c.verdicts.run(ctx) }()
 	go func() { defer wg.Done(); c.probeLoop(ctx) }()
 	go func() { defer wg.Done(); c.sampleLoop(ctx) }()

@@ -57,15 +57,35 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 	r := c.recovery
 	k := inst.Key
 	if !inst.ReadOnly || !rec.Fenced {
-		err := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, true) })
 		note := election.RecoveryNote{Kind: election.StepFenced, Instance: k,
 			Message: fmt.Sprintf("old master %s answers again: made read-only; %s is the master", k, succ)}
-		if err != nil {
-			c.log.Error("could not fence the old master", "instance", k, "err", err)
-			return
+		var extra string
+		if c.fencer != nil {
+			// read_only, then its client sessions killed, then what it
+			// holds read afresh: the probe that brought us here read it
+			// before the sessions' last commits.
+			var res topology.FenceResult
+			err := r.act(ctx, 0, func(actx context.Context) error {
+				var err error
+				res, err = c.fencer.Fence(actx, k, nil, nil)
+				return err
+			})
+			if err != nil {
+				c.log.Error("could not fence the old master", "instance", k, "err", err)
+				return
+			}
+			note.Message = fmt.Sprintf("old master %s answers again: made read-only, %d client session(s) killed; %s is the master", k, res.Killed, succ)
+			m := c.lastKnown(succ)
+			extra, _ = holdsExtra(res.Version.Flavor.GTIDFlavor(), res.Executed, gtidPos(m), promotedAt(rec), m.ServerID)
+		} else {
+			if err := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, true) }); err != nil {
+				c.log.Error("could not fence the old master", "instance", k, "err", err)
+				return
+			}
+			extra = c.onlyOn(k, succ, rec)
 		}
 		c.log.Warn("old master fenced", "instance", k, "recovery", rec.ID, "new_master", succ)
-		if extra := c.onlyOn(k, succ, rec); extra != "" {
+		if extra != "" {
 			note.Message += "; it holds transactions the new master lacks: " + extra
 		}
 		_ = r.note(ctx, rec.ID, note)
@@ -74,6 +94,8 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 	if !r.cfg.RejoinOldMaster {
 		return
 	}
+	// Compare what it holds now, after its sessions were killed.
+	c.refresh(ctx, []topology.Key{k})
 	if extra := c.onlyOn(k, succ, rec); extra != "" {
 		return // stays fenced: rejoining would fail or lose those transactions
 	}
@@ -122,7 +144,7 @@ func gtidPos(i *topology.Instance) string {
 // replicas had received at the failover (the best earlier estimate).
 func promotedAt(rec election.Recovery) string {
 	for i := len(rec.Steps) - 1; i >= 0; i-- {
-		if st := rec.Steps[i]; st.Kind == "promoted" && st.GTID != "" {
+		if st := rec.Steps[i]; st.Kind == stepPromoted && st.GTID != "" {
 			return st.GTID
 		}
 	}

@@ -1,9 +1,11 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -82,7 +84,31 @@ type RecoveryConfig struct {
 	ReplicationPassword string
 	ConnectRetry        time.Duration
 	HeartbeatPeriod     time.Duration
+
+	// FenceCommand is the operator's fence (STONITH): argv run without a
+	// shell before promoting when the failed master may be alive; {host}
+	// and {port} are replaced as whole arguments. Empty: none.
+	FenceCommand []string
+	// FenceTimeout bounds one run of FenceCommand.
+	FenceTimeout time.Duration
+	// FencePolicy is FenceBestEffort or FenceRequire.
+	FencePolicy string
+	// RetryAttempts bounds the automatic attempts at a recovery that keeps
+	// failing before it changed anything (each one recorded); only a
+	// recovery that changed the topology starts the block period.
+	RetryAttempts int
 }
+
+// Fence policies: what a failover does when the failed master may be
+// alive and no fence succeeded.
+const (
+	// FenceBestEffort promotes anyway and records that the old master was
+	// not fenced; every coordinator fences it the moment it answers.
+	FenceBestEffort = "best_effort"
+	// FenceRequire promotes nobody until a fence succeeded: the recovery
+	// waits and retries.
+	FenceRequire = "require"
+)
 
 // DefaultRecoveryConfig returns the defaults (docs/failover.md says why).
 func DefaultRecoveryConfig() RecoveryConfig {
@@ -98,6 +124,9 @@ func DefaultRecoveryConfig() RecoveryConfig {
 		ReplicationUser:   "repl",
 		ConnectRetry:      time.Second,
 		HeartbeatPeriod:   time.Second,
+		FenceTimeout:      10 * time.Second,
+		FencePolicy:       FenceBestEffort,
+		RetryAttempts:     10,
 	}
 }
 
@@ -129,6 +158,18 @@ func (c RecoveryConfig) Validate() error {
 	if c.ConnectRetry < time.Second || c.ConnectRetry%time.Second != 0 {
 		bad("recovery.connect_retry", c.ConnectRetry, "must be whole seconds, at least 1s")
 	}
+	if c.FencePolicy != FenceBestEffort && c.FencePolicy != FenceRequire {
+		bad("recovery.fence_policy", c.FencePolicy, "must be best_effort or require")
+	}
+	if len(c.FenceCommand) > 0 && c.FenceCommand[0] == "" {
+		bad("recovery.fence_command", c.FenceCommand, "the program (first element) must not be empty")
+	}
+	if c.FenceTimeout <= 0 {
+		bad("recovery.fence_timeout", c.FenceTimeout, "must be positive")
+	}
+	if c.RetryAttempts < 1 {
+		bad("recovery.retry_attempts", c.RetryAttempts, "must be at least 1")
+	}
 	if c.HeartbeatPeriod < time.Millisecond {
 		bad("recovery.heartbeat_period", c.HeartbeatPeriod, "must be at least 1ms")
 	}
@@ -150,10 +191,33 @@ type recoveries struct {
 	// again meanwhile.
 	starting map[string]bool
 	wg       sync.WaitGroup
+	// blockedWhy: the last reason logged per cluster, so a block is
+	// logged once per change, not at every evaluation.
+	blockedWhy map[string]string
+}
+
+// logBlocked logs at WARN when a cluster's reason to hold a recovery
+// changes (an operator reading the log must see why nothing happens).
+func (r *recoveries) logBlocked(cluster, why string) {
+	r.mu.Lock()
+	prev := r.blockedWhy[cluster]
+	if prev == why {
+		r.mu.Unlock()
+		return
+	}
+	if why == "" {
+		delete(r.blockedWhy, cluster)
+	} else {
+		r.blockedWhy[cluster] = why
+	}
+	r.mu.Unlock()
+	if why != "" {
+		r.c.log.Warn("automatic recovery held", "cluster", cluster, "why", why)
+	}
 }
 
 func newRecoveries(c *Coordinator, cfg RecoveryConfig, actors Actors) *recoveries {
-	return &recoveries{c: c, cfg: cfg, actors: actors, running: map[string]bool{}, starting: map[string]bool{}}
+	return &recoveries{c: c, cfg: cfg, actors: actors, running: map[string]bool{}, starting: map[string]bool{}, blockedWhy: map[string]string{}}
 }
 
 // lead runs while this node leads: it resumes the recoveries a previous
@@ -211,7 +275,13 @@ func (r *recoveries) blocked(cluster, kind string, failed topology.Key, now time
 	if !r.c.raft.FSM().Settings().AutomaticRecovery {
 		return "automatic recovery is off (PUT /api/v1/recovery-mode)"
 	}
-	for _, rec := range r.c.raft.FSM().Recoveries() {
+	recs := r.c.raft.FSM().Recoveries()
+	slices.SortFunc(recs, func(a, b election.Recovery) int { return cmp.Compare(a.ID, b.ID) })
+	// Attempts that failed before changing anything, since the last
+	// recovery that changed something: retried with backoff, bounded.
+	var attempts int
+	var lastFailed election.Recovery
+	for _, rec := range recs {
 		if rec.Cluster != cluster || rec.Kind == "switchover" || rec.Kind == KindSetWritable {
 			// A planned switchover, or an operator letting the master take
 			// writes, is no sign of trouble: it blocks nothing.
@@ -228,12 +298,53 @@ func (r *recoveries) blocked(cluster, kind string, failed topology.Key, now time
 			// health, and the reverse: each blocks only its own kind.
 			continue
 		}
+		if !rec.Success && !changedTopology(rec) {
+			if rec.FailedKey == failed && !rec.Acknowledged {
+				attempts, lastFailed = attempts+1, rec
+			}
+			continue
+		}
+		attempts = 0
 		if !rec.Acknowledged && now.Sub(rec.Finished) < r.cfg.BlockPeriod {
 			return fmt.Sprintf("recovery %d finished %s ago; automatic recoveries of %s are blocked for %s unless it is acknowledged (POST /api/v1/recoveries/%d/ack)",
 				rec.ID, now.Sub(rec.Finished).Round(time.Second), cluster, r.cfg.BlockPeriod, rec.ID)
 		}
 	}
+	if attempts == 0 {
+		return ""
+	}
+	if attempts >= r.cfg.RetryAttempts {
+		return fmt.Sprintf("%d automatic attempts failed before changing anything (last: recovery %d: %s); no more attempts until one is acknowledged (POST /api/v1/recoveries/%d/ack)",
+			attempts, lastFailed.ID, lastFailed.Error, lastFailed.ID)
+	}
+	if next := lastFailed.Finished.Add(retryBackoff(attempts)); now.Before(next) {
+		return fmt.Sprintf("attempt %d of %d (recovery %d) failed before changing anything: %s; next attempt at %s",
+			attempts, r.cfg.RetryAttempts, lastFailed.ID, lastFailed.Error, next.UTC().Format(time.RFC3339))
+	}
 	return ""
+}
+
+// retryBackoff is the wait after the n-th attempt that changed nothing:
+// 1 s, 2 s, 4 s... up to 30 s.
+func retryBackoff(n int) time.Duration {
+	d := time.Second << min(n-1, 5)
+	return min(d, 30*time.Second)
+}
+
+// changedTopology reports whether a finished recovery acted on a
+// database's replication: only those start the block period. Fencing the
+// failed master is not counted: it changes nothing a retry would redo.
+func changedTopology(rec election.Recovery) bool {
+	if !rec.Promoting.IsZero() || !rec.Successor.IsZero() {
+		return true
+	}
+	for _, s := range rec.Steps {
+		switch s.Kind {
+		case election.StepPromoteIntent, stepPromoted, "repoint", "catch-up", "drain", "candidate-dropped":
+			return true
+		}
+	}
+	return false
 }
 
 // consider starts an automatic recovery for an actionable problem if
@@ -254,8 +365,10 @@ func (r *recoveries) consider(p election.Problem, now time.Time) string {
 		kind = "intermediate"
 	}
 	if why := r.blocked(p.Cluster, kind, p.Key, now); why != "" {
+		r.logBlocked(p.Cluster, why)
 		return why
 	}
+	r.logBlocked(p.Cluster, "")
 	r.mu.Lock()
 	if r.ctx == nil || r.running[p.Cluster] || r.starting[p.Cluster] {
 		r.mu.Unlock()

@@ -172,6 +172,16 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 	if err := r.c.raftVerify(ctx); err != nil {
 		return outcome{err: err}
 	}
+	// Fence the failed master before anything is made writable, when it
+	// may still be alive (fencechain.go). A resumed recovery whose
+	// predecessor already chose a replica goes on: that replica may be
+	// writable already.
+	if rec.Promoting.IsZero() {
+		live := r.classify(ctx, rec, facts[failed])
+		if err := r.fenceBeforePromote(ctx, rec, live); err != nil {
+			return outcome{err: err}
+		}
+	}
 
 	// 4. Catch up and drain, candidate by candidate, then promote.
 	var chosen topology.Key
@@ -197,7 +207,7 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 		}); err != nil {
 			return outcome{err: fmt.Errorf("promote %s: %w", cand, err)}
 		}
-		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "promoted", Instance: cand, GTID: at, Message: promotedMessage(cand, at)})
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: stepPromoted, Instance: cand, GTID: at, Message: promotedMessage(cand, at)})
 		r.nameMaster(ctx, rec.Cluster, cand)
 		chosen, lostGTIDs = cand, lg
 		break

@@ -140,7 +140,7 @@ func (r *recoveries) finishSwitchover(ctx context.Context, rec *election.Recover
 	if sinceReadOnly > 0 {
 		msg += fmt.Sprintf("; writes were refused for %s (old master read-only -> new master writable)", sinceReadOnly.Round(time.Millisecond))
 	}
-	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "promoted", Instance: cand, GTID: at, Message: msg})
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: stepPromoted, Instance: cand, GTID: at, Message: msg})
 	r.nameMaster(ctx, rec.Cluster, cand)
 	// The old master follows the new one from what it holds (its binlog
 	// position, pitfall 3), as an ordinary slave_pos replica.

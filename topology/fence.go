@@ -37,8 +37,11 @@ type FenceResult struct {
 // come, since the replicas moved) into errors for their clients.
 //
 // Fence is one attempt; callers retry (see IsRefused). ctx must carry a
-// deadline, and it bounds the whole attempt, the wait included.
-func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string) (FenceResult, error) {
+// deadline, and it bounds the whole attempt, the wait included. proceed,
+// if not nil, is asked once the connection is established and before
+// anything is sent: the wait may have lasted minutes, and the caller
+// rechecks that fencing is still wanted (an error aborts).
+func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed func() error) (FenceResult, error) {
 	if err := needDeadline(ctx, k); err != nil {
 		return FenceResult{}, err
 	}
@@ -53,7 +56,19 @@ func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string) (FenceRes
 	// waited in the backlog, so nothing queues behind a second handshake.
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
-	if _, err := db.ExecContext(ctx, "SET GLOBAL read_only = ON"); err != nil {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return FenceResult{}, unreachableErr(k, err)
+	}
+	if proceed != nil {
+		if err := proceed(); err != nil {
+			conn.Close()
+			return FenceResult{}, err
+		}
+	}
+	_, err = conn.ExecContext(ctx, "SET GLOBAL read_only = ON")
+	conn.Close() // back to the pool of one: the statements below reuse it
+	if err != nil {
 		return FenceResult{}, unreachableErr(k, fmt.Errorf("SET GLOBAL read_only = ON: %w", err))
 	}
 	a, err := newActor(ctx, k, p.cfg.User, dbRunner{db})

@@ -66,7 +66,7 @@ func TestFenceWaitsForAHungMaster(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := p.Fence(tctx(t, 60*time.Second), k, nil)
+		res, err := p.Fence(tctx(t, 60*time.Second), k, nil, nil)
 		fencedAt.Store(time.Now().UnixNano())
 		done <- result{res, err}
 	}()
@@ -120,7 +120,7 @@ func TestFenceRefusedWhenDead(t *testing.T) {
 	if err := top.Kill("db1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := p.Fence(tctx(t, 10*time.Second), k, nil)
+	_, err := p.Fence(tctx(t, 10*time.Second), k, nil, nil)
 	if err == nil || !topology.IsRefused(err) {
 		t.Fatalf("fence of a killed server: %v, want connection refused", err)
 	}

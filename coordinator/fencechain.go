@@ -1,0 +1,238 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// Fencer fences a server over a connection that waits for it to answer;
+// *topology.Prober implements it.
+type Fencer interface {
+	Fence(ctx context.Context, k topology.Key, keepUsers []string, proceed func() error) (topology.FenceResult, error)
+}
+
+// Step kinds of the fence chain (docs/failover.md, "The fence chain").
+// StepFenced (election) is the one the state machine gives meaning to.
+const (
+	// StepLiveness records the failed master's liveness class.
+	StepLiveness = "liveness"
+	// StepFence starts fencing a failed master that may be alive: once it
+	// is committed, every coordinator holds a connection to it that fences
+	// it the moment it answers (fenceline.go).
+	StepFence = "fence"
+	// StepFenceSQL and StepFenceCommand are one attempt each, with its
+	// outcome; StepUnfenced records a promotion without a fence
+	// (recovery.fence_policy=best_effort).
+	StepFenceSQL     = "fence-sql"
+	StepFenceCommand = "fence-command"
+	StepUnfenced     = "unfenced"
+	// stepPromoted follows a promotion, with the position the new master
+	// held (fence.go compares returning servers with it).
+	stepPromoted = "promoted"
+)
+
+// sqlFenceWait bounds how long a failover waits for the SQL fence of a
+// master that may be alive. The master did not answer the refresh probe
+// just before, so a longer wait mostly delays the promotion of a hung
+// master; the fence lines keep waiting for it in the background.
+const sqlFenceWait = 300 * time.Millisecond
+
+// classify records the failed master's liveness class on the recovery,
+// from the coordinators' verdicts and the leader's fresh probe.
+func (r *recoveries) classify(ctx context.Context, rec *election.Recovery, fresh *topology.Instance) topology.Liveness {
+	var votes []topology.Vote
+	for node, v := range r.c.raft.FSM().Verdicts(rec.FailedKey) {
+		votes = append(votes, topology.Vote{Node: node, Reachable: v.Reachable, Since: v.Since, Error: v.Error})
+	}
+	freshErr := ""
+	if fresh != nil {
+		freshErr = fresh.LastError
+	}
+	live, why := topology.ClassifyLiveness(votes, freshErr)
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepLiveness, Instance: rec.FailedKey,
+		Message: fmt.Sprintf("%s: %s", live, why)})
+	return live
+}
+
+// fenceBeforePromote runs the fence chain for a failed master. A master
+// whose process is certainly gone needs no fence before the promotion;
+// the operator's fence command still runs, in the background. One that may
+// be alive gets the SQL fence (read_only, then its client sessions
+// killed), then the fence command; with fence_policy=require the recovery
+// waits and retries until one succeeds, with best_effort it goes on and
+// records that the old master was not fenced. It returns an error only
+// when the recovery must stop (leadership lost, or require and ctx ended).
+func (r *recoveries) fenceBeforePromote(ctx context.Context, rec *election.Recovery, live topology.Liveness) error {
+	k := rec.FailedKey
+	if !live.MayBeAlive() {
+		if len(r.cfg.FenceCommand) > 0 {
+			go func() {
+				res := r.runFenceCommand(ctx, k)
+				_ = r.note(context.Background(), rec.ID, fenceCommandNote(k, res, "the process was already gone; run anyway"))
+			}()
+		}
+		return nil
+	}
+	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepFence, Instance: k,
+		Message: fmt.Sprintf("%s may be alive (%s): fencing it before promoting; every coordinator fences it the moment it answers", k, live)}); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		if err := r.c.raftVerify(ctx); err != nil {
+			return err
+		}
+		if how, ok := r.fenceOnce(ctx, rec); ok {
+			note := election.RecoveryNote{Kind: election.StepFenced, Instance: k, Message: fmt.Sprintf("%s fenced before the promotion (%s)", k, how)}
+			if err := r.note(ctx, rec.ID, note); err != nil {
+				return err
+			}
+			r.c.fire(ctx, r.c.recoveryEvent(EventOldMasterFenced, rec, topology.Key{}, nil, true, note.Message))
+			return nil
+		}
+		if r.cfg.FencePolicy != FenceRequire {
+			return r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepUnfenced, Instance: k,
+				Message: fmt.Sprintf("%s could not be fenced; promoting anyway (recovery.fence_policy=best_effort): it may take writes if it resumes before a coordinator reaches it; configure recovery.fence_command to close that window", k)})
+		}
+		wait := min(time.Duration(attempt)*time.Second, 10*time.Second)
+		msg := fmt.Sprintf("%s could not be fenced (attempt %d); no promotion until a fence succeeds (recovery.fence_policy=require); retrying in %s", k, attempt, wait)
+		r.c.log.Warn("recovery waits for a fence", "recovery", rec.ID, "instance", k, "attempt", attempt)
+		if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepFence, Instance: k, Error: "not fenced", Message: msg}); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// fenceOnce tries the SQL fence, then the fence command. It says how the
+// master was fenced, or false.
+func (r *recoveries) fenceOnce(ctx context.Context, rec *election.Recovery) (string, bool) {
+	k := rec.FailedKey
+	if at, ok := r.c.lineFenced(k, rec.Started); ok {
+		return fmt.Sprintf("a coordinator's fence line reached it at %s: read_only on, client sessions killed", at.Format(time.RFC3339Nano)), true
+	}
+	if f := r.c.fencer; f != nil {
+		sctx, cancel := context.WithTimeout(ctx, sqlFenceWait)
+		res, err := f.Fence(sctx, k, nil, nil)
+		cancel()
+		note := election.RecoveryNote{Kind: StepFenceSQL, Instance: k}
+		if err == nil {
+			note.Message = fmt.Sprintf("read_only on, %d client session(s) killed; it holds %s", res.Killed, orNone(res.Executed))
+			_ = r.note(ctx, rec.ID, note)
+			return "SQL: read_only on and client sessions killed", true
+		}
+		note.Error, note.Message = err.Error(), fmt.Sprintf("no answer within %s", sqlFenceWait)
+		_ = r.note(ctx, rec.ID, note)
+	}
+	if len(r.cfg.FenceCommand) > 0 {
+		res := r.runFenceCommand(ctx, k)
+		_ = r.note(ctx, rec.ID, fenceCommandNote(k, res, ""))
+		if res.OK() {
+			return "recovery.fence_command exited 0", true
+		}
+	}
+	return "", false
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
+}
+
+func fenceCommandNote(k topology.Key, res HookResult, extra string) election.RecoveryNote {
+	n := election.RecoveryNote{Kind: StepFenceCommand, Instance: k}
+	if res.OK() {
+		n.Message = fmt.Sprintf("recovery.fence_command exited 0 in %s", res.Took.Round(time.Millisecond))
+	} else {
+		n.Error = firstNonEmpty(res.Err, fmt.Sprintf("exit %d", res.ExitCode))
+		n.Message = fmt.Sprintf("recovery.fence_command failed (exit %d) after %s", res.ExitCode, res.Took.Round(time.Millisecond))
+	}
+	if extra != "" {
+		n.Message += "; " + extra
+	}
+	return n
+}
+
+// fenceArgv substitutes {host} and {port} in the fence command. Each is
+// replaced only as a whole argument, so a value can never become part of
+// another argument, and no shell ever sees it.
+func fenceArgv(argv []string, k topology.Key) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		switch a {
+		case "{host}":
+			out[i] = k.Host
+		case "{port}":
+			out[i] = strconv.Itoa(k.Port)
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+// fenceEnv is the fence command's environment: a minimal one (no Warden
+// secrets) plus the failed instance.
+func fenceEnv(k topology.Key) []string {
+	env := []string{"WARDEN_FAILED_HOST=" + k.Host, "WARDEN_FAILED_PORT=" + strconv.Itoa(k.Port)}
+	for _, name := range []string{"PATH", "HOME", "LANG", "TZ", "USER", "LOGNAME"} {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
+
+// runFenceCommand runs recovery.fence_command once, under FenceTimeout,
+// killing its whole process group past it.
+func (r *recoveries) runFenceCommand(ctx context.Context, k topology.Key) HookResult {
+	argv := fenceArgv(r.cfg.FenceCommand, k)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.FenceTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = fenceEnv(k)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	start := time.Now()
+	err := cmd.Run()
+	res := HookResult{Hook: "recovery.fence_command", Took: time.Since(start), Output: truncate(buf.String(), maxHookOutput)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() == context.DeadlineExceeded:
+		res.ExitCode, res.Err = -1, fmt.Sprintf("killed after the %s recovery.fence_timeout", r.cfg.FenceTimeout)
+	case errors.As(err, &ee):
+		res.ExitCode = ee.ExitCode()
+	default:
+		res.ExitCode, res.Err = -1, err.Error()
+	}
+	r.c.log.Warn("fence command ran", "instance", k, "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
+	return res
+}
+
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) > n {
+		return s[:n] + "…(truncated)"
+	}
+	return s
+}

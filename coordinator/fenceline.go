@@ -1,0 +1,217 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// Fence lines: every coordinator, leader or not, holds a connection
+// attempt open to each failed master that may come back unfenced, so the
+// master is fenced the moment it answers again rather than at the next
+// probe (a hung master that resumes runs its clients' commits at once:
+// 48-227 ms of writes were acknowledged before the probe path fenced it).
+//
+// A master is a target from the moment its recovery commits a StepFence
+// (it may be alive and is being fenced before the promotion), and after a
+// successful recovery until the record says it was fenced or rejoined. A
+// line fences once per recovery and ends: a server that answered once and
+// was fenced is settled by the leader's probe path (fence.go) from then on.
+//
+// A follower's replicated state can be stale (it was cut off, and the
+// record that made the old master a master again may not have reached it
+// yet), so a follower fences only while it follows a known leader and has
+// applied all of its log, checked again the moment the connection is
+// established. Fencing a server wrongly costs writes until an operator
+// makes it writable; not fencing a resumed old master costs a split brain.
+
+// fenceLineTimeout bounds one attempt; the next follows at once.
+const fenceLineTimeout = 30 * time.Second
+
+type fenceLines struct {
+	mu      sync.Mutex
+	running map[uint64]context.CancelFunc // recovery id -> its line
+	done    map[uint64]bool               // lines that fenced: never again
+	fenced  map[topology.Key]time.Time    // when a line of this node last fenced k
+}
+
+func newFenceLines() *fenceLines {
+	return &fenceLines{running: map[uint64]context.CancelFunc{}, done: map[uint64]bool{}, fenced: map[topology.Key]time.Time{}}
+}
+
+// lineFenced reports whether a fence line of this node fenced k after t.
+func (c *Coordinator) lineFenced(k topology.Key, after time.Time) (time.Time, bool) {
+	c.lines.mu.Lock()
+	defer c.lines.mu.Unlock()
+	at, ok := c.lines.fenced[k]
+	return at, ok && at.After(after)
+}
+
+// fenceTargets lists the failed masters to hold fence lines to, by
+// recovery id.
+func (c *Coordinator) fenceTargets() map[uint64]topology.Key {
+	out := map[uint64]topology.Key{}
+	for _, rec := range c.raft.FSM().Recoveries() {
+		if (rec.Kind != "automatic" && rec.Kind != "manual") || rec.Fenced || rec.Rejoined {
+			continue
+		}
+		if !rec.Done() {
+			if hasStepKind(rec, StepFence) {
+				out[rec.ID] = rec.FailedKey
+			}
+			continue
+		}
+		if !rec.Success {
+			continue
+		}
+		if best, _, ok := c.replacedBy(rec.FailedKey); ok && best.ID == rec.ID {
+			out[rec.ID] = rec.FailedKey
+		}
+	}
+	return out
+}
+
+func hasStepKind(rec election.Recovery, kind string) bool {
+	for _, s := range rec.Steps {
+		if s.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// fenceLoop keeps one line per target; it runs on every node.
+func (c *Coordinator) fenceLoop(ctx context.Context) {
+	if c.fencer == nil {
+		return
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var lastIndex uint64
+	for {
+		select {
+		case <-ctx.Done():
+			c.lines.mu.Lock()
+			for _, cancel := range c.lines.running {
+				cancel()
+			}
+			c.lines.mu.Unlock()
+			return
+		case <-tick.C:
+		}
+		if idx := c.raft.AppliedIndex(); idx == lastIndex {
+			continue
+		} else {
+			lastIndex = idx
+		}
+		want := c.fenceTargets()
+		c.lines.mu.Lock()
+		for id, cancel := range c.lines.running {
+			if _, ok := want[id]; !ok {
+				cancel()
+				delete(c.lines.running, id)
+			}
+		}
+		for id, k := range want {
+			if c.lines.running[id] != nil || c.lines.done[id] {
+				continue
+			}
+			lctx, cancel := context.WithCancel(ctx)
+			c.lines.running[id] = cancel
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.fenceLine(lctx, id, k)
+			}()
+		}
+		c.lines.mu.Unlock()
+	}
+}
+
+// fenceLine tries to fence k until it succeeds or ctx ends.
+func (c *Coordinator) fenceLine(ctx context.Context, id uint64, k topology.Key) {
+	log := c.log.With("loop", "fence-line", "recovery", id, "instance", k)
+	started := time.Now()
+	for ctx.Err() == nil {
+		actx, cancel := context.WithTimeout(ctx, fenceLineTimeout)
+		res, err := c.fencer.Fence(actx, k, nil, func() error { return c.mayFence(id, k) })
+		cancel()
+		if err == nil {
+			at := c.now()
+			c.lines.mu.Lock()
+			c.lines.fenced[k] = at
+			c.lines.done[id] = true
+			delete(c.lines.running, id)
+			c.lines.mu.Unlock()
+			log.Warn("old master fenced the moment it answered: read_only on, client sessions killed",
+				"killed", res.Killed, "executed", res.Executed)
+			c.Poke(k)
+			c.recordLineFence(id, k, res)
+			return
+		}
+		if errors.Is(err, errNotNow) {
+			log.Debug("fence line holds off", "err", err)
+		}
+		// A refused connection returns at once: retry soon, since a
+		// restarted server may take writes from its first second. Other
+		// errors (no route, the attempt's timeout) wait a little.
+		pause := time.Second
+		if topology.IsRefused(err) && time.Since(started) < 2*time.Minute {
+			pause = 50 * time.Millisecond
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(pause):
+		}
+	}
+}
+
+// errNotNow: this node's view is not fresh enough to fence now.
+var errNotNow = errors.New("not fencing now")
+
+// mayFence is asked when a line's connection is established, right before
+// it sends anything.
+func (c *Coordinator) mayFence(id uint64, k topology.Key) error {
+	if got, ok := c.fenceTargets()[id]; !ok || got != k {
+		return fmt.Errorf("%w: %s is no longer a fence target of recovery %d", errNotNow, k, id)
+	}
+	if c.raft.IsLeader() {
+		return nil
+	}
+	st := c.raft.Status()
+	if st.LeaderID == "" || st.AppliedIndex < st.LastIndex {
+		return fmt.Errorf("%w: no leader, or replicated state not applied (%d/%d)", errNotNow, st.AppliedIndex, st.LastIndex)
+	}
+	return nil
+}
+
+// recordLineFence records a line's fence on the recovery, from the leader
+// (only the leader runs hooks). During an open recovery the fence chain
+// records it (it polls lineFenced).
+func (c *Coordinator) recordLineFence(id uint64, k topology.Key, res topology.FenceResult) {
+	if c.recovery == nil || !c.raft.IsLeader() {
+		return
+	}
+	rec, ok := c.raft.FSM().Recovery(id)
+	if !ok || !rec.Done() || rec.Fenced {
+		return
+	}
+	msg := fmt.Sprintf("old master %s answered again and was fenced at once: read_only on, %d client session(s) killed; %s is the master", k, res.Killed, rec.Successor)
+	if _, succ, ok := c.replacedBy(k); ok {
+		m := c.lastKnown(succ)
+		if extra, _ := holdsExtra(res.Version.Flavor.GTIDFlavor(), res.Executed, gtidPos(m), promotedAt(rec), m.ServerID); extra != "" {
+			msg += "; it holds transactions the new master lacks: " + extra
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = c.recovery.note(ctx, id, election.RecoveryNote{Kind: election.StepFenced, Instance: k, Message: msg})
+	c.fire(ctx, c.recoveryEvent(EventOldMasterFenced, &rec, rec.Successor, nil, true, msg))
+}
