@@ -128,7 +128,7 @@ func TestClusterMutualTLS(t *testing.T) {
 	// CA, so it is the leader that must refuse), no certificate and plain
 	// TCP do not.
 	probe := ca.peer("probe")
-	roguePeer, err := loadPeerTLS(rogue.cfg.TLSCertFile, rogue.cfg.TLSKeyFile, rogue.cfg.TLSCAFile)
+	roguePeer, err := loadPeerTLS(rogue.cfg.TLSCertFile, rogue.cfg.TLSKeyFile, rogue.cfg.TLSCAFile, "rogue")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,11 @@ func TestClusterMutualTLS(t *testing.T) {
 // askID sends one "id" request on the forward service at addr.
 func askID(addr string, cfg *tls.Config) (forwardResponse, error) {
 	var resp forwardResponse
-	conn, err := dialService(addr, muxForward, 2*time.Second, cfg)
+	var auth *peerAuth
+	if cfg != nil {
+		auth = &peerAuth{tls: cfg}
+	}
+	conn, err := dialService(addr, muxForward, 2*time.Second, auth)
 	if err != nil {
 		return resp, err
 	}

@@ -2,6 +2,8 @@ package election
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,12 +51,16 @@ type testCluster struct {
 	dirs  map[string]string
 	addrs map[string][2]string // last raft and gossip address of each id
 	// configure, when set, adjusts every node's config in start and
-	// restart (TLS files, gossip keys).
+	// restart (TLS files, gossip keys). When nil, every node gets the
+	// cluster's gossip key, as `warden server` requires by default, so
+	// the raft port runs the keyed membership handshake.
 	configure func(*Config)
+	keyFile   string
 }
 
 func newTestCluster(t testing.TB) *testCluster {
 	c := &testCluster{t: t, nodes: map[string]*Node{}, dirs: map[string]string{}, addrs: map[string][2]string{}}
+	c.keyFile = writeTestFile(t, "gossip.key", newGossipKey()+"\n")
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			n.Shutdown()
@@ -93,8 +99,19 @@ func (c *testCluster) start(id string, join ...string) *Node {
 func (c *testCluster) configured(cfg Config) Config {
 	if c.configure != nil {
 		c.configure(&cfg)
+	} else {
+		cfg.GossipKeyFile = c.keyFile
 	}
 	return cfg
+}
+
+// newGossipKey returns a random 32-byte key in base64, as `warden keygen`.
+func newGossipKey() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // restart restarts id with its data dir and its previous addresses, as a

@@ -6,6 +6,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -89,8 +90,14 @@ type Config struct {
 	TLSCAFile   string
 	// GossipKeyFile names a file holding a base64 key of 16, 24 or 32
 	// bytes that encrypts and authenticates gossip (memberlist's AES-GCM
-	// keyring). Empty: gossip is plain.
+	// keyring). Empty: gossip is plain. Without TLS, a key derived from
+	// it also keys the membership handshake on the raft port (auth.go).
 	GossipKeyFile string
+	// InsecureCoordinatorTraffic is the lab opt-out: it allows a node
+	// without raft.tls_* and gossip.encrypt_key_file, whose raft and
+	// gossip ports then accept anyone. CheckSecurity allows it on loopback
+	// only.
+	InsecureCoordinatorTraffic bool
 }
 
 // Default returns a Config with every timing field set to its default.
@@ -194,7 +201,7 @@ func validateHostPort(addr string, allowZeroPort bool) error {
 		return fmt.Errorf("want host:port: %w", err)
 	}
 	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 || (port == 0 && !allowZeroPort) {
+	if !allDigits(portStr) || err != nil || port < 0 || port > 65535 || (port == 0 && !allowZeroPort) {
 		return fmt.Errorf("port %q is not a number in 1..65535", portStr)
 	}
 	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
@@ -217,4 +224,74 @@ func unspecifiedHost(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsUnspecified()
+}
+
+// allDigits refuses what strconv.Atoi would take but a port is not: "+7000".
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckSecurity applies the policy for coordinator traffic (DESIGN.md,
+// "Proof of membership"; docs/security.md), naming the keys to set:
+//
+//   - raft or gossip address (bind or advertised) off loopback: mutual TLS
+//     (raft.tls_*) and a gossip key are both required;
+//   - on loopback: at least one of them, or the explicit lab opt-out
+//     security.insecure_coordinator_traffic.
+//
+// New does not call it, so in-process tests can run a bare node; cmd/
+// calls it for every `warden server`.
+func (c Config) CheckSecurity() error {
+	hasTLS, hasKey := c.tlsEnabled(), c.GossipKeyFile != ""
+	var off []string
+	for _, a := range []struct{ key, addr string }{
+		{"raft.addr", c.RaftAddr}, {"raft.advertise", c.RaftAdvertise},
+		{"gossip.addr", c.GossipAddr}, {"gossip.advertise", c.GossipAdvertise},
+	} {
+		if a.addr != "" && !loopbackAddr(a.addr) {
+			off = append(off, fmt.Sprintf("%s %q", a.key, a.addr))
+		}
+	}
+	if len(off) > 0 && !(hasTLS && hasKey) {
+		var missing []string
+		if !hasTLS {
+			missing = append(missing, "raft.tls_cert_file, raft.tls_key_file, raft.tls_ca_file (warden tls init; warden tls cert --node-id ID)")
+		}
+		if !hasKey {
+			missing = append(missing, "gossip.encrypt_key_file (warden keygen)")
+		}
+		optOut := ""
+		if c.InsecureCoordinatorTraffic {
+			optOut = "; security.insecure_coordinator_traffic applies on loopback only"
+		}
+		return fmt.Errorf("%s: not a loopback address, so coordinator traffic must be authenticated and encrypted: set %s%s (docs/security.md)",
+			strings.Join(off, ", "), strings.Join(missing, " and "), optOut)
+	}
+	if !hasTLS && !hasKey && !c.InsecureCoordinatorTraffic {
+		return errors.New("gossip.encrypt_key_file, raft.tls_*: neither is set, so nothing would prove membership on the raft and gossip ports: set gossip.encrypt_key_file (warden keygen) and, for per-node identity, raft.tls_cert_file, raft.tls_key_file and raft.tls_ca_file; on loopback a lab may instead set security.insecure_coordinator_traffic: true (docs/security.md)")
+	}
+	return nil
+}
+
+// loopbackAddr reports whether host:port names a loopback host. An empty
+// or unspecified host binds every interface; other names are not resolved
+// (a name may resolve differently tomorrow), so only "localhost" counts.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,6 +1,8 @@
 package election
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +34,7 @@ func TestConfigValidate(t *testing.T) {
 		{"raft addr without port", func(c *Config) { c.RaftAddr = "abc" }, `raft.addr "abc": want host:port`},
 		{"raft port out of range", func(c *Config) { c.RaftAddr = "10.0.0.1:70000" }, `raft.addr "10.0.0.1:70000": port "70000"`},
 		{"wildcard bind needs advertise", func(c *Config) { c.RaftAddr = "0.0.0.0:7400" }, `raft.advertise "": required when raft.addr "0.0.0.0:7400"`},
+		{"port with a sign", func(c *Config) { c.RaftAddr = "10.0.0.1:+7400" }, `raft.addr "10.0.0.1:+7400": port "+7400"`},
 		{"advertise port 0", func(c *Config) { c.GossipAdvertise = "10.0.0.1:0" }, `gossip.advertise "10.0.0.1:0"`},
 		{"bad join", func(c *Config) { c.Join = []string{"host_with_underscore:1"} }, `join "host_with_underscore:1": host`},
 		{"negative expect", func(c *Config) { c.BootstrapExpect = -1 }, `bootstrap_expect "-1"`},
@@ -86,5 +89,34 @@ func TestStartFailureCleansUp(t *testing.T) {
 	}
 	if _, err := n2.Propose(t.Context(), SettingsUpdate{}); err != ErrShutdown {
 		t.Errorf("Propose after failed Start: %v", err)
+	}
+}
+
+// TestDataDirPrivate: the data and snapshot directories end up 0700, also
+// when they existed with a looser mode.
+func TestDataDirPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(filepath.Join(dir, "snapshots"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(testNodeConfig("x", dir, nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	for _, d := range []string{dir, filepath.Join(dir, "snapshots")} {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.Mode().Perm(); m != 0o700 {
+			t.Errorf("%s: mode %04o, want 0700", d, m)
+		}
 	}
 }

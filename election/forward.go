@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -181,14 +182,21 @@ func (n *Node) forward(ctx context.Context, addr string, req forwardRequest) (Re
 // exchange sends one request on the forward service of the node at addr
 // and returns its response.
 func (n *Node) exchange(ctx context.Context, addr string, req forwardRequest) (forwardResponse, error) {
+	resp, _, err := n.exchangeWith(ctx, addr, req)
+	return resp, err
+}
+
+// exchangeWith is exchange that also returns the identity the answering
+// node proved (peerID).
+func (n *Node) exchangeWith(ctx context.Context, addr string, req forwardRequest) (forwardResponse, string, error) {
 	var resp forwardResponse
 	dialTimeout := n.cfg.ElectionTimeout
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < dialTimeout {
 		dialTimeout = time.Until(d)
 	}
-	conn, err := dialService(addr, muxForward, dialTimeout, n.dialTLS)
+	conn, err := dialService(addr, muxForward, dialTimeout, n.dial)
 	if err != nil {
-		return resp, &dialError{err}
+		return resp, "", &dialError{err}
 	}
 	defer conn.Close()
 	if d, ok := ctx.Deadline(); ok {
@@ -198,16 +206,27 @@ func (n *Node) exchange(ctx context.Context, addr string, req forwardRequest) (f
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return resp, &dialError{err}
+		return resp, "", &dialError{err}
 	}
-	if err := json.NewDecoder(conn).Decode(&resp); err != nil {
+	if err := json.NewDecoder(io.LimitReader(conn, MaxForwardFrame)).Decode(&resp); err != nil {
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return resp, fmt.Errorf("no answer: %w: %v", ErrOutcomeUnknown, err)
+		return resp, "", fmt.Errorf("no answer: %w: %v", ErrOutcomeUnknown, err)
 	}
-	return resp, nil
+	return resp, peerID(conn), nil
 }
+
+// MaxForwardFrame bounds one forward request or response (the JSON of a
+// command, base64 inside). A larger one is refused before it is decoded
+// in full, so a faulty member cannot make a node buffer without bound.
+// The largest command in use, a topology update of a fleet, stays far
+// below: 10,000 instances are about 8 MiB (DESIGN.md, snapshots).
+const MaxForwardFrame = 32 << 20
+
+// forwardReadTimeout bounds reading one forward request once the
+// connection has proved membership: 32 MiB at a few MB/s.
+const forwardReadTimeout = 10 * time.Second
 
 func (n *Node) serveForward() {
 	for {
@@ -221,10 +240,15 @@ func (n *Node) serveForward() {
 
 func (n *Node) handleForward(conn net.Conn) {
 	defer conn.Close()
-	_ = conn.SetReadDeadline(time.Now().Add(muxHeaderTimeout))
+	_ = conn.SetReadDeadline(time.Now().Add(forwardReadTimeout))
 	var req forwardRequest
-	if err := json.NewDecoder(conn).Decode(&req); err != nil {
-		n.logger.Warn("bad forward request", "remote", conn.RemoteAddr(), "err", err)
+	lr := &io.LimitedReader{R: conn, N: MaxForwardFrame}
+	if err := json.NewDecoder(lr).Decode(&req); err != nil {
+		if lr.N <= 0 {
+			err = fmt.Errorf("request larger than %d bytes", MaxForwardFrame)
+		}
+		n.logger.Warn("bad forward request", "remote", conn.RemoteAddr(), "peer", peerID(conn), "err", err)
+		n.refusedForwards.Add(1)
 		return
 	}
 	_ = conn.SetReadDeadline(time.Time{})
@@ -245,6 +269,13 @@ func (n *Node) handleForward(conn net.Conn) {
 	case "remove":
 		err = n.removeMemberLocal(req.ID, false)
 	case "leave":
+		// A node may only take itself out. With TLS the peer is the node
+		// its certificate names, so one member cannot remove another.
+		if p := peerID(conn); n.dial != nil && p != req.ID {
+			err = fmt.Errorf("leave %q asked by %q: %w: a node can only leave itself", req.ID, p, ErrBadCommand)
+			n.refusedForwards.Add(1)
+			break
+		}
 		err = n.removeMemberLocal(req.ID, true)
 	case "id":
 	default:

@@ -193,6 +193,9 @@ func (n *Node) startGossip(key []byte) error {
 	if err != nil {
 		return fmt.Errorf("start gossip on %q: %w", cfg.GossipAddr, err)
 	}
+	// Read once, before anything calls UpdateNode (see GossipAddr).
+	ln := ml.LocalNode()
+	n.gossipAddr = net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
 	n.ml = ml
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -23,10 +24,17 @@ const (
 	muxRaft    byte = 1
 	muxForward byte = 2
 
-	// muxHeaderTimeout bounds how long an accepted connection may take to
-	// finish its TLS handshake and send its header byte, so a stray or
-	// hostile client cannot pin a goroutine.
-	muxHeaderTimeout = 5 * time.Second
+	// muxHandshakeTimeout bounds how long an accepted connection may take
+	// to prove membership (TLS handshake or keyed handshake) and send its
+	// header byte, so a stray or hostile client cannot pin a goroutine.
+	muxHandshakeTimeout = 5 * time.Second
+
+	// maxUnauthConns bounds the connections that have not yet proved
+	// membership. Past it, new connections are closed at once: a flood of
+	// half-open clients costs a few goroutines, never memory or fds
+	// without bound, and members' connections, which finish the handshake
+	// in milliseconds, free their slot quickly.
+	maxUnauthConns = 64
 
 	// tlsHandshakeRecord is the first byte a TLS client sends; a plain
 	// node seeing it is talking to a node with TLS on.
@@ -34,18 +42,26 @@ const (
 )
 
 // mux accepts connections on one listener and hands each to the service
-// named by its first byte. With TLS the first byte is read inside the TLS
-// session: the handshake comes first, in the connection's own goroutine, so
-// a slow or hostile client cannot hold up the accept loop.
+// named by its first byte, once the connection has proved membership. With
+// TLS the first byte is read inside the TLS session; with a handshake key
+// the keyed handshake follows the first byte. Either runs in the
+// connection's own goroutine, so a slow or hostile client cannot hold up
+// the accept loop.
 type mux struct {
 	ln        net.Listener
 	advertise net.Addr
-	tls       *tls.Config // nil: plain TCP
+	tls       *tls.Config // nil: no TLS
+	key       []byte      // keyed handshake (muxKey) when tls is nil; nil: no proof
+	selfID    string
 	logger    *slog.Logger
 	// ctx is cancelled by close; it closes connections still in the
 	// handshake or header phase so close does not wait out their deadline.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// unauth holds one token per connection still proving membership.
+	unauth chan struct{}
+	// lastFullWarn rate-limits the "too many unauthenticated" warning.
+	lastFullWarn atomic.Int64
 
 	mu       sync.Mutex
 	services map[byte]*muxListener
@@ -53,11 +69,19 @@ type mux struct {
 	wg       sync.WaitGroup
 }
 
-// newMux serves ln. tlsConf, when not nil, is the server side of mutual
-// TLS (peerTLS.serverConfig).
-func newMux(ln net.Listener, advertise net.Addr, tlsConf *tls.Config, logger *slog.Logger) *mux {
+// muxAuth is the server side of the membership proof: tls (the server side
+// of mutual TLS, peerTLS.serverConfig) or key (muxKey), or neither.
+type muxAuth struct {
+	tls    *tls.Config
+	key    []byte
+	selfID string
+}
+
+// newMux serves ln.
+func newMux(ln net.Listener, advertise net.Addr, auth muxAuth, logger *slog.Logger) *mux {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &mux{ln: ln, advertise: advertise, tls: tlsConf, logger: logger, ctx: ctx, cancel: cancel, services: map[byte]*muxListener{}}
+	return &mux{ln: ln, advertise: advertise, tls: auth.tls, key: auth.key, selfID: auth.selfID, logger: logger,
+		ctx: ctx, cancel: cancel, unauth: make(chan struct{}, maxUnauthConns), services: map[byte]*muxListener{}}
 }
 
 // listen returns the listener for one service; call before serve.
@@ -83,6 +107,17 @@ func (m *mux) serve() {
 			time.Sleep(50 * time.Millisecond) // back off on e.g. EMFILE rather than spin
 			continue
 		}
+		select {
+		case m.unauth <- struct{}{}:
+		default:
+			conn.Close()
+			now := time.Now().UnixNano()
+			if last := m.lastFullWarn.Load(); now-last > int64(10*time.Second) && m.lastFullWarn.CompareAndSwap(last, now) {
+				m.logger.Warn("mux: too many connections still proving membership; closing new ones",
+					"limit", maxUnauthConns, "remote", conn.RemoteAddr())
+			}
+			continue
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
@@ -91,11 +126,23 @@ func (m *mux) serve() {
 	}
 }
 
+// route proves the connection's membership, reads its header and hands it
+// to its service. The unauth token taken by serve is released as soon as
+// the connection is either refused or authenticated.
 func (m *mux) route(conn net.Conn) {
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-m.unauth
+		}
+	}
+	defer release()
 	stop := context.AfterFunc(m.ctx, func() { conn.Close() })
 	defer stop()
-	// One deadline covers the handshake, the header and the ack.
-	_ = conn.SetDeadline(time.Now().Add(muxHeaderTimeout))
+	// One deadline covers the proof, the header and the ack.
+	_ = conn.SetDeadline(time.Now().Add(muxHandshakeTimeout))
+	peer := ""
 	if m.tls != nil {
 		tc := tls.Server(conn, m.tls)
 		if err := tc.Handshake(); err != nil {
@@ -105,10 +152,10 @@ func (m *mux) route(conn net.Conn) {
 			conn.Close()
 			return
 		}
-		conn = tc
+		conn, peer = tc, certIdentity(tc.ConnectionState())
 	}
 	var hdr [1]byte
-	if _, err := conn.Read(hdr[:]); err != nil {
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
 		conn.Close()
 		return
 	}
@@ -124,23 +171,35 @@ func (m *mux) route(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	if m.tls != nil {
-		// The ack tells the dialler its certificate was accepted. Under
-		// TLS 1.3 a client's handshake completes before the server has
-		// checked the client certificate, so without it a refused client
-		// would only find out on its first read, after it had sent a
-		// request, and could not tell "refused" from "no answer".
+	if m.tls == nil && m.key != nil {
+		id, err := serverHandshake(conn, m.key, hdr[0], m.selfID)
+		if err != nil {
+			if m.ctx.Err() == nil {
+				m.logger.Warn("mux: connection without proof of membership refused", "remote", conn.RemoteAddr(), "err", err)
+			}
+			conn.Close()
+			return
+		}
+		peer = id
+	}
+	if m.tls != nil || m.key != nil {
+		// The ack tells the dialler it was accepted. Under TLS 1.3 a
+		// client's handshake completes before the server has checked the
+		// client certificate, so without it a refused client would only
+		// find out on its first read, after it had sent a request, and
+		// could not tell "refused" from "no answer".
 		if _, err := conn.Write(hdr[:]); err != nil {
 			conn.Close()
 			return
 		}
 	}
 	_ = conn.SetDeadline(time.Time{})
+	release()
 	if !stop() {
 		return // mux closed meanwhile; the connection is closed
 	}
 	select {
-	case l.conns <- conn:
+	case l.conns <- &authConn{Conn: conn, peer: peer}:
 	case <-l.done:
 		conn.Close()
 	}
@@ -186,17 +245,21 @@ func (l *muxListener) Close() error {
 // this node's address.
 func (l *muxListener) Addr() net.Addr { return l.addr }
 
-// dialService connects to addr and announces the service. With tlsConf
-// (peerTLS.clientConfig) it does the TLS handshake first, then waits for
-// the server to echo the header, which proves the server accepted our
-// certificate; everything happens within timeout.
-func dialService(addr string, header byte, timeout time.Duration, tlsConf *tls.Config) (net.Conn, error) {
+// dialService connects to addr, announces the service and proves
+// membership with auth (nil: none): with TLS it does the handshake first,
+// with a key the keyed handshake after the header. Either way it then waits
+// for the server to echo the header, which proves the server accepted our
+// proof; everything happens within timeout. The returned connection carries
+// the identity the server proved (peerID).
+func dialService(addr string, header byte, timeout time.Duration, auth *peerAuth) (net.Conn, error) {
 	deadline := time.Now().Add(timeout)
 	nd := &net.Dialer{Deadline: deadline}
 	var conn net.Conn
 	var err error
-	if tlsConf != nil {
-		conn, err = (&tls.Dialer{NetDialer: nd, Config: tlsConf}).Dial("tcp", addr)
+	useTLS := auth != nil && auth.tls != nil
+	useKey := auth != nil && auth.tls == nil && auth.key != nil
+	if useTLS {
+		conn, err = (&tls.Dialer{NetDialer: nd, Config: auth.tls}).Dial("tcp", addr)
 	} else {
 		conn, err = nd.Dial("tcp", addr)
 	}
@@ -208,7 +271,17 @@ func dialService(addr string, header byte, timeout time.Duration, tlsConf *tls.C
 		conn.Close()
 		return nil, fmt.Errorf("write mux header to %s: %w", addr, err)
 	}
-	if tlsConf != nil {
+	peer := ""
+	if useTLS {
+		peer = certIdentity(conn.(*tls.Conn).ConnectionState())
+	}
+	if useKey {
+		if peer, err = clientHandshake(conn, auth.key, header, auth.id); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s: membership handshake: %w", addr, err)
+		}
+	}
+	if useTLS || useKey {
 		var ack [1]byte
 		if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != header {
 			conn.Close()
@@ -219,15 +292,15 @@ func dialService(addr string, header byte, timeout time.Duration, tlsConf *tls.C
 		}
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return conn, nil
+	return &authConn{Conn: conn, peer: peer}, nil
 }
 
 // raftLayer is raft's StreamLayer on the mux.
 type raftLayer struct {
 	*muxListener
-	tls *tls.Config // client side; nil: plain TCP
+	auth *peerAuth // nil: no proof
 }
 
 func (r raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialService(string(address), muxRaft, timeout, r.tls)
+	return dialService(string(address), muxRaft, timeout, r.auth)
 }

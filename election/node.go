@@ -6,7 +6,6 @@
 package election
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,16 +35,22 @@ type Node struct {
 	transport     *raft.NetworkTransport
 	mux           *mux
 	fwdListener   *muxListener
-	dialTLS       *tls.Config // client side of mutual TLS; nil: plain TCP
+	dial          *peerAuth // how we prove membership when dialling; nil: no proof
+	authMode      string    // "tls", "key" or "none" (logged, tested)
 	raftAdvertise string
+	gossipAddr    string // advertised gossip address, fixed at Start
 	ml            *memberlist.Memberlist
 	hadState      bool // raft state existed on disk at Start
 
-	members      *memberTable
-	admission    admissionLog             // failed peer checks (TLS only)
-	meta         atomic.Pointer[nodeMeta] // what we publish in gossip
-	bootstrapped atomic.Bool              // we have raft state or will be added by a leader
-	memberCh     chan struct{}            // coalesced "gossip membership changed"
+	members   *memberTable
+	admission admissionLog // failed peer checks
+	// refusedForwards counts forward requests refused after the mux
+	// accepted the connection (oversized, malformed, a leave for another
+	// node); tests wait on it.
+	refusedForwards atomic.Int64
+	meta            atomic.Pointer[nodeMeta] // what we publish in gossip
+	bootstrapped    atomic.Bool              // we have raft state or will be added by a leader
+	memberCh        chan struct{}            // coalesced "gossip membership changed"
 
 	leaderCh    chan bool // raft NotifyCh
 	leader      leaderState
@@ -92,13 +97,11 @@ func (n *Node) ID() string { return n.cfg.NodeID }
 func (n *Node) RaftAddr() string { return n.raftAdvertise }
 
 // GossipAddr returns the advertised gossip address (valid after Start).
-func (n *Node) GossipAddr() string {
-	if n.ml == nil {
-		return ""
-	}
-	ln := n.ml.LocalNode()
-	return net.JoinHostPort(ln.Addr.String(), fmt.Sprint(ln.Port))
-}
+//
+// It is read once, right after memberlist starts: LocalNode returns the
+// node record memberlist rewrites under its own lock on every UpdateNode,
+// so reading it later races with publishing our metadata.
+func (n *Node) GossipAddr() string { return n.gossipAddr }
 
 // Start opens the data directory, starts Raft, the forwarding server and
 // gossip, then joins the configured members in the background. It returns
@@ -120,8 +123,8 @@ func (n *Node) Start() error {
 
 func (n *Node) start() error {
 	cfg := n.cfg
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
+	if err := privateDirs(cfg.DataDir); err != nil {
+		return err
 	}
 	// bolt waits for its file lock forever by default; a second warden on
 	// the same data dir should fail fast and say why.
@@ -149,9 +152,16 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
-	var serveTLS *tls.Config
-	if peer != nil {
-		serveTLS, n.dialTLS = peer.serverConfig(), peer.clientConfig()
+	serve := muxAuth{selfID: cfg.NodeID}
+	switch {
+	case peer != nil:
+		serve.tls = peer.serverConfig()
+		n.dial, n.authMode = &peerAuth{tls: peer.clientConfig(), id: cfg.NodeID}, "tls"
+	case gossipKey != nil:
+		serve.key = muxKey(gossipKey)
+		n.dial, n.authMode = &peerAuth{key: serve.key, id: cfg.NodeID}, "key"
+	default:
+		n.authMode = "none"
 	}
 
 	ln, err := net.Listen("tcp", cfg.RaftAddr)
@@ -163,15 +173,22 @@ func (n *Node) start() error {
 		// Validate made sure the bind host is specific; the port may be 0.
 		n.raftAdvertise = ln.Addr().String()
 	}
-	n.mux = newMux(ln, stringAddr(n.raftAdvertise), serveTLS, n.logger.With("subsystem", "mux"))
+	n.mux = newMux(ln, stringAddr(n.raftAdvertise), serve, n.logger.With("subsystem", "mux"))
 	raftLn := n.mux.listen(muxRaft)
 	n.fwdListener = n.mux.listen(muxForward)
 	n.goFunc(n.mux.serve)
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  raftLayer{raftLn, n.dialTLS},
+		Stream:  raftLayer{raftLn, n.dial},
 		MaxPool: 3,
-		Timeout: 10 * time.Second,
-		Logger:  newHCLog(n.logger, "raft-net"),
+		// 1 turns pipelining off. Pipelined AppendEntries
+		// (netPipeline.AppendEntries / decodeResponses) deadlocked
+		// raft.Shutdown for over 90 s under write load here, and the same
+		// deadlock can stall replication to one follower; Consul and
+		// others run without it. The cost is one round trip per batch to
+		// each follower, below our commit latency on a LAN.
+		MaxRPCsInFlight: 1,
+		Timeout:         10 * time.Second,
+		Logger:          newHCLog(n.logger, "raft-net"),
 	})
 
 	rc := raft.DefaultConfig()
@@ -209,7 +226,11 @@ func (n *Node) start() error {
 	}
 	n.logger.Info("node started", "raft", n.raftAdvertise, "gossip", n.GossipAddr(),
 		"existing_state", n.hadState, "bootstrap_expect", cfg.BootstrapExpect,
-		"raft_tls", n.dialTLS != nil, "gossip_encrypted", gossipKey != nil)
+		"raft_tls", peer != nil, "gossip_encrypted", gossipKey != nil, "raft_auth", n.authMode)
+	if n.authMode == "none" {
+		n.logger.Warn("coordinator traffic is NOT authenticated: anyone who can reach the raft port can change the replicated state, and anyone who can reach the gossip port can join; set gossip.encrypt_key_file and raft.tls_* (docs/security.md)",
+			"raft", n.raftAdvertise, "gossip", n.GossipAddr())
+	}
 	return nil
 }
 
@@ -257,6 +278,22 @@ func (n *Node) closeResources() error {
 		errs = append(errs, n.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// privateDirs creates the data directory and raft's snapshot directory
+// with mode 0700, and tightens them if they exist with a looser mode: the
+// raft log and snapshots hold the whole replicated state (hook command
+// lines, webhook URLs). raft itself would create snapshots/ with 0755.
+func privateDirs(dataDir string) error {
+	for _, d := range []string{dataDir, filepath.Join(dataDir, "snapshots")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("data_dir %q: %w", dataDir, err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return fmt.Errorf("data_dir %q: make %s private (0700): %w", dataDir, d, err)
+		}
+	}
+	return nil
 }
 
 // goFunc runs fn in a goroutine that Shutdown waits for.

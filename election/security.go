@@ -67,7 +67,7 @@ func (c Config) loadSecurity() (*peerTLS, []byte, error) {
 	var pt *peerTLS
 	if c.tlsEnabled() && len(errs) == 0 {
 		var err error
-		if pt, err = loadPeerTLS(c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile); err != nil {
+		if pt, err = loadPeerTLS(c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile, c.NodeID); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -86,10 +86,15 @@ func (c Config) loadSecurity() (*peerTLS, []byte, error) {
 
 // loadPeerTLS reads and checks the node's certificate, key and CA. The
 // node's own certificate must verify against the CA for both server and
-// client use: a node whose certificate its peers would refuse fails at
-// start with the reason, not later with handshake errors on every peer.
-func loadPeerTLS(certFile, keyFile, caFile string) (*peerTLS, error) {
+// client use, and must stand for nodeID (its subject common name): a node
+// whose certificate its peers would refuse fails at start with the reason,
+// not later with handshake errors on every peer. The key file must not be
+// readable by group or others.
+func loadPeerTLS(certFile, keyFile, caFile, nodeID string) (*peerTLS, error) {
 	var errs []error
+	if err := CheckPrivateFile("raft.tls_key_file", keyFile); err != nil {
+		errs = append(errs, err)
+	}
 	read := func(key, file string) []byte {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -121,7 +126,25 @@ func loadPeerTLS(certFile, keyFile, caFile string) (*peerTLS, error) {
 				certFile, caFile, err)
 		}
 	}
+	if cn := chain[0].Subject.CommonName; cn != nodeID {
+		return nil, fmt.Errorf("raft.tls_cert_file %q: the certificate stands for node %q (its subject common name), not node_id %q: a certificate identifies one node; issue one per node with `warden tls cert --node-id %s`",
+			certFile, cn, nodeID, nodeID)
+	}
 	return &peerTLS{cert: cert, pool: pool}, nil
+}
+
+// CheckPrivateFile refuses a secret file (a key, a token or password file)
+// that group or others may read or write, naming the key, the file and its
+// mode. A missing file is left to the reader's own error.
+func CheckPrivateFile(key, file string) error {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Errorf("%s %q: mode %04o lets group or others read it; it holds a secret: chmod 600 %s", key, file, m, file)
+	}
+	return nil
 }
 
 func parseChain(der [][]byte) ([]*x509.Certificate, error) {
@@ -197,6 +220,9 @@ var gossipKeySizes = []int{16, 24, 32}
 // readGossipKey reads a base64 key of 16, 24 or 32 bytes (AES-128, -192,
 // -256) from file. Errors name the file, never its content.
 func readGossipKey(file string) ([]byte, error) {
+	if err := CheckPrivateFile("gossip.encrypt_key_file", file); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("gossip.encrypt_key_file %q: %w", file, err)
@@ -222,22 +248,24 @@ func readGossipKey(file string) ([]byte, error) {
 const peerCheckTimeout = 3 * time.Second
 
 // admit reports whether a member that gossip announces may become a raft
-// voter, by bootstrap or by the leader's reconcile. Without TLS every
-// member is admitted: gossip is the membership authority. With TLS the
-// member must answer at the raft address it announces, over mutual TLS,
-// with the ID it announces. Gossip may be reachable by hosts the CA never
+// voter, by bootstrap or by the leader's reconcile. Without any proof of
+// membership configured (the lab opt-out) every member is admitted: gossip
+// is the membership authority. Otherwise the member must answer at the
+// raft address it announces, proving membership (mutual TLS or the keyed
+// handshake), under the ID it announces: with TLS its certificate must
+// stand for that ID. Gossip may be reachable by hosts the CA never
 // certified (or be unencrypted); without this check any of them could
 // announce itself and be added as a voter that can never vote, which eats
 // the group's failure margin (one such voter in a group of three, and
 // losing one real node loses the quorum).
 func (n *Node) admit(mi memberInfo) bool {
-	if n.dialTLS == nil || mi.meta.ID == n.cfg.NodeID {
+	if n.dial == nil || mi.meta.ID == n.cfg.NodeID {
 		return true
 	}
 	err := n.checkPeer(mi.meta.ID, mi.meta.Raft)
 	n.admission.record(mi.meta.ID, err)
 	if err != nil {
-		n.logger.Warn("not admitting gossip member as a raft voter: its raft address failed the mutual TLS check",
+		n.logger.Warn("not admitting gossip member as a raft voter: its raft address failed the membership check",
 			"member", mi.meta.ID, "raft", mi.meta.Raft, "gossip", mi.gossip, "err", err)
 	}
 	return err == nil
@@ -254,9 +282,12 @@ func (n *Node) checkPeer(id, addr string) error {
 		case <-ctx.Done():
 		}
 	}()
-	resp, err := n.exchange(ctx, addr, forwardRequest{Op: "id"})
+	resp, proven, err := n.exchangeWith(ctx, addr, forwardRequest{Op: "id"})
 	if err != nil {
 		return err
+	}
+	if proven != id {
+		return fmt.Errorf("the node at %s proved identity %q (certificate or handshake), not %q", addr, proven, id)
 	}
 	if err := decodeRemoteError(resp.Code, resp.Error); err != nil {
 		return err

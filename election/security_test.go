@@ -41,7 +41,7 @@ func (ca *testCA) issue(cn string, mod func(*x509.Certificate)) (certFile, keyFi
 func (ca *testCA) peer(cn string) *peerTLS {
 	ca.t.Helper()
 	cert, key := ca.issue(cn, nil)
-	p, err := loadPeerTLS(cert, key, ca.CAFile)
+	p, err := loadPeerTLS(cert, key, ca.CAFile, cn)
 	if err != nil {
 		ca.t.Fatal(err)
 	}
@@ -83,7 +83,11 @@ func TestLoadPeerTLS(t *testing.T) {
 	other := newTestCA(t, "other")
 	cert, key := ca.issue("w1", nil)
 	otherCert, otherKey := other.issue("rogue", nil)
-	_, w2Key := ca.issue("w2", nil)
+	w2Cert, w2Key := ca.issue("w2", nil)
+	openKey := filepath.Join(t.TempDir(), "open-key.pem")
+	if b, err := os.ReadFile(key); err != nil || os.WriteFile(openKey, b, 0o644) != nil {
+		t.Fatal("copy key", err)
+	}
 	expCert, expKey := ca.issue("expired", func(c *x509.Certificate) {
 		c.NotBefore, c.NotAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour)
 	})
@@ -93,7 +97,7 @@ func TestLoadPeerTLS(t *testing.T) {
 	garbage := writeTestFile(t, "garbage.pem", "not a certificate\n")
 	missing := filepath.Join(t.TempDir(), "missing.pem")
 
-	if _, err := loadPeerTLS(cert, key, ca.CAFile); err != nil {
+	if _, err := loadPeerTLS(cert, key, ca.CAFile, "w1"); err != nil {
 		t.Fatalf("valid material: %v", err)
 	}
 	tests := []struct {
@@ -111,10 +115,12 @@ func TestLoadPeerTLS(t *testing.T) {
 		{"certificate from another CA", otherCert, otherKey, ca.CAFile, `does not verify against raft.tls_ca_file "` + ca.CAFile + `"`, "unknown authority"},
 		{"expired certificate", expCert, expKey, ca.CAFile, `raft.tls_cert_file "` + expCert + `"`, "expired"},
 		{"no clientAuth usage", srvCert, srvKey, ca.CAFile, `raft.tls_cert_file "` + srvCert + `"`, "key usage"},
+		{"certificate of another node", w2Cert, w2Key, ca.CAFile, `raft.tls_cert_file "` + w2Cert + `"`, `stands for node "w2" (its subject common name), not node_id "w1"`},
+		{"key file readable by others", cert, openKey, ca.CAFile, `raft.tls_key_file "` + openKey + `": mode 0644`, "chmod 600"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := loadPeerTLS(tt.cert, tt.key, tt.ca)
+			p, err := loadPeerTLS(tt.cert, tt.key, tt.ca, "w1")
 			if err == nil {
 				t.Fatalf("accepted: %+v", p)
 			}
@@ -135,7 +141,7 @@ func muxFixture(t *testing.T, srv *tls.Config) (addr string, m *mux) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m = newMux(ln, ln.Addr(), srv, testLogger())
+	m = newMux(ln, ln.Addr(), muxAuth{tls: srv, selfID: "server"}, testLogger())
 	fwd := m.listen(muxForward)
 	done := make(chan struct{})
 	go func() { defer close(done); m.serve() }()
@@ -178,14 +184,14 @@ func TestMutualTLSHandshake(t *testing.T) {
 	server, client := ca.peer("server"), ca.peer("client")
 	addr, _ := muxFixture(t, server.serverConfig())
 
-	conn, err := dialService(addr, muxForward, 2*time.Second, client.clientConfig())
+	conn, err := dialService(addr, muxForward, 2*time.Second, &peerAuth{tls: client.clientConfig()})
 	if err != nil {
 		t.Fatalf("client with a certificate from the CA: %v", err)
 	}
 	if resp, err := roundTrip(conn); err != nil || resp.NodeID != "server" {
 		t.Fatalf("round trip: %+v, %v", resp, err)
 	}
-	if v := conn.(*tls.Conn).ConnectionState().Version; v < tls.VersionTLS12 {
+	if v := conn.(*authConn).Conn.(*tls.Conn).ConnectionState().Version; v < tls.VersionTLS12 {
 		t.Errorf("negotiated TLS version %x", v)
 	}
 
@@ -204,7 +210,7 @@ func TestMutualTLSHandshake(t *testing.T) {
 		"TLS 1.1":                            oldTLS,
 	} {
 		t.Run(name, func(t *testing.T) {
-			conn, err := dialService(addr, muxForward, 2*time.Second, cfg)
+			conn, err := dialService(addr, muxForward, 2*time.Second, &peerAuth{tls: cfg})
 			if err == nil {
 				resp, rerr := roundTrip(conn)
 				t.Fatalf("server accepted the connection: %+v, %v", resp, rerr)
@@ -227,7 +233,7 @@ func TestMutualTLSHandshake(t *testing.T) {
 		srv := rogue.serverConfig()
 		srv.ClientAuth = tls.RequireAnyClientCert
 		rogueAddr, _ := muxFixture(t, srv)
-		_, err := dialService(rogueAddr, muxForward, 2*time.Second, client.clientConfig())
+		_, err := dialService(rogueAddr, muxForward, 2*time.Second, &peerAuth{tls: client.clientConfig()})
 		if err == nil || !strings.Contains(err.Error(), "peer certificate") {
 			t.Fatalf("err = %v, want our client to refuse the server's certificate", err)
 		}
@@ -247,10 +253,10 @@ func TestMuxHandshakeDoesNotBlockAccept(t *testing.T) {
 		}
 		defer idle.Close()
 	}
-	// Well under muxHeaderTimeout: if a handshake ran in the accept loop,
+	// Well under muxHandshakeTimeout: if a handshake ran in the accept loop,
 	// this dial would wait behind the idle connections and time out.
 	start := time.Now()
-	conn, err := dialService(addr, muxForward, time.Second, client.clientConfig())
+	conn, err := dialService(addr, muxForward, time.Second, &peerAuth{tls: client.clientConfig()})
 	if err != nil {
 		t.Fatalf("dial behind idle connections: %v", err)
 	}
@@ -277,12 +283,12 @@ func TestMuxHandshakeDoesNotBlockAccept(t *testing.T) {
 	if err := m.close(); err != nil && !strings.Contains(err.Error(), "closed") {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > muxHeaderTimeout/2 {
+	if d := time.Since(start); d > muxHandshakeTimeout/2 {
 		t.Errorf("mux.close took %s with a stalled handshake; want it to interrupt the handshake", d)
 	}
 	select {
 	case <-closed:
-	case <-time.After(muxHeaderTimeout / 2):
+	case <-time.After(muxHandshakeTimeout / 2):
 		t.Error("the stalled connection was not closed by mux.close")
 	}
 }
@@ -309,6 +315,7 @@ func TestReadGossipKey(t *testing.T) {
 		{"empty file", writeTestFile(t, "empty", "\n"), "the file is empty"},
 		{"not base64", writeTestFile(t, "nb64", "this is not base64 at all!"), "not standard base64"},
 		{"wrong length", writeTestFile(t, "short", secret), "the key is 20 bytes; want 16, 24 or 32"},
+		{"readable by others", openFile(t, "open.key", enc(32)), "mode 0644 lets group or others read it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -326,4 +333,13 @@ func TestReadGossipKey(t *testing.T) {
 	if err := cfg.CheckFiles(); err == nil || !strings.Contains(err.Error(), "gossip.encrypt_key_file") {
 		t.Errorf("CheckFiles: err = %v", err)
 	}
+}
+
+func openFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := writeTestFile(t, name, content)
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
