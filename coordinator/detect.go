@@ -148,6 +148,14 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 				// successor (maybeAdopt); it is not an intermediate master.
 				continue
 			}
+			if !isMaster && beingRecovered(recs, k) {
+				// The master an open recovery is replacing: once the
+				// promotion names the new master, the old one still has the
+				// replicas not yet repointed, and would read as a dead
+				// intermediate master (a second failure-detected event for
+				// one failure).
+				continue
+			}
 			mf := topology.MasterFacts{Cluster: cl.Name, Key: k, IsMaster: isMaster, Voters: voterIDs}
 			for node, byKey := range allVerdicts {
 				if v, ok := byKey[k]; ok {
@@ -337,4 +345,14 @@ func diverged(recs []election.Recovery, k topology.Key) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// beingRecovered reports whether an open recovery replaces k.
+func beingRecovered(recs []election.Recovery, k topology.Key) bool {
+	for _, rec := range recs {
+		if !rec.Done() && rec.FailedKey == k && rec.Kind != KindSetWritable {
+			return true
+		}
+	}
+	return false
 }

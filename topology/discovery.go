@@ -134,12 +134,25 @@ func AssignClusterNames(groups []Group, previous map[Key]string, seedNames map[K
 	}
 	best := map[string]claim{}
 	want := map[Key]string{}
+	size := map[string]int{}
+	for _, n := range previous {
+		size[n]++
+	}
 	for _, g := range groups {
 		count := map[string]int{}
 		for _, m := range g.Members {
-			if n := previous[m]; n != "" {
-				count[n]++
+			n := previous[m]
+			if n == "" {
+				continue
 			}
+			if size[n] == 1 && m != g.Root {
+				// A lone instance that was a cluster of its own (a replica
+				// whose first probe failed, or whose master had not been
+				// probed yet, under load) joins its real tree: its name is
+				// not the tree's. A cluster is named after its master.
+				continue
+			}
+			count[n]++
 		}
 		name, votes := "", 0
 		for n, c := range count {

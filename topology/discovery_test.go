@@ -97,6 +97,18 @@ func TestAssignClusterNames(t *testing.T) {
 			want:     map[Key]string{k(1): "c"},
 		},
 		{
+			name:     "a replica first published alone (its master not probed yet) does not name its master's tree",
+			groups:   []Group{{Root: k(7), Members: []Key{k(7), k(8), k(9)}}},
+			previous: map[Key]string{k(9): k(9).String()},
+			want:     map[Key]string{k(7): k(7).String()},
+		},
+		{
+			name:     "a master first published alone keeps its name when its replicas appear",
+			groups:   []Group{{Root: k(7), Members: []Key{k(7), k(8), k(9)}}},
+			previous: map[Key]string{k(7): "orders"},
+			want:     map[Key]string{k(7): "orders"},
+		},
+		{
 			name:     "split tie goes to the lower root",
 			groups:   []Group{{Root: k(3), Members: []Key{k(3)}}, {Root: k(1), Members: []Key{k(1)}}},
 			previous: map[Key]string{k(1): "c", k(3): "c"},

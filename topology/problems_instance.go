@@ -26,6 +26,11 @@ func checkReplicationStopped(inst, _ *Instance, _ ProblemConfig) []Problem {
 		return nil
 	}
 	rs := inst.Replication
+	if rs.LastIOErrno != 0 && rs.IORunning != "Yes" || rs.LastSQLErrno != 0 && !rs.SQLRunning {
+		// A thread stopped by an error is ReplicationBroken (critical),
+		// with the error: one cause, one problem.
+		return nil
+	}
 	return []Problem{{
 		Code: ProblemReplicationStopped, Severity: SeverityWarning, Instance: inst.Key,
 		Reason: fmt.Sprintf("replication from %s is not running: %s", rs.SourceKey(), threadSummary(rs)),

@@ -60,7 +60,6 @@ func TestInstanceProblems(t *testing.T) {
 				i.Replication.SecondsBehind = nil
 			}),
 			want: []expect{
-				{ProblemReplicationStopped, SeverityWarning, []string{"IO thread Connecting", "2003", "Can't connect"}},
 				{ProblemReplicationBroken, SeverityCritical, []string{"IO error 2003"}},
 			},
 		},
@@ -73,7 +72,6 @@ func TestInstanceProblems(t *testing.T) {
 			}),
 			source: master,
 			want: []expect{
-				{ProblemReplicationStopped, SeverityWarning, []string{"SQL thread No"}},
 				{ProblemReplicationBroken, SeverityCritical, []string{"SQL error 1950", "out-of-order"}},
 			},
 		},
