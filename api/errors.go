@@ -69,6 +69,9 @@ var builtinRules = []ErrorRule{
 	{election.ErrBadCommand, http.StatusBadRequest, "bad_request"},
 	{ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
 	{ErrForbidden, http.StatusForbidden, "forbidden"},
+	{ErrCrossOrigin, http.StatusForbidden, "cross_origin"},
+	{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+	{ErrRequestTimeout, http.StatusRequestTimeout, "request_timeout"},
 	{election.ErrNotFound, http.StatusNotFound, "not_found"},
 	{election.ErrUnknownMember, http.StatusNotFound, "not_found"},
 	{election.ErrConflict, http.StatusConflict, "conflict"},
@@ -142,7 +145,12 @@ func (s *Server) errorMiddleware(c *gin.Context) {
 	err := c.Errors.Last().Err
 	status, body := classify(s.rules, err)
 	if status >= 500 {
-		s.log.Warn("request failed", "method", c.Request.Method, "route", c.FullPath(), "status", status, "err", err)
+		s.log.Warn("request failed", "method", c.Request.Method, "route", c.FullPath(), "status", status, "err", scrubURLs(err.Error()))
+	}
+	if roleOf(c) < RoleAdmin {
+		// A failed switchover can quote the pre-switchover hook that
+		// stopped it; operators see its name, not its command line.
+		body.Error.Message = redactText(body.Error.Message)
 	}
 	c.JSON(status, body)
 }

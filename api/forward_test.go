@@ -25,6 +25,9 @@ func send(t testing.TB, method, url string, role Role, body string, header ...st
 	if s := secretFor(role); s != "" {
 		req.Header.Set("Authorization", "Bearer "+s)
 	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -49,7 +49,7 @@ func (s *Server) leader(c *gin.Context) {
 // anything missing is a failed check (503), not a 404, so a load balancer
 // never routes to an instance Warden does not know.
 func (s *Server) checkedInstance(c *gin.Context, failed error) (topology.Instance, election.Cluster, error) {
-	k, err := pathKey(c)
+	k, err := s.pathKey(c)
 	if err != nil {
 		return topology.Instance{}, election.Cluster{}, err
 	}
@@ -88,7 +88,9 @@ func (s *Server) masterCheck(c *gin.Context) {
 		case in.ReadOnly:
 			err = fmt.Errorf("%w: %s is read_only", ErrNotMaster, in.Key)
 		case !in.Reachable():
-			err = fmt.Errorf("%w: %s is unreachable (%s)", ErrNotMaster, in.Key, in.LastError)
+			// Not the probe's error: health checks are open, and dial
+			// errors of arbitrary hosts would make a port scanner.
+			err = fmt.Errorf("%w: %s was unreachable at the last probe", ErrNotMaster, in.Key)
 		}
 	}
 	if err != nil {
@@ -155,7 +157,7 @@ func (s *Server) replicaCheck(c *gin.Context) {
 	switch {
 	case err != nil:
 	case !in.Reachable():
-		err = fmt.Errorf("%w: %s is unreachable (%s)", ErrNotReplica, in.Key, in.LastError)
+		err = fmt.Errorf("%w: %s was unreachable at the last probe", ErrNotReplica, in.Key)
 	case !in.IsReplica() || in.Replication.SourceKey() != master:
 		err = fmt.Errorf("%w: %s does not replicate from %s, the master of %s", ErrNotReplica, in.Key, master, cl.Name)
 	case !in.Replication.Replicating():

@@ -232,6 +232,9 @@ func (ts *testServer) do(method, path string, role Role, body string) *httptest.
 		r = httptest.NewRequest(method, path, strings.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 	}
+	// The listen address, as a local client (curl, the CLI) would send it;
+	// httptest's default example.com is refused without tokens.
+	r.Host = "127.0.0.1:3000"
 	if s := secretFor(role); s != "" {
 		r.Header.Set("Authorization", "Bearer "+s)
 	}

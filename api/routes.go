@@ -16,6 +16,19 @@ type route struct {
 	role    Role
 	write   bool // leader-executed: forwarded from a follower
 	handler gin.HandlerFunc
+	// check, on writes, validates the path, query and body before the
+	// request is forwarded or meets the leader check: a bad request is a
+	// 400 on any node, with or without a leader. The handler parses again
+	// (the body is kept), so check never changes what the handler sees.
+	check func(*gin.Context) error
+}
+
+// checked adds a write route's validator.
+func checked[T any](parse func(*gin.Context) (T, error)) func(*gin.Context) error {
+	return func(c *gin.Context) error {
+		_, err := parse(c)
+		return err
+	}
 }
 
 const prefix = "/api/v1"
@@ -40,38 +53,38 @@ func (s *Server) routeTable() []route {
 	inst := prefix + "/instances/:host/:port"
 	return []route{
 		// Health and metrics.
-		{get, "/healthz", health, false, s.healthz},
-		{get, "/readyz", health, false, s.readyz},
-		{get, prefix + "/leader", health, false, s.leader},
-		{get, inst + "/master", health, false, s.masterCheck},
-		{head, inst + "/master", health, false, s.masterCheck},
-		{get, inst + "/replica", health, false, s.replicaCheck},
-		{head, inst + "/replica", health, false, s.replicaCheck},
-		{get, "/metrics", metrics, false, s.metrics.handler},
-		{get, prefix + "/openapi.json", RoleViewer, false, serveOpenAPI},
+		{get, "/healthz", health, false, s.healthz, nil},
+		{get, "/readyz", health, false, s.readyz, nil},
+		{get, prefix + "/leader", health, false, s.leader, nil},
+		{get, inst + "/master", health, false, s.masterCheck, nil},
+		{head, inst + "/master", health, false, s.masterCheck, nil},
+		{get, inst + "/replica", health, false, s.replicaCheck, nil},
+		{head, inst + "/replica", health, false, s.replicaCheck, nil},
+		{get, "/metrics", metrics, false, s.metrics.handler, nil},
+		{get, prefix + "/openapi.json", RoleViewer, false, serveOpenAPI, nil},
 
 		// Reads, answered locally.
-		{get, prefix + "/clusters", RoleViewer, false, s.listClusters},
-		{get, prefix + "/clusters/:cluster", RoleViewer, false, s.getCluster},
-		{get, inst, RoleViewer, false, s.getInstance},
-		{get, prefix + "/problems", RoleViewer, false, s.listProblems},
-		{get, prefix + "/recoveries", RoleViewer, false, s.listRecoveries},
-		{get, prefix + "/recoveries/:id", RoleViewer, false, s.getRecovery},
-		{get, prefix + "/coordinators", RoleViewer, false, s.coordinators},
-		{get, prefix + "/recovery-mode", RoleViewer, false, s.getRecoveryMode},
-		{get, prefix + "/whoami", RoleViewer, false, s.whoami},
+		{get, prefix + "/clusters", RoleViewer, false, s.listClusters, nil},
+		{get, prefix + "/clusters/:cluster", RoleViewer, false, s.getCluster, nil},
+		{get, inst, RoleViewer, false, s.getInstance, nil},
+		{get, prefix + "/problems", RoleViewer, false, s.listProblems, nil},
+		{get, prefix + "/recoveries", RoleViewer, false, s.listRecoveries, nil},
+		{get, prefix + "/recoveries/:id", RoleViewer, false, s.getRecovery, nil},
+		{get, prefix + "/coordinators", RoleViewer, false, s.coordinators, nil},
+		{get, prefix + "/recovery-mode", RoleViewer, false, s.getRecoveryMode, nil},
+		{get, prefix + "/whoami", RoleViewer, false, s.whoami, nil},
 
 		// Writes, executed on the leader.
-		{post, prefix + "/discover", RoleOperator, true, s.discover},
-		{put, inst + "/downtime", RoleOperator, true, s.beginDowntime},
-		{del, inst + "/downtime", RoleOperator, true, s.endDowntime},
-		{put, inst + "/promotion-rule", RoleOperator, true, s.setPromotionRule},
-		{put, inst + "/read-only", RoleAdmin, true, s.setReadOnly},
-		{post, prefix + "/recoveries/:id/ack", RoleOperator, true, s.ackRecovery},
-		{post, prefix + "/clusters/:cluster/switchover", RoleOperator, true, s.switchover},
-		{post, prefix + "/clusters/:cluster/failover", RoleAdmin, true, s.failover},
-		{put, prefix + "/recovery-mode", RoleAdmin, true, s.setRecoveryMode},
-		{del, prefix + "/coordinators/:id", RoleAdmin, true, s.removeCoordinator},
-		{del, inst, RoleAdmin, true, s.forgetInstance},
+		{post, prefix + "/discover", RoleOperator, true, s.discover, checked(s.parseDiscover)},
+		{put, inst + "/downtime", RoleOperator, true, s.beginDowntime, checked(s.parseDowntime)},
+		{del, inst + "/downtime", RoleOperator, true, s.endDowntime, checked(s.pathKey)},
+		{put, inst + "/promotion-rule", RoleOperator, true, s.setPromotionRule, checked(s.parsePromotionRule)},
+		{put, inst + "/read-only", RoleAdmin, true, s.setReadOnly, checked(s.parseReadOnly)},
+		{post, prefix + "/recoveries/:id/ack", RoleOperator, true, s.ackRecovery, checked(parseAck)},
+		{post, prefix + "/clusters/:cluster/switchover", RoleOperator, true, s.switchover, checked(s.parseRecovery)},
+		{post, prefix + "/clusters/:cluster/failover", RoleAdmin, true, s.failover, checked(s.parseRecovery)},
+		{put, prefix + "/recovery-mode", RoleAdmin, true, s.setRecoveryMode, checked(parseRecoveryMode)},
+		{del, prefix + "/coordinators/:id", RoleAdmin, true, s.removeCoordinator, checked(parseCoordinatorID)},
+		{del, inst, RoleAdmin, true, s.forgetInstance, checked(s.pathKey)},
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
+	"github.com/warden-ha/warden/topology/hostaddr"
 )
 
 // Read handlers answer from this node's copy of the replicated state.
@@ -57,22 +58,28 @@ func (s *Server) getCluster(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-// pathKey parses the {host}/{port} path parameters.
-func pathKey(c *gin.Context) (topology.Key, error) {
+// pathKey parses the {host}/{port} path parameters against the host and
+// port grammar. A host outside the grammar is still accepted when this
+// node knows an instance of exactly that key: state written before the
+// grammar existed must stay readable and removable (DELETE).
+func (s *Server) pathKey(c *gin.Context) (topology.Key, error) {
 	host, portStr := c.Param("host"), c.Param("port")
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 1 || port > 65535 {
-		return topology.Key{}, badField("port", portStr, "want a number in 1..65535")
+	port, err := hostaddr.ParsePort(portStr)
+	if err != nil {
+		return topology.Key{}, badField("port", bounded(portStr), "%v", err)
 	}
-	if host == "" {
-		return topology.Key{}, badField("host", host, "empty")
+	k := topology.Key{Host: host, Port: port}
+	if err := hostaddr.ValidHost(host); err != nil {
+		if _, known := s.deps.Store.Instance(k); !known || host == "" {
+			return topology.Key{}, badField("host", bounded(host), "%v", err)
+		}
 	}
-	return topology.Key{Host: host, Port: port}, nil
+	return k, nil
 }
 
 // knownInstance parses the path key and checks the instance is known.
 func (s *Server) knownInstance(c *gin.Context) (topology.Instance, error) {
-	k, err := pathKey(c)
+	k, err := s.pathKey(c)
 	if err != nil {
 		return topology.Instance{}, err
 	}
@@ -108,9 +115,10 @@ func (s *Server) getInstance(c *gin.Context) {
 	}
 	for node, m := range s.deps.Store.AllVerdicts() {
 		if vd, ok := m[in.Key]; ok {
-			v.Verdicts[node] = vd
+			v.Verdicts[node] = s.redactVerdict(c, vd)
 		}
 	}
+	v.Instance.LastError = s.redactProbeError(c, v.Instance.LastError)
 	c.JSON(http.StatusOK, v)
 }
 
@@ -141,7 +149,7 @@ func (s *Server) listProblems(c *gin.Context) {
 		pv := ProblemView{Problem: p, Votes: map[string]election.Verdict{}, CurrentReplicas: sn.replicaLinks(p.Key)}
 		for node, m := range verdicts {
 			if vd, ok := m[p.Key]; ok {
-				pv.Votes[node] = vd
+				pv.Votes[node] = s.redactVerdict(c, vd)
 			}
 		}
 		out = append(out, pv)
@@ -158,7 +166,7 @@ func (s *Server) listRecoveries(c *gin.Context) {
 	out := []election.Recovery{}
 	for _, r := range s.deps.Store.Recoveries() {
 		if filter == "" || r.Cluster == filter {
-			out = append(out, r)
+			out = append(out, s.redactRecovery(c, r))
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"recoveries": out})
@@ -184,7 +192,7 @@ func (s *Server) getRecovery(c *gin.Context) {
 		fail(c, fmt.Errorf("recovery %d: %w", id, election.ErrNotFound))
 		return
 	}
-	c.JSON(http.StatusOK, r)
+	c.JSON(http.StatusOK, s.redactRecovery(c, r))
 }
 
 func (s *Server) coordinators(c *gin.Context) {

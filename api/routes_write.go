@@ -1,11 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
+	"github.com/warden-ha/warden/topology/hostaddr"
 )
 
 // Write handlers run on the leader (leaderOnly forwards them there). They
@@ -24,32 +29,115 @@ import (
 // recovery of that instance forever.
 const maxDowntime = 30 * 24 * time.Hour
 
+// ctxBody keeps the request body once read: a write is validated before
+// it is forwarded, and the forward (or the handler) reads it again.
+const ctxBody = "warden.body"
+
+// readBody reads the request body once, bounded by maxBody and by
+// http.read_timeout, and keeps it for later readers.
+func readBody(c *gin.Context) ([]byte, error) {
+	if v, ok := c.Get(ctxBody); ok {
+		return v.([]byte), nil
+	}
+	var b []byte
+	if c.Request.Body != nil {
+		var err error
+		b, err = io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+		var maxErr *http.MaxBytesError
+		switch {
+		case err == nil:
+		case errors.As(err, &maxErr):
+			return nil, badField("body", "", "larger than %d bytes", maxBody)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, fmt.Errorf("%w: the body did not arrive within http.read_timeout", ErrRequestTimeout)
+		default:
+			return nil, badField("body", "", "cannot be read: %v", err)
+		}
+	}
+	c.Set(ctxBody, b)
+	c.Request.Body = io.NopCloser(bytes.NewReader(b))
+	return b, nil
+}
+
 // decodeJSON decodes the request body into v, strictly: unknown fields,
 // wrong types and trailing data are 400s naming the field. An empty body
 // is accepted when optional.
 func decodeJSON(c *gin.Context, v any, optional bool) error {
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, maxBody))
+	b, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var typeErr *json.UnmarshalTypeError
-		var maxErr *http.MaxBytesError
 		switch {
 		case errors.Is(err, io.EOF) && optional:
 			return nil
 		case errors.Is(err, io.EOF):
 			return badField("body", "", "empty; want a JSON object")
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			return badField("body", "", "want a JSON object, got %s", jsonKind(typeErr.Value))
 		case errors.As(err, &typeErr):
-			return badField(typeErr.Field, "", "want a JSON %s, got %s", typeErr.Type, typeErr.Value)
-		case errors.As(err, &maxErr):
-			return badField("body", "", "larger than %d bytes", maxBody)
+			return badField(typeErr.Field, "", "want %s, got %s", jsonTypeName(typeErr.Type), jsonKind(typeErr.Value))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return badField(field, "", "unknown field")
+			return badField(bounded(field), "", "unknown field")
 		}
 		return badField("body", "", "invalid JSON: %v", err)
 	}
 	if dec.More() {
 		return badField("body", "", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+// jsonKind names what the decoder found ("number 1e400" reads as number).
+func jsonKind(v string) string {
+	if k, _, ok := strings.Cut(v, " "); ok {
+		return "a JSON " + k
+	}
+	return "a JSON " + v
+}
+
+// jsonTypeName says what a Go field takes, in JSON words rather than Go
+// type names.
+func jsonTypeName(t reflect.Type) string {
+	if t == nil {
+		return "another JSON type"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a JSON string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		return "a JSON number"
+	case reflect.Slice, reflect.Array:
+		return "a JSON array"
+	}
+	return "a JSON object"
+}
+
+// checkHostField validates a host given in a request.
+func checkHostField(field, host string) error {
+	if err := hostaddr.ValidHost(host); err != nil {
+		return badField(field, bounded(host), "%v", err)
+	}
+	return nil
+}
+
+// checkName validates a free-form name from the path (cluster, node id):
+// the path guard already refused control characters and invalid UTF-8.
+func checkName(field, v string) error {
+	if v == "" || len(v) > 255 {
+		return badField(field, bounded(v), "want 1 to 255 bytes")
 	}
 	return nil
 }
@@ -60,25 +148,30 @@ type DiscoverRequest struct {
 	Port int    `json:"port"`
 }
 
+func (s *Server) parseDiscover(c *gin.Context) (topology.Key, error) {
+	var req DiscoverRequest
+	if err := decodeJSON(c, &req, false); err != nil {
+		return topology.Key{}, err
+	}
+	if err := checkHostField("host", req.Host); err != nil {
+		return topology.Key{}, err
+	}
+	if err := hostaddr.ValidPort(req.Port); err != nil {
+		return topology.Key{}, badField("port", strconv.Itoa(req.Port), "%v", err)
+	}
+	return topology.Key{Host: req.Host, Port: req.Port}, nil
+}
+
 // discover records a seed. There is no dedicated command: it proposes a
 // bare instance (just the key), which the leader's discovery loop probes
 // like any known instance. An instance already known is left untouched,
 // since upserting a bare record would wipe its facts until the next probe.
 func (s *Server) discover(c *gin.Context) {
-	var req DiscoverRequest
-	if err := decodeJSON(c, &req, false); err != nil {
+	k, err := s.parseDiscover(c)
+	if err != nil {
 		fail(c, err)
 		return
 	}
-	if req.Host == "" || strings.ContainsAny(req.Host, " \t\n/") {
-		fail(c, badField("host", req.Host, "want a host name or IP address"))
-		return
-	}
-	if req.Port < 1 || req.Port > 65535 {
-		fail(c, badField("port", strconv.Itoa(req.Port), "want a number in 1..65535"))
-		return
-	}
-	k := topology.Key{Host: req.Host, Port: req.Port}
 	if _, ok := s.deps.Store.Instance(k); ok {
 		c.JSON(http.StatusOK, gin.H{"key": k, "status": "known"})
 		return
@@ -109,33 +202,51 @@ func (s *Server) forgetInstance(c *gin.Context) {
 type DowntimeRequest struct {
 	Duration string `json:"duration"` // Go duration: "30m", "2h"
 	Reason   string `json:"reason"`
+
+	d time.Duration // parsed Duration
+}
+
+// maxTextField bounds free text that goes into the replicated state
+// (reasons, comments): it is kept and shown, not a document store.
+const maxTextField = 1024
+
+// parseDowntime validates PUT .../downtime: the path key and the body.
+func (s *Server) parseDowntime(c *gin.Context) (DowntimeRequest, error) {
+	var req DowntimeRequest
+	if _, err := s.pathKey(c); err != nil {
+		return req, err
+	}
+	if err := decodeJSON(c, &req, false); err != nil {
+		return req, err
+	}
+	d, err := time.ParseDuration(req.Duration)
+	switch {
+	case err != nil:
+		return req, badField("duration", bounded(req.Duration), "want a duration such as 30m or 2h")
+	case d <= 0 || d > maxDowntime:
+		return req, badField("duration", req.Duration, "want more than 0 and at most %s", maxDowntime)
+	case strings.TrimSpace(req.Reason) == "":
+		return req, badField("reason", bounded(req.Reason), "required: say why, for the audit trail")
+	case len(req.Reason) > maxTextField:
+		return req, badField("reason", "", "longer than %d bytes", maxTextField)
+	}
+	req.d = d
+	return req, nil
 }
 
 func (s *Server) beginDowntime(c *gin.Context) {
+	req, err := s.parseDowntime(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	in, err := s.knownInstance(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	var req DowntimeRequest
-	if err := decodeJSON(c, &req, false); err != nil {
-		fail(c, err)
-		return
-	}
-	d, err := time.ParseDuration(req.Duration)
-	switch {
-	case err != nil:
-		fail(c, badField("duration", req.Duration, "want a duration such as 30m or 2h"))
-		return
-	case d <= 0 || d > maxDowntime:
-		fail(c, badField("duration", req.Duration, "want more than 0 and at most %s", maxDowntime))
-		return
-	case strings.TrimSpace(req.Reason) == "":
-		fail(c, badField("reason", req.Reason, "required: say why, for the audit trail"))
-		return
-	}
 	now := s.now().UTC()
-	dt := election.Downtime{Key: in.Key, Until: now.Add(d), Reason: req.Reason, Owner: user(c), Begun: now}
+	dt := election.Downtime{Key: in.Key, Until: now.Add(req.d), Reason: req.Reason, Owner: user(c), Begun: now}
 	if _, err := s.deps.Proposer.Propose(c.Request.Context(), election.DowntimeBegin{Downtime: dt}); err != nil {
 		fail(c, err)
 		return
@@ -161,19 +272,29 @@ type PromotionRuleRequest struct {
 	Rule election.PromotionRule `json:"rule"`
 }
 
+func (s *Server) parsePromotionRule(c *gin.Context) (PromotionRuleRequest, error) {
+	var req PromotionRuleRequest
+	if _, err := s.pathKey(c); err != nil {
+		return req, err
+	}
+	if err := decodeJSON(c, &req, false); err != nil {
+		return req, err
+	}
+	if err := req.Rule.Validate(); err != nil {
+		return req, badField("rule", bounded(string(req.Rule)), "want prefer, neutral, prefer_not or must_not")
+	}
+	return req, nil
+}
+
 func (s *Server) setPromotionRule(c *gin.Context) {
-	in, err := s.knownInstance(c)
+	req, err := s.parsePromotionRule(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	var req PromotionRuleRequest
-	if err := decodeJSON(c, &req, false); err != nil {
+	in, err := s.knownInstance(c)
+	if err != nil {
 		fail(c, err)
-		return
-	}
-	if err := req.Rule.Validate(); err != nil {
-		fail(c, badField("rule", string(req.Rule), "want prefer, neutral, prefer_not or must_not"))
 		return
 	}
 	if _, err := s.deps.Proposer.Propose(c.Request.Context(), election.PromotionRuleSet{Key: in.Key, Rule: req.Rule}); err != nil {
@@ -188,48 +309,72 @@ type ReadOnlyRequest struct {
 	ReadOnly *bool `json:"read_only"`
 }
 
+func (s *Server) parseReadOnly(c *gin.Context) (bool, error) {
+	var req ReadOnlyRequest
+	if _, err := s.pathKey(c); err != nil {
+		return false, err
+	}
+	if err := decodeJSON(c, &req, false); err != nil {
+		return false, err
+	}
+	if req.ReadOnly == nil {
+		return false, badField("read_only", "", "want true or false")
+	}
+	return *req.ReadOnly, nil
+}
+
 func (s *Server) setReadOnly(c *gin.Context) {
-	in, err := s.knownInstance(c)
+	ro, err := s.parseReadOnly(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	var req ReadOnlyRequest
-	if err := decodeJSON(c, &req, false); err != nil {
+	in, err := s.knownInstance(c)
+	if err != nil {
 		fail(c, err)
-		return
-	}
-	if req.ReadOnly == nil {
-		fail(c, badField("read_only", "", "want true or false"))
 		return
 	}
 	if s.deps.ReadOnly == nil {
 		fail(c, fmt.Errorf("%w: setting read_only is not available on this node", ErrRecoveryUnavailable))
 		return
 	}
-	if err := s.deps.ReadOnly.SetReadOnly(c.Request.Context(), in.Key, *req.ReadOnly, user(c)); err != nil {
+	if err := s.deps.ReadOnly.SetReadOnly(c.Request.Context(), in.Key, ro, user(c)); err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"key": in.Key, "read_only": *req.ReadOnly})
+	c.JSON(http.StatusOK, gin.H{"key": in.Key, "read_only": ro})
 }
 
 // AckRequest is the optional body of POST /recoveries/{id}/ack.
 type AckRequest struct {
 	Comment string `json:"comment"`
+
+	id uint64 // from the path
+}
+
+func parseAck(c *gin.Context) (AckRequest, error) {
+	var req AckRequest
+	id, err := pathRecoveryID(c)
+	if err != nil {
+		return req, err
+	}
+	if err := decodeJSON(c, &req, true); err != nil {
+		return req, err
+	}
+	if len(req.Comment) > maxTextField {
+		return req, badField("comment", "", "longer than %d bytes", maxTextField)
+	}
+	req.id = id
+	return req, nil
 }
 
 func (s *Server) ackRecovery(c *gin.Context) {
-	id, err := pathRecoveryID(c)
+	req, err := parseAck(c)
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	var req AckRequest
-	if err := decodeJSON(c, &req, true); err != nil {
-		fail(c, err)
-		return
-	}
+	id := req.id
 	r, ok := s.deps.Store.Recovery(id)
 	switch {
 	case !ok:
@@ -249,17 +394,24 @@ func (s *Server) ackRecovery(c *gin.Context) {
 		fail(c, fmt.Errorf("recovery %d: %w", id, election.ErrNotFound))
 		return
 	}
-	c.JSON(http.StatusOK, r)
+	c.JSON(http.StatusOK, s.redactRecovery(c, r))
+}
+
+func parseRecoveryMode(c *gin.Context) (RecoveryMode, error) {
+	var req RecoveryMode
+	if err := decodeJSON(c, &req, false); err != nil {
+		return req, err
+	}
+	if req.Automatic == nil {
+		return req, badField("automatic", "", "required: true or false")
+	}
+	return req, nil
 }
 
 func (s *Server) setRecoveryMode(c *gin.Context) {
-	var req RecoveryMode
-	if err := decodeJSON(c, &req, false); err != nil {
+	req, err := parseRecoveryMode(c)
+	if err != nil {
 		fail(c, err)
-		return
-	}
-	if req.Automatic == nil {
-		fail(c, badField("automatic", "", "required: true or false"))
 		return
 	}
 	if _, err := s.deps.Proposer.Propose(c.Request.Context(), election.SettingsUpdate{AutomaticRecovery: req.Automatic}); err != nil {
@@ -269,8 +421,17 @@ func (s *Server) setRecoveryMode(c *gin.Context) {
 	c.JSON(http.StatusOK, req)
 }
 
-func (s *Server) removeCoordinator(c *gin.Context) {
+func parseCoordinatorID(c *gin.Context) (string, error) {
 	id := c.Param("id")
+	return id, checkName("id", id)
+}
+
+func (s *Server) removeCoordinator(c *gin.Context) {
+	id, err := parseCoordinatorID(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
 	if err := s.deps.Cluster.RemoveMember(c.Request.Context(), id); err != nil {
 		fail(c, fmt.Errorf("coordinator %q: %w", id, err))
 		return
@@ -286,31 +447,53 @@ type RecoveryRequest struct {
 func (s *Server) failover(c *gin.Context)   { s.recover(c, "failover") }
 func (s *Server) switchover(c *gin.Context) { s.recover(c, "switchover") }
 
-func (s *Server) recover(c *gin.Context, kind string) {
-	name := c.Param("cluster")
+// recoveryArgs is a parsed failover or switchover request.
+type recoveryArgs struct {
+	cluster string
+	cand    topology.Key
+	dry     bool
+}
+
+func (s *Server) parseRecovery(c *gin.Context) (recoveryArgs, error) {
+	a := recoveryArgs{cluster: c.Param("cluster")}
+	if err := checkName("cluster", a.cluster); err != nil {
+		return a, err
+	}
 	var req RecoveryRequest
 	if err := decodeJSON(c, &req, true); err != nil {
-		fail(c, err)
-		return
+		return a, err
 	}
-	var cand topology.Key
 	if req.Candidate != "" {
-		k, err := topology.ParseKey(req.Candidate)
+		host, portStr, err := net.SplitHostPort(req.Candidate)
 		if err != nil {
-			fail(c, badField("candidate", req.Candidate, "want host:port"))
-			return
+			return a, badField("candidate", bounded(req.Candidate), "want host:port ([host]:port for IPv6)")
 		}
-		cand = k
+		if err := hostaddr.ValidHost(host); err != nil {
+			return a, badField("candidate", bounded(req.Candidate), "host: %v", err)
+		}
+		port, err := hostaddr.ParsePort(portStr)
+		if err != nil {
+			return a, badField("candidate", bounded(req.Candidate), "port: %v", err)
+		}
+		a.cand = topology.Key{Host: host, Port: port}
 	}
-	dry := false
 	if v := c.Query("dry_run"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			fail(c, badField("dry_run", v, "want true or false"))
-			return
+			return a, badField("dry_run", bounded(v), "want true or false")
 		}
-		dry = b
+		a.dry = b
 	}
+	return a, nil
+}
+
+func (s *Server) recover(c *gin.Context, kind string) {
+	a, err := s.parseRecovery(c)
+	if err != nil {
+		fail(c, err)
+		return
+	}
+	name, cand, dry := a.cluster, a.cand, a.dry
 	if _, err := findCluster(s.deps.Store.Clusters(), name); err != nil {
 		fail(c, err)
 		return
@@ -331,7 +514,6 @@ func (s *Server) recover(c *gin.Context, kind string) {
 		return
 	}
 	var id uint64
-	var err error
 	if kind == "failover" {
 		id, err = rec.Failover(ctx, name, cand)
 	} else {

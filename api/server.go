@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -45,6 +46,39 @@ type Config struct {
 	// OpenMetrics serves /metrics without a token (auth.open_metrics).
 	OpenMetrics bool
 
+	// AllowedHosts are extra host names (or IPs) a request's Host header may
+	// name (http.allowed_hosts), e.g. http.advertise's host or a DNS name
+	// of the node. Without tokens only loopback hosts, the listen address
+	// and these are accepted (against DNS rebinding); with tokens the Host
+	// header is checked only when this list is set.
+	AllowedHosts []string
+	// TrustedOrigins are origins ("https://warden.example.com") besides the
+	// request's own from which a browser may send state-changing requests
+	// (http.trusted_origins): a UI behind a proxy that rewrites Host.
+	TrustedOrigins []string
+
+	// ReadHeaderTimeout bounds reading a request's headers, TLS handshake
+	// included (http.read_header_timeout).
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included
+	// (http.read_timeout): a body trickled in slowly is cut at this bound.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds handling a request and writing its answer
+	// (http.write_timeout). No route streams; the longest handlers are a
+	// forwarded write (ForwardTimeout) and a switchover, so it must be
+	// longer than ForwardTimeout.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long
+	// (http.idle_timeout).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header block (http.max_header_bytes).
+	MaxHeaderBytes int
+	// MaxConns bounds the connections served at once
+	// (http.max_connections); further ones wait in the kernel's accept
+	// queue until one closes. The Raft and gossip ports and the database
+	// probes share the process's file descriptors with this listener.
+	MaxConns int
+
 	// ForwardTimeout bounds a write forwarded to the leader.
 	ForwardTimeout time.Duration
 	// LeaderWatchInterval is how often the leader-change metric samples
@@ -65,10 +99,25 @@ func Default() Config {
 		Addr:                "127.0.0.1:3000",
 		OpenHealth:          true,
 		OpenMetrics:         true,
+		ReadHeaderTimeout:   5 * time.Second,
+		ReadTimeout:         10 * time.Second,
+		WriteTimeout:        60 * time.Second,
+		IdleTimeout:         30 * time.Second,
+		MaxHeaderBytes:      32 << 10,
+		MaxConns:            256,
 		ForwardTimeout:      30 * time.Second,
 		LeaderWatchInterval: 250 * time.Millisecond,
 	}
 }
+
+// Bounds Validate enforces on the HTTP limits: below them the API stops
+// working for honest clients (a token header alone is a few hundred bytes),
+// above them the limit no longer protects anything.
+const (
+	minHeaderBytes = 4 << 10
+	maxHeaderBytes = 1 << 20
+	maxConnsLimit  = 65536
+)
 
 // Validate checks the config and reports every problem, naming the key.
 func (c Config) Validate() error {
@@ -90,6 +139,38 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("auth.tokens: token name %q used twice", t.Name))
 		}
 		names[t.Name] = true
+	}
+	for _, h := range c.AllowedHosts {
+		if err := validHostPattern(h); err != nil {
+			errs = append(errs, fmt.Errorf("http.allowed_hosts %q: %v", h, err))
+		}
+	}
+	for _, o := range c.TrustedOrigins {
+		if err := validOrigin(o); err != nil {
+			errs = append(errs, fmt.Errorf("http.trusted_origins %q: %v", o, err))
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"http.read_header_timeout", c.ReadHeaderTimeout}, {"http.read_timeout", c.ReadTimeout}, {"http.write_timeout", c.WriteTimeout}, {"http.idle_timeout", c.IdleTimeout}} {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s: must be positive", d.key, d.v))
+		}
+	}
+	if c.ReadHeaderTimeout > c.ReadTimeout && c.ReadTimeout > 0 {
+		errs = append(errs, fmt.Errorf("http.read_header_timeout %s: must not exceed http.read_timeout %s (which includes the headers)", c.ReadHeaderTimeout, c.ReadTimeout))
+	}
+	if c.WriteTimeout > 0 && c.WriteTimeout <= c.ForwardTimeout {
+		// A forwarded write would be cut while the leader still works on it,
+		// and the caller would see a dropped connection instead of an answer.
+		errs = append(errs, fmt.Errorf("http.write_timeout %s: must be longer than the forward timeout %s", c.WriteTimeout, c.ForwardTimeout))
+	}
+	if c.MaxHeaderBytes < minHeaderBytes || c.MaxHeaderBytes > maxHeaderBytes {
+		errs = append(errs, fmt.Errorf("http.max_header_bytes %d: want %d..%d", c.MaxHeaderBytes, minHeaderBytes, maxHeaderBytes))
+	}
+	if c.MaxConns < 1 || c.MaxConns > maxConnsLimit {
+		errs = append(errs, fmt.Errorf("http.max_connections %d: want 1..%d", c.MaxConns, maxConnsLimit))
 	}
 	if c.ForwardTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("forward timeout %s: must be positive", c.ForwardTimeout))
@@ -130,6 +211,7 @@ type Server struct {
 	rules   []ErrorRule
 	metrics *metrics
 	fwd     *forwarder
+	cop     *http.CrossOriginProtection
 	now     func() time.Time
 	engine  *gin.Engine
 	routes  []route
@@ -175,10 +257,17 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.fwd = fwd
+	if s.cop, err = newCrossOrigin(cfg.TrustedOrigins); err != nil {
+		return nil, err
+	}
 	s.engine = s.buildEngine()
 	s.srv = &http.Server{
 		Handler:           s.engine,
-		ReadHeaderTimeout: 5 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		// Keep gin's and net/http's own messages off stderr and in slog.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -200,15 +289,26 @@ func (s *Server) buildEngine() *gin.Engine {
 		s.log.Error("handler panic", "route", c.FullPath(), "panic", p)
 		c.AbortWithStatusJSON(http.StatusInternalServerError, ErrorBody{Error: ErrorDetail{Code: "internal", Message: "internal error"}})
 	}))
-	r.Use(s.metrics.middleware, s.errorMiddleware)
-	// Gin's default 404/405 bodies are plain text; keep the JSON contract.
+	r.Use(s.metrics.middleware, s.errorMiddleware, s.guard)
+	// Gin's default 404/405 bodies are plain text, and its trailing-slash
+	// redirect is an HTML 301; keep the JSON contract (a client that
+	// follows a 301 turns a POST into a GET).
 	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
 	r.NoMethod(func(c *gin.Context) {
 		c.JSON(http.StatusMethodNotAllowed, ErrorBody{Error: ErrorDetail{Code: "method_not_allowed", Message: c.Request.Method + " is not allowed on " + c.Request.URL.Path}})
 	})
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
 		h := []gin.HandlerFunc{s.requireRole(rt.role)}
+		if rt.check != nil {
+			check := rt.check
+			h = append(h, func(c *gin.Context) {
+				if err := check(c); err != nil {
+					fail(c, err)
+				}
+			})
+		}
 		if rt.write {
 			h = append(h, s.leaderOnly)
 		}
@@ -216,8 +316,13 @@ func (s *Server) buildEngine() *gin.Engine {
 	}
 	ui := s.deps.UI
 	r.NoRoute(func(c *gin.Context) {
-		if ui == nil || len(c.Request.URL.Path) >= 5 && c.Request.URL.Path[:5] == "/api/" {
-			c.JSON(http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: "not_found", Message: "no route " + c.Request.URL.Path}})
+		p := c.Request.URL.Path
+		if ui == nil || isAPIPath(p) {
+			msg := "no route " + bounded(p)
+			if trimmed := strings.TrimRight(p, "/"); trimmed != p && trimmed != "" {
+				msg += " (API paths take no trailing slash: " + bounded(trimmed) + ")"
+			}
+			c.JSON(http.StatusNotFound, ErrorBody{Error: ErrorDetail{Code: "not_found", Message: msg}})
 			return
 		}
 		http.FileServer(http.FS(ui)).ServeHTTP(c.Writer, c.Request)
@@ -232,6 +337,9 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err // the caller names http.addr
 	}
+	// The bound is on TCP connections, below TLS, so handshakes that never
+	// finish count too.
+	ln = newLimitListener(ln, s.cfg.MaxConns, s.log)
 	if s.cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
 		if err != nil {

@@ -90,6 +90,7 @@ func TestTLSAndForwardOverTLS(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodPost, "https://"+follower.s.Addr()+"/api/v1/discover", bytesReader(`{"host":"db7","port":3307}`))
 	req.Header.Set("Authorization", "Bearer "+operatorSecret)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
