@@ -140,12 +140,53 @@ func (e *env) killMaster(t testing.TB, w *writer, master string) (string, window
 
 // restartOldMaster starts the killed master again and waits until it
 // replicates from master (Warden fences it and rejoins it) and HAProxy
-// routes writes to master alone.
+// routes writes to master alone. An old master holding a transaction no
+// replica received (the one in flight at the kill, in its binary log before
+// the semi-sync wait) is rightly left fenced by Warden: the test then
+// rebuilds it as a DBA would.
 func (e *env) restartOldMaster(t testing.TB, old, master string) {
 	t.Helper()
 	if err := e.top.Start(context.Background(), old); err != nil {
 		t.Fatal(err)
 	}
+	err := testutil.Poll(20*time.Second, func() (bool, string) {
+		st, err := e.top.SlaveStatus(context.Background(), old)
+		return err == nil && st["Master_Port"] == fmt.Sprint(e.dbs[master]) && st["Slave_IO_Running"] == "Yes" && st["Slave_SQL_Running"] == "Yes",
+			fmt.Sprintf("%s: %v %v", old, st, err)
+	})
+	if err != nil {
+		rows, qerr := e.top.Query(context.Background(), old, "SELECT @@read_only")
+		if qerr != nil || len(rows) != 1 || rows[0] != "1" {
+			t.Fatalf("old master %s neither rejoined nor is fenced (read_only %v %v): %v", old, rows, qerr, err)
+		}
+		t.Logf("old master %s stays fenced (not rejoined: %v); rebuilding it from %s", old, err, master)
+		e.rebuild(t, old, master)
+	}
 	e.waitReplicating(t, master, 90*time.Second)
 	e.px.waitWriteServer(t, master, 30*time.Second)
+}
+
+// rebuild turns a fenced old master into a fresh replica of master: drop
+// its data and binary log, then replicate everything from the start.
+func (e *env) rebuild(t testing.TB, name, master string) {
+	t.Helper()
+	m, _ := e.top.Instance(master)
+	db := testutil.MySQL(t, e.top.MustDSN(name, sandbox.UserRoot))
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{
+		"SET GLOBAL read_only = 1", "STOP SLAVE", "RESET SLAVE ALL",
+		"SET sql_log_bin = 0", "DROP TABLE IF EXISTS app.rows", "SET sql_log_bin = 1",
+		"RESET MASTER", "SET GLOBAL gtid_slave_pos = ''",
+		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='%s', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1",
+			m.Host, m.Port, sandbox.UserRepl, e.top.Users[sandbox.UserRepl].Password),
+		"START SLAVE",
+	} {
+		if _, err := conn.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("rebuild %s: %s: %v", name, q[:min(len(q), 40)], err)
+		}
+	}
 }

@@ -13,8 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,6 +171,7 @@ type serverStat struct {
 	Redisp  int    // redispatches (wredis)
 	Retries int    // connection retries (wretr)
 	CheckSt string // last check status
+	LastChk string // last check's details (Warden's answer)
 }
 
 // stats reads `show stat` from the runtime API: proxy/server -> row.
@@ -195,7 +198,7 @@ func (p *proxy) stats() (map[string]serverStat, error) {
 	for i, h := range recs[0] {
 		col[strings.TrimPrefix(h, "# ")] = i
 	}
-	for _, k := range []string{"pxname", "svname", "status", "scur", "chkdown", "wredis", "wretr", "check_status"} {
+	for _, k := range []string{"pxname", "svname", "status", "scur", "chkdown", "wredis", "wretr", "check_status", "last_chk"} {
 		if _, ok := col[k]; !ok {
 			return nil, fmt.Errorf("show stat: no column %q in %v", k, recs[0])
 		}
@@ -209,6 +212,7 @@ func (p *proxy) stats() (map[string]serverStat, error) {
 		out[rec[col["pxname"]]+"/"+rec[col["svname"]]] = serverStat{
 			Status: rec[col["status"]], Cur: num(rec, "scur"), ChkDown: num(rec, "chkdown"),
 			Redisp: num(rec, "wredis"), Retries: num(rec, "wretr"), CheckSt: rec[col["check_status"]],
+			LastChk: rec[col["last_chk"]],
 		}
 	}
 	return out, nil
@@ -255,4 +259,93 @@ func (p *proxy) waitStatus(t testing.TB, server, status string, timeout time.Dur
 		}
 		return st[server].Status == status, fmt.Sprintf("%s: %+v", server, st[server])
 	})
+}
+
+// transition is a change of a server's status seen by a statPoller.
+type transition struct {
+	at      time.Time
+	server  string
+	status  string
+	lastChk string
+}
+
+// statPoller reads `show stat` every 5 ms and records every status change
+// of the write backend's and the check proxy's servers, and every moment
+// the write backend had more than one server UP.
+type statPoller struct {
+	stop, done chan struct{}
+	mu         sync.Mutex
+	trans      []transition
+	doubleUp   []string
+}
+
+func (p *proxy) startStatPoller(t testing.TB) *statPoller {
+	sp := &statPoller{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(sp.done)
+		last := map[string]string{}
+		deadline := time.Now().Add(writerMaxTime)
+		for time.Now().Before(deadline) {
+			select {
+			case <-sp.stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			st, err := p.stats()
+			if err != nil {
+				continue
+			}
+			now := time.Now()
+			var up []string
+			sp.mu.Lock()
+			for name, s := range st {
+				if !strings.HasPrefix(name, "mysql_write/") && !strings.HasPrefix(name, "warden_checks/") || strings.HasSuffix(name, "/BACKEND") || strings.HasSuffix(name, "/FRONTEND") {
+					continue
+				}
+				if strings.HasPrefix(name, "mysql_write/") && s.Status == "UP" {
+					up = append(up, name)
+				}
+				if last[name] != s.Status {
+					last[name] = s.Status
+					sp.trans = append(sp.trans, transition{now, name, s.Status, s.LastChk})
+				}
+			}
+			if len(up) > 1 {
+				sort.Strings(up)
+				sp.doubleUp = append(sp.doubleUp, now.Format("15:04:05.000")+" "+strings.Join(up, ","))
+			}
+			sp.mu.Unlock()
+		}
+	}()
+	t.Cleanup(sp.Stop)
+	return sp
+}
+
+func (sp *statPoller) Stop() {
+	select {
+	case <-sp.stop:
+	default:
+		close(sp.stop)
+	}
+	<-sp.done
+}
+
+// since describes the transitions at or after t0, relative to it.
+func (sp *statPoller) since(t0 time.Time) string {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var out []string
+	for _, tr := range sp.trans {
+		if !tr.at.Before(t0) {
+			out = append(out, fmt.Sprintf("+%dms %s %s (%s)", tr.at.Sub(t0).Milliseconds(), tr.server, tr.status, tr.lastChk))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// doubles returns the moments the write backend had two servers UP.
+func (sp *statPoller) doubles() []string {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return append([]string(nil), sp.doubleUp...)
 }

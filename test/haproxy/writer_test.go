@@ -167,6 +167,7 @@ type window struct {
 	FirstAfter  time.Time // end of the longest gap
 	Failed      int
 	FirstErr    string
+	LastFail    time.Time // the last failed attempt
 	AckedAfter  int
 	FirstNAfter int // first row acknowledged after the longest gap
 }
@@ -197,14 +198,19 @@ func (w *writer) window(at, until time.Time) window {
 				res.FirstErr = f.err
 			}
 			res.Failed++
+			res.LastFail = f.at
 		}
 	}
 	return res
 }
 
 func (r window) String() string {
-	return fmt.Sprintf("outage %s (last ack before the fault -> first after), %d failed attempts%s, %d acked after",
-		r.Outage.Round(time.Millisecond), r.Failed, firstErr(r.FirstErr), r.AckedAfter)
+	last := ""
+	if r.Failed > 0 {
+		last = fmt.Sprintf(", last failure %s before the first ack", r.FirstAfter.Sub(r.LastFail).Round(time.Millisecond))
+	}
+	return fmt.Sprintf("outage %s (last ack before the fault -> first after), %d failed attempts%s%s, %d acked after",
+		r.Outage.Round(time.Millisecond), r.Failed, firstErr(r.FirstErr), last, r.AckedAfter)
 }
 
 func firstErr(s string) string {
