@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
 )
 
@@ -35,6 +36,15 @@ type ServerConfig struct {
 	Recovery  RecoverySettings  `mapstructure:"recovery"`
 	Hooks     HookSettings      `mapstructure:"hooks"`
 	Auth      AuthSettings      `mapstructure:"auth"`
+	Security  SecuritySettings  `mapstructure:"security"`
+}
+
+// SecuritySettings holds the explicit opt-outs of secure defaults
+// (docs/security.md).
+type SecuritySettings struct {
+	// InsecureCoordinatorTraffic lets a node on loopback run without
+	// raft.tls_* and gossip.encrypt_key_file (labs only).
+	InsecureCoordinatorTraffic bool `mapstructure:"insecure_coordinator_traffic"`
 }
 
 // HTTPSettings configures the API and web listener.
@@ -186,7 +196,8 @@ var serverSettings = []setting{
 	{"gossip.addr", "gossip-addr", "127.0.0.1:7946", "address memberlist listens on (TCP and UDP)"},
 	{"gossip.advertise", "gossip-advertise", "", "gossip address other nodes use (default: gossip.addr)"},
 	{"gossip.join", "join", []string{}, "gossip addresses of any existing members, comma separated"},
-	{"gossip.encrypt_key_file", "gossip-encrypt-key-file", "", "file holding a base64 key of 16, 24 or 32 bytes that encrypts gossip"},
+	{"gossip.encrypt_key_file", "gossip-encrypt-key-file", "", "file (mode 0600) holding a base64 key of 16, 24 or 32 bytes that encrypts gossip and, without raft.tls_*, keys the membership handshake on the Raft port (warden keygen)"},
+	{"security.insecure_coordinator_traffic", "", false, "lab opt-out: on loopback only, run without raft.tls_* and gossip.encrypt_key_file (anyone on the host can then change the replicated state)"},
 	{"mysql.user", "mysql-user", "warden", "user Warden connects to database servers as"},
 	{"mysql.password", "", "", "password of mysql.user (prefer mysql.password_file)"},
 	{"mysql.password_file", "mysql-password-file", "", "file holding the password of mysql.user"},
@@ -290,6 +301,7 @@ func loadServerConfig(fs *pflag.FlagSet, environ []string) (*ServerConfig, error
 	}
 	var cfg ServerConfig
 	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		numberToDurationHook,
 		stringToDurationHook,
 		stringToSliceHook,
 	)))
@@ -312,17 +324,39 @@ func flagValue(f *pflag.Flag) any {
 	return f.Value.String()
 }
 
+var durationType = reflect.TypeOf(time.Duration(0))
+
 // stringToDurationHook parses durations, naming the bad value (the
 // library's own hook drops it from the message).
 func stringToDurationHook(from, to reflect.Type, data any) (any, error) {
-	if from.Kind() != reflect.String || to != reflect.TypeOf(time.Duration(0)) {
+	if from.Kind() != reflect.String || to != durationType {
 		return data, nil
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(data.(string)))
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a duration (write e.g. 500ms, 2s, 1m)", data)
+		return nil, fmt.Errorf("%q is not a duration: want a duration such as 10s (or 500ms, 1m)", data)
 	}
 	return d, nil
+}
+
+// numberToDurationHook refuses a bare number where a duration is expected
+// (YAML `timeout: 10`): mapstructure would take it as nanoseconds, so
+// "10 seconds" silently became 10 ns. Only 0 is unambiguous. Defaults are
+// time.Duration values already and pass through.
+func numberToDurationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType || from == durationType {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		if reflect.ValueOf(data).IsZero() {
+			return time.Duration(0), nil
+		}
+		return nil, fmt.Errorf("%v is a bare number: want a duration such as %vs (or 500ms, 1m)", data, data)
+	}
+	return data, nil
 }
 
 // stringToSliceHook splits comma-separated strings (from the environment or
@@ -394,8 +428,12 @@ func (c *ServerConfig) Validate() error {
 		bad("raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout, "must not exceed raft.heartbeat_timeout")
 	}
 	// raft.tls_* and gossip.encrypt_key_file: the election package reads
-	// them the way Start will, so a bad file is a configuration error.
+	// them the way Start will, so a bad file is a configuration error; and
+	// its policy says whether this node may run with what is set.
 	if err := electionConfig(c).CheckFiles(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := electionConfig(c).CheckSecurity(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.MySQL.User == "" {
@@ -404,12 +442,21 @@ func (c *ServerConfig) Validate() error {
 	if c.MySQL.Password != "" && c.MySQL.PasswordFile != "" {
 		bad("mysql.password_file", c.MySQL.PasswordFile, "set either mysql.password or mysql.password_file, not both")
 	}
-	for key, f := range map[string]string{"mysql.password_file": c.MySQL.PasswordFile, "mysql.replication_password_file": c.MySQL.ReplicationPasswordFile} {
-		if f == "" {
+	for _, sf := range []struct{ key, file string }{
+		{"mysql.password_file", c.MySQL.PasswordFile},
+		{"mysql.replication_password_file", c.MySQL.ReplicationPasswordFile},
+		{"auth.tokens_file", c.Auth.TokensFile},
+		{"http.tls_key_file", c.HTTP.TLSKeyFile},
+	} {
+		if sf.file == "" {
 			continue
 		}
-		if _, err := os.Stat(f); err != nil {
-			bad(key, f, "cannot be read: "+errors.Unwrap(err).Error())
+		if _, err := os.Stat(sf.file); err != nil {
+			bad(sf.key, sf.file, "cannot be read: "+errors.Unwrap(err).Error())
+			continue
+		}
+		if err := election.CheckPrivateFile(sf.key, sf.file); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	positive("mysql.connect_timeout", c.MySQL.ConnectTimeout)
@@ -478,6 +525,9 @@ func parseSeed(s string) (name string, k topology.Key, err error) {
 			return "", k, fmt.Errorf("empty cluster name before '='")
 		}
 	}
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 && !allDigits(addr[i+1:]) {
+		return "", k, fmt.Errorf("port %q is not a number in 1..65535", addr[i+1:])
+	}
 	k, err = topology.ParseKey(addr)
 	return name, k, err
 }
@@ -490,10 +540,23 @@ func validHostPort(s string) error {
 		return fmt.Errorf("not host:port: %v", err)
 	}
 	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 {
+	if !allDigits(p) || err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("port %q is not a number in 1..65535", p)
 	}
 	return nil
+}
+
+// allDigits refuses what strconv.Atoi takes but a port is not ("+53306").
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // readSecret returns the inline value or the trimmed content of the file.

@@ -33,8 +33,15 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// keyEnv gives a configuration the gossip key every node needs by
+// default (election.Config.CheckSecurity).
+func keyEnv(t *testing.T) string {
+	t.Helper()
+	return "WARDEN_GOSSIP_ENCRYPT_KEY_FILE=" + writeFile(t, "gossip.key", base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n")
+}
+
 func TestConfigDefaults(t *testing.T) {
-	cfg, err := loadServerConfig(parseFlags(t, "--node-id", "n1"), nil)
+	cfg, err := loadServerConfig(parseFlags(t, "--node-id", "n1"), []string{keyEnv(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,6 +69,7 @@ discovery:
 		"WARDEN_HTTP_ADDR=127.0.0.1:1002",
 		"WARDEN_RAFT_ADDR=127.0.0.1:2002",
 		"WARDEN_GOSSIP_JOIN=127.0.0.1:5001, 127.0.0.1:5002",
+		keyEnv(t),
 	}
 	fs := parseFlags(t, "--config", file, "--raft-addr", "127.0.0.1:2003")
 	cfg, err := loadServerConfig(fs, env)

@@ -27,7 +27,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd(), newServerCmd())
+	root.AddCommand(newVersionCmd(), newServerCmd(), newTLSCmd(), newKeygenCmd())
 	addClientCommands(root)
 	markUsageErrors(root)
 	return root

@@ -56,10 +56,20 @@ func newLogger(level string, w *os.File) *slog.Logger {
 // runServer builds every component from the configuration, starts them and
 // blocks until ctx is cancelled, then stops them in reverse order.
 func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
+	// Armed once ctx ends; stopped last, after every other deferred step.
+	var watchdog *time.Timer
+	defer func() {
+		if watchdog != nil {
+			watchdog.Stop()
+		}
+	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir %q: %w", cfg.DataDir, err)
 	}
 	log.Info("warden starting", "version", version, "node_id", cfg.NodeID, "http", cfg.HTTP.Addr, "raft", cfg.Raft.Addr, "gossip", cfg.Gossip.Addr)
+	if e := electionConfig(cfg); e.InsecureCoordinatorTraffic && e.TLSCertFile == "" && e.GossipKeyFile == "" {
+		log.Warn("INSECURE: security.insecure_coordinator_traffic is on and neither raft.tls_* nor gossip.encrypt_key_file is set: any process on this host can join the group and change its state, including starting a failover (lab use only; docs/security.md)")
+	}
 
 	node, err := election.New(electionConfig(cfg), log.With("subsystem", "election"))
 	if err != nil {
@@ -100,11 +110,26 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 	log.Info("warden started", "node_id", cfg.NodeID, "http", cfg.HTTP.Addr)
 	<-ctx.Done()
 	log.Info("warden stopping")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A stop must not hang (a supervisor would SIGKILL us anyway, later):
+	// past shutdownBudget the process exits without waiting. Everything it
+	// keeps on disk is crash-safe (bolt fsyncs every append).
+	watchdog = time.AfterFunc(shutdownBudget, func() {
+		log.Error("shutdown did not finish in time; exiting without waiting for it", "budget", shutdownBudget)
+		os.Exit(1)
+	})
+	shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	defer cancel()
 	_ = httpSrv.Shutdown(shutCtx)
 	return nil
 }
+
+// shutdownBudget bounds the whole stop after SIGTERM; httpShutdownTimeout
+// is the part in-flight API requests may take (they are writes waiting on
+// raft at worst, which the node shutdown then fails cleanly).
+const (
+	shutdownBudget      = 4 * time.Second
+	httpShutdownTimeout = 2 * time.Second
+)
 
 // electionConfig maps the operator's settings onto the Raft node's Config.
 func electionConfig(cfg *ServerConfig) election.Config {
@@ -124,5 +149,6 @@ func electionConfig(cfg *ServerConfig) election.Config {
 	e.LeaderLeaseTimeout = cfg.Raft.LeaderLeaseTimeout
 	e.TLSCertFile, e.TLSKeyFile, e.TLSCAFile = cfg.Raft.TLSCertFile, cfg.Raft.TLSKeyFile, cfg.Raft.TLSCAFile
 	e.GossipKeyFile = cfg.Gossip.EncryptKeyFile
+	e.InsecureCoordinatorTraffic = cfg.Security.InsecureCoordinatorTraffic
 	return e
 }

@@ -14,6 +14,7 @@ func TestAPISettings(t *testing.T) {
 		"WARDEN_AUTH_TOKENS_FILE=" + tokens,
 		"WARDEN_AUTH_OPEN_METRICS=false",
 		"WARDEN_HTTP_ADDR=10.0.0.1:3000",
+		keyEnv(t),
 	}
 	cfg, err := loadServerConfig(parseFlags(t, "--node-id", "n1"), env)
 	if err != nil {

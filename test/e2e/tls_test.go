@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,20 +18,12 @@ func TestSecuredCoordinatorsFailOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test; run without -short")
 	}
+	// Each node gets its own certificate (common name = node ID) and the
+	// cluster's gossip key.
 	ca := testutil.NewCA(t, "warden-e2e")
-	cert, key := ca.Issue(t, "coordinator")
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "gossip.key")
-	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(secret)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	top := testutil.StartSandbox(t, sandbox.Config{Instances: 3})
-	wc := testutil.StartWardens(t, testutil.WardenOptions{Sandbox: top, KeepAutomatic: true,
-		Args: []string{"--raft-tls-cert-file", cert, "--raft-tls-key-file", key, "--raft-tls-ca-file", ca.File, "--gossip-encrypt-key-file", keyFile},
-		Env:  []string{"WARDEN_RECOVERY_BLOCK_PERIOD=0s"}})
+	wc := testutil.StartWardens(t, testutil.WardenOptions{Sandbox: top, KeepAutomatic: true, TLS: ca,
+		Env: []string{"WARDEN_RECOVERY_BLOCK_PERIOD=0s"}})
 	leader := wc.WaitLeader(t, 20*time.Second)
 	st, err := leader.Status()
 	if err != nil {
@@ -83,10 +72,10 @@ func TestSecuredCoordinatorsFailOver(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(string(b), base64.StdEncoding.EncodeToString(secret)) {
+		if strings.Contains(string(b), wc.GossipKey) {
 			t.Errorf("%s logged the gossip key", n.ID)
 		}
-		if !strings.Contains(string(b), "raft_tls=true gossip_encrypted=true") {
+		if !strings.Contains(string(b), "raft_tls=true gossip_encrypted=true raft_auth=tls") {
 			t.Errorf("%s did not start with TLS and gossip encryption on (its start line says otherwise)", n.ID)
 		}
 	}

@@ -1,12 +1,15 @@
 package testutil
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,6 +34,17 @@ type WardenOptions struct {
 	// KeepAutomatic leaves automatic recovery on (e2e helpers that only
 	// test detection turn it off unless this is set).
 	KeepAutomatic bool
+
+	// Coordinator security (docs/security.md). By default every node gets
+	// the cluster's gossip key (WardenCluster.GossipKey), so the raft port
+	// runs the keyed membership handshake, as `warden server` requires.
+	// TLS, when set, also gives each node its own certificate from this
+	// CA (common name = node ID) and the raft.tls_* flags. NoGossipKey
+	// leaves the key out (then TLS, or Insecure, must be set).
+	TLS         *CA
+	NoGossipKey bool
+	// Insecure sets security.insecure_coordinator_traffic (lab opt-out).
+	Insecure bool
 }
 
 // WardenNode is one warden server process of a test cluster.
@@ -51,6 +65,36 @@ func (n *WardenNode) URL(path string) string { return "http://" + n.HTTP + path 
 type WardenCluster struct {
 	Nodes []*WardenNode
 	Bin   string
+	// GossipKey is the cluster's gossip key (base64), "" with NoGossipKey;
+	// Root is a directory every node's uid can traverse.
+	GossipKey string
+	Root      string
+}
+
+// WriteSecret writes content to path with mode 0600, owned by uid when uid
+// is not 0 (a node run as another uid must read it; warden refuses secret
+// files that group or others can read).
+func WriteSecret(t testing.TB, path, content string, uid int) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if uid != 0 {
+		if err := os.Chown(path, uid, uid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// NewGossipKey returns a random 32-byte key in base64, as `warden keygen`.
+func NewGossipKey(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // StartWardens builds cmd/warden and starts opts.Nodes server processes
@@ -76,21 +120,13 @@ func StartWardens(t testing.TB, opts WardenOptions) *WardenCluster {
 	for i := 0; i < opts.Nodes; i++ {
 		join = append(join, "127.0.0.1:"+strconv.Itoa(ports[3*i+2]))
 	}
-	var common []string
-	if opts.Sandbox != nil {
-		pw := filepath.Join(root, "warden.pass")
-		if err := os.WriteFile(pw, []byte(opts.Sandbox.Users[sandbox.UserWarden].Password+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		rpw := filepath.Join(root, "repl.pass")
-		if err := os.WriteFile(rpw, []byte(opts.Sandbox.Users[sandbox.UserRepl].Password+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		m := opts.Sandbox.Master()
-		common = append(common, "--mysql-user", sandbox.UserWarden, "--mysql-password-file", pw,
-			"--mysql-replication-password-file", rpw, "--discover", fmt.Sprintf("%s:%d", m.Host, m.Port))
+	c := &WardenCluster{Bin: bin, Root: root}
+	if !opts.NoGossipKey {
+		c.GossipKey = NewGossipKey(t)
 	}
-	c := &WardenCluster{Bin: bin}
+	if opts.Insecure {
+		opts.Env = append(slices.Clip(opts.Env), "WARDEN_SECURITY_INSECURE_COORDINATOR_TRAFFIC=true")
+	}
 	for i := 0; i < opts.Nodes; i++ {
 		n := &WardenNode{
 			ID:      fmt.Sprintf("w%d", i+1),
@@ -107,6 +143,38 @@ func StartWardens(t testing.TB, opts WardenOptions) *WardenCluster {
 			if err := os.Chown(n.DataDir, n.UID, n.UID); err != nil {
 				t.Fatal(err)
 			}
+		}
+		// Secrets per node, 0600 and owned by the node's uid.
+		secrets := filepath.Join(root, n.ID+"-secrets")
+		if err := os.Mkdir(secrets, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var common []string
+		if c.GossipKey != "" {
+			common = append(common, "--gossip-encrypt-key-file", WriteSecret(t, filepath.Join(secrets, "gossip.key"), c.GossipKey+"\n", n.UID))
+		}
+		if opts.TLS != nil {
+			cert, key := opts.TLS.Issue(t, n.ID)
+			for _, f := range []*string{&cert, &key} {
+				b, err := os.ReadFile(*f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				*f = WriteSecret(t, filepath.Join(secrets, filepath.Base(*f)), string(b), n.UID)
+			}
+			ca, err := os.ReadFile(opts.TLS.File)
+			if err != nil {
+				t.Fatal(err)
+			}
+			common = append(common, "--raft-tls-cert-file", cert, "--raft-tls-key-file", key,
+				"--raft-tls-ca-file", WriteSecret(t, filepath.Join(secrets, "ca.pem"), string(ca), n.UID))
+		}
+		if opts.Sandbox != nil {
+			pw := WriteSecret(t, filepath.Join(secrets, "warden.pass"), opts.Sandbox.Users[sandbox.UserWarden].Password+"\n", n.UID)
+			rpw := WriteSecret(t, filepath.Join(secrets, "repl.pass"), opts.Sandbox.Users[sandbox.UserRepl].Password+"\n", n.UID)
+			m := opts.Sandbox.Master()
+			common = append(common, "--mysql-user", sandbox.UserWarden, "--mysql-password-file", pw,
+				"--mysql-replication-password-file", rpw, "--discover", fmt.Sprintf("%s:%d", m.Host, m.Port))
 		}
 		args := append([]string{"server",
 			"--node-id", n.ID, "--data-dir", n.DataDir,
