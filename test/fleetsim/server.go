@@ -191,6 +191,9 @@ func (f *Fleet) serveConn(x *Instance, nc net.Conn) {
 		interrupt: make(chan struct{}, 1), done: make(chan struct{})}
 	defer c.close()
 	bc := &bufConn{Conn: nc, c: c, r: bufio.NewReaderSize(nc, 1024)}
+	// What go-mysql wrote last (an access-denied error, say) goes out
+	// before the connection closes.
+	defer bc.flush()
 	// A hung server completes the TCP handshake (the kernel does) but
 	// sends no greeting.
 	if err := c.runnable(); err != nil {
@@ -240,21 +243,34 @@ func (b *bufConn) Write(p []byte) (int, error) {
 }
 
 func (b *bufConn) Read(p []byte) (int, error) {
-	if len(b.wbuf) > 0 {
-		if err := b.c.runnable(); err != nil {
-			return 0, err
-		}
-		_, err := b.Conn.Write(b.wbuf)
-		if cap(b.wbuf) > 64<<10 {
-			b.wbuf = nil
-		} else {
-			b.wbuf = b.wbuf[:0]
-		}
-		if err != nil {
-			return 0, err
-		}
+	if err := b.flush(); err != nil {
+		return 0, err
 	}
 	return b.r.Read(p)
+}
+
+// Close sends what is buffered first: go-mysql closes right after
+// writing an error (access denied).
+func (b *bufConn) Close() error {
+	_ = b.flush()
+	return b.Conn.Close()
+}
+
+// flush sends what was written, once the instance is not hung.
+func (b *bufConn) flush() error {
+	if len(b.wbuf) == 0 {
+		return nil
+	}
+	if err := b.c.runnable(); err != nil {
+		return err
+	}
+	_, err := b.Conn.Write(b.wbuf)
+	if cap(b.wbuf) > 64<<10 {
+		b.wbuf = nil
+	} else {
+		b.wbuf = b.wbuf[:0]
+	}
+	return err
 }
 
 // handler answers go-mysql's commands for one connection.

@@ -202,6 +202,8 @@ func (f *Fleet) variable(x *Instance, name string, now time.Time) (any, bool) {
 		return "1", !maria && x.ver.atLeast(8, 0, 26)
 	case "binlog_format":
 		return "ROW", true
+	case "max_allowed_packet":
+		return "16777216", true
 	case "port", "report_port":
 		return strconv.Itoa(x.port), true
 	case "hostname", "report_host":
