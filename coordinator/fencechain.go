@@ -92,7 +92,7 @@ func (r *recoveries) fenceBeforePromote(ctx context.Context, rec *election.Recov
 		if err := r.c.raftVerify(ctx); err != nil {
 			return err
 		}
-		if how, ok := r.fenceOnce(ctx, rec); ok {
+		if how, ok := r.fenceOnce(ctx, rec, sqlWait(live)); ok {
 			note := election.RecoveryNote{Kind: election.StepFenced, Instance: k, Message: fmt.Sprintf("%s fenced before the promotion (%s)", k, how)}
 			if err := r.note(ctx, rec.ID, note); err != nil {
 				return err
@@ -118,15 +118,27 @@ func (r *recoveries) fenceBeforePromote(ctx context.Context, rec *election.Recov
 	}
 }
 
-// fenceOnce tries the SQL fence, then the fence command. It says how the
-// master was fenced, or false.
-func (r *recoveries) fenceOnce(ctx context.Context, rec *election.Recovery) (string, bool) {
+// sqlWait is how long the leader waits for its own SQL fence. A master
+// every coordinator times out on is hung or cut off: it will not answer
+// within any wait short enough to keep a failover fast, so only the fence
+// lines wait for it. One that some coordinator reaches may answer the
+// leader too.
+func sqlWait(live topology.Liveness) time.Duration {
+	if live == topology.LivenessUnresponsive {
+		return 0
+	}
+	return sqlFenceWait
+}
+
+// fenceOnce tries the SQL fence (for up to wait), then the fence command.
+// It says how the master was fenced, or false.
+func (r *recoveries) fenceOnce(ctx context.Context, rec *election.Recovery, wait time.Duration) (string, bool) {
 	k := rec.FailedKey
 	if at, ok := r.c.lineFenced(k, rec.Started); ok {
 		return fmt.Sprintf("a coordinator's fence line reached it at %s: read_only on, client sessions killed", at.Format(time.RFC3339Nano)), true
 	}
-	if f := r.c.fencer; f != nil {
-		sctx, cancel := context.WithTimeout(ctx, sqlFenceWait)
+	if f := r.c.fencer; f != nil && wait > 0 {
+		sctx, cancel := context.WithTimeout(ctx, wait)
 		res, err := f.Fence(sctx, k, nil, nil)
 		cancel()
 		note := election.RecoveryNote{Kind: StepFenceSQL, Instance: k}
@@ -135,7 +147,7 @@ func (r *recoveries) fenceOnce(ctx context.Context, rec *election.Recovery) (str
 			_ = r.note(ctx, rec.ID, note)
 			return "SQL: read_only on and client sessions killed", true
 		}
-		note.Error, note.Message = err.Error(), fmt.Sprintf("no answer within %s", sqlFenceWait)
+		note.Error, note.Message = err.Error(), fmt.Sprintf("no answer within %s", wait)
 		_ = r.note(ctx, rec.ID, note)
 	}
 	if len(r.cfg.FenceCommand) > 0 {

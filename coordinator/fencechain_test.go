@@ -232,8 +232,8 @@ func TestFenceRequireWaitsForTheFenceCommand(t *testing.T) {
 	if line != "127.0.0.1 23306 host=127.0.0.1 port=23306 pw=" {
 		t.Fatalf("fence command saw %q", line)
 	}
-	if ff.calls.Load() < 2 {
-		t.Fatalf("SQL fence tried %d times, want once per attempt", ff.calls.Load())
+	if n := ff.calls.Load(); n != 0 {
+		t.Fatalf("the leader waited for its SQL fence %d times on a master every coordinator times out on; only fence lines wait for it", n)
 	}
 }
 

@@ -120,7 +120,13 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 	failed := rec.FailedKey
 	// 1. Refresh the failed instance and its replicas right before acting.
 	replicaKeys := r.c.replicasOf(failed)
-	facts := r.c.refresh(ctx, append([]topology.Key{failed}, replicaKeys...))
+	var fresh *topology.Instance
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); fresh = r.c.recheckMaster(ctx, failed) }()
+	facts := r.c.refresh(ctx, replicaKeys)
+	wg.Wait()
+	facts[failed] = fresh
 	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: "refresh",
 		Message: fmt.Sprintf("refreshed %s and %d replica(s)", failed, len(replicaKeys))}); err != nil {
 		return outcome{err: err}
@@ -478,4 +484,30 @@ func (r *recoveries) finishRetrying(id uint64, err error) {
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// recheckTimeout bounds the recheck of a failed master. A quorum of
+// coordinators and the replicas already judged it dead; the recheck only
+// catches one that came back meanwhile, and a live master answers a probe
+// in milliseconds. A full probe timeout here was most of the time between
+// DeadMaster and the promotion of a hung master's replica (0.8 s of 0.9 s).
+// A master that answers later than this is fenced before the promotion
+// (fencechain.go), so a late answer costs a failover, never a split brain.
+const recheckTimeout = 250 * time.Millisecond
+
+// recheckMaster probes the failed master once, bounded by recheckTimeout.
+func (c *Coordinator) recheckMaster(ctx context.Context, k topology.Key) *topology.Instance {
+	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
+	defer cancel()
+	inst, err := c.prober.Probe(rctx, k)
+	if inst == nil {
+		inst = &topology.Instance{Key: k, LastProbed: c.now()}
+		if err != nil {
+			inst.LastError = err.Error()
+		}
+	}
+	if inst.LastError == "" {
+		c.cache.update(inst, c.now())
+	}
+	return inst
 }
