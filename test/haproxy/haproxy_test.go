@@ -349,3 +349,17 @@ func (sp *statPoller) doubles() []string {
 	defer sp.mu.Unlock()
 	return append([]string(nil), sp.doubleUp...)
 }
+
+// upAt returns when mysql_write/server last turned UP after t0, relative
+// to t0 (-1 if it did not).
+func (sp *statPoller) upAt(server string, t0 time.Time) time.Duration {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	at := time.Duration(-1)
+	for _, tr := range sp.trans {
+		if tr.server == "mysql_write/"+server && tr.status == "UP" && !tr.at.Before(t0) {
+			at = tr.at.Sub(t0)
+		}
+	}
+	return at
+}

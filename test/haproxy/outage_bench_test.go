@@ -57,12 +57,15 @@ func runOutageBench(b *testing.B) {
 	master := e.top.Master().Name
 	var masterKill []time.Duration
 	var masterFailed []int
+	var masterRouted []time.Duration
 	for run := 0; run < outageRuns; run++ {
 		t0 := time.Now()
 		successor, win := e.killMaster(b, w, master)
 		masterKill = append(masterKill, win.Outage)
 		masterFailed = append(masterFailed, win.Failed)
-		b.Logf("master kill %d: %s -> %s: %s; haproxy: %s", run+1, master, successor, win, sp.since(t0))
+		routed := sp.upAt(e.px.DBNames[successor], t0)
+		masterRouted = append(masterRouted, routed)
+		say(b, "master kill %d: %s -> %s: %s; haproxy routes to %s at +%s; haproxy: %s", run+1, master, successor, win, successor, routed.Round(time.Millisecond), sp.since(t0))
 		e.restartOldMaster(b, master, successor)
 		waitAcked(300)
 		master = successor
@@ -86,7 +89,7 @@ func runOutageBench(b *testing.B) {
 			out = win.Outage
 		}
 		nodeKill, nodeGap, nodeFailed = append(nodeKill, out), append(nodeGap, win.Outage), append(nodeFailed, win.Failed)
-		b.Logf("warden node kill %d: %s (leader: %v): %s; haproxy: %s", run+1, n.ID, n == leader, win, sp.since(killed.Add(-3*time.Second)))
+		say(b, "warden node kill %d: %s (leader: %v): %s; haproxy: %s", run+1, n.ID, n == leader, win, sp.since(killed.Add(-3*time.Second)))
 		if err := n.Proc.Start(); err != nil {
 			b.Fatal(err)
 		}
@@ -96,9 +99,16 @@ func runOutageBench(b *testing.B) {
 	w.Stop()
 
 	report(b, "master kill -9: write outage through haproxy", masterKill, masterFailed)
+	report(b, "master kill -9: kill -> haproxy routes writes to the new master (its server UP)", masterRouted, nil)
 	report(b, "warden node kill -9: write outage through haproxy (0 = no write failed)", nodeKill, nodeFailed)
 	report(b, "warden node kill -9: longest gap between acknowledged writes", nodeGap, nil)
 	report(b, "no fault: longest gap between acknowledged writes (baseline)", baseline, nil)
+}
+
+// say logs and prints one line (benchmark logs are cut after a few lines).
+func say(b *testing.B, format string, args ...any) {
+	b.Logf(format, args...)
+	fmt.Printf(format+"\n", args...)
 }
 
 // report prints median and max of ds (and the failed writes per run).
