@@ -49,6 +49,10 @@ type Candidate struct {
 	Downtimed         bool   `json:"downtimed"`
 	Version           string `json:"version,omitempty"`
 	DataCenter        string `json:"data_center,omitempty"`
+	// SemiSync: the replica acknowledges semi-sync commits
+	// (rpl_semi_sync_slave_enabled): it holds every commit the master
+	// acknowledged, and keeps the cluster's durability when promoted.
+	SemiSync bool `json:"semi_sync,omitempty"`
 	Errant            string `json:"errant,omitempty"`
 	Received          string `json:"received"` // GTIDs received, relay log included
 	Executed          string `json:"executed"`
@@ -132,7 +136,7 @@ func RankCandidates(failed *Instance, inputs []CandidateInput) (CandidateMatrix,
 		c := Candidate{
 			Key: inst.Key, Reachable: inst.LastError == "", LogBin: inst.LogBin,
 			LogReplicaUpdates: inst.LogReplicaUpdates, Rule: rule, Downtimed: in.Downtimed,
-			Version: inst.Version, DataCenter: inst.DataCenter,
+			Version: inst.Version, DataCenter: inst.DataCenter, SemiSync: inst.SemiSync.ReplicaEnabled,
 		}
 		r := row{c: c}
 		if c.Reachable {
@@ -196,6 +200,9 @@ func RankCandidates(failed *Instance, inputs []CandidateInput) (CandidateMatrix,
 		}
 		if ra, rb := ruleOrder(a.Rule), ruleOrder(b.Rule); ra != rb {
 			return ra < rb
+		}
+		if a.SemiSync != b.SemiSync {
+			return a.SemiSync
 		}
 		if sa, sb := a.DataCenter == failed.DataCenter, b.DataCenter == failed.DataCenter; sa != sb {
 			return sa

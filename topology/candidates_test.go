@@ -51,6 +51,14 @@ func TestRankCandidates(t *testing.T) {
 			wantOrder: []int{3308, 3307}, wantMost: 3307,
 		},
 		{
+			name: "equal data and rule: a semi-sync acknowledger first, before data centre",
+			inputs: []CandidateInput{
+				{Instance: with(rep(3307, 2, 100, 100), func(i *Instance) { i.DataCenter = "dc1" })},
+				{Instance: with(rep(3308, 3, 100, 100), func(i *Instance) { i.DataCenter = "dc2"; i.SemiSync.ReplicaEnabled = true })},
+			},
+			wantOrder: []int{3308, 3307}, wantMost: 3307,
+		},
+		{
 			name: "equal data and rule: same data centre, then backlog",
 			inputs: []CandidateInput{
 				{Instance: with(rep(3307, 2, 100, 100), func(i *Instance) { i.DataCenter = "dc2" })},

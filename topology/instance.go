@@ -174,4 +174,6 @@ type SemiSync struct {
 	ReplicaStatus  bool   `json:"replica_status,omitempty"`
 	WaitPoint      string `json:"wait_point,omitempty"`
 	MasterClients  int64  `json:"master_clients,omitempty"`
+	// MasterTimeout is rpl_semi_sync_master_timeout (0: not read).
+	MasterTimeout time.Duration `json:"master_timeout,omitempty"`
 }

@@ -309,7 +309,8 @@ func (p *Prober) probeStatus(ctx context.Context, db *sql.DB, inst *Instance) er
 	}
 	vars, err := queryRows(ctx, db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+
 		"'rpl_semi_sync_master_enabled', 'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_master_wait_point', "+
-		"'rpl_semi_sync_source_enabled', 'rpl_semi_sync_replica_enabled', 'rpl_semi_sync_source_wait_point')")
+		"'rpl_semi_sync_source_enabled', 'rpl_semi_sync_replica_enabled', 'rpl_semi_sync_source_wait_point', "+
+		"'rpl_semi_sync_master_timeout', 'rpl_semi_sync_source_timeout')")
 	if err != nil {
 		return unreachableErr(inst.Key, err)
 	}
@@ -331,6 +332,10 @@ func (p *Prober) probeStatus(ctx context.Context, db *sql.DB, inst *Instance) er
 			inst.SemiSync.ReplicaEnabled = on(val)
 		case "rpl_semi_sync_master_wait_point", "rpl_semi_sync_source_wait_point":
 			inst.SemiSync.WaitPoint = val
+		case "rpl_semi_sync_master_timeout", "rpl_semi_sync_source_timeout":
+			if ms, err := strconv.ParseInt(val, 10, 64); err == nil && ms >= 0 {
+				inst.SemiSync.MasterTimeout = time.Duration(ms) * time.Millisecond
+			}
 		}
 	}
 	return nil

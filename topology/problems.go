@@ -26,6 +26,7 @@ const (
 	ProblemMixedMajorVersions    ProblemCode = "MixedMajorVersions"
 	ProblemDuplicateServerID     ProblemCode = "DuplicateServerID"
 	ProblemDuplicateServerUUID   ProblemCode = "DuplicateServerUUID"
+	ProblemUnsafeDurability      ProblemCode = "UnsafeDurability"
 )
 
 // Severity says how urgent a problem is.
@@ -71,7 +72,22 @@ type ProblemConfig struct {
 	// MaxConnectRetry (seconds): a longer reconnect interval delays
 	// noticing that a source is back, or gone for good.
 	MaxConnectRetry int64 `json:"max_connect_retry"`
+	// Durability is what the clusters promise: DurabilitySemiSync makes a
+	// master without semi-sync a problem; DurabilityAsync (or "") judges
+	// only the semi-sync settings of masters that enable it.
+	Durability string `json:"durability,omitempty"`
+	// MinSemiSyncTimeout (seconds): a semi-sync master timeout shorter
+	// than this lets a master that hung for longer acknowledge the commits
+	// it had waiting the moment it resumes (the wait has run out: it falls
+	// back to asynchronous), before any fence can reach it.
+	MinSemiSyncTimeout float64 `json:"min_semi_sync_timeout,omitempty"`
 }
+
+// Durability postures a cluster can promise.
+const (
+	DurabilityAsync    = "async"
+	DurabilitySemiSync = "semi-sync"
+)
 
 // DefaultProblemConfig returns thresholds suited to fast failover.
 func DefaultProblemConfig() ProblemConfig {
@@ -80,6 +96,8 @@ func DefaultProblemConfig() ProblemConfig {
 		MaxLagTransactions: 1000,
 		MaxHeartbeatPeriod: 1,
 		MaxConnectRetry:    2,
+		Durability:         DurabilityAsync,
+		MinSemiSyncTimeout: 30,
 	}
 }
 
@@ -94,6 +112,12 @@ func (c ProblemConfig) Validate() error {
 	}
 	if !(c.MaxHeartbeatPeriod > 0) {
 		errs = append(errs, fmt.Errorf("max_heartbeat_period = %g: want > 0: %w", c.MaxHeartbeatPeriod, ErrInvalidProblemConfig))
+	}
+	if c.Durability != "" && c.Durability != DurabilityAsync && c.Durability != DurabilitySemiSync {
+		errs = append(errs, fmt.Errorf("durability = %q: want async or semi-sync: %w", c.Durability, ErrInvalidProblemConfig))
+	}
+	if c.MinSemiSyncTimeout < 0 {
+		errs = append(errs, fmt.Errorf("min_semi_sync_timeout = %g: want >= 0: %w", c.MinSemiSyncTimeout, ErrInvalidProblemConfig))
 	}
 	if c.MaxConnectRetry <= 0 {
 		errs = append(errs, fmt.Errorf("max_connect_retry = %d: want > 0: %w", c.MaxConnectRetry, ErrInvalidProblemConfig))
@@ -147,6 +171,7 @@ var clusterChecks = []clusterCheck{
 	checkMixedMajorVersions,
 	checkDuplicateServerID,
 	checkDuplicateServerUUID,
+	checkDurability,
 }
 
 // ClusterProblems returns the problems the instances show together
