@@ -52,10 +52,10 @@ type Candidate struct {
 	// SemiSync: the replica acknowledges semi-sync commits
 	// (rpl_semi_sync_slave_enabled): it holds every commit the master
 	// acknowledged, and keeps the cluster's durability when promoted.
-	SemiSync bool `json:"semi_sync,omitempty"`
-	Errant            string `json:"errant,omitempty"`
-	Received          string `json:"received"` // GTIDs received, relay log included
-	Executed          string `json:"executed"`
+	SemiSync bool   `json:"semi_sync,omitempty"`
+	Errant   string `json:"errant,omitempty"`
+	Received string `json:"received"` // GTIDs received, relay log included
+	Executed string `json:"executed"`
 	// Behind is how many received transactions (of any replica) it lacks;
 	// 0 means it received everything any replica received.
 	Behind uint64 `json:"behind"`
