@@ -54,6 +54,17 @@ var mysqlOldNames = func() []string {
 
 var mariadbAllColumns = append(append(append([]string{}, mariadbAllPrefix...), mariadbStatusColumns...), mariadbAllSuffix...)
 
+// canonNames maps every column name above to its Master/Slave spelling.
+var canonNames = func() map[string]string {
+	m := map[string]string{}
+	for _, list := range [][]string{mariadbAllColumns, mysqlStatusColumns, mysqlOldNames} {
+		for _, c := range list {
+			m[c] = oldNames.Replace(c)
+		}
+	}
+	return m
+}()
+
 // bytesPerTxn converts transaction counts into binary log positions.
 const bytesPerTxn = 400
 
@@ -103,7 +114,10 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // statusValue is one column of the replica status; names of either
 // spelling (Master/Source, Slave/Replica) are accepted.
 func (f *Fleet) statusValue(x *Instance, r *repl, col string, now time.Time) any {
-	canon := oldNames.Replace(col)
+	canon, ok := canonNames[col]
+	if !ok {
+		canon = oldNames.Replace(col)
+	}
 	sqlRunning := r.sqlWant && r.sqlErrno == 0
 	mysql := x.flavor == MySQL
 	srcFile := "mariadb-bin.000001"
