@@ -220,6 +220,20 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 			})
 		}
 	}
+	// A failover waiting for a fence (recovery.fence_policy=require)
+	// promotes nobody until one succeeds: say so, with the last attempt.
+	for _, rec := range recs {
+		if rec.Done() || len(rec.Steps) == 0 {
+			continue
+		}
+		if last := rec.Steps[len(rec.Steps)-1]; last.Kind == StepFence && last.Error != "" {
+			out = append(out, election.Problem{
+				Code: CodeFencePending, Cluster: rec.Cluster, Key: rec.FailedKey, Severity: "critical",
+				Since: since(CodeFencePending, rec.FailedKey), Description: fmt.Sprintf("recovery %d: %s", rec.ID, last.Message),
+				Fix: "make recovery.fence_command succeed (or power the old master off by hand); the recovery retries and promotes once a fence succeeds",
+			})
+		}
+	}
 	slices.SortFunc(out, func(a, b election.Problem) int {
 		if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
 			return c
@@ -334,6 +348,10 @@ func (d *detector) fresh(problems []election.Problem) []election.Problem {
 // CodeDivergedReplica: a replica unreachable during a failover came back
 // holding transactions the new master lacks and was left stopped.
 const CodeDivergedReplica = "DivergedReplica"
+
+// CodeFencePending: a failover waits for a fence of the failed master
+// (recovery.fence_policy=require) and promotes nobody meanwhile.
+const CodeFencePending = "FencePending"
 
 // diverged returns the latest "diverged" note any recovery recorded for k.
 func diverged(recs []election.Recovery, k topology.Key) (string, bool) {
