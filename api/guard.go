@@ -140,9 +140,10 @@ func checkPath(r *http.Request) error {
 // checkHost refuses a Host header this node does not answer to. Without
 // tokens any local page could reach the API through DNS rebinding (a
 // name the attacker controls, resolving to 127.0.0.1, is "same origin" to
-// the browser), so only loopback hosts, the listen address's host and
-// http.allowed_hosts are accepted. With tokens a rebinding page has no
-// token, and the header is checked only if http.allowed_hosts is set.
+// the browser), so only loopback hosts, the hosts of http.addr and
+// http.advertise, and http.allowed_hosts are accepted. With tokens a
+// rebinding page has no token, and the header is checked only if
+// http.allowed_hosts is set.
 func (s *Server) checkHost(r *http.Request) error {
 	if !s.auth.disabled && len(s.cfg.AllowedHosts) == 0 {
 		return nil
@@ -155,14 +156,14 @@ func (s *Server) checkHost(r *http.Request) error {
 	if host == "" {
 		return fmt.Errorf("%w: no Host header", ErrCrossOrigin)
 	}
-	if s.auth.disabled {
-		if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-			return nil
-		}
-		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			return nil
-		}
-		if h, _, err := net.SplitHostPort(s.cfg.Addr); err == nil && strings.EqualFold(h, host) {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	for _, addr := range []string{s.cfg.Addr, s.cfg.Advertise} {
+		if h, _, err := net.SplitHostPort(addr); err == nil && h != "" && strings.EqualFold(strings.Trim(h, "[]"), host) {
 			return nil
 		}
 	}
@@ -171,7 +172,7 @@ func (s *Server) checkHost(r *http.Request) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: Host %q is not a name of this node (loopback, http.addr or http.allowed_hosts)", ErrCrossOrigin, bounded(r.Host))
+	return fmt.Errorf("%w: Host %q is not a name of this node (loopback, http.addr, http.advertise or http.allowed_hosts)", ErrCrossOrigin, bounded(r.Host))
 }
 
 // validHostPattern checks an http.allowed_hosts entry: a host, no port.

@@ -115,6 +115,17 @@ func TestCrossSiteWithTokensAndConfiguredNames(t *testing.T) {
 		t.Fatalf("allowed host: %d %s", w.Code, w.Body)
 	}
 	wantError(t, ah.req(http.MethodGet, "/api/v1/clusters", "other.example.com:3000", "", "Authorization", auth), 403, "cross_origin", "")
+	if w := ah.req(http.MethodGet, "/api/v1/clusters", "127.0.0.1:3000", "", "Authorization", auth); w.Code != 200 {
+		t.Fatalf("loopback with allowed hosts set: %d %s", w.Code, w.Body)
+	}
+
+	// Without tokens, http.advertise's host is a name of this node: a
+	// follower forwards writes to it.
+	adv := newTestServer(t, func(c *Config, _ *Deps) { c.Tokens, c.Advertise = nil, "warden1.lan:3000" })
+	if w := adv.req(http.MethodGet, "/api/v1/clusters", "warden1.lan:3000", ""); w.Code != 200 {
+		t.Fatalf("advertised host: %d %s", w.Code, w.Body)
+	}
+	wantError(t, adv.req(http.MethodGet, "/api/v1/clusters", "warden2.lan:3000", ""), 403, "cross_origin", "")
 }
 
 func TestSecurityHeaders(t *testing.T) {

@@ -28,6 +28,10 @@ import (
 type Config struct {
 	// Addr is the listen address (http.addr).
 	Addr string
+	// Advertise is the address other nodes and the CLI use (http.advertise);
+	// its host, like Addr's, is always a name of this node for the Host
+	// check (forwarded writes arrive with it).
+	Advertise string
 	// TLSCertFile and TLSKeyFile enable HTTPS (http.tls_cert_file,
 	// http.tls_key_file); both or neither.
 	TLSCertFile string
