@@ -6,7 +6,7 @@ BIN      := bin
 # The full suite starts real MariaDB servers and real warden processes.
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build deps test test-unit bench lint demo demo-down clean
+.PHONY: all build deps test test-unit bench lint demo demo-down clean image image-test image-deps
 
 all: build
 
@@ -22,6 +22,8 @@ deps:
 	[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null || missing="$$missing mariadb-server"; \
 	[ -x /usr/sbin/nft ] || command -v nft >/dev/null || missing="$$missing nftables"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null || missing="$$missing haproxy"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -31,12 +33,15 @@ deps:
 
 # Everything the project checks: formatting, vet, unit tests, real-database
 # and multi-process tests. Every server a test needs is started by the test.
+# deploy/kubernetes is a module of its own (k8s.io/api stays out of go.mod).
 test: lint deps
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	cd deploy/kubernetes && $(GO) test -count=1 ./...
 
 # Pure logic only: no database servers, no warden processes.
 test-unit:
 	$(GO) test -short -count=1 ./...
+	cd deploy/kubernetes && $(GO) test -short -count=1 ./...
 
 # Benchmarks and measurement scripts; figures are printed, never asserted.
 bench:
@@ -46,6 +51,24 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd deploy/kubernetes && $(GO) vet ./...
+
+# The OCI image (FROM scratch, static binary, uid 65532), built with
+# Debian's buildah without pulling anything: IMAGE=localhost/warden:latest.
+IMAGE ?= localhost/warden:latest
+image: image-deps
+	VERSION=$(VERSION) deploy/image/build.sh $(IMAGE)
+
+# Builds the image and checks it (test/deploy/image_test.go); not in `make
+# test`: a cold build compiles for a minute or two.
+image-test: image-deps
+	$(GO) test -tags image -count=1 -run TestImage -v ./test/deploy
+
+image-deps:
+	@command -v buildah >/dev/null && command -v podman >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah podman; \
+	  else echo "missing: buildah podman (not root or no apt-get)"; exit 1; fi; }
 
 # A sandbox of 4 MariaDB instances and 3 warden nodes on loopback, in the
 # background; logs in .demo/logs. Stop with `make demo-down`.
