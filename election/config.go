@@ -123,6 +123,14 @@ func Default() Config {
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
+// CheckNodeID says what is wrong with id as a node ID (nil: nothing).
+func CheckNodeID(id string) error {
+	if !nodeIDPattern.MatchString(id) {
+		return fmt.Errorf("node ID %q: want 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
+	}
+	return nil
+}
+
 // Validate checks every field and returns all problems, each naming the
 // field and the bad value.
 func (c Config) Validate() error {

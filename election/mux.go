@@ -252,6 +252,12 @@ func (l *muxListener) Addr() net.Addr { return l.addr }
 // proof; everything happens within timeout. The returned connection carries
 // the identity the server proved (peerID).
 func dialService(addr string, header byte, timeout time.Duration, auth *peerAuth) (net.Conn, error) {
+	return dialTracked(addr, header, timeout, auth, nil)
+}
+
+// dialTracked is dialService with the connection in set (nil: none) from
+// the moment it is open, so closing the set also interrupts a handshake.
+func dialTracked(addr string, header byte, timeout time.Duration, auth *peerAuth, set *connSet) (net.Conn, error) {
 	deadline := time.Now().Add(timeout)
 	nd := &net.Dialer{Deadline: deadline}
 	var conn net.Conn
@@ -266,14 +272,19 @@ func dialService(addr string, header byte, timeout time.Duration, auth *peerAuth
 	if err != nil {
 		return nil, err
 	}
+	peer := ""
+	if useTLS {
+		peer = certIdentity(conn.(*tls.Conn).ConnectionState())
+	}
+	if set != nil {
+		if conn, err = set.track(conn); err != nil {
+			return nil, err
+		}
+	}
 	_ = conn.SetDeadline(deadline)
 	if _, err := conn.Write([]byte{header}); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("write mux header to %s: %w", addr, err)
-	}
-	peer := ""
-	if useTLS {
-		peer = certIdentity(conn.(*tls.Conn).ConnectionState())
 	}
 	if useKey {
 		if peer, err = clientHandshake(conn, auth.key, header, auth.id); err != nil {
@@ -298,9 +309,65 @@ func dialService(addr string, header byte, timeout time.Duration, auth *peerAuth
 // raftLayer is raft's StreamLayer on the mux.
 type raftLayer struct {
 	*muxListener
-	auth *peerAuth // nil: no proof
+	auth  *peerAuth // nil: no proof
+	conns *connSet  // every connection raft dialled and has not closed
 }
 
 func (r raftLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	return dialService(string(address), muxRaft, timeout, r.auth)
+	return dialTracked(string(address), muxRaft, timeout, r.auth, r.conns)
+}
+
+// connSet holds raft's outbound connections, from the moment they are
+// open, so that Shutdown can close them. raft.Shutdown waits for its
+// replication goroutines, and one blocked on a paused or partitioned
+// follower (reading an AppendEntries answer, or in the membership
+// handshake of a new connection) returns only at the transport's I/O
+// timeout (10 s): seen as a SIGTERM that took over 5 s with a follower
+// stopped (SIGSTOP) under write load. Closing the connections first makes
+// those reads fail at once. (The TLS handshake itself runs before the
+// connection is tracked, bounded by the dial timeout.)
+type connSet struct {
+	mu     sync.Mutex
+	m      map[*trackedConn]struct{}
+	closed bool
+}
+
+func newConnSet() *connSet { return &connSet{m: map[*trackedConn]struct{}{}} }
+
+func (s *connSet) track(c net.Conn) (net.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil, net.ErrClosed
+	}
+	tc := &trackedConn{Conn: c, set: s}
+	s.m[tc] = struct{}{}
+	return tc, nil
+}
+
+// closeAll closes every tracked connection and refuses new ones.
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*trackedConn, 0, len(s.m))
+	for c := range s.m {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+type trackedConn struct {
+	net.Conn
+	set *connSet
+}
+
+func (c *trackedConn) Close() error {
+	c.set.mu.Lock()
+	delete(c.set.m, c)
+	c.set.mu.Unlock()
+	return c.Conn.Close()
 }

@@ -33,6 +33,7 @@ type Node struct {
 	raft          *raft.Raft
 	store         *raftboltdb.BoltStore
 	transport     *raft.NetworkTransport
+	raftConns     *connSet // raft's outbound connections, closed first on Shutdown
 	mux           *mux
 	fwdListener   *muxListener
 	dial          *peerAuth // how we prove membership when dialling; nil: no proof
@@ -82,6 +83,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		leaderCh:    make(chan bool, 10),
 		reconcileCh: make(chan struct{}, 1),
 		shutdownCh:  make(chan struct{}),
+		raftConns:   newConnSet(),
 	}, nil
 }
 
@@ -178,7 +180,7 @@ func (n *Node) start() error {
 	n.fwdListener = n.mux.listen(muxForward)
 	n.goFunc(n.mux.serve)
 	n.transport = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  raftLayer{raftLn, n.dial},
+		Stream:  raftLayer{raftLn, n.dial, n.raftConns},
 		MaxPool: 3,
 		// 1 turns pipelining off. Pipelined AppendEntries
 		// (netPipeline.AppendEntries / decodeResponses) deadlocked
@@ -264,6 +266,9 @@ func (n *Node) closeResources() error {
 		errs = append(errs, n.ml.Shutdown())
 	}
 	if n.raft != nil {
+		// Unblock replication goroutines stuck on a silent follower
+		// before raft.Shutdown waits for them (connSet).
+		n.raftConns.closeAll()
 		errs = append(errs, n.raft.Shutdown().Error())
 	}
 	if n.transport != nil {

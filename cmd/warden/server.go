@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -114,7 +115,8 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 	// past shutdownBudget the process exits without waiting. Everything it
 	// keeps on disk is crash-safe (bolt fsyncs every append).
 	watchdog = time.AfterFunc(shutdownBudget, func() {
-		log.Error("shutdown did not finish in time; exiting without waiting for it", "budget", shutdownBudget)
+		log.Error("shutdown did not finish in time; exiting without waiting for it (goroutines follow on stderr)", "budget", shutdownBudget)
+		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 1)
 		os.Exit(1)
 	})
 	shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
