@@ -19,6 +19,15 @@ up() {
   "$bin/sandbox" up --dir "$demo/sandbox" --base-port "$base_port" --instances 4 --chain \
     > "$demo/topology.json"
   local pwfile="$demo/sandbox/warden.pass"
+  # Secure coordinator traffic, as in production (docs/security.md): a CA
+  # for this demo group, one certificate per node, one gossip key.
+  local pki="$demo/pki"
+  mkdir -p "$pki" && chmod 700 "$pki"
+  "$bin/warden" tls init --dir "$pki" --name "warden demo CA" > /dev/null
+  for i in 1 2 3; do
+    "$bin/warden" tls cert --dir "$pki" --node-id "warden$i" --host 127.0.0.1 > /dev/null
+  done
+  "$bin/warden" keygen --out "$pki/gossip.key" > /dev/null
   local join="127.0.0.1:$gossip_base,127.0.0.1:$((gossip_base + 1)),127.0.0.1:$((gossip_base + 2))"
   for i in 1 2 3; do
     local n=$((i - 1))
@@ -30,6 +39,8 @@ up() {
       --gossip-addr "127.0.0.1:$((gossip_base + n))" \
       --join "$join" \
       --bootstrap-expect 3 \
+      --raft-tls-cert-file "$pki/warden$i.pem" --raft-tls-key-file "$pki/warden$i-key.pem" \
+      --raft-tls-ca-file "$pki/ca.pem" --gossip-encrypt-key-file "$pki/gossip.key" \
       --mysql-user warden --mysql-password-file "$pwfile" \
       --mysql-replication-password-file "$demo/sandbox/repl.pass" \
       --discover "127.0.0.1:$base_port" \
@@ -52,6 +63,7 @@ Warden demo is running.
   API:         http://127.0.0.1:$http_base/api/v1/clusters
   MariaDB:     127.0.0.1:$base_port (master) .. $((base_port + 3)); topology in $demo/topology.json
   Logs:        $demo/logs/
+  Coordinators: mutual TLS and an encrypted gossip key; certificates in $demo/pki/
   Stop it:     make demo-down
 TXT
 }
