@@ -1,0 +1,204 @@
+// Package schedule turns a seed into the ordered list of faults a nemesis
+// run injects. It is pure: the same seed and Config always give the same
+// events, so a run is replayed by its seed alone.
+package schedule
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Nemesis names a kind of fault. Each has a start and a heal.
+type Nemesis string
+
+// The nemeses of the loopback topology.
+const (
+	KillMaster     Nemesis = "kill-master"     // kill -9 the writable master; heal: restart it
+	PauseMaster    Nemesis = "pause-master"    // SIGSTOP the master; heal: SIGCONT (restart if fenced dead)
+	KillReplica    Nemesis = "kill-replica"    // kill -9 one replica; heal: restart it
+	PauseReplica   Nemesis = "pause-replica"   // SIGSTOP one replica; heal: SIGCONT
+	KillLeader     Nemesis = "kill-leader"     // kill -9 the Raft leader; heal: restart it
+	PauseLeader    Nemesis = "pause-leader"    // SIGSTOP the Raft leader; heal: SIGCONT
+	KillFollower   Nemesis = "kill-follower"   // kill -9 one Raft follower; heal: restart it
+	PauseFollower  Nemesis = "pause-follower"  // SIGSTOP one follower; heal: SIGCONT
+	CutOneCoordDB  Nemesis = "cut-coord-db"    // one coordinator cut from every database port
+	CutMajorityDB  Nemesis = "cut-majority-db" // a majority of coordinators cut from the master's port
+	LossMaster     Nemesis = "loss-master"     // Param% of packets to/from the master's port dropped
+	StarveCoord    Nemesis = "starve-coord"    // one coordinator limited to Param% of one CPU
+	StarveLeader   Nemesis = "starve-leader"   // the Raft leader limited to Param% of one CPU
+	CutLeaderDB    Nemesis = "cut-leader-db"   // the Raft leader cut from every database port
+)
+
+// All lists every nemesis Generate may choose, in a fixed order.
+var All = []Nemesis{
+	KillMaster, PauseMaster, KillReplica, PauseReplica,
+	KillLeader, PauseLeader, KillFollower, PauseFollower,
+	CutOneCoordDB, CutLeaderDB, CutMajorityDB, LossMaster, StarveCoord, StarveLeader,
+}
+
+// Parse reads a comma-separated list of nemesis names ("all" for All).
+func Parse(s string) ([]Nemesis, error) {
+	if s == "" || s == "all" {
+		return slices.Clone(All), nil
+	}
+	var out []Nemesis
+	for _, f := range strings.Split(s, ",") {
+		n := Nemesis(strings.TrimSpace(f))
+		if !slices.Contains(All, n) {
+			return nil, fmt.Errorf("schedule: unknown nemesis %q (known: %s)", n, join(All))
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func join(ns []Nemesis) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = string(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// Event is one fault: started At (offset from the start of the run),
+// healed At+Duration. Pick chooses among the candidates the target role
+// has at run time (sorted by name): candidate Pick mod len. Param is the
+// fault's strength (loss %, CPU %), 0 when the nemesis has none.
+type Event struct {
+	At       time.Duration `json:"at"`
+	Nemesis  Nemesis       `json:"nemesis"`
+	Duration time.Duration `json:"duration"`
+	Pick     int           `json:"pick"`
+	Param    int           `json:"param,omitempty"`
+}
+
+// Heal is when the fault ends.
+func (e Event) Heal() time.Duration { return e.At + e.Duration }
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%7.2fs +%5.2fs %-16s pick=%d", e.At.Seconds(), e.Duration.Seconds(), e.Nemesis, e.Pick)
+	if e.Param != 0 {
+		s += fmt.Sprintf(" param=%d", e.Param)
+	}
+	return s
+}
+
+// Config bounds a schedule.
+type Config struct {
+	// Length is the run's fault window: every fault heals before it.
+	Length time.Duration
+	// Warmup is quiet time before the first fault (the workload settles).
+	Warmup time.Duration
+	// MinGap and MaxGap bound the quiet time after each heal, so the
+	// cluster can recover (a failover, a rejoin) before the next fault.
+	MinGap, MaxGap time.Duration
+	// Nemeses to draw from; empty means All.
+	Nemeses []Nemesis
+}
+
+// Default is the shape of a run: 3 s warm-up, 3-6 s between faults.
+func Default(length time.Duration) Config {
+	return Config{Length: length, Warmup: 3 * time.Second, MinGap: 3 * time.Second, MaxGap: 6 * time.Second}
+}
+
+// Validate names the bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.Length <= 0:
+		return fmt.Errorf("schedule: Length = %s, want > 0", c.Length)
+	case c.Warmup < 0:
+		return fmt.Errorf("schedule: Warmup = %s, want >= 0", c.Warmup)
+	case c.MinGap < 0 || c.MaxGap < c.MinGap:
+		return fmt.Errorf("schedule: gaps %s..%s, want 0 <= MinGap <= MaxGap", c.MinGap, c.MaxGap)
+	}
+	for _, n := range c.Nemeses {
+		if !slices.Contains(All, n) {
+			return fmt.Errorf("schedule: Nemeses: unknown %q", n)
+		}
+	}
+	return nil
+}
+
+// bounds are each nemesis's duration range and parameter range.
+var bounds = map[Nemesis]struct {
+	min, max         time.Duration
+	paramLo, paramHi int
+}{
+	KillMaster:    {2 * time.Second, 6 * time.Second, 0, 0},
+	PauseMaster:   {2 * time.Second, 6 * time.Second, 0, 0},
+	KillReplica:   {1 * time.Second, 5 * time.Second, 0, 0},
+	PauseReplica:  {1 * time.Second, 5 * time.Second, 0, 0},
+	KillLeader:    {1 * time.Second, 5 * time.Second, 0, 0},
+	PauseLeader:   {1 * time.Second, 5 * time.Second, 0, 0},
+	KillFollower:  {1 * time.Second, 5 * time.Second, 0, 0},
+	PauseFollower: {1 * time.Second, 5 * time.Second, 0, 0},
+	CutOneCoordDB: {2 * time.Second, 6 * time.Second, 0, 0},
+	CutLeaderDB:   {2 * time.Second, 8 * time.Second, 0, 0},
+	CutMajorityDB: {2 * time.Second, 6 * time.Second, 0, 0},
+	LossMaster:    {2 * time.Second, 6 * time.Second, 5, 30},
+	StarveCoord:   {3 * time.Second, 8 * time.Second, 3, 20},
+	StarveLeader:  {3 * time.Second, 8 * time.Second, 3, 20},
+}
+
+// Generate returns the events of seed under cfg, ordered by start, never
+// overlapping (one fault at a time, each followed by a quiet gap). The
+// nemeses are dealt from a shuffled deck, so a run covers as many kinds as
+// its length allows before any repeats.
+func Generate(seed uint64, cfg Config) ([]Event, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	kinds := cfg.Nemeses
+	if len(kinds) == 0 {
+		kinds = All
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	between := func(lo, hi time.Duration) time.Duration {
+		if hi <= lo {
+			return lo
+		}
+		// Whole 10 ms steps keep printed schedules short.
+		steps := int64((hi - lo) / (10 * time.Millisecond))
+		return lo + time.Duration(rng.Int64N(steps+1))*10*time.Millisecond
+	}
+	var deck []Nemesis
+	var out []Event
+	at := cfg.Warmup
+	for range 10000 { // bounded: Length/MinDuration is far smaller
+		if len(deck) == 0 {
+			deck = slices.Clone(kinds)
+			rng.Shuffle(len(deck), func(i, j int) { deck[i], deck[j] = deck[j], deck[i] })
+		}
+		n := deck[0]
+		b := bounds[n]
+		d := between(b.min, b.max)
+		if at+d > cfg.Length {
+			// Try the shortest form of this nemesis before giving up.
+			d = b.min
+			if at+d > cfg.Length {
+				break
+			}
+		}
+		deck = deck[1:]
+		e := Event{At: at, Nemesis: n, Duration: d, Pick: rng.IntN(1000)}
+		if b.paramHi > 0 {
+			e.Param = b.paramLo + rng.IntN(b.paramHi-b.paramLo+1)
+		}
+		out = append(out, e)
+		at = e.Heal() + between(cfg.MinGap, cfg.MaxGap)
+	}
+	return out, nil
+}
+
+// Format prints a schedule, one event a line, with its seed first.
+func Format(seed uint64, events []Event) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "schedule seed=%d (%d events)\n", seed, len(events))
+	for i, e := range events {
+		fmt.Fprintf(&b, "  %2d %s\n", i+1, e)
+	}
+	return b.String()
+}
