@@ -16,20 +16,20 @@ type Nemesis string
 
 // The nemeses of the loopback topology.
 const (
-	KillMaster     Nemesis = "kill-master"     // kill -9 the writable master; heal: restart it
-	PauseMaster    Nemesis = "pause-master"    // SIGSTOP the master; heal: SIGCONT (restart if fenced dead)
-	KillReplica    Nemesis = "kill-replica"    // kill -9 one replica; heal: restart it
-	PauseReplica   Nemesis = "pause-replica"   // SIGSTOP one replica; heal: SIGCONT
-	KillLeader     Nemesis = "kill-leader"     // kill -9 the Raft leader; heal: restart it
-	PauseLeader    Nemesis = "pause-leader"    // SIGSTOP the Raft leader; heal: SIGCONT
-	KillFollower   Nemesis = "kill-follower"   // kill -9 one Raft follower; heal: restart it
-	PauseFollower  Nemesis = "pause-follower"  // SIGSTOP one follower; heal: SIGCONT
-	CutOneCoordDB  Nemesis = "cut-coord-db"    // one coordinator cut from every database port
-	CutMajorityDB  Nemesis = "cut-majority-db" // a majority of coordinators cut from the master's port
-	LossMaster     Nemesis = "loss-master"     // Param% of packets to/from the master's port dropped
-	StarveCoord    Nemesis = "starve-coord"    // one coordinator limited to Param% of one CPU
-	StarveLeader   Nemesis = "starve-leader"   // the Raft leader limited to Param% of one CPU
-	CutLeaderDB    Nemesis = "cut-leader-db"   // the Raft leader cut from every database port
+	KillMaster    Nemesis = "kill-master"     // kill -9 the writable master; heal: restart it
+	PauseMaster   Nemesis = "pause-master"    // SIGSTOP the master; heal: SIGCONT (restart if fenced dead)
+	KillReplica   Nemesis = "kill-replica"    // kill -9 one replica; heal: restart it
+	PauseReplica  Nemesis = "pause-replica"   // SIGSTOP one replica; heal: SIGCONT
+	KillLeader    Nemesis = "kill-leader"     // kill -9 the Raft leader; heal: restart it
+	PauseLeader   Nemesis = "pause-leader"    // SIGSTOP the Raft leader; heal: SIGCONT
+	KillFollower  Nemesis = "kill-follower"   // kill -9 one Raft follower; heal: restart it
+	PauseFollower Nemesis = "pause-follower"  // SIGSTOP one follower; heal: SIGCONT
+	CutOneCoordDB Nemesis = "cut-coord-db"    // one coordinator cut from every database port
+	CutMajorityDB Nemesis = "cut-majority-db" // a majority of coordinators cut from the master's port
+	LossMaster    Nemesis = "loss-master"     // Param% of packets to/from the master's port dropped
+	StarveCoord   Nemesis = "starve-coord"    // one coordinator limited to Param% of one CPU
+	StarveLeader  Nemesis = "starve-leader"   // the Raft leader limited to Param% of one CPU
+	CutLeaderDB   Nemesis = "cut-leader-db"   // the Raft leader cut from every database port
 )
 
 // All lists every nemesis Generate may choose, in a fixed order.
