@@ -46,8 +46,10 @@ type Config struct {
 
 	Analysis topology.AnalysisConfig
 	Problems topology.ProblemConfig
-	Recovery RecoveryConfig
-	Hooks    HookConfig
+	// Durability overrides Problems.Durability per cluster name.
+	Durability map[string]string
+	Recovery   RecoveryConfig
+	Hooks      HookConfig
 }
 
 // Default returns the defaults; see docs/detection.md for the reasoning.

@@ -213,7 +213,11 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 				})
 			}
 		}
-		for _, p := range topology.AllProblems(insts, c.cfg.Problems) {
+		pcfg := c.cfg.Problems
+		if d, ok := c.cfg.Durability[cl.Name]; ok {
+			pcfg.Durability = d
+		}
+		for _, p := range topology.AllProblems(insts, pcfg) {
 			out = append(out, election.Problem{
 				Code: string(p.Code), Cluster: cl.Name, Key: p.Instance, Description: p.Reason,
 				Since: since(string(p.Code), p.Instance), Severity: string(p.Severity), Fix: p.Fix, Related: p.Related,

@@ -27,16 +27,17 @@ type ServerConfig struct {
 	DataDir  string `mapstructure:"data_dir"`
 	LogLevel string `mapstructure:"log_level"`
 
-	HTTP      HTTPSettings      `mapstructure:"http"`
-	Raft      RaftSettings      `mapstructure:"raft"`
-	Gossip    GossipSettings    `mapstructure:"gossip"`
-	MySQL     MySQLSettings     `mapstructure:"mysql"`
-	Discovery DiscoverySettings `mapstructure:"discovery"`
-	Detection DetectionSettings `mapstructure:"detection"`
-	Recovery  RecoverySettings  `mapstructure:"recovery"`
-	Hooks     HookSettings      `mapstructure:"hooks"`
-	Auth      AuthSettings      `mapstructure:"auth"`
-	Security  SecuritySettings  `mapstructure:"security"`
+	HTTP       HTTPSettings       `mapstructure:"http"`
+	Raft       RaftSettings       `mapstructure:"raft"`
+	Gossip     GossipSettings     `mapstructure:"gossip"`
+	MySQL      MySQLSettings      `mapstructure:"mysql"`
+	Discovery  DiscoverySettings  `mapstructure:"discovery"`
+	Detection  DetectionSettings  `mapstructure:"detection"`
+	Recovery   RecoverySettings   `mapstructure:"recovery"`
+	Durability DurabilitySettings `mapstructure:"durability"`
+	Hooks      HookSettings       `mapstructure:"hooks"`
+	Auth       AuthSettings       `mapstructure:"auth"`
+	Security   SecuritySettings   `mapstructure:"security"`
 }
 
 // SecuritySettings holds the explicit opt-outs of secure defaults
@@ -54,6 +55,15 @@ type HTTPSettings struct {
 	TLSCertFile string `mapstructure:"tls_cert_file"`
 	TLSKeyFile  string `mapstructure:"tls_key_file"`
 	TLSCAFile   string `mapstructure:"tls_ca_file"`
+
+	AllowedHosts      []string      `mapstructure:"allowed_hosts"`
+	TrustedOrigins    []string      `mapstructure:"trusted_origins"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	MaxHeaderBytes    int           `mapstructure:"max_header_bytes"`
+	MaxConnections    int           `mapstructure:"max_connections"`
 }
 
 // AuthSettings configures API authentication; wire_api.go checks and
@@ -147,6 +157,18 @@ type RecoverySettings struct {
 
 	SwitchoverTimeout         time.Duration `mapstructure:"switchover_timeout"`
 	SwitchoverKillConnections bool          `mapstructure:"switchover_kill_connections"`
+
+	FenceCommand  []string      `mapstructure:"fence_command"`
+	FenceTimeout  time.Duration `mapstructure:"fence_timeout"`
+	FencePolicy   string        `mapstructure:"fence_policy"`
+	RetryAttempts int           `mapstructure:"retry_attempts"`
+}
+
+// DurabilitySettings say what the clusters promise (UnsafeDurability).
+type DurabilitySettings struct {
+	Default            string            `mapstructure:"default"`
+	Clusters           map[string]string `mapstructure:"clusters"`
+	MinSemiSyncTimeout time.Duration     `mapstructure:"min_semi_sync_timeout"`
 }
 
 // DetectionSettings tune failure detection.
@@ -180,6 +202,14 @@ var serverSettings = []setting{
 	{"http.tls_cert_file", "", "", "PEM certificate for HTTPS (with http.tls_key_file)"},
 	{"http.tls_key_file", "", "", "PEM private key for HTTPS"},
 	{"http.tls_ca_file", "", "", "PEM CA bundle to verify other nodes when forwarding writes (default: system roots)"},
+	{"http.allowed_hosts", "", []string{}, "extra names the Host header may carry; without tokens only loopback names and the hosts of http.addr/http.advertise are accepted; with tokens Host is checked only when this is set"},
+	{"http.trusted_origins", "", []string{}, "browser origins (scheme://host[:port]) besides the node's own that may send state-changing requests, e.g. a UI behind a proxy"},
+	{"http.read_header_timeout", "", 5 * time.Second, "bound on receiving a request's headers (TLS handshake included)"},
+	{"http.read_timeout", "", 10 * time.Second, "bound on receiving a whole request; a slower body gets 408"},
+	{"http.write_timeout", "", 60 * time.Second, "bound on handling a request and writing its answer; must exceed the 30 s forward timeout"},
+	{"http.idle_timeout", "", 30 * time.Second, "an idle keep-alive connection is closed after this long"},
+	{"http.max_header_bytes", "", 32 << 10, "largest request header block in bytes (4096..1048576)"},
+	{"http.max_connections", "", 256, "HTTP connections served at once; more wait in the kernel's accept queue"},
 	{"auth.tokens", "", []string{}, "API bearer tokens as name:role:secret (role viewer, operator or admin), comma separated"},
 	{"auth.tokens_file", "", "", "file of API tokens, one \"name role secret\" per line"},
 	{"auth.open_health", "", true, "serve health checks and the leader check without a token"},
@@ -226,6 +256,13 @@ var serverSettings = []setting{
 	{"recovery.connect_retry", "", time.Second, "MASTER_CONNECT_RETRY set on repointed replicas (whole seconds)"},
 	{"recovery.switchover_timeout", "", 10 * time.Second, "bound on the candidate catching up during a switchover (writes are refused meanwhile); past it, roll back"},
 	{"recovery.switchover_kill_connections", "", false, "kill the old master's client connections once it is read-only"},
+	{"recovery.fence_command", "", []string{}, "operator fence (STONITH) run before promoting when the failed master may be alive: argv, no shell; {host} and {port} replaced as whole arguments, also WARDEN_FAILED_HOST/WARDEN_FAILED_PORT in its environment; exit 0 means fenced"},
+	{"recovery.fence_timeout", "", 10 * time.Second, "bound on one run of recovery.fence_command (its process group is killed past it)"},
+	{"recovery.fence_policy", "", "best_effort", "no fence succeeded and the failed master may be alive: best_effort promotes anyway and records it, require promotes nobody until a fence succeeds (FencePending meanwhile)"},
+	{"recovery.retry_attempts", "", 10, "automatic attempts at a recovery that keeps failing before it changed anything (1 s, 2 s, 4 s ... 30 s apart); only a recovery that changed the topology starts the block period"},
+	{"durability.default", "", "async", "what every cluster promises: async, or semi-sync (then a master without semi-sync is an UnsafeDurability problem)"},
+	{"durability.clusters", "", map[string]string{}, "per-cluster durability by cluster name (async or semi-sync), over durability.default"},
+	{"durability.min_semi_sync_timeout", "", 30 * time.Second, "a semi-sync master timeout shorter than this is UnsafeDurability: a master hung longer acknowledges its waiting commits the moment it resumes"},
 	{"hooks.failure_detected", "", []string{}, "shell commands run when a failure is first detected"},
 	{"hooks.pre_failover", "", []string{}, "shell commands run before a failover acts; a non-zero exit aborts it"},
 	{"hooks.post_failover", "", []string{}, "shell commands run after a successful failover"},
@@ -502,6 +539,28 @@ func (c *ServerConfig) Validate() error {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			bad("hooks.webhooks", u, "want an http:// or https:// URL")
 		}
+	}
+	if p := c.Recovery.FencePolicy; p != "best_effort" && p != "require" {
+		bad("recovery.fence_policy", p, "must be best_effort or require")
+	}
+	if fc := c.Recovery.FenceCommand; len(fc) > 0 && strings.TrimSpace(fc[0]) == "" {
+		bad("recovery.fence_command", fc, "the first element (the program) must not be empty")
+	}
+	positive("recovery.fence_timeout", c.Recovery.FenceTimeout)
+	if n := c.Recovery.RetryAttempts; n < 1 {
+		bad("recovery.retry_attempts", n, "must be at least 1")
+	}
+	durabilityOK := func(key, v string) {
+		if v != "async" && v != "semi-sync" {
+			bad(key, v, "must be async or semi-sync")
+		}
+	}
+	durabilityOK("durability.default", c.Durability.Default)
+	for name, v := range c.Durability.Clusters {
+		durabilityOK("durability.clusters."+name, v)
+	}
+	if d := c.Durability.MinSemiSyncTimeout; d < 0 {
+		bad("durability.min_semi_sync_timeout", d, "must not be negative")
 	}
 	if r := c.Recovery.ConnectRetry; r < time.Second || r%time.Second != 0 {
 		bad("recovery.connect_retry", r, "must be whole seconds, at least 1s")

@@ -21,6 +21,11 @@ import (
 func apiConfig(cfg *ServerConfig) (api.Config, error) {
 	c := api.Default()
 	c.Addr = cfg.HTTP.Addr
+	c.Advertise = cfg.HTTP.Advertise
+	c.AllowedHosts, c.TrustedOrigins = cfg.HTTP.AllowedHosts, cfg.HTTP.TrustedOrigins
+	c.ReadHeaderTimeout, c.ReadTimeout = cfg.HTTP.ReadHeaderTimeout, cfg.HTTP.ReadTimeout
+	c.WriteTimeout, c.IdleTimeout = cfg.HTTP.WriteTimeout, cfg.HTTP.IdleTimeout
+	c.MaxHeaderBytes, c.MaxConns = cfg.HTTP.MaxHeaderBytes, cfg.HTTP.MaxConnections
 	c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile = cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile, cfg.HTTP.TLSCAFile
 	c.OpenHealth, c.OpenMetrics = cfg.Auth.OpenHealth, cfg.Auth.OpenMetrics
 	for i, entry := range cfg.Auth.Tokens {

@@ -65,6 +65,11 @@ func buildCoordinator(cfg *ServerConfig, node *election.Node, logger *slog.Logge
 	cc.Recovery.DrainTimeout, cc.Recovery.CatchUpTimeout, cc.Recovery.ReplicaTimeout = rs.DrainTimeout, rs.CatchUpTimeout, rs.ReplicaTimeout
 	cc.Recovery.HeartbeatPeriod, cc.Recovery.ConnectRetry = rs.HeartbeatPeriod, rs.ConnectRetry
 	cc.Recovery.SwitchoverTimeout, cc.Recovery.SwitchoverKillConnections = rs.SwitchoverTimeout, rs.SwitchoverKillConnections
+	cc.Recovery.FenceCommand, cc.Recovery.FenceTimeout, cc.Recovery.FencePolicy = rs.FenceCommand, rs.FenceTimeout, rs.FencePolicy
+	cc.Recovery.RetryAttempts = rs.RetryAttempts
+	cc.Problems.Durability = cfg.Durability.Default
+	cc.Problems.MinSemiSyncTimeout = cfg.Durability.MinSemiSyncTimeout.Seconds()
+	cc.Durability = cfg.Durability.Clusters
 	cc.Hooks = coordinator.HookConfig{Commands: cfg.Hooks.byEvent(), Webhooks: cfg.Hooks.Webhooks, Timeout: cfg.Hooks.Timeout}
 	actors := func(ctx context.Context, k topology.Key) (coordinator.Actor, error) { return prober.Actor(ctx, k) }
 	coord, err := coordinator.New(cc, node, prober, watcher, actors, logger.With("subsystem", "coordinator"))
