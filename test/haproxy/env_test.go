@@ -42,7 +42,7 @@ func startEnv(t testing.TB) *env {
 	e.px = startProxy(t, wc, top)
 	e.px.waitWriteServer(t, top.Master().Name, 30*time.Second)
 	for _, n := range wc.Nodes {
-		e.px.waitStatus(t, "warden_checks/warden"+strings.TrimPrefix(n.ID, "w"), "UP", 30*time.Second)
+		e.px.waitStatus(t, "warden_checks/"+n.HTTP, "UP", 30*time.Second)
 	}
 	return e
 }

@@ -97,7 +97,7 @@ func TestHAProxyWardenNodeLoss(t *testing.T) {
 	}
 	for _, n := range e.wc.Nodes {
 		leader := e.wc.WaitLeader(t, 30*time.Second)
-		sv := "warden_checks/warden" + strings.TrimPrefix(n.ID, "w")
+		sv := "warden_checks/" + n.HTTP
 		stBefore, err := e.px.stats()
 		if err != nil {
 			t.Fatal(err)

@@ -76,7 +76,7 @@ func runOutageBench(b *testing.B) {
 	for run := 0; run < outageRuns; run++ {
 		n := e.wc.Nodes[run%len(e.wc.Nodes)]
 		leader := e.wc.WaitLeader(b, 30*time.Second)
-		sv := "warden_checks/warden" + strings.TrimPrefix(n.ID, "w")
+		sv := "warden_checks/" + n.HTTP
 		killed := time.Now()
 		if err := n.Proc.Kill(); err != nil {
 			b.Fatal(err)
