@@ -317,7 +317,17 @@ func TestManifests(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(config), &cfg); err != nil {
 		t.Fatalf("warden.yaml: %v", err)
 	}
-	for _, key := range []string{"raft.tls_cert_file", "raft.tls_key_file", "raft.tls_ca_file", "gossip.encrypt_key_file", "auth.tokens_file", "mysql.password_file", "mysql.replication_password_file"} {
+	// Each pod's own certificate: CN = node id, so the path names it.
+	for i := 0; i < int(*spec.Replicas); i++ {
+		pod := fmt.Sprintf("%s-%d", ss.Name, i)
+		for name, ext := range map[string]string{"WARDEN_RAFT_TLS_CERT_FILE": ".crt", "WARDEN_RAFT_TLS_KEY_FILE": ".key"} {
+			v := env[name].Value
+			check(strings.Contains(v, "$(WARDEN_NODE_ID)") && provides[strings.ReplaceAll(v, "$(WARDEN_NODE_ID)", pod)],
+				"%s = %q: for pod %s it must name its own %s file mounted from a Secret", name, v, pod, ext)
+		}
+	}
+	check(slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "WARDEN_NODE_ID" }) < slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "WARDEN_RAFT_TLS_CERT_FILE" }), "WARDEN_NODE_ID must be defined before the certificate paths that use it")
+	for _, key := range []string{"raft.tls_ca_file", "gossip.encrypt_key_file", "auth.tokens_file", "mysql.password_file", "mysql.replication_password_file"} {
 		path, _ := lookup(cfg, key).(string)
 		check(path != "" && provides[path], "warden.yaml %s = %q: not a file mounted from a Secret (%v)", key, path, keys(provides))
 	}

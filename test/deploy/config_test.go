@@ -18,9 +18,10 @@ import (
 
 // exampleRun is one example configuration made runnable on loopback.
 type exampleRun struct {
-	file  string                // repository path of the example
-	pairs func(*files) []string // old, new, ... substitutions
-	env   func(*files) []string // the environment the platform would set
+	file   string
+	nodeID string                // the certificate's common name must be the node id                // repository path of the example
+	pairs  func(*files) []string // old, new, ... substitutions
+	env    func(*files) []string // the environment the platform would set
 }
 
 // files are the secrets and addresses a test run stands in for.
@@ -31,12 +32,12 @@ type files struct {
 	http, raft, gossipAddr, seed  string
 }
 
-func newFiles(t *testing.T) *files {
+func newFiles(t *testing.T, nodeID string) *files {
 	t.Helper()
 	f := &files{dir: t.TempDir()}
 	ca := testutil.NewCA(t, "warden-deploy")
 	f.ca = ca.File
-	f.cert, f.key = ca.Issue(t, "warden1")
+	f.cert, f.key = ca.Issue(t, nodeID)
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
@@ -61,7 +62,8 @@ func newFiles(t *testing.T) *files {
 
 var examples = []exampleRun{
 	{
-		file: "deploy/systemd/warden.yaml",
+		file:   "deploy/systemd/warden.yaml",
+		nodeID: "warden1",
 		pairs: func(f *files) []string {
 			return []string{
 				"10.0.0.1:3000", f.http, "10.0.0.1:7000", f.raft, "10.0.0.1:7946", f.gossipAddr,
@@ -73,13 +75,14 @@ var examples = []exampleRun{
 		},
 	},
 	{
-		file: "deploy/kubernetes/warden.yaml",
+		file:   "deploy/kubernetes/warden.yaml",
+		nodeID: "warden-0",
 		pairs: func(f *files) []string {
 			return []string{
 				"0.0.0.0:3000", f.http, "0.0.0.0:7000", f.raft, "0.0.0.0:7946", f.gossipAddr,
 				"    - warden-0.warden:7946\n    - warden-1.warden:7946\n    - warden-2.warden:7946\n", "    []\n",
 				"db1.example.internal:3306", f.seed, "/var/lib/warden", f.dataDir,
-				"/etc/warden/tls/tls.crt", f.cert, "/etc/warden/tls/tls.key", f.key, "/etc/warden/tls/ca.crt", f.ca,
+				"/etc/warden/tls/ca.crt", f.ca,
 				"/etc/warden/gossip/gossip.key", f.gossip, "/etc/warden/tokens/tokens", f.tokens,
 				"/etc/warden/mysql/password", f.mysqlPass, "/etc/warden/mysql/replication-password", f.replPass,
 			}
@@ -87,7 +90,8 @@ var examples = []exampleRun{
 		// What statefulset.yaml sets from the downward API.
 		env: func(f *files) []string {
 			return []string{"WARDEN_NODE_ID=warden-0", "WARDEN_HTTP_ADVERTISE=" + f.http,
-				"WARDEN_RAFT_ADVERTISE=" + f.raft, "WARDEN_GOSSIP_ADVERTISE=" + f.gossipAddr}
+				"WARDEN_RAFT_ADVERTISE=" + f.raft, "WARDEN_GOSSIP_ADVERTISE=" + f.gossipAddr,
+				"WARDEN_RAFT_TLS_CERT_FILE=" + f.cert, "WARDEN_RAFT_TLS_KEY_FILE=" + f.key}
 		},
 	},
 }
@@ -108,7 +112,7 @@ func TestExampleConfigsRun(t *testing.T) {
 	bin := testutil.BuildBinary(t, "./cmd/warden")
 	for _, ex := range examples {
 		t.Run(filepath.Base(filepath.Dir(ex.file)), func(t *testing.T) {
-			f := newFiles(t)
+			f := newFiles(t, ex.nodeID)
 			b, err := os.ReadFile(repoFile(t, ex.file))
 			if err != nil {
 				t.Fatal(err)
