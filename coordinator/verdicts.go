@@ -86,7 +86,7 @@ func (v *verdictSync) run(ctx context.Context) {
 		}
 		if err := v.flush(ctx); err != nil {
 			v.log.Debug("verdict proposal failed; retrying", "err", err)
-			retry.Reset(200 * time.Millisecond)
+			retry.Reset(50 * time.Millisecond)
 		}
 	}
 }

@@ -52,7 +52,7 @@ func (n *Node) ProposeRaw(ctx context.Context, data []byte) (Result, error) {
 		} else if addr, _ := n.raft.LeaderWithID(); addr == "" {
 			err = fmt.Errorf("propose: %w", ErrNoLeader)
 		} else {
-			res, err = n.forward(ctx, string(addr), forwardRequest{Op: "apply", Data: data})
+			res, err = n.forwardFollowing(ctx, string(addr), data)
 		}
 		if err == nil || !retryable(err) {
 			return res, err
@@ -67,6 +67,60 @@ func (n *Node) ProposeRaw(ctx context.Context, data []byte) (Result, error) {
 		case <-time.After(n.cfg.HeartbeatTimeout / 10):
 		}
 	}
+}
+
+// leaderWatchPeriod is how often a forwarded proposal checks whether the
+// leader it waits for is still the leader.
+const leaderWatchPeriod = 20 * time.Millisecond
+
+// forwardFollowing forwards an apply to the leader at addr, and gives up
+// on it as soon as this node sees another leader (or none): a leader that
+// hung after accepting the request (SIGSTOP, a stalled disk) never
+// answers, and waiting out the whole proposal timeout for it delayed every
+// vote, and so the failover, by seconds although a new leader is elected
+// in about one. The outcome is then unknown (the old leader may have
+// replicated the entry before it was deposed), so the error is
+// ErrOutcomeUnknown: idempotent proposers (verdicts, problems) resend to
+// the new leader at once; others re-read before retrying.
+func (n *Node) forwardFollowing(ctx context.Context, addr string, data []byte) (Result, error) {
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	moved := make(chan string, 1)
+	go func() {
+		t := time.NewTicker(leaderWatchPeriod)
+		defer t.Stop()
+		for {
+			select {
+			case <-fctx.Done():
+				return
+			case <-n.shutdownCh:
+				return
+			case <-t.C:
+				now, _ := n.raft.LeaderWithID()
+				if string(now) != addr {
+					moved <- string(now)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	res, err := n.forward(fctx, addr, forwardRequest{Op: "apply", Data: data})
+	select {
+	case now := <-moved:
+		if err != nil && ctx.Err() == nil {
+			if retryable(err) {
+				// Certainly not applied (not leader, not dialled): retry.
+				return res, err
+			}
+			if now == "" {
+				now = "none yet"
+			}
+			return Result{}, fmt.Errorf("%w: the leader changed from %s to %s while the proposal waited for it", ErrOutcomeUnknown, addr, now)
+		}
+	default:
+	}
+	return res, err
 }
 
 // retryable reports whether err proves the command was not applied.

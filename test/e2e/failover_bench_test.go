@@ -37,7 +37,7 @@ type dbPoller struct {
 	dbs map[string]*sql.DB
 }
 
-func newDBPoller(b *testing.B, top *sandbox.Topology) *dbPoller {
+func newDBPoller(b testing.TB, top *sandbox.Topology) *dbPoller {
 	p := &dbPoller{top: top, dbs: map[string]*sql.DB{}}
 	for _, in := range top.Instances {
 		cfg, err := mysql.ParseDSN(top.MustDSN(in.Name, sandbox.UserWarden))

@@ -185,44 +185,86 @@ func head(xs []int) []int {
 	return xs
 }
 
-// sampler polls @@read_only on every running instance and remembers any
-// moment when two were writable at once.
+// sampler polls @@read_only on every running instance, each on its own
+// connection and goroutine every 10 ms (a hung server must not stretch the
+// sampling of the others), and every 10 ms checks which instances' latest
+// sample, no older than 50 ms, says writable; it remembers any moment when
+// two were.
 type sampler struct {
 	stop    chan struct{}
 	done    chan struct{}
 	mu      sync.Mutex
 	samples int
 	doubles []string
+	last    map[string]roSample
+}
+
+type roSample struct {
+	at       time.Time
+	writable bool
 }
 
 func startSampler(t *testing.T, top *sandbox.Topology, w *writer) *sampler {
-	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sampler{stop: make(chan struct{}), done: make(chan struct{}), last: map[string]roSample{}}
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(writerMaxTime)
+	for _, in := range top.Instances {
+		cfg, err := mysql.ParseDSN(top.MustDSN(in.Name, sandbox.UserApp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Timeout, cfg.ReadTimeout = 200*time.Millisecond, 200*time.Millisecond
+		db, err := sql.Open("mysql", cfg.FormatDSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+				if !top.Running(in.Name) {
+					continue
+				}
+				var ro int
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				err := db.QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro)
+				cancel()
+				if err == nil {
+					s.mu.Lock()
+					s.last[in.Name] = roSample{at: time.Now(), writable: ro == 0}
+					s.mu.Unlock()
+				}
+			}
+		}()
+	}
 	go func() {
 		defer close(s.done)
-		deadline := time.Now().Add(writerMaxTime)
+		defer wg.Wait()
 		for time.Now().Before(deadline) {
 			select {
 			case <-s.stop:
 				return
 			case <-time.After(10 * time.Millisecond):
 			}
+			now := time.Now()
+			s.mu.Lock()
 			var writable []string
-			for _, in := range top.Instances {
-				if !top.Running(in.Name) {
-					continue
-				}
-				var ro int
-				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-				err := w.dbs[in.Name].QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro)
-				cancel()
-				if err == nil && ro == 0 {
-					writable = append(writable, in.Name)
+			for name, smp := range s.last {
+				if smp.writable && now.Sub(smp.at) <= 50*time.Millisecond {
+					writable = append(writable, name)
 				}
 			}
-			s.mu.Lock()
 			s.samples++
 			if len(writable) > 1 {
-				s.doubles = append(s.doubles, fmt.Sprintf("%s: %s", time.Now().Format("15:04:05.000"), strings.Join(writable, ",")))
+				sort.Strings(writable)
+				s.doubles = append(s.doubles, fmt.Sprintf("%s: %s", now.Format("15:04:05.000"), strings.Join(writable, ",")))
 			}
 			s.mu.Unlock()
 		}
