@@ -396,7 +396,7 @@ func (c *check) convergence() {
 		if p.Probe == nil || p.T.Before(st.LastHeal) {
 			continue
 		}
-		ok, why, leftOut := converged(p.Probe)
+		ok, why, leftOut := Converged(p.Probe)
 		if ok {
 			st.ConvergedAfter = p.T.Sub(st.LastHeal)
 			st.LeftOut = leftOut
@@ -421,9 +421,9 @@ func (c *check) convergence() {
 	}
 }
 
-// converged says whether one probe shows a converged cluster, why not, and
+// Converged says whether one probe shows a converged cluster, why not, and
 // which instances were left out with a problem.
-func converged(p *history.Probe) (bool, string, []string) {
+func Converged(p *history.Probe) (bool, string, []string) {
 	if p.Err != "" {
 		return false, p.Err, nil
 	}
