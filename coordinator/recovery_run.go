@@ -487,13 +487,15 @@ func (r *recoveries) finishRetrying(id uint64, err error) {
 }
 
 // recheckTimeout bounds the recheck of a failed master. A quorum of
-// coordinators and the replicas already judged it dead; the recheck only
+// coordinators already had probes time out (500 ms each, confirmed) and
+// the replicas received nothing for heartbeat+grace; the recheck only
 // catches one that came back meanwhile, and a live master answers a probe
 // in milliseconds. A full probe timeout here was most of the time between
 // DeadMaster and the promotion of a hung master's replica (0.8 s of 0.9 s).
 // A master that answers later than this is fenced before the promotion
-// (fencechain.go), so a late answer costs a failover, never a split brain.
-const recheckTimeout = 250 * time.Millisecond
+// when it may be alive (fencechain.go), so a late answer costs a needless
+// failover, never a split brain.
+const recheckTimeout = 100 * time.Millisecond
 
 // recheckMaster probes the failed master once, bounded by recheckTimeout.
 func (c *Coordinator) recheckMaster(ctx context.Context, k topology.Key) *topology.Instance {
