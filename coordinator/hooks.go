@@ -102,6 +102,40 @@ func itoa(n int) string {
 	return strconv.Itoa(n)
 }
 
+// hookCommand prepares a shell hook. Values come from databases and
+// requests (a replica's Master_Host, a cluster name, an error text), so no
+// value is ever put into the command text: each {placeholder} becomes a
+// reference to its environment variable (${WARDEN_FAILED_HOST}), which the
+// shell expands as data and never parses as code. Quoted or not, a value
+// such as $(id) stays text. The environment is minimal (hookEnv): a hook
+// never inherits Warden's secrets (WARDEN_MYSQL_PASSWORD,
+// WARDEN_AUTH_TOKENS, ...).
+func hookCommand(cmdText string, ev HookEvent) (string, []string) {
+	vals := ev.values()
+	expanded := cmdText
+	env := hookEnv()
+	for k, v := range vals {
+		expanded = strings.ReplaceAll(expanded, "{"+k+"}", "${"+envName(k)+"}")
+		env = append(env, envName(k)+"="+v)
+	}
+	return expanded, env
+}
+
+// hookEnv is what a hook process inherits from Warden's environment: the
+// variables a shell and common tools need, nothing else.
+func hookEnv() []string {
+	var env []string
+	for _, name := range []string{"PATH", "HOME", "LANG", "LC_ALL", "TZ", "USER", "LOGNAME", "TMPDIR", "SHELL"} {
+		if v, ok := os.LookupEnv(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	if len(env) == 0 || !strings.HasPrefix(env[0], "PATH=") {
+		env = append(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
+	return env
+}
+
 // envName turns failureType into WARDEN_FAILURE_TYPE.
 func envName(placeholder string) string {
 	var b strings.Builder
@@ -155,13 +189,7 @@ func (h *hooks) commands(ctx context.Context, ev HookEvent) []HookResult {
 }
 
 func (h *hooks) runCommand(ctx context.Context, cmdText string, ev HookEvent) HookResult {
-	vals := ev.values()
-	expanded := cmdText
-	env := os.Environ()
-	for k, v := range vals {
-		expanded = strings.ReplaceAll(expanded, "{"+k+"}", v)
-		env = append(env, envName(k)+"="+v)
-	}
+	expanded, env := hookCommand(cmdText, ev)
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", expanded)
@@ -245,8 +273,26 @@ func (h *hooks) post(url string, body []byte) HookResult {
 	return res
 }
 
-// text is the human sentence a chat channel shows.
+// chatSafe escapes a value for a chat message: Slack's control characters
+// (&, <, >: "<!channel>" and "<http://evil|click>" are mentions and links)
+// and @-mentions (Mattermost's "@channel"), so a name or error text that
+// came from a database cannot page a channel or plant a link.
+func chatSafe(s string) string {
+	s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "@", "@\u200b").Replace(s)
+	return strings.ToValidUTF8(s, "?")
+}
+
+// text is the human sentence a chat channel shows. Every value in it is
+// escaped (chatSafe).
 func (e HookEvent) text() string {
+	e.FailureType, e.Cluster, e.Description = chatSafe(e.FailureType), chatSafe(e.Cluster), chatSafe(e.Description)
+	e.FailedHost, e.SuccessorHost = chatSafe(e.FailedHost), chatSafe(e.SuccessorHost)
+	for i, l := range e.LostReplicas {
+		if i == 0 {
+			e.LostReplicas = append([]string(nil), e.LostReplicas...)
+		}
+		e.LostReplicas[i] = chatSafe(l)
+	}
 	failed := ""
 	if e.FailedHost != "" {
 		failed = fmt.Sprintf("%s:%d", e.FailedHost, e.FailedPort)

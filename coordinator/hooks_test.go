@@ -151,3 +151,49 @@ func TestHookConfigValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A value from a database (a replica's Master_Host set to '$(id>x)') never
+// reaches a shell as code, quoted or not, and a hook inherits none of
+// Warden's secrets.
+func TestHookValuesAreNeverShellCode(t *testing.T) {
+	t.Setenv("WARDEN_MYSQL_PASSWORD", "s3cret")
+	t.Setenv("WARDEN_AUTH_TOKENS", "admin:admin:tok")
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	evil := "$(touch " + filepath.Join(dir, "pwned") + ")`touch " + filepath.Join(dir, "pwned2") + "`;touch " + filepath.Join(dir, "pwned3")
+	cmd := `echo {failedHost} > ` + out + `; echo "{failedHost}" >> ` + out + `; echo 'x'{cluster}'y' >> ` + out + `; echo "pw=$WARDEN_MYSQL_PASSWORD tok=$WARDEN_AUTH_TOKENS" >> ` + out
+	h := testHooks(HookConfig{Timeout: 5 * time.Second, Commands: map[string][]string{EventPreFailover: {cmd}}})
+	ev := sampleEvent
+	ev.Event, ev.FailedHost, ev.Cluster = EventPreFailover, evil, "c;rm -rf /"
+	res := h.commands(t.Context(), ev)
+	if len(res) != 1 || !res[0].OK() {
+		t.Fatalf("hook: %+v", res)
+	}
+	for _, f := range []string{"pwned", "pwned2", "pwned3"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Fatalf("a database value ran as shell code (%s exists)", f)
+		}
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 4 || lines[0] != evil || lines[1] != evil || lines[2] != "xc;rm -rf /y" || lines[3] != "pw= tok=" {
+		t.Fatalf("hook saw:\n%s\nwant the value as text twice, the cluster as text, and no secrets", b)
+	}
+}
+
+func TestChatTextEscapesValues(t *testing.T) {
+	ev := sampleEvent
+	ev.Event, ev.Cluster, ev.Description = EventFailureDetected, "<!channel> @here", "see <http://evil.example|here> & @all"
+	txt := ev.text()
+	for _, bad := range []string{"<!channel>", "<http://evil.example|here>", "@here", "@all"} {
+		if strings.Contains(txt, bad) {
+			t.Fatalf("chat text carries %q unescaped: %s", bad, txt)
+		}
+	}
+	if !strings.Contains(txt, "&lt;!channel&gt;") {
+		t.Fatalf("chat text: %s", txt)
+	}
+}
