@@ -224,6 +224,25 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 			})
 		}
 	}
+	// An instance that reports a source that is not an address belongs to
+	// no cluster (topology/reported.go); its problem is reported anyway.
+	inCluster := map[topology.Key]bool{}
+	for _, cl := range fsm.Clusters() {
+		for _, m := range cl.Members {
+			inCluster[m] = true
+		}
+	}
+	for _, in := range fsm.Instances() {
+		if inCluster[in.Key] || len(in.Invalid) == 0 {
+			continue
+		}
+		for _, p := range topology.InstanceProblems(&in, nil, c.cfg.Problems) {
+			if p.Code == topology.ProblemInvalidReportedHost {
+				out = append(out, election.Problem{Code: string(p.Code), Key: p.Instance, Description: p.Reason,
+					Since: since(string(p.Code), p.Instance), Severity: string(p.Severity), Fix: p.Fix})
+			}
+		}
+	}
 	// A failover waiting for a fence (recovery.fence_policy=require)
 	// promotes nobody until one succeeds: say so, with the last attempt.
 	for _, rec := range recs {

@@ -42,7 +42,7 @@ func (p *Prober) Crawl(ctx context.Context, seeds []Key, max int) map[Key]*Insta
 // replicas it reports.
 func Neighbours(inst *Instance) []Key {
 	var out []Key
-	if inst.IsReplica() {
+	if inst.FollowableSource() {
 		out = append(out, inst.Replication.SourceKey())
 	}
 	return append(out, inst.Replicas...)
@@ -95,7 +95,7 @@ func GroupInstances(insts map[Key]*Instance) []Group {
 			onPath[cur] = true
 			path = append(path, cur)
 			inst, ok := insts[cur]
-			if !ok || !inst.IsReplica() {
+			if !ok || !inst.FollowableSource() {
 				for _, p := range path {
 					rootOf[p] = cur
 				}
@@ -105,7 +105,14 @@ func GroupInstances(insts map[Key]*Instance) []Group {
 		}
 	}
 	members := map[Key][]Key{}
-	for k := range insts {
+	for k, inst := range insts {
+		if inst != nil && inst.IsReplica() && !inst.FollowableSource() {
+			// Its reported source is not an address: it belongs to no
+			// tree Warden can follow, and never roots one of its own (a
+			// Master_Host set to garbage must not split a replica off
+			// into a "cluster" whose dead master gets recovered).
+			continue
+		}
 		r := find(k)
 		members[r] = append(members[r], k)
 	}

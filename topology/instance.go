@@ -99,6 +99,10 @@ type Instance struct {
 	// Replicas are the replicas the instance reports (SHOW SLAVE HOSTS, or
 	// binlog dump threads in the processlist when a replica reports no host).
 	Replicas []Key `json:"replicas,omitempty"`
+	// Invalid describes values this instance reported about other servers
+	// that are not a host and port (a Master_Host of "$(id)", say): they
+	// are never followed (reported.go).
+	Invalid []string `json:"invalid,omitempty"`
 
 	SemiSync SemiSync `json:"semi_sync"`
 
@@ -113,6 +117,10 @@ type Instance struct {
 // IsReplica reports whether the instance has a configured source.
 func (i *Instance) IsReplica() bool { return i.Replication != nil && i.Replication.SourceHost != "" }
 
+// FollowableSource reports whether the instance replicates from a source
+// whose reported address is valid, so discovery and grouping may follow it.
+func (i *Instance) FollowableSource() bool { return i.IsReplica() && !i.Replication.SourceInvalid }
+
 // Reachable reports whether the last probe succeeded.
 func (i *Instance) Reachable() bool { return i.LastError == "" && !i.LastSeen.IsZero() }
 
@@ -121,6 +129,9 @@ func (i *Instance) Reachable() bool { return i.LastError == "" && !i.LastSeen.Is
 type ReplicaStatus struct {
 	SourceHost     string `json:"source_host"`
 	SourcePort     int    `json:"source_port"`
+	// SourceInvalid: SourceHost/SourcePort is not a host and port
+	// (reported.go); the source is never followed.
+	SourceInvalid bool `json:"source_invalid,omitempty"`
 	SourceServerID uint32 `json:"source_server_id,omitempty"`
 	SourceUUID     string `json:"source_uuid,omitempty"` // MySQL only
 

@@ -222,7 +222,11 @@ func (p *Prober) probe(ctx context.Context, inst *Instance) error {
 	if err := p.probeReplicas(ctx, db, inst, ver); err != nil {
 		return err
 	}
-	return p.probeStatus(ctx, db, inst)
+	if err := p.probeStatus(ctx, db, inst); err != nil {
+		return err
+	}
+	sanitizeReported(inst)
+	return nil
 }
 
 // replicaStatusQuery is the statement that lists a server's replication

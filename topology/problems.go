@@ -27,6 +27,7 @@ const (
 	ProblemDuplicateServerID     ProblemCode = "DuplicateServerID"
 	ProblemDuplicateServerUUID   ProblemCode = "DuplicateServerUUID"
 	ProblemUnsafeDurability      ProblemCode = "UnsafeDurability"
+	ProblemInvalidReportedHost   ProblemCode = "InvalidReportedHost"
 )
 
 // Severity says how urgent a problem is.
@@ -143,6 +144,7 @@ var instanceChecks = []instanceCheck{
 	checkNoBinlogOnReplica,
 	checkNoLogReplicaUpdates,
 	checkSlowDetectionSettings,
+	checkInvalidReported,
 }
 
 // InstanceProblems returns the problems inst shows by itself, judged
