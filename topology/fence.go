@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // FenceResult is what a fence did on a server that answered.
 type FenceResult struct {
-	// Killed is the number of client sessions killed after read_only.
+	// Killed is the number of client sessions killed.
 	Killed int
 	// Executed is the server's executed GTID position read after the
 	// fence: everything it committed, including what its clients
@@ -22,79 +23,176 @@ type FenceResult struct {
 }
 
 // Fence makes k read-only and kills its client sessions (never the
-// coordinator's own, replication or system threads), over a single
-// connection that waits as long as ctx allows.
+// coordinator's own, replication or system threads), over connections that
+// wait as long as ctx allows.
 //
 // It is built for a server that may be hung (SIGSTOP, a frozen VM): the
 // kernel of such a server still completes TCP handshakes, so the
-// connection attempt sits in its accept backlog, and the server greets it
-// as soon as it resumes, in the same scheduling round as the client
-// sessions that were waiting with commits in flight. The first statement
-// on the connection is `SET GLOBAL read_only = ON`, before anything else
-// (no version query first), so the window in which a resumed old master
-// takes new commits is a few round trips. Killing the sessions then turns
-// commits that wait (for a semi-sync acknowledgement that can no longer
-// come, since the replicas moved) into errors for their clients.
+// connection attempts sit in its accept backlog, and the server greets
+// them as soon as it resumes, in the same scheduling round as the client
+// sessions that were waiting with commits in flight.
+//
+// Two connections work at once, because neither statement alone is enough:
+//   - `SET GLOBAL read_only = ON` (sent first, before any version query)
+//     stops new writes at once, but waits for commits already running, and
+//     a commit that waits for a semi-sync acknowledgement that can no
+//     longer come (the replicas moved) holds it until the semi-sync
+//     timeout, then is acknowledged to its client: seen on MariaDB 10.11,
+//     read_only blocked 14 s and the INSERT returned OK;
+//   - killing the client sessions turns such waiting commits into errors
+//     for their clients (the transaction stays in the binary log: an extra
+//     GTID, which Executed reports); the second connection kills every
+//     client session while read_only waits, and once more after it landed.
+//
+// With only one connection (the second did not come), the kills follow
+// read_only on it.
 //
 // Fence is one attempt; callers retry (see IsRefused). ctx must carry a
 // deadline, and it bounds the whole attempt, the wait included. proceed,
-// if not nil, is asked once the connection is established and before
-// anything is sent: the wait may have lasted minutes, and the caller
-// rechecks that fencing is still wanted (an error aborts).
+// if not nil, is asked once the first connection is established and
+// before anything is sent: the wait may have lasted minutes, and the
+// caller rechecks that fencing is still wanted (an error aborts).
 func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed func() error) (FenceResult, error) {
 	if err := needDeadline(ctx, k); err != nil {
 		return FenceResult{}, err
 	}
 	// No read timeout: the greeting of a hung server takes as long as the
-	// hang; ctx bounds it (the driver closes the connection when ctx ends).
+	// hang; ctx bounds it (the driver closes a connection when ctx ends).
 	db, err := sql.Open("mysql", p.dsn(k, 0))
 	if err != nil {
 		return FenceResult{}, fmt.Errorf("%s: %w", k, err)
 	}
 	defer db.Close()
-	// One connection: every statement below goes over the connection that
-	// waited in the backlog, so nothing queues behind a second handshake.
-	db.SetMaxOpenConns(1)
-	db.SetMaxIdleConns(1)
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return FenceResult{}, unreachableErr(k, err)
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	type opened struct {
+		c   *sql.Conn
+		err error
 	}
+	conns := make(chan opened, 2)
+	for range 2 {
+		go func() {
+			c, err := db.Conn(ctx)
+			conns <- opened{c, err}
+		}()
+	}
+	var held []*sql.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	first := <-conns
+	if first.err != nil {
+		go func() {
+			if o := <-conns; o.c != nil {
+				o.c.Close()
+			}
+		}()
+		return FenceResult{}, unreachableErr(k, first.err)
+	}
+	held = append(held, first.c)
 	if proceed != nil {
 		if err := proceed(); err != nil {
-			conn.Close()
+			go func() {
+				if o := <-conns; o.c != nil {
+					o.c.Close()
+				}
+			}()
 			return FenceResult{}, err
 		}
 	}
-	_, err = conn.ExecContext(ctx, "SET GLOBAL read_only = ON")
-	conn.Close() // back to the pool of one: the statements below reuse it
-	if err != nil {
-		return FenceResult{}, unreachableErr(k, fmt.Errorf("SET GLOBAL read_only = ON: %w", err))
+	roDone := make(chan error, 1)
+	go func() {
+		_, err := first.c.ExecContext(ctx, "SET GLOBAL read_only = ON")
+		roDone <- err
+	}()
+
+	res := FenceResult{}
+	var killer *Actor
+	var roErr error
+	roLanded := false
+	// The second connection, if it comes before read_only lands, kills
+	// sessions meanwhile.
+	select {
+	case o := <-conns:
+		if o.err == nil {
+			held = append(held, o.c)
+			killer, err = newActor(ctx, k, p.cfg.User, connRunner{o.c})
+			if err != nil {
+				killer = nil
+			}
+		}
+	case roErr = <-roDone:
+		roLanded = true
+		go func() {
+			if o := <-conns; o.c != nil {
+				o.c.Close()
+			}
+		}()
 	}
-	a, err := newActor(ctx, k, p.cfg.User, dbRunner{db})
-	if err != nil {
-		return FenceResult{}, err
+	if killer != nil && !roLanded {
+		for !roLanded {
+			n, err := killer.KillClientConnections(ctx, keepUsers)
+			res.Killed += n
+			if err != nil && ctx.Err() != nil {
+				return res, err
+			}
+			select {
+			case roErr = <-roDone:
+				roLanded = true
+			case <-ctx.Done():
+				return res, unreachableErr(k, ctx.Err())
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
 	}
-	res := FenceResult{Version: a.ver}
+	if roErr != nil {
+		return res, unreachableErr(k, fmt.Errorf("SET GLOBAL read_only = ON: %w", roErr))
+	}
+	// read_only is on: one more pass kills what connected meanwhile, then
+	// MySQL's super_read_only, then what it holds.
+	a := killer
+	if a == nil {
+		if a, err = newActor(ctx, k, p.cfg.User, connRunner{first.c}); err != nil {
+			return res, err
+		}
+	}
+	res.Version = a.ver
+	n, err := a.KillClientConnections(ctx, keepUsers)
+	res.Killed += n
+	if err != nil {
+		return res, err
+	}
 	if a.ver.HasSuperReadOnly() {
 		// MySQL: read_only alone lets SUPER/CONNECTION_ADMIN users write.
 		if err := a.SetReadOnly(ctx, true); err != nil {
 			return res, err
 		}
 	}
-	n, err := a.KillClientConnections(ctx, keepUsers)
-	res.Killed = n
-	if err != nil {
-		return res, err
-	}
-	// What it holds now, after the sessions are gone: a session killed
-	// while its commit waited for a semi-sync acknowledgement leaves that
-	// transaction in the binary log (an extra GTID to account for).
+	// A session killed while its commit waited for a semi-sync
+	// acknowledgement leaves that transaction in the binary log (an extra
+	// GTID to account for): read what it holds now.
 	if exec, err := a.executed(ctx); err == nil {
 		res.Executed = exec
 	}
 	return res, nil
 }
+
+// connRunner runs statements on one pinned connection.
+type connRunner struct{ c *sql.Conn }
+
+func (r connRunner) Exec(ctx context.Context, q string, args ...any) error {
+	_, err := r.c.ExecContext(ctx, q, args...)
+	return err
+}
+
+func (r connRunner) Query(ctx context.Context, q string, args ...any) ([]Row, error) {
+	return queryRows(ctx, r.c, q, args...)
+}
+
+// Close does nothing: the connection belongs to the fence.
+func (r connRunner) Close() error { return nil }
 
 // IsRefused reports whether err is a refused TCP connection: nothing
 // listens on the port (the process is gone), as opposed to a timeout.

@@ -128,3 +128,50 @@ func TestFenceRefusedWhenDead(t *testing.T) {
 		t.Fatal("wrong error")
 	}
 }
+
+// TestFenceKillsACommitWaitingForSemiSync: a commit waits for a semi-sync
+// acknowledgement no replica will send (its replica is frozen). read_only
+// alone would wait for it until the semi-sync timeout, and the client would
+// then get OK; the fence kills the session meanwhile, so the client gets an
+// error, and read_only lands long before the timeout.
+func TestFenceKillsACommitWaitingForSemiSync(t *testing.T) {
+	top, p := actionSandbox(t, sandbox.Config{Instances: 2, SemiSync: true, SemiSyncTimeout: 20 * time.Second})
+	app := appTable(t, top)
+	app.SetMaxOpenConns(1)
+	if err := top.Pause("db2"); err != nil {
+		t.Fatal(err)
+	}
+	defer top.Resume("db2")
+	insert := make(chan error, 1)
+	go func() {
+		_, err := app.Exec("INSERT INTO t (id, v) VALUES (1, 'waits')")
+		insert <- err
+	}()
+	// The commit is waiting for its acknowledgement.
+	testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
+		n := one(t, top, "db1", "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE '%semi-sync%'")
+		return n != "0", "no session waiting for a semi-sync ACK yet: " + n
+	})
+	start := time.Now()
+	res, err := p.Fence(tctx(t, 30*time.Second), key(t, top, "db1"), nil, nil)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("fence: %v", err)
+	}
+	select {
+	case err := <-insert:
+		if err == nil {
+			t.Fatal("the waiting commit was acknowledged to its client")
+		}
+		t.Logf("waiting commit got: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting commit neither failed nor succeeded after the fence")
+	}
+	if took > 10*time.Second {
+		t.Fatalf("fence took %s: read_only waited for the semi-sync timeout", took)
+	}
+	if got := one(t, top, "db1", "SELECT @@read_only"); got != "1" {
+		t.Fatalf("read_only = %s after the fence", got)
+	}
+	t.Logf("fence took %s, killed %d session(s)", took.Round(time.Millisecond), res.Killed)
+}

@@ -357,9 +357,14 @@ func unreachableErr(k Key, err error) error {
 	return fmt.Errorf("%s: %w: %w", k, ErrUnreachable, err)
 }
 
+// querier is a pool (*sql.DB) or one pinned connection (*sql.Conn).
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
 // queryRows runs q and returns every row as column name -> value, with the
 // column names lower-cased (parsers match names case-insensitively anyway).
-func queryRows(ctx context.Context, db *sql.DB, q string, args ...any) ([]Row, error) {
+func queryRows(ctx context.Context, db querier, q string, args ...any) ([]Row, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
