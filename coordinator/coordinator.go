@@ -20,6 +20,9 @@ type Raft interface {
 	AppliedIndex() uint64
 	VerifyLeader(ctx context.Context) error
 	OnLeadership(name string, fn election.LeaderFunc)
+	// SyncWithLeader returns once this node's state machine holds what
+	// the leader had applied (a read index).
+	SyncWithLeader(ctx context.Context) error
 }
 
 // Prober reads one instance; *topology.Prober implements it.

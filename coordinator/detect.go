@@ -246,10 +246,22 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 	// A failover waiting for a fence (recovery.fence_policy=require)
 	// promotes nobody until one succeeds: say so, with the last attempt.
 	for _, rec := range recs {
-		if rec.Done() || len(rec.Steps) == 0 {
+		if rec.Done() {
 			continue
 		}
-		if last := rec.Steps[len(rec.Steps)-1]; last.Kind == StepFence && last.Error != "" {
+		// Pending from the first failed round until a fence succeeds,
+		// steady while each new attempt runs (no flapping alert).
+		pending := -1
+		for i, st := range rec.Steps {
+			switch {
+			case st.Kind == StepFence && st.Error != "":
+				pending = i
+			case st.Kind == election.StepFenced, st.Kind == StepUnfenced, st.Kind == election.StepPromoteIntent:
+				pending = -1
+			}
+		}
+		if pending >= 0 {
+			last := rec.Steps[pending]
 			out = append(out, election.Problem{
 				Code: CodeFencePending, Cluster: rec.Cluster, Key: rec.FailedKey, Severity: "critical",
 				Since: since(CodeFencePending, rec.FailedKey), Description: fmt.Sprintf("recovery %d: %s", rec.ID, last.Message),

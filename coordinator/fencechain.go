@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
+	"github.com/warden-ha/warden/topology/hostaddr"
 )
 
 // Fencer fences a server over a connection that waits for it to answer;
@@ -50,18 +52,28 @@ const sqlFenceWait = 300 * time.Millisecond
 
 // classify records the failed master's liveness class on the recovery,
 // from the coordinators' verdicts and the leader's fresh probe.
-func (r *recoveries) classify(ctx context.Context, rec *election.Recovery, fresh *topology.Instance) topology.Liveness {
+//
+// Only the current voters' verdicts count (a departed coordinator's stale
+// verdict is no evidence), and the recheck counts only when it got an
+// answer of its own: a recheck cut short by its own bound proves nothing
+// about the server (recheckMaster).
+func (r *recoveries) classify(ctx context.Context, rec *election.Recovery, freshErr string, quiet bool) topology.Liveness {
+	isVoter := map[string]bool{}
+	for _, id := range voters(r.c.raft.Status()) {
+		isVoter[id] = true
+	}
 	var votes []topology.Vote
 	for node, v := range r.c.raft.FSM().Verdicts(rec.FailedKey) {
+		if len(isVoter) > 0 && !isVoter[node] {
+			continue
+		}
 		votes = append(votes, topology.Vote{Node: node, Reachable: v.Reachable, Since: v.Since, Error: v.Error})
 	}
-	freshErr := ""
-	if fresh != nil {
-		freshErr = fresh.LastError
-	}
 	live, why := topology.ClassifyLiveness(votes, freshErr)
-	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepLiveness, Instance: rec.FailedKey,
-		Message: fmt.Sprintf("%s: %s", live, why)})
+	if !quiet {
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepLiveness, Instance: rec.FailedKey,
+			Message: fmt.Sprintf("%s: %s", live, why)})
+	}
 	return live
 }
 
@@ -103,6 +115,13 @@ func (r *recoveries) fenceBeforePromote(ctx context.Context, rec *election.Recov
 		if r.cfg.FencePolicy != FenceRequire {
 			return r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepUnfenced, Instance: k,
 				Message: fmt.Sprintf("%s could not be fenced; promoting anyway (recovery.fence_policy=best_effort): it may take writes if it resumes before a coordinator reaches it; configure recovery.fence_command to close that window", k)})
+		}
+		// A master that hung and was then killed (stale timeout votes, a
+		// refusal now) becomes certainly dead: no fence needed any more.
+		if now := r.classify(ctx, rec, r.c.recheckError(ctx, k), true); !now.MayBeAlive() {
+			_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepLiveness, Instance: k,
+				Message: fmt.Sprintf("now %s: the process is gone, no fence needed", now)})
+			return nil
 		}
 		wait := min(time.Duration(attempt)*time.Second, 10*time.Second)
 		msg := fmt.Sprintf("%s could not be fenced (attempt %d); no promotion until a fence succeeds (recovery.fence_policy=require); retrying in %s", k, attempt, wait)
@@ -174,6 +193,14 @@ func fenceCommandNote(k topology.Key, res HookResult, extra string) election.Rec
 	} else {
 		n.Error = firstNonEmpty(res.Err, fmt.Sprintf("exit %d", res.ExitCode))
 		n.Message = fmt.Sprintf("recovery.fence_command failed (exit %d) after %s", res.ExitCode, res.Took.Round(time.Millisecond))
+		if out := strings.TrimSpace(res.Output); out != "" {
+			// The last words of a failed fence say why (an unreachable
+			// power controller, say); bounded.
+			if len(out) > 300 {
+				out = "…" + out[len(out)-300:]
+			}
+			n.Error += "; output: " + strings.ToValidUTF8(out, "?")
+		}
 	}
 	if extra != "" {
 		n.Message += "; " + extra
@@ -214,13 +241,18 @@ func fenceEnv(k topology.Key) []string {
 // runFenceCommand runs recovery.fence_command once, under FenceTimeout,
 // killing its whole process group past it.
 func (r *recoveries) runFenceCommand(ctx context.Context, k topology.Key) HookResult {
+	if err := hostaddr.ValidHost(k.Host); err != nil {
+		// Never hand a value that is not a host name or IP to a command
+		// (an argument such as "-oProxyCommand=..." is an option to ssh).
+		return HookResult{Hook: "recovery.fence_command", ExitCode: -1, Err: fmt.Sprintf("not run: host %q: %v", truncate(k.Host, 80), err)}
+	}
 	argv := fenceArgv(r.cfg.FenceCommand, k)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.FenceTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = fenceEnv(k)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
+	buf := &cappedBuffer{max: maxHookOutput}
+	cmd.Stdout, cmd.Stderr = buf, buf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
@@ -239,6 +271,29 @@ func (r *recoveries) runFenceCommand(ctx context.Context, k topology.Key) HookRe
 	}
 	r.c.log.Warn("fence command ran", "instance", k, "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
 	return res
+}
+
+// cappedBuffer keeps the first max bytes written to it and discards the
+// rest, so a chatty command cannot grow Warden's memory.
+type cappedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max + 1 - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *cappedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func truncate(s string, n int) string {

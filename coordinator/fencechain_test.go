@@ -21,7 +21,7 @@ import (
 func testRecoveries(t *testing.T, cfg RecoveryConfig) (*Coordinator, *fsmRaft) {
 	t.Helper()
 	fr := &fsmRaft{fsm: election.NewFSM(nil)}
-	c := &Coordinator{cfg: Default(), raft: fr, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now,
+	c := &Coordinator{cfg: Default(), raft: fr, prober: hungProber{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now,
 		cache: newCache(), lines: newFenceLines(), fencing: map[topology.Key]bool{}, adoptFailures: map[topology.Key]time.Time{}}
 	c.cfg.Recovery = cfg
 	c.recovery = newRecoveries(c, cfg, nil)
@@ -30,6 +30,14 @@ func testRecoveries(t *testing.T, cfg RecoveryConfig) (*Coordinator, *fsmRaft) {
 		t.Fatal(err)
 	}
 	return c, fr
+}
+
+// hungProber answers like a hung server: nothing until the deadline.
+type hungProber struct{}
+
+func (hungProber) Probe(ctx context.Context, k topology.Key) (*topology.Instance, error) {
+	<-ctx.Done()
+	return &topology.Instance{Key: k, LastError: "context deadline exceeded"}, ctx.Err()
 }
 
 // finished commits a recovery of failed with the given steps and outcome.
@@ -86,15 +94,19 @@ func TestBlockedRetriesRecoveriesThatChangedNothing(t *testing.T) {
 		t.Fatalf("after the 2 s backoff: blocked: %q", why)
 	}
 	last := finished(t, fr, key(1), t0.Add(5*time.Second), false, "refresh")
-	why := r.blocked("c1", "automatic", key(1), t0.Add(time.Hour))
+	why := r.blocked("c1", "automatic", key(1), t0.Add(10*time.Minute))
 	if !strings.Contains(why, "3 automatic attempts failed") || !strings.Contains(why, "acknowledged") {
 		t.Fatalf("after the last attempt: %q, want it to give up until acknowledged", why)
 	}
+	// Attempts older than the window (the block period) no longer count.
+	if why := r.blocked("c1", "automatic", key(1), t0.Add(time.Hour)); why != "" {
+		t.Fatalf("an hour later: %q", why)
+	}
 	// Acknowledging the last one allows another attempt.
-	if _, err := fr.Propose(t.Context(), election.RecoveryAck{IDs: []uint64{last.ID}, By: "op", At: t0.Add(time.Hour)}); err != nil {
+	if _, err := fr.Propose(t.Context(), election.RecoveryAck{IDs: []uint64{last.ID}, By: "op", At: t0.Add(10 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if why := r.blocked("c1", "automatic", key(1), t0.Add(time.Hour)); why != "" {
+	if why := r.blocked("c1", "automatic", key(1), t0.Add(10*time.Minute)); why != "" {
 		t.Fatalf("after an acknowledgement: %q", why)
 	}
 

@@ -34,7 +34,9 @@ import (
 const fenceLineTimeout = 30 * time.Second
 
 type fenceLines struct {
-	mu      sync.Mutex
+	mu        sync.Mutex
+	targets   map[uint64]topology.Key // cached fenceTargets
+	targetsAt uint64                  // the applied index they were computed at
 	running map[uint64]context.CancelFunc // recovery id -> its line
 	done    map[uint64]bool               // lines that fenced: never again
 	fenced  map[topology.Key]time.Time    // when a line of this node last fenced k
@@ -52,11 +54,37 @@ func (c *Coordinator) lineFenced(k topology.Key, after time.Time) (time.Time, bo
 	return at, ok && at.After(after)
 }
 
+// fenceLineWindow bounds how long after a successful failover the lines
+// wait for an unfenced old master: a server that comes back later than
+// this is fenced by the leader's probe path (fence.go) when it is seen.
+const fenceLineWindow = 24 * time.Hour
+
 // fenceTargets lists the failed masters to hold fence lines to, by
-// recovery id.
+// recovery id. It is computed once per applied index (a scan of every
+// recovery), and cached.
 func (c *Coordinator) fenceTargets() map[uint64]topology.Key {
+	idx := c.raft.AppliedIndex()
+	c.lines.mu.Lock()
+	if c.lines.targets != nil && c.lines.targetsAt == idx {
+		t := c.lines.targets
+		c.lines.mu.Unlock()
+		return t
+	}
+	c.lines.mu.Unlock()
+	t := c.computeFenceTargets()
+	c.lines.mu.Lock()
+	c.lines.targets, c.lines.targetsAt = t, idx
+	c.lines.mu.Unlock()
+	return t
+}
+
+func (c *Coordinator) computeFenceTargets() map[uint64]topology.Key {
 	out := map[uint64]topology.Key{}
-	for _, rec := range c.raft.FSM().Recoveries() {
+	fsm := c.raft.FSM()
+	recs := fsm.Recoveries()
+	succ := successors(recs)
+	now := c.now()
+	for _, rec := range recs {
 		if (rec.Kind != "automatic" && rec.Kind != "manual") || rec.Fenced || rec.Rejoined {
 			continue
 		}
@@ -66,14 +94,40 @@ func (c *Coordinator) fenceTargets() map[uint64]topology.Key {
 			}
 			continue
 		}
-		if !rec.Success {
+		if now.Sub(rec.Finished) > fenceLineWindow {
 			continue
 		}
-		if best, _, ok := c.replacedBy(rec.FailedKey); ok && best.ID == rec.ID {
+		if _, known := fsm.Instance(rec.FailedKey); !known {
+			continue // forgotten by an operator
+		}
+		if !rec.Success {
+			// A recovery that failed after its promote intent may have
+			// made a replica writable: its old master still needs fencing.
+			if !rec.Promoting.IsZero() && hasStepKind(rec, StepFence) {
+				out[rec.ID] = rec.FailedKey
+			}
+			continue
+		}
+		if s, ok := succ[rec.FailedKey]; !ok || s == rec.FailedKey {
+			continue // promoted again since: a master, not an old master
+		}
+		if latest := latestReplacingIn(recs, rec.FailedKey); latest == rec.ID {
 			out[rec.ID] = rec.FailedKey
 		}
 	}
 	return out
+}
+
+// latestReplacingIn is the id of the latest successful recovery that
+// replaced k.
+func latestReplacingIn(recs []election.Recovery, k topology.Key) uint64 {
+	var best uint64
+	for _, r := range recs {
+		if r.FailedKey == k && r.Done() && r.Success && !r.Successor.IsZero() && r.ID > best {
+			best = r.ID
+		}
+	}
+	return best
 }
 
 func hasStepKind(rec election.Recovery, kind string) bool {
@@ -139,6 +193,7 @@ func (c *Coordinator) fenceLoop(ctx context.Context) {
 func (c *Coordinator) fenceLine(ctx context.Context, id uint64, k topology.Key) {
 	log := c.log.With("loop", "fence-line", "recovery", id, "instance", k)
 	started := time.Now()
+	var lastWarn time.Time
 	for ctx.Err() == nil {
 		actx, cancel := context.WithTimeout(ctx, fenceLineTimeout)
 		res, err := c.fencer.Fence(actx, k, nil, func() error { return c.mayFence(id, k) })
@@ -158,6 +213,11 @@ func (c *Coordinator) fenceLine(ctx context.Context, id uint64, k topology.Key) 
 		}
 		if errors.Is(err, errNotNow) {
 			log.Debug("fence line holds off", "err", err)
+		} else if !topology.IsRefused(err) && !errors.Is(err, context.DeadlineExceeded) && time.Since(lastWarn) > time.Minute {
+			// Refusals and waits are what a line expects; anything else
+			// (a missing privilege, say) would make it useless silently.
+			lastWarn = time.Now()
+			log.Warn("fence line attempt failed", "err", err)
 		}
 		// A refused connection returns at once: retry soon, since a
 		// restarted server may take writes from its first second. Other
@@ -177,17 +237,22 @@ func (c *Coordinator) fenceLine(ctx context.Context, id uint64, k topology.Key) 
 var errNotNow = errors.New("not fencing now")
 
 // mayFence is asked when a line's connection is established, right before
-// it sends anything.
+// it sends anything. A follower first brings its state machine up to the
+// leader's (a read index through the leader, which also proves there is
+// one): a follower that was cut off may have a current leader ID, its own
+// log applied, and still lack the records that made this server a master
+// again.
 func (c *Coordinator) mayFence(id uint64, k topology.Key) error {
+	if !c.raft.IsLeader() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := c.raft.SyncWithLeader(ctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errNotNow, err)
+		}
+	}
 	if got, ok := c.fenceTargets()[id]; !ok || got != k {
 		return fmt.Errorf("%w: %s is no longer a fence target of recovery %d", errNotNow, k, id)
-	}
-	if c.raft.IsLeader() {
-		return nil
-	}
-	st := c.raft.Status()
-	if st.LeaderID == "" || st.AppliedIndex < st.LastIndex {
-		return fmt.Errorf("%w: no leader, or replicated state not applied (%d/%d)", errNotNow, st.AppliedIndex, st.LastIndex)
 	}
 	return nil
 }

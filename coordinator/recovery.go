@@ -299,7 +299,10 @@ func (r *recoveries) blocked(cluster, kind string, failed topology.Key, now time
 			continue
 		}
 		if !rec.Success && !changedTopology(rec) {
-			if rec.FailedKey == failed && !rec.Acknowledged {
+			// Count this failure's recent automatic attempts only: an old
+			// veto by a hook, or a manual failover that was refused, must
+			// not use up the attempts of a failure months later.
+			if rec.FailedKey == failed && !rec.Acknowledged && rec.Kind != "manual" && now.Sub(rec.Finished) < r.retryWindow() {
 				attempts, lastFailed = attempts+1, rec
 			}
 			continue
@@ -322,6 +325,12 @@ func (r *recoveries) blocked(cluster, kind string, failed topology.Key, now time
 			attempts, r.cfg.RetryAttempts, lastFailed.ID, lastFailed.Error, next.UTC().Format(time.RFC3339))
 	}
 	return ""
+}
+
+// retryWindow is how far back attempts that changed nothing count: the
+// block period, and at least long enough for every backoff step.
+func (r *recoveries) retryWindow() time.Duration {
+	return max(r.cfg.BlockPeriod, 15*time.Minute)
 }
 
 // retryBackoff is the wait after the n-th attempt that changed nothing:

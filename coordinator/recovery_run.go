@@ -121,9 +121,10 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 	// 1. Refresh the failed instance and its replicas right before acting.
 	replicaKeys := r.c.replicasOf(failed)
 	var fresh *topology.Instance
+	var recheckCut bool
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); fresh = r.c.recheckMaster(ctx, failed) }()
+	go func() { defer wg.Done(); fresh, recheckCut = r.c.recheckMaster(ctx, failed) }()
 	facts := r.c.refresh(ctx, replicaKeys)
 	wg.Wait()
 	facts[failed] = fresh
@@ -183,7 +184,11 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 	// predecessor already chose a replica goes on: that replica may be
 	// writable already.
 	if rec.Promoting.IsZero() {
-		live := r.classify(ctx, rec, facts[failed])
+		freshErr := fresh.LastError
+		if recheckCut {
+			freshErr = ""
+		}
+		live := r.classify(ctx, rec, freshErr, false)
 		if err := r.fenceBeforePromote(ctx, rec, live); err != nil {
 			return outcome{err: err}
 		}
@@ -498,7 +503,8 @@ func (r *recoveries) finishRetrying(id uint64, err error) {
 const recheckTimeout = 100 * time.Millisecond
 
 // recheckMaster probes the failed master once, bounded by recheckTimeout.
-func (c *Coordinator) recheckMaster(ctx context.Context, k topology.Key) *topology.Instance {
+// cut says that bound ended it: then its error is no evidence.
+func (c *Coordinator) recheckMaster(ctx context.Context, k topology.Key) (inst *topology.Instance, cut bool) {
 	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
 	defer cancel()
 	inst, err := c.prober.Probe(rctx, k)
@@ -508,8 +514,21 @@ func (c *Coordinator) recheckMaster(ctx context.Context, k topology.Key) *topolo
 			inst.LastError = err.Error()
 		}
 	}
+	if inst.LastError != "" && rctx.Err() != nil && ctx.Err() == nil {
+		// Our own bound ended it: no evidence either way.
+		cut = true
+	}
 	if inst.LastError == "" {
 		c.cache.update(inst, c.now())
 	}
-	return inst
+	return inst, cut
+}
+
+// recheckError is the recheck's error when it is evidence, else "".
+func (c *Coordinator) recheckError(ctx context.Context, k topology.Key) string {
+	inst, cut := c.recheckMaster(ctx, k)
+	if cut {
+		return ""
+	}
+	return inst.LastError
 }

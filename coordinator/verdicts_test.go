@@ -39,6 +39,7 @@ func (f *fsmRaft) Status() election.Status                  { return election.St
 func (f *fsmRaft) AppliedIndex() uint64                     { return f.index }
 func (f *fsmRaft) VerifyLeader(context.Context) error       { return nil }
 func (f *fsmRaft) OnLeadership(string, election.LeaderFunc) {}
+func (f *fsmRaft) SyncWithLeader(context.Context) error     { return nil }
 
 // TestVerdictReconcileRepairsAStaleVote: a retried older proposal can
 // commit after a newer one (a leadership change while committing), leaving

@@ -206,7 +206,7 @@ func (n *Node) RemoveMember(ctx context.Context, id string) error {
 // or LAN handshake (well under a millisecond), far below a Raft commit, and
 // avoids pooling and stale-connection handling.
 type forwardRequest struct {
-	Op   string `json:"op"` // "apply", "remove", "leave" or "id"
+	Op   string `json:"op"` // "apply", "sync", "remove", "leave" or "id"
 	Data []byte `json:"data,omitempty"`
 	ID   string `json:"id,omitempty"`
 }
@@ -320,6 +320,12 @@ func (n *Node) handleForward(conn net.Conn) {
 		} else {
 			res, err = n.applyLocal(ctx, req.Data)
 		}
+	case "sync":
+		if n.raft.State() != raft.Leader {
+			err = n.notLeaderError()
+		} else {
+			res, err = n.syncIndexLocal(ctx)
+		}
 	case "remove":
 		err = n.removeMemberLocal(req.ID, false)
 	case "leave":
@@ -346,4 +352,53 @@ func (n *Node) handleForward(conn net.Conn) {
 	if err := json.NewEncoder(conn).Encode(resp); err != nil {
 		n.logger.Warn("write forward response", "remote", conn.RemoteAddr(), "err", err)
 	}
+}
+
+// SyncWithLeader returns once this node's state machine holds everything
+// the leader had applied when it answered (a read index): a follower that
+// was cut off and has just heard from the leader again may have a stale
+// state machine with a current leader ID and its own log fully applied.
+// The leader answers after a Barrier, which also proves it still leads.
+// Use it before a follower acts on the replicated state outside Raft (a
+// fence line, coordinator/fenceline.go).
+func (n *Node) SyncWithLeader(ctx context.Context) error {
+	if n.isShutdown() {
+		return ErrShutdown
+	}
+	ctx, cancel := n.withApplyTimeout(ctx)
+	defer cancel()
+	var res Result
+	var err error
+	if n.raft.State() == raft.Leader {
+		res, err = n.syncIndexLocal(ctx)
+	} else if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		err = ErrNoLeader
+	} else {
+		res, err = n.forward(ctx, string(addr), forwardRequest{Op: "sync"})
+	}
+	if err != nil {
+		return fmt.Errorf("sync with the leader: %w", err)
+	}
+	for n.raft.AppliedIndex() < res.Index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sync with the leader: applied %d of %d: %w", n.raft.AppliedIndex(), res.Index, ctx.Err())
+		case <-n.shutdownCh:
+			return ErrShutdown
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// syncIndexLocal is the leader's side of SyncWithLeader.
+func (n *Node) syncIndexLocal(ctx context.Context) (Result, error) {
+	timeout := n.cfg.ApplyTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	if err := waitFuture(ctx, n.raft.Barrier(timeout)); err != nil {
+		return Result{}, translateRaftError(n, err)
+	}
+	return Result{Index: n.raft.AppliedIndex()}, nil
 }
