@@ -35,11 +35,11 @@ const fenceLineTimeout = 30 * time.Second
 
 type fenceLines struct {
 	mu        sync.Mutex
-	targets   map[uint64]topology.Key // cached fenceTargets
-	targetsAt uint64                  // the applied index they were computed at
-	running map[uint64]context.CancelFunc // recovery id -> its line
-	done    map[uint64]bool               // lines that fenced: never again
-	fenced  map[topology.Key]time.Time    // when a line of this node last fenced k
+	targets   map[uint64]topology.Key       // cached fenceTargets
+	targetsAt uint64                        // the applied index they were computed at
+	running   map[uint64]context.CancelFunc // recovery id -> its line
+	done      map[uint64]bool               // lines that fenced: never again
+	fenced    map[topology.Key]time.Time    // when a line of this node last fenced k
 }
 
 func newFenceLines() *fenceLines {

@@ -127,11 +127,11 @@ func (i *Instance) Reachable() bool { return i.LastError == "" && !i.LastSeen.Is
 // ReplicaStatus is the instance's view of its own source, parsed by column
 // name from SHOW REPLICA STATUS / SHOW SLAVE STATUS / SHOW ALL SLAVES STATUS.
 type ReplicaStatus struct {
-	SourceHost     string `json:"source_host"`
-	SourcePort     int    `json:"source_port"`
+	SourceHost string `json:"source_host"`
+	SourcePort int    `json:"source_port"`
 	// SourceInvalid: SourceHost/SourcePort is not a host and port
 	// (reported.go); the source is never followed.
-	SourceInvalid bool `json:"source_invalid,omitempty"`
+	SourceInvalid  bool   `json:"source_invalid,omitempty"`
 	SourceServerID uint32 `json:"source_server_id,omitempty"`
 	SourceUUID     string `json:"source_uuid,omitempty"` // MySQL only
 
