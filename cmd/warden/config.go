@@ -23,9 +23,10 @@ import (
 // flags. It is the operator's view; wiring (server.go) turns it into each
 // component's own Config.
 type ServerConfig struct {
-	NodeID   string `mapstructure:"node_id"`
-	DataDir  string `mapstructure:"data_dir"`
-	LogLevel string `mapstructure:"log_level"`
+	NodeID    string `mapstructure:"node_id"`
+	DataDir   string `mapstructure:"data_dir"`
+	LogLevel  string `mapstructure:"log_level"`
+	LogFormat string `mapstructure:"log_format"`
 
 	HTTP       HTTPSettings       `mapstructure:"http"`
 	Raft       RaftSettings       `mapstructure:"raft"`
@@ -197,6 +198,7 @@ var serverSettings = []setting{
 	{"node_id", "node-id", "", "unique id of this coordinator in the Raft group (default: the host name)"},
 	{"data_dir", "data-dir", "/var/lib/warden", "directory for the Raft log, snapshots and node state"},
 	{"log_level", "log-level", "info", "debug, info, warn or error"},
+	{"log_format", "log-format", "text", "text (key=value lines) or json (one JSON object per line)"},
 	{"http.addr", "http-addr", "127.0.0.1:3000", "address the API and web UI listen on"},
 	{"http.advertise", "http-advertise", "", "API address other nodes and the CLI use (default: http.addr)"},
 	{"http.tls_cert_file", "", "", "PEM certificate for HTTPS (with http.tls_key_file)"},
@@ -432,6 +434,11 @@ func (c *ServerConfig) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log_level", c.LogLevel, "must be debug, info, warn or error")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log_format", c.LogFormat, "must be text or json")
 	}
 	checkAddr := func(key, val string, optional bool) {
 		if val == "" && optional {

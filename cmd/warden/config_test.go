@@ -123,6 +123,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{name: "unknown key in file", file: "raft:\n  adr: 127.0.0.1:1\n", want: []string{"adr"}},
 		{name: "missing password file", args: []string{"--mysql-password-file", "/nonexistent/pw"}, want: []string{"mysql.password_file", "/nonexistent/pw"}},
 		{name: "bad log level", env: []string{"WARDEN_LOG_LEVEL=loud"}, want: []string{"log_level", "loud"}},
+		{name: "bad log format", args: []string{"--log-format", "yaml"}, want: []string{"log_format", `"yaml"`, "text or json"}},
 		{name: "relative data dir", args: []string{"--data-dir", "data"}, want: []string{"data_dir", `"data"`}},
 		{name: "lease above heartbeat", file: "raft:\n  heartbeat_timeout: 100ms\n  leader_lease_timeout: 200ms\n", want: []string{"raft.leader_lease_timeout", "200ms"}},
 		{name: "bad lost data policy", env: []string{"WARDEN_RECOVERY_LOST_DATA_POLICY=maybe"}, want: []string{"recovery.lost_data_policy", `"maybe"`}},

@@ -41,17 +41,11 @@ wins over the environment, which wins over the file. See docs/configuration.md.`
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runServer(ctx, cfg, newLogger(cfg.LogLevel, os.Stderr))
+			return runServer(ctx, cfg, newLogger(cfg.LogLevel, cfg.LogFormat, os.Stderr))
 		},
 	}
 	addServerFlags(cmd.Flags())
 	return cmd
-}
-
-func newLogger(level string, w *os.File) *slog.Logger {
-	var l slog.Level
-	_ = l.UnmarshalText([]byte(level)) // validated already
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
 }
 
 // runServer builds every component from the configuration, starts them and
