@@ -67,8 +67,9 @@ type Coordinator struct {
 	adoptFailures map[topology.Key]time.Time
 
 	// fencer, when the prober can fence, holds fence lines (fenceline.go).
-	fencer Fencer
-	lines  *fenceLines
+	fencer  Fencer
+	lines   *fenceLines
+	standby *standbys
 
 	detector *detector
 	recovery *recoveries
@@ -100,6 +101,7 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		fencing:       map[topology.Key]bool{},
 		adoptFailures: map[topology.Key]time.Time{},
 		lines:         newFenceLines(),
+		standby:       newStandbys(),
 	}
 	if f, ok := prober.(Fencer); ok {
 		c.fencer = f
@@ -129,8 +131,9 @@ func (c *Coordinator) Run(ctx context.Context) {
 		c.raft.OnLeadership("recovery", c.recovery.lead)
 	}
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); c.fenceLoop(ctx) }()
+	go func() { defer wg.Done(); c.standbyLoop(ctx) }()
 	go func() { defer wg.Done(); c.verdicts.run(ctx) }()
 	go func() { defer wg.Done(); c.probeLoop(ctx) }()
 	go func() { defer wg.Done(); c.sampleLoop(ctx) }()

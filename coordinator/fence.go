@@ -67,7 +67,7 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 			var res topology.FenceResult
 			err := r.act(ctx, 0, func(actx context.Context) error {
 				var err error
-				res, err = c.fencer.Fence(actx, k, nil, nil)
+				res, err = c.fencer.Fence(actx, k, nil, nil, nil)
 				return err
 			})
 			if err != nil {

@@ -21,7 +21,8 @@ import (
 // Fencer fences a server over a connection that waits for it to answer;
 // *topology.Prober implements it.
 type Fencer interface {
-	Fence(ctx context.Context, k topology.Key, keepUsers []string, proceed func() error) (topology.FenceResult, error)
+	Fence(ctx context.Context, k topology.Key, keepUsers []string, proceed func() error, sb *topology.Standby) (topology.FenceResult, error)
+	OpenStandby(ctx context.Context, k topology.Key) (*topology.Standby, error)
 }
 
 // Step kinds of the fence chain (docs/failover.md, "The fence chain").
@@ -158,7 +159,7 @@ func (r *recoveries) fenceOnce(ctx context.Context, rec *election.Recovery, wait
 	}
 	if f := r.c.fencer; f != nil && wait > 0 {
 		sctx, cancel := context.WithTimeout(ctx, wait)
-		res, err := f.Fence(sctx, k, nil, nil)
+		res, err := f.Fence(sctx, k, nil, nil, r.c.takeStandby(k))
 		cancel()
 		note := election.RecoveryNote{Kind: StepFenceSQL, Instance: k}
 		if err == nil {

@@ -22,7 +22,7 @@ func testRecoveries(t *testing.T, cfg RecoveryConfig) (*Coordinator, *fsmRaft) {
 	t.Helper()
 	fr := &fsmRaft{fsm: election.NewFSM(nil)}
 	c := &Coordinator{cfg: Default(), raft: fr, prober: hungProber{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now,
-		cache: newCache(), lines: newFenceLines(), fencing: map[topology.Key]bool{}, adoptFailures: map[topology.Key]time.Time{}}
+		cache: newCache(), lines: newFenceLines(), standby: newStandbys(), fencing: map[topology.Key]bool{}, adoptFailures: map[topology.Key]time.Time{}}
 	c.cfg.Recovery = cfg
 	c.recovery = newRecoveries(c, cfg, nil)
 	on := true
@@ -152,7 +152,11 @@ type fakeFencer struct {
 
 func newFakeFencer() *fakeFencer { return &fakeFencer{resumed: make(chan struct{})} }
 
-func (f *fakeFencer) Fence(ctx context.Context, k topology.Key, _ []string, proceed func() error) (topology.FenceResult, error) {
+func (f *fakeFencer) OpenStandby(context.Context, topology.Key) (*topology.Standby, error) {
+	return nil, context.Canceled
+}
+
+func (f *fakeFencer) Fence(ctx context.Context, k topology.Key, _ []string, proceed func() error, _ *topology.Standby) (topology.FenceResult, error) {
 	f.calls.Add(1)
 	select {
 	case <-ctx.Done():

@@ -196,7 +196,10 @@ func (c *Coordinator) fenceLine(ctx context.Context, id uint64, k topology.Key) 
 	var lastWarn time.Time
 	for ctx.Err() == nil {
 		actx, cancel := context.WithTimeout(ctx, fenceLineTimeout)
-		res, err := c.fencer.Fence(actx, k, nil, func() error { return c.mayFence(id, k) })
+		// The first attempt uses the standby connections opened while the
+		// master answered, if any: they do not depend on the hung
+		// server's accept backlog (standby.go).
+		res, err := c.fencer.Fence(actx, k, nil, func() error { return c.mayFence(id, k) }, c.takeStandby(k))
 		cancel()
 		if err == nil {
 			at := c.now()

@@ -52,29 +52,46 @@ type FenceResult struct {
 // if not nil, is asked once the first connection is established and
 // before anything is sent: the wait may have lasted minutes, and the
 // caller rechecks that fencing is still wanted (an error aborts).
-func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed func() error) (FenceResult, error) {
+//
+// sb, when not nil, is a Standby opened while the server was healthy: its
+// two connections are used instead of new ones (and closed), so the fence
+// does not depend on the hung server's accept backlog, which fills up
+// within seconds with every client's and coordinator's connection attempt
+// (back_log, 80 here); past that, a new connection is not even queued.
+func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed func() error, sb *Standby) (FenceResult, error) {
 	if err := needDeadline(ctx, k); err != nil {
+		if sb != nil {
+			sb.Close()
+		}
 		return FenceResult{}, err
 	}
-	// No read timeout: the greeting of a hung server takes as long as the
-	// hang; ctx bounds it (the driver closes a connection when ctx ends).
-	db, err := sql.Open("mysql", p.dsn(k, 0))
-	if err != nil {
-		return FenceResult{}, fmt.Errorf("%s: %w", k, err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(2)
-	db.SetMaxIdleConns(2)
 	type opened struct {
 		c   *sql.Conn
 		err error
 	}
 	conns := make(chan opened, 2)
-	for range 2 {
-		go func() {
-			c, err := db.Conn(ctx)
-			conns <- opened{c, err}
-		}()
+	if sb != nil {
+		defer sb.Close()
+		for _, c := range sb.conns {
+			conns <- opened{c, nil}
+		}
+	} else {
+		// No read timeout: the greeting of a hung server takes as long as
+		// the hang; ctx bounds it (the driver closes a connection when ctx
+		// ends).
+		db, err := sql.Open("mysql", p.dsn(k, 0))
+		if err != nil {
+			return FenceResult{}, fmt.Errorf("%s: %w", k, err)
+		}
+		defer db.Close()
+		db.SetMaxOpenConns(2)
+		db.SetMaxIdleConns(2)
+		for range 2 {
+			go func() {
+				c, err := db.Conn(ctx)
+				conns <- opened{c, err}
+			}()
+		}
 	}
 	var held []*sql.Conn
 	defer func() {
@@ -110,6 +127,7 @@ func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed f
 
 	res := FenceResult{}
 	var killer *Actor
+	var err error
 	var roErr error
 	roLanded := false
 	// The second connection, if it comes before read_only lands, kills
@@ -177,6 +195,53 @@ func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed f
 		res.Executed = exec
 	}
 	return res, nil
+}
+
+// Standby is a pair of idle, authenticated connections to one server,
+// opened while it answers, kept for a fence (Fence).
+type Standby struct {
+	db    *sql.DB
+	conns [2]*sql.Conn
+}
+
+// OpenStandby opens a Standby to k (both connections within ctx).
+func (p *Prober) OpenStandby(ctx context.Context, k Key) (*Standby, error) {
+	db, err := sql.Open("mysql", p.dsn(k, 0))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k, err)
+	}
+	db.SetMaxOpenConns(2)
+	db.SetMaxIdleConns(2)
+	sb := &Standby{db: db}
+	for i := range sb.conns {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			sb.Close()
+			return nil, unreachableErr(k, err)
+		}
+		sb.conns[i] = c
+	}
+	return sb, nil
+}
+
+// Ping checks both connections (a server restarted since has closed them).
+func (s *Standby) Ping(ctx context.Context) error {
+	for _, c := range s.conns {
+		if err := c.PingContext(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (s *Standby) Close() {
+	for _, c := range s.conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	s.db.Close()
 }
 
 // connRunner runs statements on one pinned connection.

@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,7 +67,7 @@ func TestFenceWaitsForAHungMaster(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := p.Fence(tctx(t, 60*time.Second), k, nil, nil)
+		res, err := p.Fence(tctx(t, 60*time.Second), k, nil, nil, nil)
 		fencedAt.Store(time.Now().UnixNano())
 		done <- result{res, err}
 	}()
@@ -120,7 +121,7 @@ func TestFenceRefusedWhenDead(t *testing.T) {
 	if err := top.Kill("db1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := p.Fence(tctx(t, 10*time.Second), k, nil, nil)
+	_, err := p.Fence(tctx(t, 10*time.Second), k, nil, nil, nil)
 	if err == nil || !topology.IsRefused(err) {
 		t.Fatalf("fence of a killed server: %v, want connection refused", err)
 	}
@@ -153,7 +154,7 @@ func TestFenceKillsACommitWaitingForSemiSync(t *testing.T) {
 		return n != "0", "no session waiting for a semi-sync ACK yet: " + n
 	})
 	start := time.Now()
-	res, err := p.Fence(tctx(t, 30*time.Second), key(t, top, "db1"), nil, nil)
+	res, err := p.Fence(tctx(t, 30*time.Second), key(t, top, "db1"), nil, nil, nil)
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("fence: %v", err)
@@ -174,4 +175,98 @@ func TestFenceKillsACommitWaitingForSemiSync(t *testing.T) {
 		t.Fatalf("read_only = %s after the fence", got)
 	}
 	t.Logf("fence took %s, killed %d session(s)", took.Round(time.Millisecond), res.Killed)
+}
+
+// TestFenceStandbyAfterBacklogFills: a hung server's accept backlog fills
+// with connection attempts (clients, probes: here 200 raw connects), so a
+// fence that dials now is not even queued; the standby connections opened
+// while it answered still carry the fence, which lands as it resumes.
+func TestFenceStandbyAfterBacklogFills(t *testing.T) {
+	top, p := actionSandbox(t, sandbox.Config{Instances: 2})
+	app := appTable(t, top)
+	app.SetMaxOpenConns(1)
+	k := key(t, top, "db1")
+	sb, err := p.OpenStandby(tctx(t, 5*time.Second), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		deadline := time.Now().Add(60 * time.Second)
+		for id := 1; id < 1_000_000 && time.Now().Before(deadline); id++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := app.Exec("INSERT INTO t (id, v) VALUES (?, 'w')", id); err == nil {
+				acked.Add(1)
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	testutil.WaitFor(t, 10*time.Second, func() (bool, string) { return acked.Load() > 20, "writer committing" })
+	if err := top.Pause("db1"); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = top.Resume("db1")
+		}
+	}()
+	// Fill the backlog, as every client and coordinator retrying does.
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 200; i++ {
+		c, err := net.DialTimeout("tcp", k.String(), 200*time.Millisecond)
+		if err != nil {
+			break // the queue is full: SYNs are dropped
+		}
+		flood = append(flood, c)
+	}
+	if len(flood) >= 200 {
+		t.Fatalf("premise: the paused server's backlog took %d connections without filling", len(flood))
+	}
+	t.Logf("backlog full after %d queued connections", len(flood))
+	done := make(chan error, 1)
+	var res topology.FenceResult
+	go func() {
+		var err error
+		res, err = p.Fence(tctx(t, 60*time.Second), k, nil, nil, sb)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("fence returned while the server was hung: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	before := acked.Load()
+	if err := top.Resume("db1"); err != nil {
+		t.Fatal(err)
+	}
+	resumed = true
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("fence: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fence did not land within 30 s of the resume")
+	}
+	if got := one(t, top, "db1", "SELECT @@read_only"); got != "1" {
+		t.Fatalf("read_only = %s", got)
+	}
+	if res.Killed < 1 {
+		t.Fatalf("killed %d sessions", res.Killed)
+	}
+	t.Logf("commits acknowledged between the resume and the fence: %d", acked.Load()-before)
 }
