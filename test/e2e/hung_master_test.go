@@ -179,6 +179,56 @@ func hungCluster(t *testing.T, cfg sandbox.Config, yaml string) (*sandbox.Topolo
 	return top, wc
 }
 
+// problemWatch polls one node's problems every 50 ms and remembers every
+// code seen on each instance, so a test can say a problem never appeared.
+type problemWatch struct {
+	mu   sync.Mutex
+	seen map[string]bool // code|key
+	stop chan struct{}
+	done chan struct{}
+}
+
+func watchProblems(t *testing.T, n *testutil.WardenNode) *problemWatch {
+	pw := &problemWatch{seen: map[string]bool{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(pw.done)
+		deadline := time.Now().Add(writerMaxTime)
+		for time.Now().Before(deadline) {
+			select {
+			case <-pw.stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			ps, err := problems(n)
+			if err != nil {
+				continue
+			}
+			pw.mu.Lock()
+			for _, p := range ps {
+				pw.seen[p.Code+"|"+p.Key.String()] = true
+			}
+			pw.mu.Unlock()
+		}
+	}()
+	t.Cleanup(pw.Stop)
+	return pw
+}
+
+func (pw *problemWatch) Stop() {
+	select {
+	case <-pw.stop:
+	default:
+		close(pw.stop)
+	}
+	<-pw.done
+}
+
+func (pw *problemWatch) saw(code string, k fmt.Stringer) bool {
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	return pw.seen[code+"|"+k.String()]
+}
+
 func hasStep(rec recovery, kind, fragment string) bool {
 	for _, s := range rec.Steps {
 		if s.Kind == kind && strings.Contains(s.Message+" "+s.Error, fragment) {
@@ -216,6 +266,7 @@ func TestHungMasterFencedByCommand(t *testing.T) {
 		return w.Acked() >= 50 && z.Acked() >= 50, fmt.Sprintf("writer %d, zombie %d", w.Acked(), z.Acked())
 	})
 	m := masterKey(top)
+	pw := watchProblems(t, wc.WaitLeader(t, 10*time.Second))
 	if err := top.Pause("db1"); err != nil {
 		t.Fatal(err)
 	}
@@ -223,6 +274,11 @@ func TestHungMasterFencedByCommand(t *testing.T) {
 	rec := waitRecovery(t, wc.WaitLeader(t, 10*time.Second), m, 0, 60*time.Second)
 	if !rec.Success {
 		t.Fatalf("failover of a hung master: %s%s", rec.Error, stepsText(rec))
+	}
+	pw.Stop()
+	t.Logf("problem watch saw DeadMaster: %v", pw.saw("DeadMaster", m) || pw.saw("DeadMasterAndSomeReplicas", m))
+	if pw.saw("DeadIntermediateMaster", m) {
+		t.Errorf("a DeadIntermediateMaster was published for the dead master %s: one failure, two failure-detected events", m)
 	}
 	if !hasStep(rec, "liveness", "unresponsive") || !hasStep(rec, "fence-command", "exited 0") {
 		t.Fatalf("want the liveness class and a successful fence command on the record:%s", stepsText(rec))
