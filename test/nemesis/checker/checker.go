@@ -20,8 +20,8 @@
 //     write was certainly refused.
 //   - convergence: within ConvergeWithin of the last heal, a probe saw
 //     exactly one writable instance, every other live instance replicating
-//     with the master's CHECKSUM TABLE (or reported by a Warden problem, as
-//     left out), and no open recovery record; and every record in the final
+//     with the master's CHECKSUM TABLE (or, not replicating and read-only,
+//     named by a Warden problem: left out), and no open recovery record; and every record in the final
 //     list is closed.
 //   - unjustified-failover: a recovery of an instance started while no
 //     fault hit it (the process, its port for everyone, or its port for a
@@ -450,7 +450,10 @@ func Converged(p *history.Probe) (bool, string, []string) {
 		if good {
 			continue
 		}
-		if len(p.Problems[in.Name]) > 0 {
+		// Left out of the cluster (not replicating) and named by a
+		// problem: allowed (a diverged old master waits for an operator).
+		// A replica that replicates must catch up, problem or not.
+		if !in.Replicating && in.OK && in.ReadOnly && len(p.Problems[in.Name]) > 0 {
 			leftOut = append(leftOut, in.Name+"("+strings.Join(p.Problems[in.Name], ",")+")")
 			continue
 		}

@@ -220,6 +220,21 @@ func TestJustifiedFailovers(t *testing.T) {
 	}
 }
 
+// A replica that replicates but lags does not count as left out, even
+// with a problem naming it.
+func TestLaggingReplicaIsNotLeftOut(t *testing.T) {
+	s := healthy()
+	for _, r := range s.recs {
+		if r.Kind == history.KindProbe {
+			r.Probe.Instances[2].Checksum = "41"
+			r.Probe.Problems = map[string][]string{"db3": {"ReplicaLagging"}}
+		}
+	}
+	if res := Check(s.recs, Default()); res.Count(Convergence) == 0 {
+		t.Fatalf("a lagging replica was accepted as left out: %+v", res.Stats)
+	}
+}
+
 // An instance left out with a Warden problem does not block convergence.
 func TestLeftOutWithAProblemConverges(t *testing.T) {
 	s := healthy()
