@@ -100,7 +100,7 @@ func httpDo(ts *testServer, method, path, auth string) *httptest.ResponseRecorde
 	r := httptest.NewRequest(method, path, nil)
 	r.Header.Set("Authorization", auth)
 	w := httptest.NewRecorder()
-	ts.s.Handler().ServeHTTP(w, r)
+	ts.handler().ServeHTTP(w, r)
 	return w
 }
 

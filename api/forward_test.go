@@ -54,7 +54,7 @@ func recorderOf(t testing.TB, resp *http.Response) *httptest.ResponseRecorder {
 // and token to the leader and hands back the leader's answer.
 func TestForwardToFakeLeader(t *testing.T) {
 	leader := newTestServer(t, nil)
-	hs := httptest.NewServer(leader.s.Handler())
+	hs := httptest.NewServer(leader.handler())
 	defer hs.Close()
 	leaderAddr := strings.TrimPrefix(hs.URL, "http://")
 
@@ -82,7 +82,7 @@ func TestForwardToFakeLeader(t *testing.T) {
 
 func TestForwardRefusals(t *testing.T) {
 	follower := newTestServer(t, nil)
-	hs := httptest.NewServer(follower.s.Handler())
+	hs := httptest.NewServer(follower.handler())
 	defer hs.Close()
 
 	// A request already forwarded once is not forwarded again.
@@ -158,7 +158,7 @@ func startAPICluster(t *testing.T, n int) []*apiNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := httptest.NewUnstartedServer(srv.Handler())
+		hs := httptest.NewUnstartedServer(contractHandler(func() testing.TB { return t }, srv.Handler()))
 		hs.Listener.Close()
 		hs.Listener = ln
 		hs.Start()

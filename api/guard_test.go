@@ -21,7 +21,7 @@ func (ts *testServer) req(method, path, host, body string, header ...string) *ht
 		r.Header.Set(header[i], header[i+1])
 	}
 	w := httptest.NewRecorder()
-	ts.s.Handler().ServeHTTP(w, r)
+	ts.handler().ServeHTTP(w, r)
 	return w
 }
 

@@ -239,7 +239,7 @@ func (ts *testServer) do(method, path string, role Role, body string) *httptest.
 		r.Header.Set("Authorization", "Bearer "+s)
 	}
 	w := httptest.NewRecorder()
-	ts.s.Handler().ServeHTTP(w, r)
+	ts.handler().ServeHTTP(w, r)
 	return w
 }
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,6 +50,49 @@ func TestAPISettingsRefused(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "0123456789abcdef") {
 			t.Errorf("%v: error leaks a secret: %v", tc.env, err)
+		}
+	}
+}
+
+// TestErrorRulesDocumented: every error code cmd teaches the API (the
+// coordinator's sentinels) is in openapi.json's Error.code enum, which
+// api's tests validate every answer against.
+func TestErrorRulesDocumented(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Error struct {
+					Properties struct {
+						Error struct {
+							Properties struct {
+								Code struct {
+									Enum []string `json:"enum"`
+								} `json:"code"`
+							} `json:"properties"`
+						} `json:"error"`
+					} `json:"properties"`
+				} `json:"Error"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	enum := doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum
+	cfg, err := loadServerConfig(parseFlags(t, "--node-id", "n1"), []string{keyEnv(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := apiConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.ErrorRules) == 0 {
+		t.Fatal("cmd wires no error rules")
+	}
+	for _, r := range c.ErrorRules {
+		if !slices.Contains(enum, r.Code) {
+			t.Errorf("error code %q (status %d) is not documented in openapi.json (Error.code enum: %v)", r.Code, r.Status, enum)
 		}
 	}
 }
