@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -20,14 +21,52 @@ func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"status": "ok"})
 }
 
-// readyz: this node belongs to a group that has a leader.
+// readyz: this node belongs to a group that has a leader, and its
+// replicated state has caught up with the leader's once since it started
+// (a restarted node that answered ready from its own stale log made a
+// load balancer's routing checks say "instance not known" for ~0.25 s).
 func (s *Server) readyz(c *gin.Context) {
 	st := s.deps.Cluster.Status()
 	if st.LeaderID == "" {
 		fail(c, fmt.Errorf("node %s (%s) sees no leader: %w", st.NodeID, st.State, election.ErrNoLeader))
 		return
 	}
+	if !s.caughtUp() {
+		fail(c, fmt.Errorf("node %s is catching up with the leader's state: %w", st.NodeID, election.ErrNoLeader))
+		return
+	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready", "leader_id": st.LeaderID})
+}
+
+// syncer is what a cluster can do to catch up with its leader
+// (election.Node.SyncWithLeader); a cluster without it is taken as
+// caught up.
+type syncer interface {
+	SyncWithLeader(ctx context.Context) error
+}
+
+// caughtUp reports whether this node's state has caught up with the
+// leader's once; if not, it starts (at most one) sync in the background
+// and answers false: readyz never blocks on Raft.
+func (s *Server) caughtUp() bool {
+	if s.synced.Load() {
+		return true
+	}
+	sy, ok := s.deps.Cluster.(syncer)
+	if !ok {
+		return true
+	}
+	if s.syncing.CompareAndSwap(false, true) {
+		go func() {
+			defer s.syncing.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if sy.SyncWithLeader(ctx) == nil {
+				s.synced.Store(true)
+			}
+		}()
+	}
+	return false
 }
 
 // leader: 200 on the established leader, 503 elsewhere with the leader's

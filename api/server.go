@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -223,6 +224,10 @@ type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	stop chan struct{}
+
+	// synced latches once this node's state machine has caught up with
+	// the leader's (readyz); syncing guards the one sync in flight.
+	synced, syncing atomic.Bool
 }
 
 // New validates cfg and builds the server; Start listens.
