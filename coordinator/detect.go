@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/warden-ha/warden/election"
@@ -18,7 +19,13 @@ import (
 type detector struct {
 	c       *Coordinator
 	lastSig string
-	wake    chan struct{}
+	// next is when a suspect master's replicas will have received
+	// nothing for heartbeat+grace, by this node's latest samples: the
+	// detector evaluates at that moment rather than at its next periodic
+	// pass (up to SuspectInterval later).
+	nextMu sync.Mutex
+	next   time.Time
+	wake   chan struct{}
 	// announced holds the failures whose failure-detected hooks ran, so
 	// each fires once per occurrence, on the leader only.
 	announced map[string]bool
@@ -56,7 +63,8 @@ func (d *detector) run(ctx context.Context) {
 			// Evaluate when the state moved, and every SuspectInterval
 			// anyway (durations such as "nothing received for" grow).
 			idx := d.c.raft.AppliedIndex()
-			if idx == lastIndex && time.Since(lastEval) < d.c.cfg.SuspectInterval {
+			due := d.due()
+			if idx == lastIndex && time.Since(lastEval) < d.c.cfg.SuspectInterval && (due.IsZero() || time.Now().Before(due)) {
 				continue
 			}
 			lastIndex = idx
@@ -79,6 +87,42 @@ func (d *detector) run(ctx context.Context) {
 		d.lastSig = sig
 		d.announce(ctx, problems)
 	}
+}
+
+// due is the next moment an evaluation is needed (zero: none scheduled).
+func (d *detector) due() time.Time {
+	d.nextMu.Lock()
+	defer d.nextMu.Unlock()
+	return d.next
+}
+
+// dueAt schedules an evaluation at t (the earliest wins).
+func (d *detector) dueAt(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	d.nextMu.Lock()
+	defer d.nextMu.Unlock()
+	if d.next.IsZero() || t.Before(d.next) {
+		d.next = t
+	}
+}
+
+// receiveDeadline is when the first of these replicas, still receiving
+// from their source by the latest samples, will have received nothing for
+// heartbeat+grace (zero if none will).
+func receiveDeadline(views []topology.ReplicaView, cfg topology.AnalysisConfig, now time.Time) time.Time {
+	var first time.Time
+	for _, v := range views {
+		if !v.Reachable || !v.SourceMatches || v.IORunning != "Yes" || v.HeartbeatPeriod <= 0 {
+			continue
+		}
+		at := now.Add(v.HeartbeatPeriod + cfg.ReceiveGrace - v.SinceLastReceive + time.Millisecond)
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	return first
 }
 
 // voters returns the ids of the Raft voters.
@@ -112,6 +156,9 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 
 	replaced := c.replacedMasters()
 	recs := fsm.Recoveries()
+	d.nextMu.Lock()
+	d.next = time.Time{}
+	d.nextMu.Unlock()
 	var out []election.Problem
 	for _, cl := range fsm.Clusters() {
 		// The successor of a replaced master is the master, whatever an
@@ -166,6 +213,9 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 				mf.Replicas = append(mf.Replicas, replicaView(r, k, live[r], now))
 			}
 			a := topology.Analyze(mf, c.cfg.Analysis)
+			if a.Code == topology.UnreachableMaster || a.Code == topology.UnreachableIntermediate {
+				d.dueAt(receiveDeadline(mf.Replicas, c.cfg.Analysis, now))
+			}
 			if a.Code == topology.NoProblem {
 				continue
 			}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"testing"
+	"time"
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
@@ -53,5 +54,23 @@ func TestDiverged(t *testing.T) {
 	}
 	if _, ok := diverged(recs, key(3)); ok {
 		t.Error("an adopted replica is not diverged")
+	}
+}
+
+func TestReceiveDeadline(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	cfg := topology.AnalysisConfig{ReceiveGrace: 500 * time.Millisecond}
+	views := []topology.ReplicaView{
+		{Reachable: true, SourceMatches: true, IORunning: "Yes", HeartbeatPeriod: time.Second, SinceLastReceive: 1200 * time.Millisecond},
+		{Reachable: true, SourceMatches: true, IORunning: "Yes", HeartbeatPeriod: time.Second, SinceLastReceive: 400 * time.Millisecond},
+		{Reachable: true, SourceMatches: true, IORunning: "Connecting", HeartbeatPeriod: time.Second},
+		{Reachable: false},
+	}
+	got := receiveDeadline(views, cfg, now)
+	if want := now.Add(301 * time.Millisecond); !got.Equal(want) {
+		t.Fatalf("deadline %s, want %s (the first replica crosses 1.5 s in 300 ms)", got.Sub(now), want.Sub(now))
+	}
+	if !receiveDeadline(views[2:], cfg, now).IsZero() {
+		t.Fatal("no receiving replica: no deadline")
 	}
 }
