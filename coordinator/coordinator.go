@@ -70,6 +70,10 @@ type Coordinator struct {
 	fencer  Fencer
 	lines   *fenceLines
 	standby *standbys
+	// lag measures this node's own scheduling delay (overload.go).
+	lag         *lagMonitor
+	abstainMu   sync.Mutex
+	abstainLast time.Time
 
 	detector *detector
 	recovery *recoveries
@@ -102,6 +106,7 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		adoptFailures: map[topology.Key]time.Time{},
 		lines:         newFenceLines(),
 		standby:       newStandbys(),
+		lag:           &lagMonitor{},
 	}
 	if f, ok := prober.(Fencer); ok {
 		c.fencer = f
@@ -131,7 +136,8 @@ func (c *Coordinator) Run(ctx context.Context) {
 		c.raft.OnLeadership("recovery", c.recovery.lead)
 	}
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
+	go func() { defer wg.Done(); c.lag.run(ctx) }()
 	go func() { defer wg.Done(); c.fenceLoop(ctx) }()
 	go func() { defer wg.Done(); c.standbyLoop(ctx) }()
 	go func() { defer wg.Done(); c.verdicts.run(ctx) }()

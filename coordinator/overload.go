@@ -1,0 +1,100 @@
+package coordinator
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/warden-ha/warden/topology"
+)
+
+// Overload is not evidence. A coordinator starved of CPU (a busy host, a
+// cgroup quota, a long GC pause) reads its own probes late: a server that
+// answered in a millisecond looks as if it timed out. Such a node abstains
+// instead of voting "unreachable": it keeps its previous verdict, so it
+// never becomes the evidence for a failover of a healthy master. The
+// quorum of the other coordinators still decides.
+//
+// The node measures its own scheduling delay: a 10 ms ticker whose
+// lateness is what any probe goroutine of this process suffers too.
+
+const (
+	lagTick = 10 * time.Millisecond
+	// lagAbstain: a probe during which this node was ever this late
+	// proves nothing about the server.
+	lagAbstain = 250 * time.Millisecond
+	lagHistory = 256 // ticks kept: 2.5 s at 10 ms
+)
+
+type lagMonitor struct {
+	mu    sync.Mutex
+	ticks [lagHistory]lagTickRec
+	n     int
+}
+
+type lagTickRec struct {
+	at   time.Time
+	late time.Duration
+}
+
+func (m *lagMonitor) run(ctx context.Context) {
+	t := time.NewTicker(lagTick)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			// The ticker drops ticks when we are late, so the gap between
+			// two receipts minus the period is the delay we suffered.
+			late := time.Since(last) - lagTick
+			last = time.Now()
+			m.record(now, late)
+		}
+	}
+}
+
+func (m *lagMonitor) record(at time.Time, late time.Duration) {
+	m.mu.Lock()
+	m.ticks[m.n%lagHistory] = lagTickRec{at: at, late: late}
+	m.n++
+	m.mu.Unlock()
+}
+
+// maxLateSince is the worst scheduling delay seen since t (t older than
+// the history counts as the whole history).
+func (m *lagMonitor) maxLateSince(t time.Time) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var worst time.Duration
+	for i := 0; i < min(m.n, lagHistory); i++ {
+		r := m.ticks[i]
+		if !r.at.Before(t) && r.late > worst {
+			worst = r.late
+		}
+	}
+	return worst
+}
+
+// starvedDuring reports whether this node was starved while a probe that
+// started at start ran (till now), and how badly.
+func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
+	if start.IsZero() {
+		start = time.Now().Add(-time.Second)
+	}
+	worst := m.maxLateSince(start.Add(-lagTick))
+	return worst >= lagAbstain, worst
+}
+
+// logAbstain logs an abstention at WARN, at most every 10 s.
+func (c *Coordinator) logAbstain(k topology.Key, worst time.Duration, probeErr string) {
+	c.abstainMu.Lock()
+	defer c.abstainMu.Unlock()
+	if time.Since(c.abstainLast) < 10*time.Second {
+		return
+	}
+	c.abstainLast = time.Now()
+	c.log.Warn("this coordinator is starved of CPU: not voting on a failed probe (overload is not evidence)",
+		"instance", k, "scheduling_delay", worst.Round(time.Millisecond), "probe_err", probeErr)
+}
