@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"math/rand/v2"
 	"database/sql"
 	"fmt"
 	"sync/atomic"
@@ -15,7 +16,11 @@ import (
 // BenchmarkHungMasterFailover times failovers of a hung master (SIGSTOP)
 // from the database side, replica heartbeat 1 s: the instant of the
 // SIGSTOP, the first moment a survivor answers read_only=0. Between runs
-// the hung old master is killed, restarts read-only and rejoins.
+// the hung old master is killed, restarts read-only and rejoins; each
+// SIGSTOP lands 2 s plus a (fixed-seed) random fraction of the heartbeat
+// period after the replicas settled, as a real hang lands anywhere in the
+// heartbeat cycle. Detection is heartbeat + detection.receive_grace after
+// the last heartbeat received, so it varies over one period.
 func BenchmarkHungMasterFailover(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if i > 0 {
@@ -35,9 +40,14 @@ func runHungBench(b *testing.B) {
 	master := top.Master().Name
 	var lastID uint64
 	var detect, writable []time.Duration
+	rng := rand.New(rand.NewPCG(uint64(failoverRuns), 42)) // fixed seed: the same phases every time
 	for run := 0; run < failoverRuns; run++ {
 		in, _ := top.Instance(master)
 		failed := instanceKey(in)
+		// A real hang lands anywhere in the replicas' heartbeat cycle;
+		// right after a repoint it would always land at its start (the
+		// slowest case). Let the replicas settle, then pick a point.
+		time.Sleep(2*time.Second + time.Duration(rng.Int64N(int64(time.Second))))
 		paused := time.Now()
 		if err := top.Pause(master); err != nil {
 			b.Fatal(err)
