@@ -65,6 +65,8 @@ type Coordinator struct {
 	fencing  map[topology.Key]bool
 	// adoptFailures: when adopting a returning replica last failed.
 	adoptFailures map[topology.Key]time.Time
+	// overMax: the instance count last warned about (discovery.max_instances).
+	overMax int
 
 	// fencer, when the prober can fence, holds fence lines (fenceline.go).
 	fencer  Fencer
@@ -189,7 +191,14 @@ func (c *Coordinator) knownKeys() []topology.Key {
 	}
 	c.mu.Unlock()
 	if len(set) > c.cfg.MaxInstances {
-		c.log.Warn("more instances than discovery.max_instances; probing a subset", "known", len(set), "max", c.cfg.MaxInstances)
+		// Once per change of the count, not at every pass (ten a second).
+		c.mu.Lock()
+		changed := c.overMax != len(set)
+		c.overMax = len(set)
+		c.mu.Unlock()
+		if changed {
+			c.log.Warn("more instances than discovery.max_instances; probing a subset", "known", len(set), "max", c.cfg.MaxInstances)
+		}
 	}
 	keys := make([]topology.Key, 0, len(set))
 	for k := range set {

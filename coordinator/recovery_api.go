@@ -13,22 +13,41 @@ import (
 // node's live facts, and from the replicated topology for instances it has
 // not reached yet.
 func (c *Coordinator) replicasOf(k topology.Key) []topology.Key {
-	set := map[topology.Key]bool{}
-	for rk, e := range c.cache.snapshot() {
-		if f := e.record(); f != nil && f.IsReplica() && f.Replication.SourceKey() == k {
-			set[rk] = true
+	return c.replicaIndex()[k]
+}
+
+// replicaIndex maps every source to its replicas (sorted), in one pass
+// over the cache and the replicated topology: loops that need the
+// replicas of every master build it once, not once per master (that was
+// quadratic: one copy of the whole cache per master).
+func (c *Coordinator) replicaIndex() map[topology.Key][]topology.Key {
+	snap := c.cache.snapshot()
+	sets := map[topology.Key]map[topology.Key]bool{}
+	add := func(src, r topology.Key) {
+		if sets[src] == nil {
+			sets[src] = map[topology.Key]bool{}
+		}
+		sets[src][r] = true
+	}
+	for rk, e := range snap {
+		if f := e.record(); f != nil && f.IsReplica() {
+			add(f.Replication.SourceKey(), rk)
 		}
 	}
 	for _, in := range c.raft.FSM().Instances() {
-		if _, live := c.cache.get(in.Key); !live && in.IsReplica() && in.Replication.SourceKey() == k {
-			set[in.Key] = true
+		if _, live := snap[in.Key]; !live && in.IsReplica() {
+			add(in.Replication.SourceKey(), in.Key)
 		}
 	}
-	out := make([]topology.Key, 0, len(set))
-	for rk := range set {
-		out = append(out, rk)
+	out := make(map[topology.Key][]topology.Key, len(sets))
+	for src, set := range sets {
+		l := make([]topology.Key, 0, len(set))
+		for rk := range set {
+			l = append(l, rk)
+		}
+		topology.SortKeys(l)
+		out[src] = l
 	}
-	topology.SortKeys(out)
 	return out
 }
 

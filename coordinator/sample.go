@@ -51,6 +51,10 @@ func (c *Coordinator) sampleLoop(ctx context.Context) {
 		}
 		replaced := c.replacedMasters()
 		leader := c.raft.IsLeader()
+		var index map[topology.Key][]topology.Key
+		if leader {
+			index = c.replicaIndex()
+		}
 		for _, cl := range c.raft.FSM().Clusters() {
 			m := cl.Master
 			if s, ok := replaced[m]; ok {
@@ -60,7 +64,7 @@ func (c *Coordinator) sampleLoop(ctx context.Context) {
 			if !leader {
 				continue
 			}
-			for _, r := range c.replicasOf(m) {
+			for _, r := range index[m] {
 				run(r, func() { c.sampleReplica(ctx, r) })
 			}
 		}
