@@ -104,13 +104,37 @@ func GroupInstances(insts map[Key]*Instance) []Group {
 			cur = inst.Replication.SourceKey()
 		}
 	}
+	// An instance whose reported source is not an address belongs to no
+	// tree Warden can follow, and neither does anything below it: it never
+	// roots one of its own (a Master_Host set to garbage must not split a
+	// replica, or an intermediate master and its replicas, off into a
+	// "cluster" whose dead master gets recovered).
+	unfollowable := map[Key]bool{}
+	var below func(k Key, seen map[Key]bool) bool
+	below = func(k Key, seen map[Key]bool) bool {
+		for {
+			if seen[k] {
+				return false // a loop of valid sources
+			}
+			seen[k] = true
+			inst, ok := insts[k]
+			if !ok || inst == nil || !inst.IsReplica() {
+				return false
+			}
+			if !inst.FollowableSource() {
+				return true
+			}
+			k = inst.Replication.SourceKey()
+		}
+	}
+	for k := range insts {
+		if below(k, map[Key]bool{}) {
+			unfollowable[k] = true
+		}
+	}
 	members := map[Key][]Key{}
-	for k, inst := range insts {
-		if inst != nil && inst.IsReplica() && !inst.FollowableSource() {
-			// Its reported source is not an address: it belongs to no
-			// tree Warden can follow, and never roots one of its own (a
-			// Master_Host set to garbage must not split a replica off
-			// into a "cluster" whose dead master gets recovered).
+	for k := range insts {
+		if unfollowable[k] {
 			continue
 		}
 		r := find(k)

@@ -99,91 +99,134 @@ func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed f
 			c.Close()
 		}
 	}()
-	first := <-conns
-	if first.err != nil {
+	// The first connection that got in sets read_only; if it failed (a
+	// saturated server answers 1040 to one and lets the other in), the
+	// other one is waited for.
+	pending := 2
+	var first *sql.Conn
+	var firstErr error
+	for first == nil && pending > 0 {
+		o := <-conns
+		pending--
+		if o.err != nil {
+			firstErr = o.err
+			continue
+		}
+		first = o.c
+		held = append(held, first)
+	}
+	drain := func() {
+		if pending == 0 {
+			return
+		}
+		pending = 0
 		go func() {
 			if o := <-conns; o.c != nil {
 				o.c.Close()
 			}
 		}()
-		return FenceResult{}, unreachableErr(k, first.err)
 	}
-	held = append(held, first.c)
+	if first == nil {
+		return FenceResult{}, unreachableErr(k, firstErr)
+	}
 	if proceed != nil {
 		if err := proceed(); err != nil {
-			go func() {
-				if o := <-conns; o.c != nil {
-					o.c.Close()
-				}
-			}()
+			drain()
 			return FenceResult{}, err
 		}
 	}
+	// MySQL: super_read_only (it implies read_only, and read_only alone
+	// lets SUPER/CONNECTION_ADMIN users write); MariaDB has none (1193).
+	// The flavour is known from earlier probes; unknown, read_only first.
+	roStmt := "SET GLOBAL read_only = ON"
+	p.mu.Lock()
+	if v, ok := p.versions[k]; ok && v.HasSuperReadOnly() {
+		roStmt = "SET GLOBAL super_read_only = ON"
+	}
+	p.mu.Unlock()
 	roDone := make(chan error, 1)
 	go func() {
-		_, err := first.c.ExecContext(ctx, "SET GLOBAL read_only = ON")
+		_, err := first.ExecContext(ctx, roStmt)
 		roDone <- err
 	}()
 
 	res := FenceResult{}
 	var killer *Actor
-	var err error
 	var roErr error
 	roLanded := false
 	// The second connection, if it comes before read_only lands, kills
-	// sessions meanwhile.
-	select {
-	case o := <-conns:
-		if o.err == nil {
-			held = append(held, o.c)
-			killer, err = newActor(ctx, k, p.cfg.User, connRunner{o.c})
-			if err != nil {
-				killer = nil
+	// client sessions meanwhile (a commit waiting for a semi-sync ACK
+	// holds read_only until it ends).
+	if pending > 0 {
+		select {
+		case o := <-conns:
+			pending--
+			if o.err == nil {
+				held = append(held, o.c)
+				if a, err := newActor(ctx, k, p.cfg.User, connRunner{o.c}); err == nil {
+					killer = a
+				}
 			}
+		case roErr = <-roDone:
+			roLanded = true
+			drain()
 		}
-	case roErr = <-roDone:
-		roLanded = true
-		go func() {
-			if o := <-conns; o.c != nil {
-				o.c.Close()
-			}
-		}()
 	}
-	if killer != nil && !roLanded {
-		for !roLanded {
-			n, err := killer.KillClientConnections(ctx, keepUsers)
-			res.Killed += n
-			if err != nil && ctx.Err() != nil {
-				return res, err
-			}
-			select {
-			case roErr = <-roDone:
-				roLanded = true
-			case <-ctx.Done():
-				return res, unreachableErr(k, ctx.Err())
-			case <-time.After(2 * time.Millisecond):
-			}
+	for killer != nil && !roLanded {
+		n, err := killer.KillClientConnections(ctx, keepUsers)
+		res.Killed += n
+		if err != nil {
+			// The killing connection broke: read_only still decides.
+			killer = nil
+			break
+		}
+		select {
+		case roErr = <-roDone:
+			roLanded = true
+		case <-ctx.Done():
+			return res, unreachableErr(k, ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	if !roLanded {
+		// Never report a fence whose read_only did not land.
+		select {
+		case roErr = <-roDone:
+		case <-ctx.Done():
+			return res, unreachableErr(k, ctx.Err())
 		}
 	}
 	if roErr != nil {
-		return res, unreachableErr(k, fmt.Errorf("SET GLOBAL read_only = ON: %w", roErr))
+		return res, unreachableErr(k, fmt.Errorf("%s: %w", roStmt, roErr))
 	}
 	// read_only is on: one more pass kills what connected meanwhile, then
-	// MySQL's super_read_only, then what it holds.
+	// what it holds is read.
 	a := killer
 	if a == nil {
-		if a, err = newActor(ctx, k, p.cfg.User, connRunner{first.c}); err != nil {
+		var err error
+		if a, err = newActor(ctx, k, p.cfg.User, connRunner{first}); err != nil {
 			return res, err
 		}
 	}
 	res.Version = a.ver
 	n, err := a.KillClientConnections(ctx, keepUsers)
 	res.Killed += n
-	if err != nil {
+	if err != nil && a != killer {
 		return res, err
 	}
-	if a.ver.HasSuperReadOnly() {
-		// MySQL: read_only alone lets SUPER/CONNECTION_ADMIN users write.
+	if err != nil {
+		// The second connection broke after read_only landed: finish on
+		// the first.
+		if a, err = newActor(ctx, k, p.cfg.User, connRunner{first}); err != nil {
+			return res, err
+		}
+		n, err := a.KillClientConnections(ctx, keepUsers)
+		res.Killed += n
+		if err != nil {
+			return res, err
+		}
+	}
+	if a.ver.HasSuperReadOnly() && roStmt != "SET GLOBAL super_read_only = ON" {
 		if err := a.SetReadOnly(ctx, true); err != nil {
 			return res, err
 		}

@@ -156,6 +156,9 @@ func (p *Prober) Probe(ctx context.Context, k Key) (*Instance, error) {
 }
 
 func (p *Prober) probe(ctx context.Context, inst *Instance) error {
+	// Whatever was read, even by a probe that failed half-way, is checked
+	// before anyone follows it.
+	defer sanitizeReported(inst)
 	db, err := p.pool(inst.Key)
 	if err != nil {
 		return err
@@ -222,11 +225,7 @@ func (p *Prober) probe(ctx context.Context, inst *Instance) error {
 	if err := p.probeReplicas(ctx, db, inst, ver); err != nil {
 		return err
 	}
-	if err := p.probeStatus(ctx, db, inst); err != nil {
-		return err
-	}
-	sanitizeReported(inst)
-	return nil
+	return p.probeStatus(ctx, db, inst)
 }
 
 // replicaStatusQuery is the statement that lists a server's replication

@@ -41,6 +41,15 @@ func TestSanitizeReported(t *testing.T) {
 			}
 		}
 	}
+	// Below a replica with a hostile source: its own replicas follow it
+	// into no group either (an intermediate master must not root one).
+	keyR4 := Key{Host: "db4", Port: 3306}
+	under := mariaReplica(keyR4, 4, keyR, "0-1-100")
+	sanitizeReported(under)
+	groups = GroupInstances(map[Key]*Instance{keyM: m, keyR: bad, keyR2: good, keyR4: under})
+	if len(groups) != 1 || groups[0].Root != keyM || len(groups[0].Members) != 2 {
+		t.Fatalf("groups %+v: the hostile replica's replica must not root or join a tree", groups)
+	}
 	ps := InstanceProblems(bad, nil, DefaultProblemConfig())
 	found := false
 	for _, p := range ps {
