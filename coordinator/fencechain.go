@@ -159,7 +159,9 @@ func (r *recoveries) fenceOnce(ctx context.Context, rec *election.Recovery, wait
 	}
 	if f := r.c.fencer; f != nil && wait > 0 {
 		sctx, cancel := context.WithTimeout(ctx, wait)
-		res, err := f.Fence(sctx, k, nil, nil, r.c.takeStandby(k))
+		// Not the standby: this short wait would close it, and the
+		// fence lines need it if the master is hung.
+		res, err := f.Fence(sctx, k, nil, nil, nil)
 		cancel()
 		note := election.RecoveryNote{Kind: StepFenceSQL, Instance: k}
 		if err == nil {

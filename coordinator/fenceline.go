@@ -34,12 +34,13 @@ import (
 const fenceLineTimeout = 30 * time.Second
 
 type fenceLines struct {
-	mu        sync.Mutex
-	targets   map[uint64]topology.Key       // cached fenceTargets
-	targetsAt uint64                        // the applied index they were computed at
-	running   map[uint64]context.CancelFunc // recovery id -> its line
-	done      map[uint64]bool               // lines that fenced: never again
-	fenced    map[topology.Key]time.Time    // when a line of this node last fenced k
+	mu         sync.Mutex
+	targets    map[uint64]topology.Key // cached fenceTargets
+	targetsAt  uint64                  // the applied index they were computed at
+	computedAt time.Time
+	running    map[uint64]context.CancelFunc // recovery id -> its line
+	done       map[uint64]bool               // lines that fenced: never again
+	fenced     map[topology.Key]time.Time    // when a line of this node last fenced k
 }
 
 func newFenceLines() *fenceLines {
@@ -63,9 +64,13 @@ const fenceLineWindow = 24 * time.Hour
 // recovery id. It is computed once per applied index (a scan of every
 // recovery), and cached.
 func (c *Coordinator) fenceTargets() map[uint64]topology.Key {
-	idx := c.raft.AppliedIndex()
+	// The state machine's own index: raft's AppliedIndex counts entries
+	// handed to the FSM, possibly still queued, and targets computed from
+	// a lagging state must not be cached under a newer index. Recomputed
+	// every minute anyway, for the time window.
+	idx := c.raft.FSM().AppliedIndex()
 	c.lines.mu.Lock()
-	if c.lines.targets != nil && c.lines.targetsAt == idx {
+	if c.lines.targets != nil && c.lines.targetsAt == idx && time.Since(c.lines.computedAt) < time.Minute {
 		t := c.lines.targets
 		c.lines.mu.Unlock()
 		return t
@@ -73,7 +78,7 @@ func (c *Coordinator) fenceTargets() map[uint64]topology.Key {
 	c.lines.mu.Unlock()
 	t := c.computeFenceTargets()
 	c.lines.mu.Lock()
-	c.lines.targets, c.lines.targetsAt = t, idx
+	c.lines.targets, c.lines.targetsAt, c.lines.computedAt = t, idx, time.Now()
 	c.lines.mu.Unlock()
 	return t
 }
@@ -149,6 +154,7 @@ func (c *Coordinator) fenceLoop(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	var lastIndex uint64
+	var lastPass time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -160,10 +166,10 @@ func (c *Coordinator) fenceLoop(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if idx := c.raft.AppliedIndex(); idx == lastIndex {
+		if idx := c.raft.FSM().AppliedIndex(); idx == lastIndex && time.Since(lastPass) < time.Minute {
 			continue
 		} else {
-			lastIndex = idx
+			lastIndex, lastPass = idx, time.Now()
 		}
 		want := c.fenceTargets()
 		c.lines.mu.Lock()
@@ -195,12 +201,27 @@ func (c *Coordinator) fenceLine(ctx context.Context, id uint64, k topology.Key) 
 	started := time.Now()
 	var lastWarn time.Time
 	for ctx.Err() == nil {
-		actx, cancel := context.WithTimeout(ctx, fenceLineTimeout)
-		// The first attempt uses the standby connections opened while the
-		// master answered, if any: they do not depend on the hung
-		// server's accept backlog (standby.go).
-		res, err := c.fencer.Fence(actx, k, nil, func() error { return c.mayFence(id, k) }, c.takeStandby(k))
-		cancel()
+		var res topology.FenceResult
+		var err error
+		if sb := c.takeStandby(k); sb != nil {
+			// The standby connections opened while the master answered
+			// do not depend on the hung server's accept backlog
+			// (standby.go). The check comes first: the statements then wait
+			// in the server's socket buffer, for as long as the line lives,
+			// and run the moment it resumes (a server hung meanwhile
+			// cannot have been made a master again).
+			if err = c.mayFence(id, k); err != nil {
+				c.returnStandby(k, sb)
+			} else {
+				actx, cancel := context.WithTimeout(ctx, fenceLineWindow)
+				res, err = c.fencer.Fence(actx, k, nil, nil, sb)
+				cancel()
+			}
+		} else {
+			actx, cancel := context.WithTimeout(ctx, fenceLineTimeout)
+			res, err = c.fencer.Fence(actx, k, nil, func() error { return c.mayFence(id, k) }, nil)
+			cancel()
+		}
 		if err == nil {
 			at := c.now()
 			c.lines.mu.Lock()

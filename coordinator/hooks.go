@@ -55,6 +55,14 @@ func (c HookConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("hooks.%s: unknown event (known: %s)", strings.ReplaceAll(ev, "-", "_"), strings.Join(HookEvents, ", ")))
 		}
 	}
+	for ev, cmds := range c.Commands {
+		for _, cmd := range cmds {
+			if ph := singleQuotedPlaceholder(cmd); ph != "" {
+				errs = append(errs, fmt.Errorf("hooks.%s %q: placeholder {%s} inside single quotes would reach the command as the literal text ${%s}: use double quotes (\"{%s}\") or $%s",
+					strings.ReplaceAll(ev, "-", "_"), cmd, ph, envName(ph), ph, envName(ph)))
+			}
+		}
+	}
 	for _, u := range c.Webhooks {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			errs = append(errs, fmt.Errorf("hooks.webhooks %q: want an http:// or https:// URL", u))
@@ -119,6 +127,34 @@ func hookCommand(cmdText string, ev HookEvent) (string, []string) {
 		env = append(env, envName(k)+"="+v)
 	}
 	return expanded, env
+}
+
+// singleQuotedPlaceholder returns the first placeholder that stands
+// inside single quotes in a shell command ("" if none): placeholders are
+// replaced by ${VARIABLE} references, which a shell does not expand there.
+func singleQuotedPlaceholder(cmd string) string {
+	names := HookEvent{}.values()
+	inSingle, inDouble, escaped := false, false, false
+	for i := 0; i < len(cmd); i++ {
+		ch := cmd[i]
+		switch {
+		case escaped:
+			escaped = false
+		case ch == '\\' && !inSingle:
+			escaped = true
+		case ch == '\'' && !inDouble:
+			inSingle = !inSingle
+		case ch == '"' && !inSingle:
+			inDouble = !inDouble
+		case ch == '{' && inSingle:
+			if j := strings.IndexByte(cmd[i:], '}'); j > 0 {
+				if _, ok := names[cmd[i+1:i+j]]; ok {
+					return cmd[i+1 : i+j]
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // hookEnv is what a hook process inherits from Warden's environment: the

@@ -197,3 +197,19 @@ func TestChatTextEscapesValues(t *testing.T) {
 		t.Fatalf("chat text: %s", txt)
 	}
 }
+
+func TestHookConfigRefusesSingleQuotedPlaceholders(t *testing.T) {
+	bad := []string{`curl -d '{"host":"{failedHost}"}' http://x`, `echo '{cluster}'`}
+	good := []string{`echo "{cluster}"`, `echo {cluster} '{not a placeholder}'`, `echo "it's {cluster}"`, `echo \'{cluster}`}
+	for _, cmd := range bad {
+		err := HookConfig{Timeout: time.Second, Commands: map[string][]string{EventPostFailover: {cmd}}}.Validate()
+		if err == nil || !strings.Contains(err.Error(), "single quotes") {
+			t.Errorf("%s: accepted (%v)", cmd, err)
+		}
+	}
+	for _, cmd := range good {
+		if err := (HookConfig{Timeout: time.Second, Commands: map[string][]string{EventPostFailover: {cmd}}}).Validate(); err != nil {
+			t.Errorf("%s: %v", cmd, err)
+		}
+	}
+}

@@ -46,7 +46,11 @@ func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
 	default:
 		res = r.execute(ctx, &rec)
 	}
-	if ctx.Err() != nil || errors.Is(res.err, election.ErrNotLeader) || errors.Is(res.err, election.ErrNoLeader) {
+	if ctx.Err() != nil || errors.Is(res.err, election.ErrNotLeader) || errors.Is(res.err, election.ErrNoLeader) ||
+		(errors.Is(res.err, election.ErrOutcomeUnknown) && !r.c.raft.IsLeader()) {
+		// (An outcome-unknown proposal from a node that no longer leads is
+		// a lost leadership too: finishing the record now would close one
+		// the next leader may be resuming.)
 		// Leadership lost mid-way: leave the record open for the next leader.
 		r.c.log.Warn("recovery interrupted by a leadership change; the next leader resumes it", "recovery", rec.ID, "err", res.err)
 		return

@@ -17,11 +17,11 @@ import (
 // every client's and every coordinator's connection attempts, and past
 // that a new connection is not even queued (seen on MariaDB 10.11).
 //
-// Cost: two connections per master per node, idle, pinged every
+// Cost: two connections per master per node, idle, renewed every
 // standbyPing while the master answers.
 
 const (
-	standbyPing    = time.Minute
+	standbyPing    = 10 * time.Minute
 	standbyRefresh = time.Second
 )
 
@@ -45,6 +45,18 @@ func (c *Coordinator) takeStandby(k topology.Key) *topology.Standby {
 	delete(c.standby.open, k)
 	delete(c.standby.pinged, k)
 	return sb
+}
+
+// returnStandby gives back a standby a fence did not use (unless a newer
+// one was opened meanwhile).
+func (c *Coordinator) returnStandby(k topology.Key, sb *topology.Standby) {
+	c.standby.mu.Lock()
+	defer c.standby.mu.Unlock()
+	if c.standby.open[k] != nil {
+		sb.Close()
+		return
+	}
+	c.standby.open[k], c.standby.pinged[k] = sb, time.Now()
 }
 
 // healthy reports whether this node's latest probe of k succeeded with no
@@ -137,29 +149,26 @@ func (c *Coordinator) standbyLoop(ctx context.Context) {
 				c.standby.open[k], c.standby.pinged[k] = sb, time.Now()
 			}()
 		}
+		// Renewal instead of pings: a ping of a master that hung since this
+		// node's last probe would time out and close the very connections
+		// its fence needs. A new pair is opened while the master answers,
+		// then swapped in (the server closes idle connections after
+		// wait_timeout, and a restarted server has closed them already).
 		for _, k := range toPing {
-			c.standby.mu.Lock()
-			sb := c.standby.open[k]
-			delete(c.standby.open, k) // out while pinged: a fence meanwhile dials
-			c.standby.mu.Unlock()
-			if sb == nil {
-				c.standby.mu.Lock()
-				delete(c.standby.busy, k)
-				c.standby.mu.Unlock()
-				continue
-			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				err := sb.Ping(pctx)
+				octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				sb, err := c.fencer.OpenStandby(octx, k)
 				cancel()
 				c.standby.mu.Lock()
 				defer c.standby.mu.Unlock()
 				delete(c.standby.busy, k)
-				if err != nil || c.standby.open[k] != nil {
-					sb.Close()
-					return
+				if err != nil {
+					return // keep the old pair
+				}
+				if old := c.standby.open[k]; old != nil {
+					old.Close()
 				}
 				c.standby.open[k], c.standby.pinged[k] = sb, time.Now()
 			}()

@@ -379,10 +379,10 @@ func (n *Node) SyncWithLeader(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sync with the leader: %w", err)
 	}
-	for n.raft.AppliedIndex() < res.Index {
+	for n.fsm.AppliedIndex() < res.Index {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("sync with the leader: applied %d of %d: %w", n.raft.AppliedIndex(), res.Index, ctx.Err())
+			return fmt.Errorf("sync with the leader: applied %d of %d: %w", n.fsm.AppliedIndex(), res.Index, ctx.Err())
 		case <-n.shutdownCh:
 			return ErrShutdown
 		case <-time.After(2 * time.Millisecond):
@@ -400,5 +400,7 @@ func (n *Node) syncIndexLocal(ctx context.Context) (Result, error) {
 	if err := waitFuture(ctx, n.raft.Barrier(timeout)); err != nil {
 		return Result{}, translateRaftError(n, err)
 	}
-	return Result{Index: n.raft.AppliedIndex()}, nil
+	// After the Barrier every command before it has been applied: the
+	// state machine's own index is what a follower must reach.
+	return Result{Index: n.fsm.AppliedIndex()}, nil
 }

@@ -43,6 +43,9 @@ type FSM struct {
 	// concurrently with each other, so the lock is only there for readers.
 	mu    sync.RWMutex
 	state *State
+	// index is the raft index of the last command applied (rejected ones
+	// included: they were processed); kept in snapshots as State.Index.
+	index uint64
 }
 
 // NewFSM returns an FSM holding an empty state.
@@ -68,7 +71,18 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return applyResponse{Term: l.Term, Value: f.applyLocked(l.Index, l.Term, l.Data)}
+	v := f.applyLocked(l.Index, l.Term, l.Data)
+	f.index = l.Index
+	return applyResponse{Term: l.Term, Value: v}
+}
+
+// AppliedIndex is the raft index of the last command this state machine
+// applied (0 before any, or after restoring a snapshot written before it
+// was recorded, until the next command).
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.index
 }
 
 func (f *FSM) applyLocked(index, term uint64, data []byte) any {
@@ -107,6 +121,7 @@ func ResponseError(resp any) error {
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	s := f.state.shallowClone()
+	s.Index = f.index
 	f.mu.RUnlock()
 	return &fsmSnapshot{state: s}, nil
 }
@@ -120,7 +135,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
-	f.state = s
+	f.state, f.index = s, s.Index
+	s.Index = 0 // kept by the FSM, not part of the replicated state
 	f.mu.Unlock()
 	return nil
 }

@@ -42,6 +42,7 @@ type snapshotV1 struct {
 	Downtimes  []Downtime           `json:"downtimes"`
 	Promotion  []promotionEntry     `json:"promotion"`
 	Settings   Settings             `json:"settings"`
+	Index      uint64               `json:"index,omitempty"`
 }
 
 type nodeVerdicts struct {
@@ -117,6 +118,7 @@ func toV1(st *State) *snapshotV1 {
 		ProblemsAt: st.ProblemsAt,
 		Recoveries: make([]*Recovery, 0, len(st.Recoveries)),
 		Settings:   st.Settings,
+		Index:      st.Index,
 	}
 	for _, in := range st.Instances {
 		b.Instances = append(b.Instances, in)
@@ -184,5 +186,6 @@ func fromV1(b *snapshotV1) *State {
 		st.Promotion[p.Key] = p.Rule
 	}
 	st.Settings = b.Settings
+	st.Index = b.Index
 	return st
 }

@@ -181,6 +181,10 @@ type State struct {
 	Downtimes  map[topology.Key]Downtime
 	Promotion  map[topology.Key]PromotionRule
 	Settings   Settings
+	// Index is the raft index of the last command applied: how far this
+	// state machine really is (raft's own AppliedIndex counts entries
+	// handed to the FSM, which may still be queued).
+	Index uint64
 }
 
 // NewState returns an empty state.
@@ -213,6 +217,7 @@ func (s *State) shallowClone() *State {
 		Downtimes:  make(map[topology.Key]Downtime, len(s.Downtimes)),
 		Promotion:  make(map[topology.Key]PromotionRule, len(s.Promotion)),
 		Settings:   s.Settings,
+		Index:      s.Index,
 	}
 	for k, v := range s.Instances {
 		c.Instances[k] = v
