@@ -24,7 +24,7 @@ function recoveryAction(kind, cluster, candidates, preset, done) {
     values: () => ({ candidate: select.value }),
     plan: async (v) => {
       const res = await request('POST', path + '?dry_run=true', body(v));
-      return h('div', null, requestLine('POST', path, body(v)), plan(res.plan));
+      return h('div', null, requestLine('POST', path, body(v)), plan(res.plan, { requested: v.candidate }));
     },
     confirm: kind === 'switchover' ? 'Switch over now' : 'Fail over now',
     danger: true,

@@ -25,12 +25,27 @@ export function value(v) {
 // matrix renders a list of objects (e.g. topology.Candidate rows) as a
 // table. Wide rows fold their yes/no facts into one "checks" column so the
 // table fits a dialog; a row that is not eligible (or was rejected) and
-// the chosen one (rank 1) are marked in words as well as colour.
+// the chosen one are marked in words as well as colour.
+//
+// Which row is "chosen" is not always rank 1: an operator may name a
+// candidate (the record's requested), and a record knows who was promoted
+// (its successor, or promoting while it runs). opts, all optional:
+//   chosen: the key (object or "host:port") that was / would be promoted,
+//   chosenWord: how to say it ("promoted", "promoting", "would be promoted"),
+//   requested: the candidate an operator named (marked "◎ requested"),
+//   record: true for a recovery record; then rank 1 means only "ranked
+//     first", and no row is chosen unless opts.chosen says so.
+// Without opts (a bare dry-run matrix) rank 1 is the one that would be chosen.
 const FIRST = ['rank', 'key', 'instance', 'candidate', 'eligible', 'verdict', 'chosen', 'reason', 'reasons',
   'promotion_rule', 'data_center', 'behind', 'backlog'];
 const WIDE = 8;
 
-export function matrix(rows) {
+const keyText = (k) => (!k ? '' : typeof k === 'string' ? k : key(k) === '—' ? '' : key(k));
+
+export function matrix(rows, opts = {}) {
+  const chosenKey = keyText(opts.chosen);
+  const requestedKey = keyText(opts.requested);
+  const word = opts.chosenWord || 'chosen';
   let cols = [];
   for (const r of rows) for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
   cols.sort((a, b) => rank(a) - rank(b));
@@ -44,20 +59,24 @@ export function matrix(rows) {
   const head = cols.map(label).concat(rest.length ? ['details'] : []);
   return h('div', { class: 'scroll-x' }, table(head, rows.map((r) => {
     const bad = r.eligible === false || r.ok === false || /reject|inelig|skip/i.test(String(r.verdict || ''));
-    const chosen = !bad && (r.rank === 1 || r.chosen === true || r.selected === true || /chosen|selected|promote/i.test(String(r.verdict || '')));
-    return h('tr', { class: bad ? 'row-bad' : chosen ? 'row-good' : '' },
-      cols.map((c) => h('td', { class: c === 'reason' ? 'reason' : 'nowrap' }, cell(c, r, bad, chosen))),
+    const rowKey = isKey(r.key) ? key(r.key) : '';
+    const chosen = chosenKey ? rowKey === chosenKey
+      : !opts.record && !bad && (r.rank === 1 || r.chosen === true || r.selected === true || /chosen|selected|promote/i.test(String(r.verdict || '')));
+    const mark = { bad, chosen, word, requested: !!requestedKey && rowKey === requestedKey };
+    return h('tr', { class: chosen ? 'row-good' : bad ? 'row-bad' : '', 'data-key': rowKey || null },
+      cols.map((c) => h('td', { class: c === 'reason' ? 'reason' : 'nowrap' }, cell(c, r, mark))),
       rest.length ? h('td', { class: 'small details' }, rest.filter((c) => r[c] !== undefined && r[c] !== '').map((c) =>
         typeof r[c] === 'boolean'
           ? h('span', { class: 'check ' + (r[c] ? 'yes' : 'no') }, (r[c] ? '✔ ' : '✖ ') + label(c))
-          : h('span', { class: 'check' }, h('span', { class: 'muted' }, label(c) + ' '), cell(c, r, bad, chosen)))) : null);
+          : h('span', { class: 'check' }, h('span', { class: 'muted' }, label(c) + ' '), cell(c, r, mark)))) : null);
   }), 'grid compact'));
 }
 
-function cell(c, r, bad, chosen) {
+function cell(c, r, m) {
   const v = r[c];
-  if (c === 'verdict') return (bad ? '✖ ' : chosen ? '✔ ' : '') + v;
-  if (c === 'eligible') return v ? (chosen ? '✔ chosen' : '✔ eligible') : '✖ not eligible';
+  if (c === 'verdict') return (m.bad ? '✖ ' : m.chosen ? '✔ ' : '') + v;
+  if (c === 'eligible') return m.chosen ? '✔ ' + m.word + (v ? '' : ' (was not eligible)') : v ? '✔ eligible' : '✖ not eligible';
+  if (c === 'key' && m.requested) return h('span', null, value(v), ' ', h('span', { class: 'badge info', title: 'the candidate the operator named' }, '◎ requested'));
   if (c === 'rank') return v ? '#' + v : '—';
   if (typeof v === 'string' && v.length > 40 && c !== 'reason') return h('span', { class: 'mono clip', title: v }, v);
   return value(v);
@@ -65,7 +84,11 @@ function cell(c, r, bad, chosen) {
 
 // plan renders a dry-run answer's plan: the candidate matrix and the
 // steps get headings of their own, other fields are listed as facts.
-export function plan(p) {
+//
+// opts.requested is the candidate named in the request: the dry run
+// promotes that one (the API refuses it, or fails the recovery, if it is
+// not eligible), so it, not rank 1, is marked "would be promoted".
+export function plan(p, opts = {}) {
   if (!p || typeof p !== 'object' || Array.isArray(p)) return value(p);
   // The matrix may be the plan's own "candidates" or sit in a nested
   // object (a topology.CandidateMatrix with its received set).
@@ -75,7 +98,9 @@ export function plan(p) {
   const rest = Object.entries(p).filter(([k]) => k !== 'candidates' && k !== 'steps' && (!nested || k !== nested[0]));
   return h('div', null,
     rest.length || extra.length ? dl(rest.concat(extra).map(([k, x]) => [label(k), value(x)])) : null,
-    cands ? [h('h4', null, 'Candidates'), value(cands)] : null,
+    cands ? [h('h4', null, 'Candidates'), Array.isArray(cands) && cands.length
+      ? matrix(cands, opts.requested ? { chosen: opts.requested, requested: opts.requested, chosenWord: 'would be promoted' } : { chosenWord: 'would be chosen' })
+      : value(cands)] : null,
     p.steps ? [h('h4', null, 'Steps it would take'), value(p.steps)] : null);
 }
 

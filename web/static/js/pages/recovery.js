@@ -7,6 +7,7 @@ import * as act from '../actions.js';
 import { outcome } from './overview.js';
 import { value, matrix } from '../plan.js';
 import { replicaTable } from './problems.js';
+import { timelineChart, livenessBox, FENCE_KINDS } from '../timeline.js';
 
 export const title = (id) => `Recovery #${id}`;
 
@@ -49,12 +50,13 @@ export function render(r, _p, ctx) {
         [r.kind === 'set-writable' ? 'Made writable' : r.kind === 'switchover' || /Master/.test(r.problem || '') ? 'Old master since' : 'Failed instance since', oldMaster(r)],
         ['Acknowledged', ackText(r)],
       ], 'cols'),
+      livenessBox(r),
       ackButton(r, done, ctx)),
+    h('section', { class: 'panel' }, h('h2', null, 'Timeline'), timelineChart(r), timeline(r, steps)),
     r.trigger ? h('section', { class: 'panel' }, h('h2', null, 'Why it started'), trigger(r.trigger)) : null,
-    h('section', { class: 'panel' }, h('h2', null, 'Timeline'), timeline(r, steps)),
     h('section', { class: 'panel' }, h('h2', null, 'Candidates'),
       cands ? [r.matrix ? dl([['Received by some replica', h('span', { class: 'mono' }, r.matrix.received || '—')],
-        ['Most data on', h('span', { class: 'mono' }, key(r.matrix.most_data))]]) : null, matrix(cands)]
+        ['Most data on', h('span', { class: 'mono' }, key(r.matrix.most_data))]]) : null, candidates(r, cands)]
         : empty('No candidate matrix recorded.')),
     h('section', { class: 'panel' }, h('h2', null, 'Hooks run'),
       hooks.length ? h('ul', { class: 'hooks' }, hooks.map((s) => h('li', null, typeof s === 'string' ? s
@@ -62,6 +64,14 @@ export function render(r, _p, ctx) {
         : empty('No hooks ran.')),
     h('section', { class: 'panel' }, h('h2', null, 'Lost in this recovery'), lost(r, done)),
     extra.length ? h('section', { class: 'panel' }, h('h2', null, 'More'), dl(extra.map(([k, v]) => [k.replace(/_/g, ' '), value(v)]))) : null);
+}
+
+// candidates marks the replica the record promoted (successor, or the
+// promote intent while it runs) and the one the operator asked for; rank 1
+// is only the ranking's first, which an operator's choice overrides.
+function candidates(r, cands) {
+  const chosen = has(r.successor) ? r.successor : has(r.promoting) ? r.promoting : null;
+  return matrix(cands, { record: true, chosen, chosenWord: has(r.successor) ? 'promoted' : 'promoting', requested: has(r.requested) ? r.requested : null });
 }
 
 // oldMaster says what became of the failed master once it answered again.
@@ -113,7 +123,7 @@ function timeline(r, steps) {
       h('td', { class: 'mono small nowrap' }, time(s.at)),
       h('td', { class: 'num small' }, between(r.started, s.at)),
       h('td', { class: 'num' }, next && new Date(next) >= new Date(s.at) ? between(s.at, next) : '—'),
-      h('td', null, s.kind ? badge(s.kind, s.kind === 'hook' ? 'info' : 'muted') : ''),
+      h('td', null, s.kind ? badge((FENCE_KINDS.has(s.kind) ? '⊠ ' : '') + s.kind, FENCE_KINDS.has(s.kind) ? 'fence' : s.kind === 'hook' ? 'info' : 'muted') : ''),
       h('td', { class: 'mono small nowrap' }, has(s.instance) ? key(s.instance) : ''),
       h('td', null, s.message, s.error ? h('div', { class: 'bad mono small' }, '✖ ' + s.error) : null));
   }), 'grid compact timeline');

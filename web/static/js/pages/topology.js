@@ -7,10 +7,13 @@ import { get, keyPath } from '../api.js';
 import { session } from '../session.js';
 import * as act from '../actions.js';
 import { health } from './overview.js';
+import { historyStrip } from '../history.js';
 
 const DETAIL_MS = 5000;
 const LAG_WARN_S = 10; // a link lagging more than this is drawn as lagging
 const details = new Map(); // host:port -> {at, state, data}
+const RECS_MS = 5000;
+let recs = { cluster: '', at: 0, list: [] }; // the cluster's recoveries, for the header and the history strip
 
 export const title = (name) => `Cluster ${name}`;
 
@@ -27,9 +30,14 @@ export function toolbar([name], ctx) {
 }
 
 let lastTree = []; // the latest tree, for the toolbar's candidate lists
+let lastMaster = null;
 
+// replicasOf lists the candidates the API accepts for a switchover or a
+// failover: the master's own replicas (coordinator checkCandidate answers
+// 400 to anything else, such as a replica of an intermediate master).
 function replicasOf() {
-  return flatten(lastTree).filter((n) => n.role !== 'master').map((n) => n.key);
+  const root = lastTree.find((n) => lastMaster && key(n.key) === key(lastMaster));
+  return (root?.replicas || []).map((n) => n.key);
 }
 
 function flatten(nodes, out = []) {
@@ -55,7 +63,16 @@ export async function load(name) {
     .catch(() => {})));
   const extra = {};
   for (const n of nodes) extra[key(n.key)] = inTree ? fromTree(n) : details.get(key(n.key))?.data || null;
-  return { cluster: c, extra };
+  // The recovery history changes rarely: every few seconds is enough.
+  if (recs.cluster !== name || now - recs.at > RECS_MS) {
+    try {
+      const r = await get('recoveries?cluster=' + encodeURIComponent(name));
+      recs = { cluster: name, at: now, list: (r.recoveries || []).map(slimRec).sort((a, b) => a.id - b.id) };
+    } catch (e) {
+      if (recs.cluster !== name) recs = { cluster: name, at: 0, list: [] };
+    }
+  }
+  return { cluster: c, extra, recs: recs.list };
 }
 
 // fromTree reads the same facts from a tree node that has them.
@@ -65,6 +82,15 @@ function fromTree(n) {
     repl: n.role === 'master' && !n.io_running ? null : {
       io: n.io_running, sql: n.sql_running, io_error: n.last_io_error || '', sql_error: n.last_sql_error || '', delay: n.sql_delay || 0,
     },
+  };
+}
+
+// slimRec keeps what the header and the history strip use of a recovery.
+function slimRec(r) {
+  return {
+    id: r.id, kind: r.kind || '', problem: r.problem || '', failed_key: r.failed_key, successor: r.successor || null,
+    started: r.started, finished: r.finished || '', success: !!r.success, error: r.error || '',
+    fenced: !!r.fenced, rejoined: !!r.rejoined, acknowledged: !!r.acknowledged,
   };
 }
 
@@ -86,10 +112,12 @@ function slim(v) {
 export function render(d, [name], ctx) {
   const c = d.cluster;
   lastTree = c.tree || [];
+  lastMaster = c.master;
   const probs = c.problems || [];
   const byKey = {};
   for (const p of probs) (byKey[key(p.key)] ||= []).push(p);
-  const sev = health(c, probs);
+  const outside = detachedNotes(c, d.recs || []);
+  const sev = worse(health(c, probs), ...outside.map((o) => o.sev));
   return h('div', null,
     h('div', { class: 'summary' },
       sevBadge(sev),
@@ -98,11 +126,46 @@ export function render(d, [name], ctx) {
       h('span', null, probs.length ? `${probs.length} open problems` : 'no open problems'),
       h('a', { href: '#/problems/' + encodeURIComponent(c.name) }, 'problems →'),
       h('a', { href: '#/recoveries/' + encodeURIComponent(c.name) }, 'recoveries →')),
+    outside.length ? h('ul', { class: 'problem-strip detached-strip' }, outside.map((o) => o.node)) : null,
+    historyStrip(d.recs || [], probs, c.name),
     probs.length ? problemStrip(probs, c.name) : null,
     c.tree && c.tree.length
       ? h('div', { class: 'tree-wrap', 'data-sk': 'tree' }, h('ul', { class: 'tree' }, c.tree.map((n) => branch(n, null, d.extra, byKey, c, ctx))))
       : empty('This cluster has no instances.'),
     legend());
+}
+
+const SEV = ['ok', 'warning', 'critical'];
+const worse = (...sevs) => sevs.reduce((a, b) => (SEV.indexOf(b) > SEV.indexOf(a) ? b : a), 'ok');
+
+// detachedNotes says, one line each, what the instances outside the tree
+// are. After a failover the old master stays in the cluster, replicating
+// from nobody: the header must not say "ok" while it is a red card, but
+// it is not a problem of the new master either. It is a warning: a person
+// has to rebuild or remove it. One that answers and is writable is
+// critical: the cluster may have two writable masters.
+function detachedNotes(c, recs) {
+  const out = [];
+  for (const n of flatten(c.tree)) {
+    if (n.role !== 'detached') continue;
+    const k = key(n.key);
+    const rec = [...recs].reverse().find((r) => key(r.failed_key) === k && r.successor && key(r.successor) !== '—');
+    const reachable = n.state !== 'unreachable' && n.state !== 'unknown';
+    const sev = reachable && !n.read_only ? 'critical' : 'warning';
+    const state = n.state === 'unreachable' ? 'unreachable' : n.state === 'unknown' ? 'not probed yet'
+      : n.read_only ? 'answers, read-only' : 'answers and is WRITABLE';
+    const what = rec ? 'old master' : 'instance';
+    const fate = rec ? [', replaced by ', h('span', { class: 'mono' }, key(rec.successor)), ' in ',
+      h('a', { href: '#/recovery/' + rec.id }, 'recovery #' + rec.id),
+      rec.rejoined ? ' (rejoined)' : rec.fenced ? ' (fenced)' : ' (not fenced yet)'] : ': replicates from nobody in this cluster';
+    out.push({
+      sev,
+      node: h('li', { class: sev === 'critical' ? 'crit' : 'warn' }, sevBadge(sev), ' ',
+        h('strong', null, `${what} `, h('span', { class: 'mono' }, k), ' detached'), ` — ${state}`, fate,
+        '. It stays in the cluster until it rejoins or is removed.'),
+    });
+  }
+  return out;
 }
 
 // problemStrip lists the cluster's problems one line each (the full text
@@ -158,12 +221,13 @@ function card(n, parent, x, probs, ltext, ls, c, ctx) {
       n.read_only ? badge('RO', 'muted', 'read_only=ON') : badge('RW', n.role === 'master' ? 'info' : 'warn', 'read_only=OFF: writable'),
       x && x.dc ? badge('DC ' + x.dc, 'muted', 'data centre') : null,
       n.downtime ? badge('‖ downtimed', 'info', `until ${time(n.downtime.until)}: ${n.downtime.reason}`) : null,
-      actions(n, c, ctx)),
+      actions(n, parent, c, ctx)),
     parent ? h('div', { class: 'link-text link-' + ls }, ltext, ' from ', h('span', { class: 'mono' }, key(parent.key))) : null,
     h('div', { class: 'facts-row' },
       fact('version', n.version || '—'),
-      n.role === 'master' && !parent ? null : repl ? fact('IO / SQL', `${repl.io || '—'} / ${repl.sql ? 'Yes' : 'No'}`) : fact('IO / SQL', '…', 'pending'),
-      n.role === 'master' ? null : fact('lag', fmtLag(n.lag_seconds)),
+      n.role === 'master' && !parent ? null : repl ? fact('IO / SQL', `${repl.io || '—'} / ${repl.sql ? 'Yes' : 'No'}`)
+        : x ? fact('IO / SQL', h('span', { class: 'muted', title: 'no replication configured' }, 'n/a')) : fact('IO / SQL', '…', 'pending'),
+      n.role === 'master' ? null : fact('lag', lagText(n)),
       fact('GTID', h('span', { class: 'mono gtid', title: n.gtid || '' }, n.gtid || '—')),
       fact('promotion', RULE[n.promotion_rule] || n.promotion_rule || 'neutral')),
     n.downtime ? h('div', { class: 'note' }, `‖ Downtimed until ${time(n.downtime.until)} by ${n.downtime.owner}: ${n.downtime.reason}`) : null,
@@ -173,19 +237,41 @@ function card(n, parent, x, probs, ltext, ls, c, ctx) {
     probs.length ? h('div', { class: 'badges' }, probs.map((p) => badge(`${p.severity === 'critical' ? '✖' : '▲'} ${p.code}`, p.severity === 'critical' ? 'crit' : 'warn', p.description))) : null);
 }
 
+// lagText is the card's lag. The server reports NULL when it cannot say
+// (threads stopped, or not a replica at all), and an unreachable instance
+// reports nothing: words, not a raw NULL.
+function lagText(n) {
+  const v = n.lag_seconds;
+  if (v !== null && v !== undefined) return fmtLag(v);
+  if (n.role === 'detached' || n.state === 'unreachable' || n.state === 'unknown') {
+    return h('span', { class: 'muted', title: n.state === 'unreachable' ? 'unreachable: no probe answer' : 'not replicating from this cluster' }, 'n/a');
+  }
+  return h('span', { class: 'muted', title: 'Seconds_Behind_Master is NULL: replication is not running' }, '— (not running)');
+}
+
 function fact(label, v, cls) {
   return h('div', { class: 'fact' }, h('span', { class: 'fl' }, label), h('span', { class: 'fv ' + (cls || '') }, v));
 }
 
-function actions(n, c, ctx) {
+// canMakeMaster mirrors what the API accepts for a switchover to n: a
+// direct replica of the cluster's master (else 400, coordinator
+// checkCandidate), that master answering and writable (else 409: "use a
+// failover" / "is read-only"). n itself must replicate fine.
+function canMakeMaster(n, parent, c) {
+  return !!parent && parent.role === 'master' && key(parent.key) === key(c.master) &&
+    parent.state === 'ok' && !parent.read_only && n.role !== 'master' && n.role !== 'detached' && n.state === 'ok';
+}
+
+function actions(n, parent, c, ctx) {
   if (!session.can('operator')) return null;
-  const others = flatten(c.tree).filter((m) => m.role !== 'master').map((m) => m.key);
+  const root = (c.tree || []).find((m) => key(m.key) === key(c.master));
+  const others = (root?.replicas || []).map((m) => m.key);
   return h('div', { class: 'actions' },
     n.downtime
       ? h('button', { type: 'button', class: 'small', onclick: () => act.endDowntime(n.key, n.downtime, ctx.refresh) }, 'End downtime')
       : h('button', { type: 'button', class: 'small', onclick: () => act.beginDowntime(n.key, ctx.refresh) }, 'Downtime…'),
     h('button', { type: 'button', class: 'small', onclick: () => act.promotionRule(n.key, n.promotion_rule || 'neutral', ctx.refresh) }, 'Promotion rule…'),
-    n.role !== 'master' && n.state === 'ok'
+    canMakeMaster(n, parent, c)
       ? h('button', { type: 'button', class: 'small', onclick: () => act.switchover(c.name, others, key(n.key), ctx.refresh) }, '⇄ Make master…')
       : null,
     // A master that came back read-only (restarted without a failover):
