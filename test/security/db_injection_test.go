@@ -41,10 +41,10 @@ func TestMasterHostInjection(t *testing.T) {
 	cluster := fmt.Sprintf("%s:%d", m.Host, m.Port)
 	testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
 		var cl struct {
-			Members []any `json:"members"`
+			Instances int `json:"instances"`
 		}
 		code, err := testutil.GetJSON(leader.URL("/api/v1/clusters/"+cluster), &cl)
-		return code == 200 && len(cl.Members) == 3, fmt.Sprintf("%d %v %d members", code, err, len(cl.Members))
+		return code == 200 && cl.Instances == 3, fmt.Sprintf("%d %v %d instances", code, err, cl.Instances)
 	})
 
 	evil := "$(touch " + pwned + ")"
@@ -60,14 +60,17 @@ func TestMasterHostInjection(t *testing.T) {
 	in3, _ := top.Instance("db3")
 	key3 := fmt.Sprintf("%s:%d", in3.Host, in3.Port)
 	testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
-		var ps []struct {
-			Code string `json:"code"`
-			Key  struct {
-				Host string `json:"host"`
-				Port int    `json:"port"`
-			} `json:"key"`
+		var body struct {
+			Problems []struct {
+				Code string `json:"code"`
+				Key  struct {
+					Host string `json:"host"`
+					Port int    `json:"port"`
+				} `json:"key"`
+			} `json:"problems"`
 		}
-		code, err := testutil.GetJSON(leader.URL("/api/v1/problems"), &ps)
+		code, err := testutil.GetJSON(leader.URL("/api/v1/problems"), &body)
+		ps := body.Problems
 		for _, p := range ps {
 			if p.Code == "InvalidReportedHost" && fmt.Sprintf("%s:%d", p.Key.Host, p.Key.Port) == key3 {
 				return true, ""
@@ -78,23 +81,31 @@ func TestMasterHostInjection(t *testing.T) {
 	// For a while: no cluster made of the hostile value, no recovery.
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		var cls []struct {
-			Name   string `json:"name"`
-			Master struct {
-				Host string `json:"host"`
-			} `json:"master"`
+		var cls struct {
+			Clusters []struct {
+				Name   string `json:"name"`
+				Master struct {
+					Host string `json:"host"`
+				} `json:"master"`
+			} `json:"clusters"`
 		}
-		if _, err := testutil.GetJSON(leader.URL("/api/v1/clusters"), &cls); err == nil {
-			for _, c := range cls {
+		if _, err := testutil.GetJSON(leader.URL("/api/v1/clusters"), &cls); err != nil {
+			t.Fatal(err)
+		} else {
+			for _, c := range cls.Clusters {
 				if strings.Contains(c.Name, "$(") || strings.Contains(c.Master.Host, "$(") {
 					t.Fatalf("a cluster was made of the hostile value: %+v", c)
 				}
 			}
 		}
-		var recs []struct {
-			ID uint64 `json:"id"`
+		var recs struct {
+			Recoveries []struct {
+				ID uint64 `json:"id"`
+			} `json:"recoveries"`
 		}
-		if _, err := testutil.GetJSON(leader.URL("/api/v1/recoveries"), &recs); err == nil && len(recs) > 0 {
+		if _, err := testutil.GetJSON(leader.URL("/api/v1/recoveries"), &recs); err != nil {
+			t.Fatal(err)
+		} else if len(recs.Recoveries) > 0 {
 			t.Fatalf("a recovery started: %+v", recs)
 		}
 		time.Sleep(200 * time.Millisecond) // polling period of a bounded watch
