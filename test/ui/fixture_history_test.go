@@ -163,7 +163,9 @@ func TestFixtureAfterFailover(t *testing.T) {
 	b := newBrowser(t, serveFixture(t, node))
 	e := &env{auth: true}
 	e.signIn(t, b, adminToken, "")
-	card := func(name string) string { return fmt.Sprintf(`document.querySelector('article[data-key="%s"]')`, fx(name)) }
+	card := func(name string) string {
+		return fmt.Sprintf(`document.querySelector('article[data-key="%s"]')`, fx(name))
+	}
 	buttons := func(name string) string {
 		return `[...` + card(name) + `.querySelectorAll('button')].map(b => b.innerText.trim()).join('|')`
 	}

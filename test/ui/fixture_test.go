@@ -73,7 +73,26 @@ func TestFixturePages(t *testing.T) {
 
 	b.click(".toolbar button", "Switch over")
 	b.waitJS(15*time.Second, `document.querySelector('dialog .plan table') ? 'matrix' : ''`, "matrix")
+	// The dry run for a named candidate promotes that one, not rank 1.
+	row := func(name string) string {
+		return fmt.Sprintf(`(document.querySelector('dialog .plan tr[data-key=%q]')?.innerText || '').replace(/\s+/g, ' ')`, fx(name).String())
+	}
+	if got, _ := eval[string](b, row("a2")); !strings.Contains(got, "would be chosen") {
+		t.Errorf("dry run, Warden chooses: rank-1 row %q, want \"would be chosen\"", got)
+	}
+	b.do(chromedp.SetValue(chromedp.CSS("dialog select"), fx("a5").String()),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('dialog form').dispatchEvent(new Event('input'))`))
+	b.waitJS(15*time.Second, row("a5")+`.includes('would be promoted') ? 'ok' : ''`, "ok")
+	if got, _ := eval[string](b, row("a5")); !strings.Contains(got, "requested") {
+		t.Errorf("dry run for %s: its row %q does not say requested", fx("a5"), got)
+	}
+	if got, _ := eval[string](b, row("a2")); strings.Contains(got, "chosen") || strings.Contains(got, "promoted") {
+		t.Errorf("dry run for %s: the rank-1 row is still marked: %q", fx("a5"), got)
+	}
 	b.screenshot("21-fixture-switchover-plan")
+	b.do(chromedp.SetValue(chromedp.CSS("dialog select"), ""),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('dialog form').dispatchEvent(new Event('input'))`))
+	b.waitJS(15*time.Second, row("a2")+`.includes('would be chosen') ? 'ok' : ''`, "ok")
 	b.click("dialog button.danger", "Switch over now")
 	done := b.waitJS(15*time.Second, `document.querySelector('dialog .ok-box')?.innerText || ''`, "")
 	if !strings.Contains(done, "recovery #") {
@@ -89,6 +108,12 @@ func TestFixturePages(t *testing.T) {
 
 	b.open("#/recovery/" + fmt.Sprint(fixtureFailoverID))
 	b.waitJS(10*time.Second, `document.querySelector('table.timeline') ? 'ok' : ''`, "ok")
+	if got, _ := eval[string](b, `document.querySelector('.liveness')?.innerText || ''`); !strings.Contains(got, "process gone") {
+		t.Errorf("liveness banner of a failover whose master refused connections: %q, want \"process gone\"", got)
+	}
+	if got, _ := eval[string](b, `document.querySelector('svg.timeline-chart .gap')?.textContent || ''`); !strings.Contains(got, "no writable master: 1.4s") {
+		t.Errorf("writable gap: %q, want no writable master: 1.4s (start to the promoted step)", got)
+	}
 	b.screenshot("23-fixture-recovery")
 	b.click("button", "Acknowledge")
 	b.do(chromedp.SendKeys(chromedp.CSS("dialog input[name=comment]"), "checked the app, all good"))
@@ -168,7 +193,10 @@ func TestFixturePages(t *testing.T) {
 		want        map[string]string // page -> its buttons, in order
 	}{
 		{operatorToken, "ui-operator · operator", map[string]string{
-			"#/cluster/b":                                 "⇄ Switch over…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|⇄ Make master…",
+			// b1, the master, does not answer: a switchover to b2 would be
+			// refused (409, use a failover), so b2 has no Make master.
+			"#/cluster/b":                                 "⇄ Switch over…|Downtime…|Promotion rule…|Downtime…|Promotion rule…",
+			"#/cluster/a":                                 "⇄ Switch over…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|⇄ Make master…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|End downtime|Promotion rule…",
 			"#/instance/" + fx("a5").Host + "/3306":       "End downtime|Promotion rule…",
 			"#/coordinators":                              "",
 			"#/recovery/" + fmt.Sprint(fixtureFailoverID): "",
@@ -271,8 +299,9 @@ func seedFixture(t *testing.T, n *fixtureNode) {
 		{0, "detect", "DeadMaster on " + fx("a0").String() + ": 3 of 3 coordinators cannot reach it, 0 of 4 replicas receiving"},
 		{120, "lock", "recovery lock committed at raft index " + fmt.Sprint(id) + ", term 4"},
 		{180, "refresh", "re-probed the master and 4 replicas: master still down"},
+		{200, "liveness", "dead: every coordinator and the recheck got connection refused"},
 		{950, "choose", "candidate " + fx("a1").String() + ": most advanced GTID 0-11-880, same DC"},
-		{1400, "promote", fx("a1").String() + ": STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=OFF"},
+		{1400, "promoted", fx("a1").String() + ": STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only=OFF"},
 		{2100, "repoint", "repointed " + fx("a2").String() + ", " + fx("a3").String() + ", " + fx("a5").String() + " to " + fx("a1").String()},
 		{2300, "hook", "post-failover hook /etc/warden/hooks/update-proxysql ran in 180ms (exit 0)"},
 	}
