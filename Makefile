@@ -24,7 +24,7 @@ VULNDB         ?= https://vuln.go.dev
 VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 VULNDB_DIR     ?= $(BIN)/vulndb
 
-.PHONY: all build deps test test-unit bench lint vulncheck vulndb demo demo-down clean image image-test image-deps
+.PHONY: all build deps test test-unit bench lint vulncheck vulndb demo demo-down clean image image-test image-deps chaos
 
 all: build
 
@@ -55,6 +55,7 @@ deps:
 test: lint deps
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	cd deploy/kubernetes && $(GO) test -count=1 ./...
+	cd test/fleetsim && $(GO) test -count=1 -timeout 10m ./...
 
 # Pure logic only: no database servers, no warden processes.
 test-unit:
@@ -63,7 +64,16 @@ test-unit:
 
 # Benchmarks and measurement scripts; figures are printed, never asserted.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+	cd test/fleetsim && $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# The nemesis suite (docs/testing.md): randomized fault schedules over real
+# servers and coordinators, judged by an independent checker. `make test`
+# runs a bounded slice of it (seed from the commit); CHAOS_SEED=N replays one.
+CHAOS_RUNS ?= 20
+CHAOS_DURATION ?= 2m
+chaos: deps
+	$(GO) test -count=1 -v -timeout 3h -run 'TestChaos' ./test/nemesis -chaos.runs $(CHAOS_RUNS) -chaos.duration $(CHAOS_DURATION)
 
 # gofmt, vet, and go.mod/go.sum saying exactly what the code imports (direct
 # requirements not marked indirect, nothing stale: `go mod tidy` is a no-op).
@@ -72,6 +82,7 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd deploy/kubernetes && $(GO) vet ./...
+	cd test/fleetsim && $(GO) vet ./...
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	@cd deploy/kubernetes && { $(GO) mod tidy -diff || { echo "deploy/kubernetes: go.mod/go.sum are not tidy: run go mod tidy there"; exit 1; }; }
 
