@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -157,6 +158,28 @@ func singleQuotedPlaceholder(cmd string) string {
 	return ""
 }
 
+// redactURL cuts a URL to its scheme and host: the path and query of a
+// webhook URL are often its secret.
+func redactURL(u string) string {
+	pu, err := neturl.Parse(u)
+	if err != nil || pu.Host == "" {
+		return "(webhook URL)"
+	}
+	return pu.Scheme + "://" + pu.Host + "/…"
+}
+
+// hookProgram is the first word of a hook command, for logs.
+func hookProgram(cmd string) string {
+	f := strings.Fields(cmd)
+	if len(f) == 0 {
+		return ""
+	}
+	if len(f) == 1 {
+		return f[0]
+	}
+	return f[0] + " …"
+}
+
 // hookEnv is what a hook process inherits from Warden's environment: the
 // variables a shell and common tools need, nothing else.
 func hookEnv() []string {
@@ -252,7 +275,10 @@ func (h *hooks) runCommand(ctx context.Context, cmdText string, ev HookEvent) Ho
 	default:
 		res.ExitCode, res.Err = -1, err.Error()
 	}
-	h.log.Info("hook ran", "event", ev.Event, "hook", cmdText, "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
+	// The command line may carry credentials (a token in a curl call):
+	// the log names the program only; the record keeps the rest (shown to
+	// admins only).
+	h.log.Info("hook ran", "event", ev.Event, "hook", hookProgram(cmdText), "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
 	return res
 }
 
@@ -264,7 +290,7 @@ func (h *hooks) webhooks(ev HookEvent, done func(HookResult)) {
 	for _, url := range h.cfg.Webhooks {
 		go func() {
 			res := h.post(url, body)
-			h.log.Info("webhook", "event", ev.Event, "url", url, "status", res.ExitCode, "err", res.Err)
+			h.log.Info("webhook", "event", ev.Event, "url", redactURL(url), "status", res.ExitCode, "err", res.Err)
 			if done != nil {
 				done(res)
 			}
@@ -295,7 +321,9 @@ func (h *hooks) post(url string, body []byte) HookResult {
 			}
 			res.Err = fmt.Sprintf("attempt %d: HTTP %d", attempt, resp.StatusCode)
 		} else {
-			res.ExitCode, res.Err = -1, fmt.Sprintf("attempt %d: %v", attempt, err)
+			// net/http errors quote the whole URL; a Slack webhook URL is
+			// a credential.
+			res.ExitCode, res.Err = -1, strings.ReplaceAll(fmt.Sprintf("attempt %d: %v", attempt, err), url, redactURL(url))
 		}
 		select {
 		case <-ctx.Done():

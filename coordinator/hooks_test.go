@@ -213,3 +213,22 @@ func TestHookConfigRefusesSingleQuotedPlaceholders(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookSecretsStayOutOfErrorsAndLogs(t *testing.T) {
+	secret := "http://127.0.0.1:1/services/T000/B000/SECRETTOKEN"
+	var logs strings.Builder
+	h := newHooks(HookConfig{Timeout: 300 * time.Millisecond, Webhooks: []string{secret}}, slog.New(slog.NewTextHandler(&logs, nil)))
+	r := h.post(secret, []byte(`{}`))
+	if r.OK() || strings.Contains(r.Err, "SECRETTOKEN") {
+		t.Fatalf("result %+v carries the webhook's secret", r)
+	}
+	done := make(chan HookResult, 1)
+	h.webhooks(sampleEvent, func(r HookResult) { done <- r })
+	<-done // logged before the callback runs
+	if strings.Contains(logs.String(), "SECRETTOKEN") {
+		t.Fatalf("logs carry the webhook's secret:\n%s", logs.String())
+	}
+	if got := redactURL(secret); got != "http://127.0.0.1:1/…" {
+		t.Fatalf("redactURL = %q", got)
+	}
+}
