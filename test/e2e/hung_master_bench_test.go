@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"context"
-	"math/rand/v2"
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
