@@ -268,6 +268,12 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 			pcfg.Durability = d
 		}
 		for _, p := range topology.AllProblems(insts, pcfg) {
+			if succ, old := replaced[p.Instance]; old && succ != p.Instance && p.Code == topology.ProblemReadOnlyMaster {
+				// A replaced master left fenced is not a master that should
+				// be writable: "SET GLOBAL read_only=OFF" would make two.
+				out = append(out, fencedOldMaster(recs, cl.Name, p.Instance, succ, since(CodeFencedOldMaster, p.Instance)))
+				continue
+			}
 			out = append(out, election.Problem{
 				Code: string(p.Code), Cluster: cl.Name, Key: p.Instance, Description: p.Reason,
 				Since: since(string(p.Code), p.Instance), Severity: string(p.Severity), Fix: p.Fix, Related: p.Related,
@@ -433,6 +439,34 @@ func (d *detector) fresh(problems []election.Problem) []election.Problem {
 // CodeDivergedReplica: a replica unreachable during a failover came back
 // holding transactions the new master lacks and was left stopped.
 const CodeDivergedReplica = "DivergedReplica"
+
+// CodeFencedOldMaster: a replaced master answers, fenced (read-only) and
+// not rejoined: it must not be made writable.
+const CodeFencedOldMaster = "FencedOldMaster"
+
+// fencedOldMaster describes a fenced old master, with what its latest
+// recovery recorded about it (the GTIDs only it holds, if any).
+func fencedOldMaster(recs []election.Recovery, cluster string, k, succ topology.Key, since time.Time) election.Problem {
+	desc := fmt.Sprintf("%s was replaced by %s and is fenced (read_only=ON), not replicating", k, succ)
+	var latest *election.Recovery
+	for i := range recs {
+		if r := &recs[i]; r.FailedKey == k && r.Success && (latest == nil || r.ID > latest.ID) {
+			latest = r
+		}
+	}
+	if latest != nil {
+		desc += fmt.Sprintf(" (recovery %d)", latest.ID)
+		for _, st := range latest.Steps {
+			if st.Kind == election.StepFenced && st.Instance == k && strings.Contains(st.Message, "lacks") {
+				desc += ": " + st.Message
+			}
+		}
+	}
+	return election.Problem{
+		Code: CodeFencedOldMaster, Cluster: cluster, Key: k, Severity: "warning", Since: since, Description: desc, Related: []topology.Key{succ},
+		Fix: fmt.Sprintf("never make it writable: %s is the master. Rebuild it from %s, or re-apply the transactions only it holds on %s and let it rejoin (recovery.rejoin_old_master)", succ, succ, succ),
+	}
+}
 
 // CodeFencePending: a failover waits for a fence of the failed master
 // (recovery.fence_policy=require) and promotes nobody meanwhile.

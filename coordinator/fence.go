@@ -99,7 +99,7 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 	if extra := c.onlyOn(k, succ, rec); extra != "" {
 		return // stays fenced: rejoining would fail or lose those transactions
 	}
-	err := r.withActor(ctx, k, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
+	err := r.withActor(ctx, k, 2*r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
 		// An old master's gtid_slave_pos is empty or stale; its own binlog
 		// position is what it holds (pitfall 3): adopt it as its slave_pos.
 		if err := a.AdoptOwnPosition(actx); err != nil {
@@ -108,7 +108,16 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 		if err := a.ChangeSource(actx, r.sourceOptions(succ, topology.GTIDSlavePos)); err != nil {
 			return err
 		}
-		return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)
+		if err := a.WaitReplicating(actx, r.cfg.ReplicaTimeout); err != nil {
+			return err
+		}
+		// Threads running is not applying (an applier waiting for a
+		// semi-sync ACK shows both Yes, nemesis seed 2001): it must reach
+		// what the new master last held before the record says rejoined.
+		if pos := gtidPos(c.lastKnown(succ)); pos != "" {
+			return a.WaitForGTID(actx, pos, r.cfg.ReplicaTimeout)
+		}
+		return nil
 	})
 	note := election.RecoveryNote{Kind: election.StepRejoined, Instance: k, Message: fmt.Sprintf("old master %s rejoined as a replica of %s", k, succ)}
 	if err != nil {
