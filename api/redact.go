@@ -34,6 +34,30 @@ func roleOf(c *gin.Context) Role {
 	return RoleNone
 }
 
+// recoveryView is a recovery as the API shows it: the record, plus the
+// failed master's liveness class read from its liveness step.
+type recoveryView struct {
+	election.Recovery
+	Liveness string `json:"liveness,omitempty"`
+}
+
+// viewRecovery is redactRecovery plus the derived fields.
+func (s *Server) viewRecovery(c *gin.Context, r election.Recovery) recoveryView {
+	v := recoveryView{Recovery: s.redactRecovery(c, r)}
+	for _, st := range r.Steps {
+		if st.Kind != "liveness" {
+			continue
+		}
+		msg := strings.TrimPrefix(st.Message, "now ")
+		for _, class := range []string{"dead", "unresponsive", "partitioned", "unknown"} {
+			if strings.HasPrefix(msg, class+":") {
+				v.Liveness = class
+			}
+		}
+	}
+	return v
+}
+
 // redactRecovery returns r as the caller may see it.
 func (s *Server) redactRecovery(c *gin.Context, r election.Recovery) election.Recovery {
 	if roleOf(c) >= RoleAdmin {

@@ -163,10 +163,10 @@ func (s *Server) listRecoveries(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	out := []election.Recovery{}
+	out := []recoveryView{}
 	for _, r := range s.deps.Store.Recoveries() {
 		if filter == "" || r.Cluster == filter {
-			out = append(out, s.redactRecovery(c, r))
+			out = append(out, s.viewRecovery(c, r))
 		}
 	}
 	c.JSON(http.StatusOK, gin.H{"recoveries": out})
@@ -192,7 +192,7 @@ func (s *Server) getRecovery(c *gin.Context) {
 		fail(c, fmt.Errorf("recovery %d: %w", id, election.ErrNotFound))
 		return
 	}
-	c.JSON(http.StatusOK, s.redactRecovery(c, r))
+	c.JSON(http.StatusOK, s.viewRecovery(c, r))
 }
 
 func (s *Server) coordinators(c *gin.Context) {

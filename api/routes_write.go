@@ -394,7 +394,7 @@ func (s *Server) ackRecovery(c *gin.Context) {
 		fail(c, fmt.Errorf("recovery %d: %w", id, election.ErrNotFound))
 		return
 	}
-	c.JSON(http.StatusOK, s.redactRecovery(c, r))
+	c.JSON(http.StatusOK, s.viewRecovery(c, r))
 }
 
 func parseRecoveryMode(c *gin.Context) (RecoveryMode, error) {
