@@ -154,6 +154,14 @@ func TestUI(t *testing.T) {
 		// Give the 5 s instance-details refresh time to fill IO/SQL.
 		b.waitJS(15*time.Second, `document.querySelector('.card .fv.pending') ? '' : 'ok'`, "ok")
 		b.screenshot("02-topology")
+		// db4 replicates from db2 (--chain): the API refuses it as a
+		// switchover candidate, so its card must not offer it.
+		for name, want := range map[string]bool{"db2": true, "db3": true, "db4": false} {
+			got, _ := eval[string](b, fmt.Sprintf(`[...document.querySelectorAll('article[data-key=%q] button')].map(b => b.innerText).join('|')`, k[name]))
+			if strings.Contains(got, "Make master") != want {
+				t.Errorf("%s %s: buttons %q; Make master wanted: %v", name, k[name], got, want)
+			}
+		}
 	})
 
 	t.Run("downtime through the UI, dialog survives live updates", func(t *testing.T) {
@@ -277,6 +285,7 @@ func TestUI(t *testing.T) {
 		}
 		b.click("dialog .ok-box a", "#")
 		b.waitJS(60*time.Second, `document.querySelector('.page-body .summary')?.innerText.includes('succeeded') ? 'done' : ''`, "done")
+		recHash, _ := eval[string](b, `location.hash`)
 		b.screenshot("12-switchover-recovery")
 		// Acknowledge it through the UI: an unacknowledged recovery blocks
 		// automatic ones on the cluster for 15 minutes (anti-flapping), and
@@ -295,6 +304,11 @@ func TestUI(t *testing.T) {
 		b.waitJS(60*time.Second, `document.querySelector('ul.tree > li > article .addr')?.textContent || ''`, k["db3"])
 		b.waitJS(30*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
 		b.waitJS(15*time.Second, `document.querySelector('.card .fv.pending') ? '' : 'ok'`, "ok")
+		// The history strip has the switchover in the same paint as the
+		// new tree: not a list cached from before it.
+		if marks, _ := eval[string](b, `[...document.querySelectorAll('svg.history-strip a')].map(a => a.getAttribute('href')).join(' ')`); !strings.Contains(marks+" ", recHash+" ") {
+			t.Errorf("history strip marks %q, want %s (the switchover just run)", marks, recHash)
+		}
 		b.screenshot("13-topology-after-switchover")
 	})
 
@@ -322,6 +336,16 @@ func TestUI(t *testing.T) {
 		if ok, _ := eval[bool](b, `window.noReload === true`); !ok {
 			t.Fatal("the page reloaded")
 		}
+		// The dead old master stays as a detached card: the header says so
+		// (not "✔ ok") and its lag is not a raw NULL.
+		head := b.waitJS(60*time.Second, `(() => { const t = [...document.querySelectorAll('.page-body .summary, .page-body .detached-strip')].map(e => e.innerText).join(' / ');
+			return t.includes('old master `+old+` detached') ? t : ''; })()`, "")
+		if strings.Contains(head, "✔ ok") {
+			t.Errorf("cluster header with a detached dead old master: %q", head)
+		}
+		if txt, _ := eval[string](b, `document.querySelector('article[data-key="`+old+`"]')?.innerText || ''`); strings.Contains(txt, "NULL") {
+			t.Errorf("the old master's card shows a raw NULL: %q", txt)
+		}
 		b.screenshot("16-topology-after-failover")
 		b.open("#/clusters")
 		b.waitJS(15*time.Second, `document.querySelector('tbody tr') ? 'ok' : ''`, "ok")
@@ -332,6 +356,20 @@ func TestUI(t *testing.T) {
 		b.click("tr[data-key^='rec:'] a", "#")
 		b.waitJS(30*time.Second, `document.querySelector('table.timeline') ? 'ok' : ''`, "ok")
 		b.waitJS(30*time.Second, `document.querySelector('ul.hooks')?.innerText || ''`, "")
+		// The picture: one bar per step, the writable gap ends at the
+		// promotion; the liveness class of a kill -9 is said in words.
+		gap := b.waitJS(30*time.Second, `document.querySelector('svg.timeline-chart .gap')?.textContent || ''`, "")
+		bars := b.waitJS(10*time.Second, `(document.querySelectorAll('svg.timeline-chart [data-step]').length + document.querySelectorAll('.timeline-wrap .later .badge').length) + '/' + document.querySelectorAll('table.timeline tbody tr').length`, "")
+		// Steps long after the end (a webhook answering late) are listed
+		// under the picture instead of squashing it.
+		if n := strings.Split(bars, "/"); n[0] != n[1] || n[0] == "0" {
+			t.Errorf("timeline: %s bars (and later steps) for steps", bars)
+		}
+		if !strings.Contains(gap, "no writable master") || strings.Contains(gap, "still none") {
+			t.Errorf("writable gap of a successful failover: %q", gap)
+		}
+		live := b.waitJS(10*time.Second, `document.querySelector('.liveness')?.innerText || ''`, "")
+		t.Logf("timeline: %s; %s", gap, strings.Join(strings.Fields(live), " "))
 		b.screenshot("18-recovery-failover")
 	})
 

@@ -172,13 +172,16 @@ export function timelineChart(r, now = Date.now()) {
     const took = secs((stop - t) / 1000);
     const who = st.instance && (st.instance.host || st.instance.port) ? key(st.instance) : '';
     const note = `${took}${who ? '  ' + clip(who, 34) : ''}`;
-    // The duration goes right of the bar, or left of it near the end.
-    const right = x + w + 6 < W - 240;
+    // The duration goes right of the bar, else left of it, else (a bar
+    // across most of the width) inside it, never over the step names.
+    const tw = note.length * 6.5;
+    const place = x + w + 6 + tw < W ? 'right' : x - 6 - tw > x0 ? 'left' : 'inside';
     parts.push(s('g', { class: 'step' + (st.error ? ' err' : '') },
       tip(`${st.kind || 'step'} at ${time(st.at)}, took ${took}${who ? ' on ' + who : ''}: ${st.message || ''}${st.error ? ' ✖ ' + st.error : ''}`),
       s('text', { class: 'step-name', x: LABEL, y: y + BAR - 1, 'text-anchor': 'end' }, (st.error ? '✖ ' : fence ? '⊠ ' : '') + clip(st.kind || 'step', 20)),
       s('rect', { class: cls, 'data-step': st.kind || 'step', x, y: y + 1, width: w, height: BAR, rx: 2 }),
-      s('text', { class: 'took', x: right ? x + w + 6 : x - 6, y: y + BAR - 1, 'text-anchor': right ? 'start' : 'end' }, note)));
+      s('text', { class: 'took' + (place === 'inside' ? ' inside' : ''), x: place === 'right' ? x + w + 6 : place === 'left' ? x - 6 : x + 6,
+        y: y + BAR - 1, 'text-anchor': place === 'left' ? 'end' : 'start' }, note)));
   });
   // The moment a master was writable again.
   const promoted = inside.find((x) => x.kind === 'promoted');
@@ -197,6 +200,6 @@ export function timelineChart(r, now = Date.now()) {
       h('span', { class: 'lg-swatch bar fence' }), ' ⊠ fence chain  ',
       h('span', { class: 'lg-swatch bar promote' }), ' promotion  ',
       h('span', { class: 'lg-swatch bar err' }), ' ✖ failed step. Times are relative to the start ', time(r.started), '.'),
-    later.length ? h('p', { class: 'small' }, h('strong', null, 'After the end: '),
+    later.length ? h('p', { class: 'small later' }, h('strong', null, 'After the end: '),
       later.map((x, i) => [i ? '; ' : '', h('span', { class: 'badge muted' }, x.kind || 'step'), ` +${secs((ms(x.at) - start) / 1000)} `, x.message || ''])) : null);
 }

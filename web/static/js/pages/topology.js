@@ -13,11 +13,15 @@ const DETAIL_MS = 5000;
 const LAG_WARN_S = 10; // a link lagging more than this is drawn as lagging
 const details = new Map(); // host:port -> {at, state, data}
 const RECS_MS = 5000;
-let recs = { cluster: '', at: 0, list: [] }; // the cluster's recoveries, for the header and the history strip
+// The cluster's recoveries, for the header and the history strip:
+// fetched on each visit, when the tree changes shape (a new master, an
+// instance detached or rejoined: a recovery ran) and every RECS_MS.
+let recs = { cluster: '', at: 0, shape: '', list: [] };
 
 export const title = (name) => `Cluster ${name}`;
 
 export function toolbar([name], ctx) {
+  recs.at = 0; // a new visit: fetch the history afresh
   const bar = h('div', { class: 'toolbar' },
     h('a', { href: '#/clusters' }, '← all clusters'));
   if (session.can('operator')) {
@@ -63,13 +67,13 @@ export async function load(name) {
     .catch(() => {})));
   const extra = {};
   for (const n of nodes) extra[key(n.key)] = inTree ? fromTree(n) : details.get(key(n.key))?.data || null;
-  // The recovery history changes rarely: every few seconds is enough.
-  if (recs.cluster !== name || now - recs.at > RECS_MS) {
+  const shape = key(c.master) + ' ' + nodes.map((n) => key(n.key) + '=' + n.role).join(',');
+  if (recs.cluster !== name || recs.shape !== shape || now - recs.at > RECS_MS) {
     try {
       const r = await get('recoveries?cluster=' + encodeURIComponent(name));
-      recs = { cluster: name, at: now, list: (r.recoveries || []).map(slimRec).sort((a, b) => a.id - b.id) };
+      recs = { cluster: name, at: now, shape, list: (r.recoveries || []).map(slimRec).sort((a, b) => a.id - b.id) };
     } catch (e) {
-      if (recs.cluster !== name) recs = { cluster: name, at: 0, list: [] };
+      if (recs.cluster !== name) recs = { cluster: name, at: 0, shape: '', list: [] };
     }
   }
   return { cluster: c, extra, recs: recs.list };
@@ -88,7 +92,7 @@ function fromTree(n) {
 // slimRec keeps what the header and the history strip use of a recovery.
 function slimRec(r) {
   return {
-    id: r.id, kind: r.kind || '', problem: r.problem || '', failed_key: r.failed_key, successor: r.successor || null,
+    id: r.id, kind: r.kind || '', problem: r.problem || '', failed_key: r.failed_key, successor: r.successor || r.promoting || null,
     started: r.started, finished: r.finished || '', success: !!r.success, error: r.error || '',
     fenced: !!r.fenced, rejoined: !!r.rejoined, acknowledged: !!r.acknowledged,
   };
@@ -157,7 +161,7 @@ function detachedNotes(c, recs) {
     const what = rec ? 'old master' : 'instance';
     const fate = rec ? [', replaced by ', h('span', { class: 'mono' }, key(rec.successor)), ' in ',
       h('a', { href: '#/recovery/' + rec.id }, 'recovery #' + rec.id),
-      rec.rejoined ? ' (rejoined)' : rec.fenced ? ' (fenced)' : ' (not fenced yet)'] : ': replicates from nobody in this cluster';
+      rec.rejoined ? ' (rejoined)' : rec.fenced ? ' (fenced)' : ' (not seen again yet)'] : ': replicates from nobody in this cluster';
     out.push({
       sev,
       node: h('li', { class: sev === 'critical' ? 'crit' : 'warn' }, sevBadge(sev), ' ',
@@ -226,7 +230,7 @@ function card(n, parent, x, probs, ltext, ls, c, ctx) {
     h('div', { class: 'facts-row' },
       fact('version', n.version || '—'),
       n.role === 'master' && !parent ? null : repl ? fact('IO / SQL', `${repl.io || '—'} / ${repl.sql ? 'Yes' : 'No'}`)
-        : x ? fact('IO / SQL', h('span', { class: 'muted', title: 'no replication configured' }, 'n/a')) : fact('IO / SQL', '…', 'pending'),
+        : x && !parent ? fact('IO / SQL', h('span', { class: 'muted', title: 'no replication configured' }, 'n/a')) : fact('IO / SQL', '…', 'pending'),
       n.role === 'master' ? null : fact('lag', lagText(n)),
       fact('GTID', h('span', { class: 'mono gtid', title: n.gtid || '' }, n.gtid || '—')),
       fact('promotion', RULE[n.promotion_rule] || n.promotion_rule || 'neutral')),
