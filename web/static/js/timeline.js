@@ -48,7 +48,8 @@ export function liveness(r) {
   if (!lv.length) return null;
   const last = lv[lv.length - 1];
   const m = /^(?:now )?(dead|unresponsive|partitioned|unknown):\s*(.*)$/s.exec(last.message || '');
-  const cls = m ? m[1] : 'unknown';
+  // The API names the class too (the same rule: the last liveness step).
+  const cls = r.liveness || (m ? m[1] : 'unknown');
   const why = m ? m[2] : last.message || '';
   const first = /^(dead|unresponsive|partitioned|unknown):/.exec(lv[0].message || '');
   const fenced = steps.find((x) => x.kind === 'fenced');

@@ -21,7 +21,7 @@ export const load = (id) => get('recoveries/' + id);
 // are shown under "More", so nothing it records is hidden.
 const KNOWN = new Set(['id', 'term', 'cluster', 'failed_key', 'problem', 'node', 'started', 'steps', 'finished', 'success',
   'successor', 'error', 'acknowledged', 'acked_by', 'acked_at', 'ack_comment', 'kind', 'trigger', 'requested', 'matrix',
-  'promoting', 'fenced', 'rejoined', 'lost', 'lost_gtids', 'candidates', 'hooks', 'lost_replicas']);
+  'promoting', 'fenced', 'rejoined', 'lost', 'lost_gtids', 'candidates', 'hooks', 'lost_replicas', 'liveness']);
 
 const has = (k) => k && (k.host || k.port);
 
