@@ -42,6 +42,7 @@ deps:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null || missing="$$missing haproxy"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	[ -x /usr/bin/etcd ] || command -v etcd >/dev/null || missing="$$missing etcd-server"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \

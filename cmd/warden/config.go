@@ -39,6 +39,7 @@ type ServerConfig struct {
 	Hooks      HookSettings       `mapstructure:"hooks"`
 	Auth       AuthSettings       `mapstructure:"auth"`
 	Security   SecuritySettings   `mapstructure:"security"`
+	Etcd       EtcdSettings       `mapstructure:"etcd"`
 }
 
 // SecuritySettings holds the explicit opt-outs of secure defaults
@@ -274,6 +275,15 @@ var serverSettings = []setting{
 	{"hooks.old_master_fenced", "", []string{}, "shell commands run when a returned old master is made read-only"},
 	{"hooks.webhooks", "", []string{}, "URLs that receive every event as a JSON POST (Slack/Mattermost compatible)"},
 	{"hooks.timeout", "", 10 * time.Second, "bound on each hook command and each webhook (with its retries)"},
+	{"etcd.endpoints", "", []string{}, "etcd client URLs (http:// or https://host:port), comma separated; the leader publishes every cluster's master and replicas there; empty: off"},
+	{"etcd.prefix", "", "/warden", "key prefix: <prefix>/clusters/<name>/master, replicas and fence"},
+	{"etcd.dial_timeout", "", 5 * time.Second, "bound on connecting (and authenticating) to etcd"},
+	{"etcd.request_timeout", "", 5 * time.Second, "bound on one etcd read or transaction"},
+	{"etcd.tls_ca_file", "", "", "PEM CA that etcd's certificate must chain to (default: system roots)"},
+	{"etcd.tls_cert_file", "", "", "PEM client certificate for etcd (with etcd.tls_key_file)"},
+	{"etcd.tls_key_file", "", "", "PEM private key of etcd.tls_cert_file (mode 0600)"},
+	{"etcd.username", "", "", "etcd user (with etcd.password_file)"},
+	{"etcd.password_file", "", "", "file (mode 0600) holding the password of etcd.username"},
 }
 
 func envName(key string) string {
@@ -491,6 +501,8 @@ func (c *ServerConfig) Validate() error {
 		{"mysql.replication_password_file", c.MySQL.ReplicationPasswordFile},
 		{"auth.tokens_file", c.Auth.TokensFile},
 		{"http.tls_key_file", c.HTTP.TLSKeyFile},
+		{"etcd.tls_key_file", c.Etcd.TLSKeyFile},
+		{"etcd.password_file", c.Etcd.PasswordFile},
 	} {
 		if sf.file == "" {
 			continue
@@ -512,6 +524,7 @@ func (c *ServerConfig) Validate() error {
 	}
 	positive("discovery.interval", c.Discovery.Interval)
 	errs = append(errs, validateAPISettings(c)...)
+	errs = append(errs, validateEtcdSettings(c)...)
 	positive("discovery.gone_after", c.Discovery.GoneAfter)
 	if c.Discovery.MaxInstances < 1 {
 		bad("discovery.max_instances", c.Discovery.MaxInstances, "must be at least 1")

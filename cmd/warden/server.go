@@ -85,6 +85,9 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 	if err != nil {
 		return configError{err}
 	}
+	if err := wireEtcd(cfg, node, log); err != nil {
+		return err
+	}
 	if err := node.Start(); err != nil {
 		return err
 	}
