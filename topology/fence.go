@@ -185,7 +185,7 @@ func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed f
 			roLanded = true
 		case <-ctx.Done():
 			return res, unreachableErr(k, ctx.Err())
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	if !roLanded {

@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"context"
 	"errors"
 	"net"
 	"sync"
@@ -149,10 +150,28 @@ func TestFenceKillsACommitWaitingForSemiSync(t *testing.T) {
 		insert <- err
 	}()
 	// The commit is waiting for its acknowledgement.
-	testutil.WaitFor(t, 10*time.Second, func() (bool, string) {
-		n := one(t, top, "db1", "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE '%semi-sync%'")
-		return n != "0", "no session waiting for a semi-sync ACK yet: " + n
+	var early error
+	returned := false
+	testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
+		select {
+		case early = <-insert:
+			returned = true
+		default:
+		}
+		if returned {
+			return true, ""
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r, err := top.Query(ctx, "db1", "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_WAIT_SESSIONS'")
+		if err != nil {
+			return false, err.Error()
+		}
+		return r[0] != "0", "sessions waiting for a semi-sync ACK: " + r[0]
 	})
+	if returned {
+		t.Fatalf("premise: the insert returned (%v) although db2, the only semi-sync replica, is frozen", early)
+	}
 	start := time.Now()
 	res, err := p.Fence(tctx(t, 30*time.Second), key(t, top, "db1"), nil, nil, nil)
 	took := time.Since(start)
