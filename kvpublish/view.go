@@ -101,24 +101,42 @@ func BuildView(view uint64, clusters []election.Cluster, recs []election.Recover
 			continue // nothing to name: published once discovery names one
 		}
 		p := Publication{Entry: Entry{Master: cl.Master.String(), Replicas: []string{}}, Token: out.TokenFor(cl.Name)}
-		for _, m := range cl.Members {
-			if m == cl.Master {
-				continue
-			}
-			if in, ok := instance(m); ok && replicating(&in) {
-				p.Replicas = append(p.Replicas, m.String())
-			}
+		for _, k := range replicasOf(cl, instance) {
+			p.Replicas = append(p.Replicas, k.String())
 		}
 		slices.Sort(p.Replicas)
-		p.Replicas = slices.Compact(p.Replicas)
 		out.Clusters[cl.Name] = p
 	}
 	return out
 }
 
+// replicasOf returns the members that replicate from the master, directly
+// or through other such members: reachable at their last probe, both
+// replication threads running, and their source in that tree. The old
+// master of a failover stays a member of its cluster (dead, or fenced and
+// detached) and is left out, and so is a replica whose recorded threads
+// still run against it (a record not yet refreshed after the failover).
+func replicasOf(cl election.Cluster, instance func(topology.Key) (topology.Instance, bool)) []topology.Key {
+	in := map[topology.Key]bool{cl.Master: true}
+	var out []topology.Key
+	for grew := true; grew; {
+		grew = false
+		for _, m := range cl.Members {
+			if in[m] {
+				continue
+			}
+			r, ok := instance(m)
+			if ok && replicating(&r) && in[r.Replication.SourceKey()] {
+				in[m], grew = true, true
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 // replicating: reachable at its last probe, with a source and both
-// replication threads running. The old master of a failover stays a member
-// of its cluster (dead, or fenced and detached) and is left out here.
+// replication threads running.
 func replicating(in *topology.Instance) bool {
 	return in.LastError == "" && in.IsReplica() && in.Replication.IORunning == "Yes" && in.Replication.SQLRunning
 }

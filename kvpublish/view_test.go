@@ -17,8 +17,10 @@ func TestBuildView(t *testing.T) {
 	unreachable.LastError = "unreachable"
 	deadOldMaster := master(3300)
 	deadOldMaster.LastError = "unreachable"
+	stale := replica(3307, 3300) // threads recorded running against the old master
+	underStale := replica(3308, 3307)
 	insts := map[topology.Key]topology.Instance{}
-	for _, in := range []topology.Instance{master(3301), replica(3302, 3301), replica(3303, 3302), broken, connecting, unreachable, deadOldMaster, master(4401), replica(4402, 4401)} {
+	for _, in := range []topology.Instance{master(3301), replica(3302, 3301), replica(3303, 3302), broken, connecting, unreachable, deadOldMaster, stale, underStale, master(4401), replica(4402, 4401)} {
 		insts[in.Key] = in
 	}
 	lookup := func(k topology.Key) (topology.Instance, bool) { in, ok := insts[k]; return in, ok }
@@ -30,7 +32,7 @@ func TestBuildView(t *testing.T) {
 		{ID: 20, Term: 1, Cluster: "b", Error: "aborted by a hook"}, // b: never named by a recovery
 	}
 	v := BuildView(120, []election.Cluster{
-		cluster("a", 3301, 3300, 3301, 3302, 3303, 3304, 3305, 3306, 3399),
+		cluster("a", 3301, 3300, 3301, 3302, 3303, 3304, 3305, 3306, 3307, 3308, 3399),
 		cluster("b", 4401, 4401, 4402),
 		{Name: "nomaster"},
 	}, recs, lookup)
@@ -44,7 +46,8 @@ func TestBuildView(t *testing.T) {
 	}
 	// 3303 replicates from the intermediate 3302: it is in the tree and
 	// published. The dead old master, broken, connecting, unreachable and
-	// unknown (3399) members are not.
+	// unknown (3399) members are not, nor a replica still recorded against
+	// the old master (3307) or one below it (3308).
 	if want := []string{addr(3302), addr(3303)}; !slices.Equal(a.Replicas, want) {
 		t.Errorf("a: replicas %v, want %v", a.Replicas, want)
 	}
