@@ -138,6 +138,9 @@ func (t *term) step(ctx context.Context) error {
 		// where etcd already holds our entry, so no transaction of an
 		// earlier leader can land after ours.
 	}
+	if idx := p.src.AppliedIndex(); idx == t.last || idx == 0 {
+		return nil // nothing applied since the last publication: no copies
+	}
 	v, ok := ReadView(p.src)
 	if !ok || v.Index == t.last {
 		return nil
