@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,10 +15,10 @@ import (
 // BenchmarkHungMasterFailover times failovers of a hung master (SIGSTOP)
 // from the database side, replica heartbeat 1 s: the instant of the
 // SIGSTOP, the first moment a survivor answers read_only=0. Between runs
-// the hung old master is killed, restarts read-only and rejoins; each
-// SIGSTOP lands 2 s plus a (fixed-seed) random fraction of the heartbeat
-// period after the replicas settled, as a real hang lands anywhere in the
-// heartbeat cycle. Detection is heartbeat + detection.receive_grace after
+// the hung old master is killed, restarts read-only and rejoins; the
+// SIGSTOPs are spread over the replicas' heartbeat cycle (0.1 to 0.9 of
+// a period after a heartbeat arrived), as a real hang lands anywhere in
+// it. Detection is heartbeat + detection.receive_grace after
 // the last heartbeat received, so it varies over one period.
 func BenchmarkHungMasterFailover(b *testing.B) {
 	for i := 0; i < b.N; i++ {
@@ -40,14 +39,27 @@ func runHungBench(b *testing.B) {
 	master := top.Master().Name
 	var lastID uint64
 	var detect, writable []time.Duration
-	rng := rand.New(rand.NewPCG(uint64(failoverRuns), 42)) // fixed seed: the same phases every time
 	for run := 0; run < failoverRuns; run++ {
 		in, _ := top.Instance(master)
 		failed := instanceKey(in)
-		// A real hang lands anywhere in the replicas' heartbeat cycle;
-		// right after a repoint it would always land at its start (the
-		// slowest case). Let the replicas settle, then pick a point.
-		time.Sleep(2*time.Second + time.Duration(rng.Int64N(int64(time.Second))))
+		// A real hang lands anywhere in the replicas' heartbeat cycle. The
+		// runs spread over it: a replica's received-heartbeat counter is
+		// watched until it moves (a cycle starts), then the SIGSTOP comes
+		// 0.1, 0.3, 0.5, 0.7 or 0.9 of a period later.
+		var replica string
+		for _, r := range top.Instances {
+			if r.Name != master {
+				replica = r.Name
+				break
+			}
+		}
+		first := heartbeats(b, p, replica)
+		if err := testutil.Poll(10*time.Second, func() (bool, string) {
+			return heartbeats(b, p, replica) != first, "waiting for a heartbeat"
+		}); err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(time.Duration(2*run+1) * time.Second / time.Duration(2*failoverRuns))
 		paused := time.Now()
 		if err := top.Pause(master); err != nil {
 			b.Fatal(err)
@@ -101,6 +113,32 @@ func runHungBench(b *testing.B) {
 	}
 	report(b, "hung-detect: SIGSTOP -> recovery started (Warden's record, heartbeat 1s)", detect)
 	report(b, "hung-writable: SIGSTOP -> first read_only=0 (database side, heartbeat 1s)", writable)
+}
+
+// heartbeats reads a replica's Slave_received_heartbeats.
+func heartbeats(b *testing.B, p *dbPoller, name string) string {
+	rows, err := p.dbs[name].Query("SHOW ALL SLAVES STATUS")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			b.Fatal(err)
+		}
+		for i, c := range cols {
+			if c == "Slave_received_heartbeats" {
+				return vals[i].String
+			}
+		}
+	}
+	return ""
 }
 
 // BenchmarkHungMasterZombieWindow measures what a client connected
