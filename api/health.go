@@ -121,6 +121,16 @@ func (s *Server) masterCheck(c *gin.Context) {
 	if err == nil {
 		master, why := s.currentMaster(cl)
 		in = s.freshest(in)
+		if in.ReadOnly && master == in.Key {
+			// The leader records "promoted" right after it made the replica
+			// writable: until this node's own probe is newer than that,
+			// the record is the fresher fact (a probe every 100 ms made
+			// the check follow the promotion ~85 ms late, most of a
+			// proxy's write outage).
+			if at, ok := s.promotedAt(in.Key); ok && in.LastSeen.Before(at) {
+				in.ReadOnly = false
+			}
+		}
 		switch {
 		case master != in.Key:
 			err = fmt.Errorf("%w: %s is not the master of %s (%s is%s)", ErrNotMaster, in.Key, cl.Name, master, why)
@@ -137,6 +147,19 @@ func (s *Server) masterCheck(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"key": in.Key, "cluster": cl.Name, "role": "master"})
+}
+
+// promotedAt is when the latest successful promotion of k was recorded.
+func (s *Server) promotedAt(k topology.Key) (time.Time, bool) {
+	var at time.Time
+	for _, rec := range s.deps.Store.Recoveries() {
+		for _, st := range rec.Steps {
+			if st.Kind == election.StepPromoted && st.Instance == k && st.Error == "" && st.At.After(at) {
+				at = st.At
+			}
+		}
+	}
+	return at, !at.IsZero()
 }
 
 // currentMaster is the cluster's master, or the replica an open recovery

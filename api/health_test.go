@@ -195,3 +195,28 @@ func TestMasterCheckFollowsThePromotion(t *testing.T) {
 		t.Fatalf("after the finish: db2 %d, db1 %d", c, d)
 	}
 }
+
+// A master whose latest probe here predates the promotion the leader
+// recorded is taken as writable: the check follows the "promoted" step,
+// not this node's next probe. A probe newer than the step decides again.
+func TestMasterCheckFollowsThePromotedStep(t *testing.T) {
+	ts := newTestServer(t, nil)
+	db1, _ := ts.node.fsm.Instance(kDB1)
+	db1.ReadOnly = true
+	db1.LastSeen = time.Now().Add(-time.Second)
+	ts.node.Propose(t.Context(), election.TopologyUpdate{Upsert: []topology.Instance{db1}})
+	wantError(t, ts.do(http.MethodGet, "/api/v1/instances/db1/3306/master", RoleNone, ""), http.StatusServiceUnavailable, "not_master", "")
+	res, err := ts.node.Propose(t.Context(), election.RecoveryStart{Cluster: "db1:3306", FailedKey: topology.Key{Host: "db0", Port: 3306}, Kind: "manual", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.node.Propose(t.Context(), election.RecoveryStep{ID: res.Index, Step: election.RecoveryNote{Kind: election.StepPromoted, Instance: kDB1, At: time.Now(), Message: "writable"}}); err != nil {
+		t.Fatal(err)
+	}
+	if w := ts.do(http.MethodGet, "/api/v1/instances/db1/3306/master", RoleNone, ""); w.Code != http.StatusOK {
+		t.Fatalf("after the promoted step: %d %s", w.Code, w.Body)
+	}
+	db1.LastSeen = time.Now().Add(time.Second) // a newer probe says read_only
+	ts.node.Propose(t.Context(), election.TopologyUpdate{Upsert: []topology.Instance{db1}})
+	wantError(t, ts.do(http.MethodGet, "/api/v1/instances/db1/3306/master", RoleNone, ""), http.StatusServiceUnavailable, "not_master", "")
+}

@@ -42,7 +42,7 @@ const (
 	StepUnfenced     = "unfenced"
 	// stepPromoted follows a promotion, with the position the new master
 	// held (fence.go compares returning servers with it).
-	stepPromoted = "promoted"
+	stepPromoted = election.StepPromoted
 )
 
 // sqlFenceWait bounds how long a failover waits for the SQL fence of a

@@ -73,6 +73,10 @@ const (
 	// master came back and was made read-only, or rejoined as a replica.
 	StepFenced   = "fenced"
 	StepRejoined = "rejoined"
+	// StepPromoted follows a successful promotion (the replica is
+	// writable); its GTID is what the new master held then. The routing
+	// checks trust it until a newer probe says otherwise.
+	StepPromoted = "promoted"
 	// StepHook records a hook's result; webhooks may answer after the end.
 	StepHook = "hook"
 	// StepAdopted and StepDiverged may follow the end too: a replica that
