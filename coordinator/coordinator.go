@@ -67,6 +67,9 @@ type Coordinator struct {
 	adoptFailures map[topology.Key]time.Time
 	// overMax: the instance count last warned about (discovery.max_instances).
 	overMax int
+	// semiSyncFixed: when a replica's semi-sync master side was last
+	// turned off (semisync.go), to act at most once a minute.
+	semiSyncFixed map[topology.Key]time.Time
 
 	// fencer, when the prober can fence, holds fence lines (fenceline.go).
 	fencer  Fencer
@@ -106,6 +109,7 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		watching:      map[topology.Key]context.CancelFunc{},
 		fencing:       map[topology.Key]bool{},
 		adoptFailures: map[topology.Key]time.Time{},
+		semiSyncFixed: map[topology.Key]time.Time{},
 		lines:         newFenceLines(),
 		standby:       newStandbys(),
 		lag:           &lagMonitor{},

@@ -103,6 +103,7 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 		c.ensureWatch(ctx, inst)
 		c.maybeFence(ctx, inst)
 		c.maybeAdopt(ctx, inst)
+		c.maybeStopSemiSyncStall(ctx, inst)
 		return false
 	}
 	if e.Failures == 1 {

@@ -40,6 +40,7 @@ type Actor interface {
 	WaitForGTID(ctx context.Context, pos string, timeout time.Duration) error
 	KillClientConnections(ctx context.Context, keepUsers []string) (int, error)
 	AdoptOwnPosition(ctx context.Context) error
+	DisableSemiSyncMaster(ctx context.Context) error
 }
 
 // Actors opens an Actor on an instance.

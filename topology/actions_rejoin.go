@@ -40,6 +40,12 @@ func (a *Actor) AdoptOwnPosition(ctx context.Context) error {
 	return a.exec(ctx, "STOP "+a.kw(), "SET GLOBAL gtid_slave_pos = @@gtid_current_pos")
 }
 
+// DisableSemiSyncMaster turns off a replica's semi-sync master side (see
+// disableSemiSyncMaster): a replica without semi-sync replicas of its own
+// whose master side is on makes its applier wait the whole semi-sync
+// timeout for an acknowledgement no one sends, after every restart.
+func (a *Actor) DisableSemiSyncMaster(ctx context.Context) error { return a.disableSemiSyncMaster(ctx) }
+
 // disableSemiSyncMaster turns off the semi-sync master (source) side under
 // whichever name the server has (MySQL 8.0.26 renamed it with its new
 // plugin); nothing when it is off or absent (plugin not loaded).
