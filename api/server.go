@@ -346,6 +346,17 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err // the caller names http.addr
 	}
+	// Catch up with the leader now, not at the first /readyz (a readiness
+	// probe period later): it retries until it succeeds.
+	go func() {
+		for i := 0; i < 60 && !s.caughtUp(); i++ {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
 	// The bound is on TCP connections, below TLS, so handshakes that never
 	// finish count too.
 	ln = newLimitListener(ln, s.cfg.MaxConns, s.log)

@@ -79,6 +79,7 @@ type Coordinator struct {
 	lag         *lagMonitor
 	abstainMu   sync.Mutex
 	abstainLast time.Time
+	abstaining  map[topology.Key]time.Time // since when this node abstains on k
 
 	detector *detector
 	recovery *recoveries
@@ -110,6 +111,7 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		fencing:       map[topology.Key]bool{},
 		adoptFailures: map[topology.Key]time.Time{},
 		semiSyncFixed: map[topology.Key]time.Time{},
+		abstaining:    map[topology.Key]time.Time{},
 		lines:         newFenceLines(),
 		standby:       newStandbys(),
 		lag:           &lagMonitor{},

@@ -114,8 +114,9 @@ func (d *detector) dueAt(t time.Time) {
 func receiveDeadline(views []topology.ReplicaView, cfg topology.AnalysisConfig, now time.Time) time.Time {
 	var first time.Time
 	for _, v := range views {
-		if !v.Reachable || !v.SourceMatches || v.IORunning != "Yes" || v.HeartbeatPeriod <= 0 {
-			continue
+		if !v.Reachable || !v.SourceMatches || v.IORunning != "Yes" || v.HeartbeatPeriod <= 0 ||
+			v.SinceLastReceive > v.HeartbeatPeriod+cfg.ReceiveGrace {
+			continue // already past it: nothing to wake up for
 		}
 		at := now.Add(v.HeartbeatPeriod + cfg.ReceiveGrace - v.SinceLastReceive + time.Millisecond)
 		if first.IsZero() || at.Before(first) {

@@ -48,7 +48,17 @@ func (c *Coordinator) maybeFence(ctx context.Context, inst *topology.Instance) {
 		return
 	}
 	if inst.IsReplica() && inst.Replication.SourceKey() == succ && inst.ReadOnly {
-		return // already replicating from the current master: settled
+		// Already replicating from the current master: settled. A rejoin
+		// whose first wait ran out (a long catch-up) is recorded once the
+		// old master has caught up.
+		if c.recovery.cfg.RejoinOldMaster && rec.Fenced && !rec.Rejoined && inst.Replication.Replicating() &&
+			inst.Replication.SecondsBehind != nil && *inst.Replication.SecondsBehind == 0 {
+			c.exclusive(inst.Key, func() {
+				_ = c.recovery.note(c.recovery.leaderCtx(), rec.ID, election.RecoveryNote{Kind: election.StepRejoined, Instance: inst.Key,
+					Message: fmt.Sprintf("old master %s caught up with %s and is its replica (rejoined)", inst.Key, succ)})
+			})
+		}
+		return
 	}
 	c.exclusive(inst.Key, func() { c.fence(c.recovery.leaderCtx(), rec, succ, inst) })
 }

@@ -56,14 +56,6 @@ func (c HookConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("hooks.%s: unknown event (known: %s)", strings.ReplaceAll(ev, "-", "_"), strings.Join(HookEvents, ", ")))
 		}
 	}
-	for ev, cmds := range c.Commands {
-		for _, cmd := range cmds {
-			if ph := singleQuotedPlaceholder(cmd); ph != "" {
-				errs = append(errs, fmt.Errorf("hooks.%s %q: placeholder {%s} inside single quotes would reach the command as the literal text ${%s}: use double quotes (\"{%s}\") or $%s",
-					strings.ReplaceAll(ev, "-", "_"), cmd, ph, envName(ph), ph, envName(ph)))
-			}
-		}
-	}
 	for _, u := range c.Webhooks {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			errs = append(errs, fmt.Errorf("hooks.webhooks %q: want an http:// or https:// URL", u))
@@ -168,11 +160,18 @@ func redactURL(u string) string {
 	return pu.Scheme + "://" + pu.Host + "/…"
 }
 
-// hookProgram is the first word of a hook command, for logs.
+// hookProgram names a hook command for logs: its first word if that is a
+// plain program name or path (an assignment such as TOKEN=... or anything
+// else is not shown).
 func hookProgram(cmd string) string {
 	f := strings.Fields(cmd)
 	if len(f) == 0 {
 		return ""
+	}
+	for _, r := range f[0] {
+		if !(r == '/' || r == '.' || r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return "(command)"
+		}
 	}
 	if len(f) == 1 {
 		return f[0]
@@ -233,6 +232,17 @@ type hooks struct {
 }
 
 func newHooks(cfg HookConfig, log *slog.Logger) *hooks {
+	// A placeholder that looks single-quoted reaches the command as the
+	// literal text ${WARDEN_...}. The scan is a heuristic (heredocs,
+	// comments and nested shells can fool it), so it warns, never refuses.
+	for ev, cmds := range cfg.Commands {
+		for _, cmd := range cmds {
+			if ph := singleQuotedPlaceholder(cmd); ph != "" {
+				log.Warn("hook placeholder inside single quotes: the shell will not expand it; use double quotes or the variable",
+					"event", ev, "hook", hookProgram(cmd), "placeholder", "{"+ph+"}", "variable", envName(ph))
+			}
+		}
+	}
 	return &hooks{cfg: cfg, log: log, client: &http.Client{}}
 }
 
@@ -323,6 +333,10 @@ func (h *hooks) post(url string, body []byte) HookResult {
 		} else {
 			// net/http errors quote the whole URL; a Slack webhook URL is
 			// a credential.
+			var ue *neturl.Error
+			if errors.As(err, &ue) {
+				ue.URL = redactURL(url) // net/http would print the path (user:***@... too)
+			}
 			res.ExitCode, res.Err = -1, strings.ReplaceAll(fmt.Sprintf("attempt %d: %v", attempt, err), url, redactURL(url))
 		}
 		select {

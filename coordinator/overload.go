@@ -78,13 +78,62 @@ func (m *lagMonitor) maxLateSince(t time.Time) time.Duration {
 }
 
 // starvedDuring reports whether this node was starved while a probe that
-// started at start ran (till now), and how badly.
+// started at start ran (till now), and how badly: its worst single delay
+// or the sum of its delays in that window reached lagAbstain, or it is
+// late right now (the ticker itself has not run for that long).
 func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
 	if start.IsZero() {
 		start = time.Now().Add(-time.Second)
 	}
-	worst := m.maxLateSince(start.Add(-lagTick))
-	return worst >= lagAbstain, worst
+	from := start.Add(-lagTick)
+	m.mu.Lock()
+	var worst, total time.Duration
+	var last time.Time
+	for i := 0; i < min(m.n, lagHistory); i++ {
+		r := m.ticks[i]
+		if r.at.After(last) {
+			last = r.at
+		}
+		if r.at.Before(from) || r.late <= 0 {
+			continue
+		}
+		total += r.late
+		worst = max(worst, r.late)
+	}
+	m.mu.Unlock()
+	if !last.IsZero() {
+		if now := time.Since(last) - lagTick; now > worst {
+			worst = now
+		}
+	}
+	bad := max(worst, total)
+	return bad >= lagAbstain, bad
+}
+
+// maxAbstain bounds how long a node abstains on one instance: under a
+// starvation that never ends, a hung master must still be failed over
+// (the other nodes' votes, or this one's after this long).
+const maxAbstain = 10 * time.Second
+
+// abstain reports whether this node abstains on k now (starved during the
+// probe that started at start), counting how long it has been abstaining.
+func (c *Coordinator) abstain(k topology.Key, start time.Time) (bool, time.Duration) {
+	starved, worst := c.lag.starvedDuring(start)
+	c.abstainMu.Lock()
+	defer c.abstainMu.Unlock()
+	if !starved {
+		delete(c.abstaining, k)
+		return false, worst
+	}
+	since, ok := c.abstaining[k]
+	if !ok {
+		c.abstaining[k] = time.Now()
+		return true, worst
+	}
+	if time.Since(since) > maxAbstain {
+		return false, worst // starved for good: vote after all
+	}
+	return true, worst
 }
 
 // logAbstain logs an abstention at WARN, at most every 10 s.

@@ -3,30 +3,55 @@ package coordinator
 import (
 	"testing"
 	"time"
+
+	"github.com/warden-ha/warden/topology"
 )
 
 func TestLagMonitorStarvedDuring(t *testing.T) {
 	m := &lagMonitor{}
-	t0 := time.Now().Add(-2 * time.Second)
-	for i := 0; i < 100; i++ {
-		m.record(t0.Add(time.Duration(i)*10*time.Millisecond), time.Millisecond)
+	now := time.Now()
+	t0 := now.Add(-time.Second)
+	for i := 0; i <= 100; i++ {
+		at := t0.Add(time.Duration(i) * 10 * time.Millisecond)
+		late := time.Millisecond / 10
+		if i == 50 {
+			late = 400 * time.Millisecond // a stall half-way
+		}
+		m.record(at, late)
 	}
-	if starved, worst := m.starvedDuring(t0); starved {
-		t.Fatalf("starved with a worst delay of %s", worst)
-	}
-	// A 400 ms stall 0.5 s into the window.
-	m.record(t0.Add(1500*time.Millisecond), 400*time.Millisecond)
-	if starved, _ := m.starvedDuring(t0.Add(time.Second)); !starved {
-		t.Fatal("a probe that ran across a 400 ms stall must abstain")
-	}
-	if starved, _ := m.starvedDuring(t0.Add(1600 * time.Millisecond)); starved {
+	if starved, _ := m.starvedDuring(t0.Add(600 * time.Millisecond)); starved {
 		t.Fatal("a probe that started after the stall is evidence")
 	}
-	// The history wraps without losing the newest.
-	for i := 0; i < 2*lagHistory; i++ {
-		m.record(time.Now(), time.Millisecond)
+	if starved, worst := m.starvedDuring(t0.Add(400 * time.Millisecond)); !starved || worst < 400*time.Millisecond {
+		t.Fatalf("a probe that ran across a 400 ms stall must abstain (%v %s)", starved, worst)
 	}
-	if starved, _ := m.starvedDuring(t0); starved {
-		t.Fatal("the stall fell out of the history and still counts")
+	// Many small delays add up.
+	m2 := &lagMonitor{}
+	for i := 0; i <= 100; i++ {
+		m2.record(t0.Add(time.Duration(i)*10*time.Millisecond), 5*time.Millisecond)
+	}
+	if starved, _ := m2.starvedDuring(t0); !starved {
+		t.Fatal("100 delays of 5 ms during one probe: starved")
+	}
+	// Late right now: the ticker has not run for a while.
+	m3 := &lagMonitor{}
+	m3.record(now.Add(-time.Second), 0)
+	if starved, _ := m3.starvedDuring(now.Add(-100 * time.Millisecond)); !starved {
+		t.Fatal("no tick for a second: starved now")
+	}
+}
+
+// A node starved for good votes after maxAbstain: a hung master must still
+// be failed over.
+func TestAbstainIsBounded(t *testing.T) {
+	c := &Coordinator{lag: &lagMonitor{}, abstaining: map[topology.Key]time.Time{}}
+	c.lag.record(time.Now().Add(-time.Second), 0) // starved right now
+	k := key(1)
+	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond)); !ab {
+		t.Fatal("a starved node must abstain")
+	}
+	c.abstaining[k] = time.Now().Add(-maxAbstain - time.Second)
+	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond)); ab {
+		t.Fatal("still abstaining after maxAbstain")
 	}
 }

@@ -114,7 +114,7 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 	if e.Failures < c.cfg.ConfirmFailures && !errors.Is(err, topology.ErrTimeout) {
 		return true
 	}
-	if starved, worst := c.lag.starvedDuring(inst.LastProbed); starved && !topology.IsRefused(err) {
+	if starved, worst := c.abstain(k, inst.LastProbed); starved && !topology.IsRefused(err) {
 		// Overload is not evidence (overload.go): abstain, keep the
 		// previous verdict, probe again soon. A refused connection is
 		// evidence whatever our own state.

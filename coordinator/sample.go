@@ -75,12 +75,15 @@ func (c *Coordinator) sampleLoop(ctx context.Context) {
 // probe that timed out (this node votes); any other failure asks for a
 // full probe at once, which confirms.
 func (c *Coordinator) ping(ctx context.Context, k topology.Key) {
+	start := c.now()
 	err := c.sampler.Ping(ctx, k)
 	if err == nil {
 		return
 	}
 	if errors.Is(err, topology.ErrTimeout) {
-		c.probeResults <- probeResult{inst: &topology.Instance{Key: k, LastProbed: c.now(), LastError: err.Error()}, err: err}
+		// LastProbed is when the ping started: the overload check looks at
+		// this node's own delays over the whole ping (overload.go).
+		c.probeResults <- probeResult{inst: &topology.Instance{Key: k, LastProbed: start, LastError: err.Error()}, err: err}
 		return
 	}
 	c.Poke(k)
