@@ -33,6 +33,14 @@ func TestAPINoTokenMode(t *testing.T) {
 		r := apiDo(t, "GET", leader.URL("/api/v1/clusters/"+cluster), "", "")
 		return r.Code == 200 && strings.Count(r.Body, `"state":"ok"`) == 2, r.String()
 	})
+	// The followers serve what they have applied: wait until each has the
+	// cluster too, or a check below reads a follower that has not yet.
+	for _, n := range wc.Nodes {
+		testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
+			r := apiDo(t, "GET", n.URL("/api/v1/clusters/"+cluster), "", "")
+			return r.Code == 200, n.ID + ": " + r.String()
+		})
+	}
 	recoveries := func(n *testutil.WardenNode) string {
 		return apiDo(t, "GET", n.URL("/api/v1/recoveries?cluster="+cluster), "", "").Body
 	}
