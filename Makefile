@@ -53,8 +53,9 @@ deps:
 # Everything the project checks: formatting, vet, unit tests, real-database
 # and multi-process tests. Every server a test needs is started by the test.
 # deploy/kubernetes is a module of its own (k8s.io/api stays out of go.mod).
-test: lint deps
+test: lint deps image-deps
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -tags image -count=1 -timeout 10m -run TestImage ./test/deploy
 	cd deploy/kubernetes && $(GO) test -count=1 ./...
 	cd test/fleetsim && $(GO) test -count=1 -timeout 10m ./...
 

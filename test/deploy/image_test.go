@@ -100,7 +100,9 @@ func TestImage(t *testing.T) {
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	p := testutil.StartProcess(t, bin, []string{"server", "--node-id", "img", "--data-dir", t.TempDir(),
 		"--http-addr", addr, "--raft-addr", "127.0.0.1:" + strconv.Itoa(ports[1]),
-		"--gossip-addr", "127.0.0.1:" + strconv.Itoa(ports[2]), "--bootstrap-expect", "1"}, nil, "")
+		"--gossip-addr", "127.0.0.1:" + strconv.Itoa(ports[2]), "--bootstrap-expect", "1"},
+		// A lone node on loopback: the lab opt-out instead of a gossip key.
+		[]string{"WARDEN_SECURITY_INSECURE_COORDINATOR_TRAFFIC=true"}, "")
 	testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
