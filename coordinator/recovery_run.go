@@ -232,6 +232,24 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 	}
 
 	// 5. Repoint the other replicas under the new master, in parallel.
+	if !rec.Promoting.IsZero() {
+		// Resuming a predecessor's recovery: it may have died between a
+		// replica's CHANGE MASTER and its START, leaving it pointed at the
+		// new master with both threads stopped. Such a replica is no longer
+		// a replica of the failed master, so it would be left stopped for
+		// good: repoint it too (seen with the Raft leader killed right
+		// after a promotion, test/etcd).
+		for _, k := range r.c.replicasOf(chosen) {
+			if slices.Contains(replicaKeys, k) {
+				continue
+			}
+			f := r.c.refresh(ctx, []topology.Key{k})[k]
+			if f != nil && f.LastError == "" && f.IsReplica() && !f.Replication.Replicating() {
+				replicaKeys = append(replicaKeys, k)
+				facts[k] = f
+			}
+		}
+	}
 	lost := r.repoint(ctx, rec, chosen, replicaKeys, facts)
 	return outcome{successor: chosen, lost: lost, lostGTIDs: lostGTIDs}
 }
