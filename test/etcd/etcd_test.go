@@ -250,6 +250,27 @@ func TestEtcdFollowsFailovers(t *testing.T) {
 		t.Fatalf("fence after a failover %q: want the recovery's term and id (%v)", second.Fence, err)
 	}
 
+	// The first recovery must be over (its replicas repointed and
+	// verified) before the next failure: a master killed while the
+	// previous recovery still repoints is another scenario.
+	testutil.WaitFor(t, 60*time.Second, func() (bool, string) {
+		var body struct {
+			Recoveries []struct {
+				ID       uint64    `json:"id"`
+				Finished time.Time `json:"finished"`
+			} `json:"recoveries"`
+		}
+		if _, err := testutil.GetJSON(wc.WaitLeader(t, 60*time.Second).URL("/api/v1/recoveries"), &body); err != nil {
+			return false, err.Error()
+		}
+		for _, r := range body.Recoveries {
+			if r.Finished.IsZero() {
+				return false, fmt.Sprintf("recovery %d still open", r.ID)
+			}
+		}
+		return len(body.Recoveries) > 0, fmt.Sprint(body.Recoveries)
+	})
+
 	// Failover 2, with the Raft leader killed right after it made the new
 	// master writable: publication is then in flight, or not yet done, on
 	// a leader that dies; the next leader must publish, and nothing older
