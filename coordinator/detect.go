@@ -161,7 +161,11 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 	d.next = time.Time{}
 	d.nextMu.Unlock()
 	var out []election.Problem
+	inCluster := map[topology.Key]bool{}
 	for _, cl := range fsm.Clusters() {
+		for _, m := range cl.Members {
+			inCluster[m] = true
+		}
 		// The successor of a replaced master is the master, whatever an
 		// older cluster record says.
 		if s, ok := replaced[cl.Master]; ok {
@@ -283,17 +287,12 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 	}
 	// An instance that reports a source that is not an address belongs to
 	// no cluster (topology/reported.go); its problem is reported anyway.
-	inCluster := map[topology.Key]bool{}
-	for _, cl := range fsm.Clusters() {
-		for _, m := range cl.Members {
-			inCluster[m] = true
-		}
-	}
-	for _, in := range fsm.Instances() {
-		if inCluster[in.Key] || len(in.Invalid) == 0 {
+	for k, e := range live { // this node's facts: no copy of the replicated instances
+		in := e.record()
+		if inCluster[k] || in == nil || len(in.Invalid) == 0 {
 			continue
 		}
-		for _, p := range topology.InstanceProblems(&in, nil, c.cfg.Problems) {
+		for _, p := range topology.InstanceProblems(in, nil, c.cfg.Problems) {
 			if p.Code == topology.ProblemInvalidReportedHost {
 				out = append(out, election.Problem{Code: string(p.Code), Key: p.Instance, Description: p.Reason,
 					Since: since(string(p.Code), p.Instance), Severity: string(p.Severity), Fix: p.Fix})

@@ -22,13 +22,7 @@ func (c *Coordinator) replacedBy(k topology.Key) (election.Recovery, topology.Ke
 	if !ok || succ == k {
 		return election.Recovery{}, topology.Key{}, false
 	}
-	var best election.Recovery
-	found := false
-	for _, rec := range c.raft.FSM().Recoveries() {
-		if rec.FailedKey == k && rec.Done() && rec.Success && !rec.Successor.IsZero() && (!found || rec.ID > best.ID) {
-			best, found = rec, true
-		}
-	}
+	best, found := c.latestReplacing(k)
 	return best, succ, found && !best.Rejoined
 }
 
@@ -431,9 +425,15 @@ func gtidRefused(err error) bool {
 
 // latestReplacing is the latest successful recovery that replaced k.
 func (c *Coordinator) latestReplacing(k topology.Key) (election.Recovery, bool) {
+	return latestReplacingIn(c.raft.FSM().Recoveries(), k)
+}
+
+// latestReplacingIn is the latest successful recovery in recs that
+// replaced k.
+func latestReplacingIn(recs []election.Recovery, k topology.Key) (election.Recovery, bool) {
 	var best election.Recovery
 	found := false
-	for _, rec := range c.raft.FSM().Recoveries() {
+	for _, rec := range recs {
 		if rec.FailedKey == k && rec.Done() && rec.Success && !rec.Successor.IsZero() && (!found || rec.ID > best.ID) {
 			best, found = rec, true
 		}

@@ -3,14 +3,11 @@ package coordinator
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/warden-ha/warden/election"
@@ -249,29 +246,8 @@ func (r *recoveries) runFenceCommand(ctx context.Context, k topology.Key) HookRe
 		// (an argument such as "-oProxyCommand=..." is an option to ssh).
 		return HookResult{Hook: "recovery.fence_command", ExitCode: -1, Err: fmt.Sprintf("not run: host %q: %v", truncate(k.Host, 80), err)}
 	}
-	argv := fenceArgv(r.cfg.FenceCommand, k)
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.FenceTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = fenceEnv(k)
-	buf := &cappedBuffer{max: maxHookOutput}
-	cmd.Stdout, cmd.Stderr = buf, buf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = time.Second
-	start := time.Now()
-	err := cmd.Run()
-	res := HookResult{Hook: "recovery.fence_command", Took: time.Since(start), Output: truncate(buf.String(), maxHookOutput)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() == context.DeadlineExceeded:
-		res.ExitCode, res.Err = -1, fmt.Sprintf("killed after the %s recovery.fence_timeout", r.cfg.FenceTimeout)
-	case errors.As(err, &ee):
-		res.ExitCode = ee.ExitCode()
-	default:
-		res.ExitCode, res.Err = -1, err.Error()
-	}
+	res := runBounded(ctx, r.cfg.FenceTimeout, "recovery.fence_timeout", fenceArgv(r.cfg.FenceCommand, k), fenceEnv(k))
+	res.Hook = "recovery.fence_command"
 	r.c.log.Warn("fence command ran", "instance", k, "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
 	return res
 }

@@ -88,13 +88,19 @@ func (c *Coordinator) computeFenceTargets() map[uint64]topology.Key {
 	fsm := c.raft.FSM()
 	recs := fsm.Recoveries()
 	succ := successors(recs)
+	latest := map[topology.Key]uint64{} // the latest successful recovery replacing each key
+	for _, rec := range recs {
+		if rec.Done() && rec.Success && !rec.Successor.IsZero() && rec.ID > latest[rec.FailedKey] {
+			latest[rec.FailedKey] = rec.ID
+		}
+	}
 	now := c.now()
 	for _, rec := range recs {
 		if (rec.Kind != "automatic" && rec.Kind != "manual") || rec.Fenced || rec.Rejoined {
 			continue
 		}
 		if !rec.Done() {
-			if hasStepKind(rec, StepFence) {
+			if hasStep(rec, StepFence, rec.FailedKey) {
 				out[rec.ID] = rec.FailedKey
 			}
 			continue
@@ -108,7 +114,7 @@ func (c *Coordinator) computeFenceTargets() map[uint64]topology.Key {
 		if !rec.Success {
 			// A recovery that failed after its promote intent may have
 			// made a replica writable: its old master still needs fencing.
-			if !rec.Promoting.IsZero() && hasStepKind(rec, StepFence) {
+			if !rec.Promoting.IsZero() && hasStep(rec, StepFence, rec.FailedKey) {
 				out[rec.ID] = rec.FailedKey
 			}
 			continue
@@ -116,32 +122,11 @@ func (c *Coordinator) computeFenceTargets() map[uint64]topology.Key {
 		if s, ok := succ[rec.FailedKey]; !ok || s == rec.FailedKey {
 			continue // promoted again since: a master, not an old master
 		}
-		if latest := latestReplacingIn(recs, rec.FailedKey); latest == rec.ID {
+		if latest[rec.FailedKey] == rec.ID {
 			out[rec.ID] = rec.FailedKey
 		}
 	}
 	return out
-}
-
-// latestReplacingIn is the id of the latest successful recovery that
-// replaced k.
-func latestReplacingIn(recs []election.Recovery, k topology.Key) uint64 {
-	var best uint64
-	for _, r := range recs {
-		if r.FailedKey == k && r.Done() && r.Success && !r.Successor.IsZero() && r.ID > best {
-			best = r.ID
-		}
-	}
-	return best
-}
-
-func hasStepKind(rec election.Recovery, kind string) bool {
-	for _, s := range rec.Steps {
-		if s.Kind == kind {
-			return true
-		}
-	}
-	return false
 }
 
 // fenceLoop keeps one line per target; it runs on every node.

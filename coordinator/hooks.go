@@ -259,36 +259,41 @@ func (h *hooks) commands(ctx context.Context, ev HookEvent) []HookResult {
 
 func (h *hooks) runCommand(ctx context.Context, cmdText string, ev HookEvent) HookResult {
 	expanded, env := hookCommand(cmdText, ev)
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	res := runBounded(ctx, h.cfg.Timeout, "hooks.timeout", []string{"/bin/sh", "-c", expanded}, env)
+	res.Hook = cmdText
+	// The command line may carry credentials (a token in a curl call):
+	// the log names the program only; the record keeps the rest (shown to
+	// admins only).
+	h.log.Info("hook ran", "event", ev.Event, "hook", hookProgram(cmdText), "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
+	return res
+}
+
+// runBounded runs argv with env, killing its whole process group past
+// timeout (named by key in the result's error), and keeps at most
+// maxHookOutput bytes of its output.
+func runBounded(ctx context.Context, timeout time.Duration, key string, argv, env []string) HookResult {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", expanded)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
+	buf := &cappedBuffer{max: maxHookOutput}
+	cmd.Stdout, cmd.Stderr = buf, buf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
 	start := time.Now()
 	err := cmd.Run()
-	res := HookResult{Hook: cmdText, Took: time.Since(start)}
-	res.Output = buf.String()
-	if len(res.Output) > maxHookOutput {
-		res.Output = res.Output[:maxHookOutput] + "…(truncated)"
-	}
+	res := HookResult{Took: time.Since(start), Output: truncate(buf.String(), maxHookOutput)}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
 	case ctx.Err() == context.DeadlineExceeded:
-		res.ExitCode, res.Err = -1, fmt.Sprintf("killed after the %s hooks.timeout", h.cfg.Timeout)
+		res.ExitCode, res.Err = -1, fmt.Sprintf("killed after the %s %s", timeout, key)
 	case errors.As(err, &ee):
 		res.ExitCode = ee.ExitCode()
 	default:
 		res.ExitCode, res.Err = -1, err.Error()
 	}
-	// The command line may carry credentials (a token in a curl call):
-	// the log names the program only; the record keeps the rest (shown to
-	// admins only).
-	h.log.Info("hook ran", "event", ev.Event, "hook", hookProgram(cmdText), "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
 	return res
 }
 

@@ -18,22 +18,22 @@ import (
 // that a new connection is not even queued (seen on MariaDB 10.11).
 //
 // Cost: two connections per master per node, idle, renewed every
-// standbyPing while the master answers.
+// standbyRenew while the master answers.
 
 const (
-	standbyPing    = 10 * time.Minute
+	standbyRenew   = 10 * time.Minute
 	standbyRefresh = time.Second
 )
 
 type standbys struct {
-	mu     sync.Mutex
-	open   map[topology.Key]*topology.Standby
-	pinged map[topology.Key]time.Time
-	busy   map[topology.Key]bool
+	mu      sync.Mutex
+	open    map[topology.Key]*topology.Standby
+	renewed map[topology.Key]time.Time
+	busy    map[topology.Key]bool
 }
 
 func newStandbys() *standbys {
-	return &standbys{open: map[topology.Key]*topology.Standby{}, pinged: map[topology.Key]time.Time{}, busy: map[topology.Key]bool{}}
+	return &standbys{open: map[topology.Key]*topology.Standby{}, renewed: map[topology.Key]time.Time{}, busy: map[topology.Key]bool{}}
 }
 
 // takeStandby hands k's standby to a fence (nil if there is none); the
@@ -43,7 +43,7 @@ func (c *Coordinator) takeStandby(k topology.Key) *topology.Standby {
 	defer c.standby.mu.Unlock()
 	sb := c.standby.open[k]
 	delete(c.standby.open, k)
-	delete(c.standby.pinged, k)
+	delete(c.standby.renewed, k)
 	return sb
 }
 
@@ -56,7 +56,7 @@ func (c *Coordinator) returnStandby(k topology.Key, sb *topology.Standby) {
 		sb.Close()
 		return
 	}
-	c.standby.open[k], c.standby.pinged[k] = sb, time.Now()
+	c.standby.open[k], c.standby.renewed[k] = sb, time.Now()
 }
 
 // healthy reports whether this node's latest probe of k succeeded with no
@@ -109,25 +109,25 @@ func (c *Coordinator) standbyLoop(ctx context.Context) {
 			if !want[k] {
 				sb.Close()
 				delete(c.standby.open, k)
-				delete(c.standby.pinged, k)
+				delete(c.standby.renewed, k)
 			}
 		}
-		var toOpen, toPing []topology.Key
+		// Missing pairs are opened, old ones renewed (opened anew, then
+		// swapped in) rather than pinged: a ping of a master that hung since
+		// this node's last probe would time out and close the very
+		// connections its fence needs; the server closes idle connections
+		// after wait_timeout, and a restarted server has closed them.
+		var toOpen []topology.Key
 		for k := range want {
 			if c.standby.busy[k] || !c.healthy(k) {
-				// A master that does not answer now is not pinged (the
-				// ping would time out and close the standby it needs) nor
-				// dialled (that would queue in its backlog).
+				// A master that does not answer now is not dialled (that
+				// would queue in its backlog).
 				continue
 			}
-			if _, ok := c.standby.open[k]; !ok {
+			if _, ok := c.standby.open[k]; !ok || now.Sub(c.standby.renewed[k]) > standbyRenew {
 				toOpen = append(toOpen, k)
-			} else if now.Sub(c.standby.pinged[k]) > standbyPing {
-				toPing = append(toPing, k)
+				c.standby.busy[k] = true
 			}
-		}
-		for _, k := range append(toOpen, toPing...) {
-			c.standby.busy[k] = true
 		}
 		c.standby.mu.Unlock()
 		for _, k := range toOpen {
@@ -141,36 +141,12 @@ func (c *Coordinator) standbyLoop(ctx context.Context) {
 				defer c.standby.mu.Unlock()
 				delete(c.standby.busy, k)
 				if err != nil {
-					return
+					return // keep the old pair, if any
 				}
 				if old := c.standby.open[k]; old != nil {
 					old.Close()
 				}
-				c.standby.open[k], c.standby.pinged[k] = sb, time.Now()
-			}()
-		}
-		// Renewal instead of pings: a ping of a master that hung since this
-		// node's last probe would time out and close the very connections
-		// its fence needs. A new pair is opened while the master answers,
-		// then swapped in (the server closes idle connections after
-		// wait_timeout, and a restarted server has closed them already).
-		for _, k := range toPing {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				octx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				sb, err := c.fencer.OpenStandby(octx, k)
-				cancel()
-				c.standby.mu.Lock()
-				defer c.standby.mu.Unlock()
-				delete(c.standby.busy, k)
-				if err != nil {
-					return // keep the old pair
-				}
-				if old := c.standby.open[k]; old != nil {
-					old.Close()
-				}
-				c.standby.open[k], c.standby.pinged[k] = sb, time.Now()
+				c.standby.open[k], c.standby.renewed[k] = sb, time.Now()
 			}()
 		}
 	}

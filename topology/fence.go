@@ -267,16 +267,6 @@ func (p *Prober) OpenStandby(ctx context.Context, k Key) (*Standby, error) {
 	return sb, nil
 }
 
-// Ping checks both connections (a server restarted since has closed them).
-func (s *Standby) Ping(ctx context.Context) error {
-	for _, c := range s.conns {
-		if err := c.PingContext(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Close releases the connections.
 func (s *Standby) Close() {
 	for _, c := range s.conns {

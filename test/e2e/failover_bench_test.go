@@ -11,6 +11,7 @@ import (
 
 	"github.com/warden-ha/warden/deploy/sandbox"
 	"github.com/warden-ha/warden/test/testutil"
+	"github.com/warden-ha/warden/topology"
 )
 
 // failoverRuns is how many failovers the benchmark times.
@@ -130,22 +131,7 @@ func runFailoverBench(b *testing.B) {
 		}
 		tRepointed := time.Since(killed)
 		leader := wc.WaitLeader(b, 10*time.Second)
-		var rec recovery
-		if err := testutil.Poll(30*time.Second, func() (bool, string) {
-			list, err := recoveries(leader)
-			if err != nil {
-				return false, err.Error()
-			}
-			for _, r := range list {
-				if r.FailedKey == failed && r.ID > lastID && !r.Finished.IsZero() {
-					rec = r
-					return true, ""
-				}
-			}
-			return false, "no finished recovery"
-		}); err != nil {
-			b.Fatal(err)
-		}
+		rec := benchRecovery(b, leader, failed, lastID)
 		lastID = rec.ID
 		detect = append(detect, rec.Started.Sub(killed))
 		writable = append(writable, tWritable)
@@ -153,20 +139,48 @@ func runFailoverBench(b *testing.B) {
 		b.Logf("run %d: %s -> %s: detected %s, writable %s, all repointed %s", run+1, master, newMaster,
 			rec.Started.Sub(killed).Round(time.Millisecond), tWritable.Round(time.Millisecond), tRepointed.Round(time.Millisecond))
 		// The old master comes back read-only and rejoins before the next run.
-		if err := top.Start(context.Background(), master); err != nil {
-			b.Fatal(err)
-		}
-		if fate := waitOldMasterFate(b, leader, rec.ID, 30*time.Second); !fate.Rejoined {
-			b.Fatalf("old master %s did not rejoin:%s", master, stepsText(fate))
-		}
-		if err := testutil.Poll(60*time.Second, func() (bool, string) {
-			return p.allReplicating(newMaster, "")
-		}); err != nil {
-			b.Fatal(err)
-		}
+		rejoinForNextRun(b, top, p, leader, rec, master, newMaster)
 		master = newMaster
 	}
 	report(b, "detect: kill -9 -> recovery started (Warden's record)", detect)
 	report(b, "writable: kill -9 -> first read_only=0 (database side)", writable)
 	report(b, "repointed: kill -9 -> every replica replicating from the new master (database side)", repointed)
+}
+
+// benchRecovery waits for the finished recovery of failed newer than
+// after, on node n.
+func benchRecovery(b *testing.B, n *testutil.WardenNode, failed topology.Key, after uint64) recovery {
+	var rec recovery
+	if err := testutil.Poll(30*time.Second, func() (bool, string) {
+		list, err := recoveries(n)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, r := range list {
+			if r.FailedKey == failed && r.ID > after && !r.Finished.IsZero() {
+				rec = r
+				return true, ""
+			}
+		}
+		return false, "no finished recovery"
+	}); err != nil {
+		b.Fatal(err)
+	}
+	return rec
+}
+
+// rejoinForNextRun restarts the (stopped) old master, waits until Warden
+// has rejoined it under newMaster and every replica replicates from it.
+func rejoinForNextRun(b *testing.B, top *sandbox.Topology, p *dbPoller, leader *testutil.WardenNode, rec recovery, old, newMaster string) {
+	if err := top.Start(context.Background(), old); err != nil {
+		b.Fatal(err)
+	}
+	if fate := waitOldMasterFate(b, leader, rec.ID, 60*time.Second); !fate.Rejoined {
+		b.Fatalf("old master %s did not rejoin:%s", old, stepsText(fate))
+	}
+	if err := testutil.Poll(60*time.Second, func() (bool, string) {
+		return p.allReplicating(newMaster, "")
+	}); err != nil {
+		b.Fatal(err)
+	}
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"sync/atomic"
@@ -73,22 +72,7 @@ func runHungBench(b *testing.B) {
 		}
 		tWritable := time.Since(paused)
 		leader := wc.WaitLeader(b, 10*time.Second)
-		var rec recovery
-		if err := testutil.Poll(30*time.Second, func() (bool, string) {
-			list, err := recoveries(leader)
-			if err != nil {
-				return false, err.Error()
-			}
-			for _, r := range list {
-				if r.FailedKey == failed && r.ID > lastID && !r.Finished.IsZero() {
-					rec = r
-					return true, ""
-				}
-			}
-			return false, "no finished recovery"
-		}); err != nil {
-			b.Fatal(err)
-		}
+		rec := benchRecovery(b, leader, failed, lastID)
 		lastID = rec.ID
 		detect = append(detect, rec.Started.Sub(paused))
 		writable = append(writable, tWritable)
@@ -98,17 +82,7 @@ func runHungBench(b *testing.B) {
 		if err := top.Kill(master); err != nil {
 			b.Fatal(err)
 		}
-		if err := top.Start(context.Background(), master); err != nil {
-			b.Fatal(err)
-		}
-		if fate := waitOldMasterFate(b, leader, rec.ID, 60*time.Second); !fate.Rejoined {
-			b.Fatalf("old master %s did not rejoin:%s", master, stepsText(fate))
-		}
-		if err := testutil.Poll(60*time.Second, func() (bool, string) {
-			return p.allReplicating(newMaster, "")
-		}); err != nil {
-			b.Fatal(err)
-		}
+		rejoinForNextRun(b, top, p, leader, rec, master, newMaster)
 		master = newMaster
 	}
 	report(b, "hung-detect: SIGSTOP -> recovery started (Warden's record, heartbeat 1s)", detect)

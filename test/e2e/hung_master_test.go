@@ -114,20 +114,7 @@ func (z *zombieWriter) ackedAfter(t time.Time) int {
 // that exist only on the old master (or nowhere).
 func (z *zombieWriter) missingOn(t *testing.T, top *sandbox.Topology, name string) []int {
 	t.Helper()
-	db := openApp(t, top, name)
-	rows, err := db.Query("SELECT n FROM app.zombie")
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	defer rows.Close()
-	have := map[int]bool{}
-	for rows.Next() {
-		var n int
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		have[n] = true
-	}
+	have := rowIDs(t, openApp(t, top, name), name, "app.zombie")
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	var missing []int

@@ -142,19 +142,7 @@ func (w *writer) Acked() int {
 // there, and nothing that was never sent.
 func (w *writer) verify(t *testing.T, name string) {
 	t.Helper()
-	rows, err := w.dbs[name].Query("SELECT n FROM app.rows")
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	defer rows.Close()
-	have := map[int]bool{}
-	for rows.Next() {
-		var n int
-		if err := rows.Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		have[n] = true
-	}
+	have := rowIDs(t, w.dbs[name], name, "app.rows")
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var missing, alien []int
@@ -176,6 +164,28 @@ func (w *writer) verify(t *testing.T, name string) {
 		t.Errorf("%s has %d row(s) never sent: %v", name, len(alien), head(alien))
 	}
 	t.Logf("%s holds %d rows: %d acknowledged, %d of %d unknown", name, len(have), len(w.acked), len(have)-len(w.acked), len(w.unknown))
+}
+
+// rowIDs reads the n column of table on one instance.
+func rowIDs(t *testing.T, db *sql.DB, name, table string) map[int]bool {
+	t.Helper()
+	rows, err := db.Query("SELECT n FROM " + table)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	defer rows.Close()
+	have := map[int]bool{}
+	for rows.Next() {
+		var n int
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		have[n] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return have
 }
 
 func head(xs []int) []int {
