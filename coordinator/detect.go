@@ -292,6 +292,9 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 		if inCluster[k] || in == nil || len(in.Invalid) == 0 {
 			continue
 		}
+		if _, known := fsm.Instance(k); !known {
+			continue // forgotten by an operator: this node's cache outlives it
+		}
 		for _, p := range topology.InstanceProblems(in, nil, c.cfg.Problems) {
 			if p.Code == topology.ProblemInvalidReportedHost {
 				out = append(out, election.Problem{Code: string(p.Code), Key: p.Instance, Description: p.Reason,

@@ -276,9 +276,8 @@ func (b *cappedBuffer) String() string {
 }
 
 func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "?")
 	if len(s) > n {
-		return s[:n] + "…(truncated)"
+		return strings.ToValidUTF8(s[:n], "?") + "…(truncated)"
 	}
-	return s
+	return strings.ToValidUTF8(s, "?")
 }

@@ -239,12 +239,24 @@ func (r *recoveries) execute(ctx context.Context, rec *election.Recovery) outcom
 		// a replica of the failed master, so it would be left stopped for
 		// good: repoint it too (seen with the Raft leader killed right
 		// after a promotion, test/etcd).
-		for _, k := range r.c.replicasOf(chosen) {
-			if slices.Contains(replicaKeys, k) {
-				continue
+		// Only replicas of the failed master's tree as the predecessor
+		// planned it, with both threads stopped and no SQL error (what a
+		// CHANGE MASTER without its START leaves: the IO error of the
+		// dead source may still show), and none left stopped on purpose
+		// for an operator (diverged).
+		var stalled []topology.Key
+		if rec.Matrix != nil {
+			for _, cand := range rec.Matrix.Candidates {
+				if k := cand.Key; k != chosen && !slices.Contains(replicaKeys, k) && slices.Contains(r.c.replicasOf(chosen), k) {
+					if _, div := diverged(r.c.raft.FSM().Recoveries(), k); !div {
+						stalled = append(stalled, k)
+					}
+				}
 			}
-			f := r.c.refresh(ctx, []topology.Key{k})[k]
-			if f != nil && f.LastError == "" && f.IsReplica() && !f.Replication.Replicating() {
+		}
+		for k, f := range r.c.refresh(ctx, stalled) {
+			if rs := f.Replication; f.LastError == "" && f.IsReplica() && rs.IORunning == "No" && !rs.SQLRunning &&
+				rs.LastSQLErrno == 0 {
 				replicaKeys = append(replicaKeys, k)
 				facts[k] = f
 			}
