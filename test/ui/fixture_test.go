@@ -195,8 +195,8 @@ func TestFixturePages(t *testing.T) {
 		{operatorToken, "ui-operator · operator", map[string]string{
 			// b1, the master, does not answer: a switchover to b2 would be
 			// refused (409, use a failover), so b2 has no Make master.
-			"#/cluster/b":                                 "⇄ Switch over…|Downtime…|Promotion rule…|Downtime…|Promotion rule…",
-			"#/cluster/a":                                 "⇄ Switch over…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|⇄ Make master…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|End downtime|Promotion rule…",
+			"#/cluster/b":                                 "⇄ Switch over…|✎ Alias…|Downtime…|Promotion rule…|Downtime…|Promotion rule…",
+			"#/cluster/a":                                 "⇄ Switch over…|✎ Alias…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|⇄ Make master…|Downtime…|Promotion rule…|Downtime…|Promotion rule…|End downtime|Promotion rule…",
 			"#/instance/" + fx("a5").Host + "/3306":       "End downtime|Promotion rule…",
 			"#/coordinators":                              "",
 			"#/recovery/" + fmt.Sprint(fixtureFailoverID): "",

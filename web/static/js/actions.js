@@ -4,8 +4,8 @@
 // admin: failover, recovery mode, coordinator removal).
 import { h, key, time } from './dom.js';
 import { request, keyPath } from './api.js';
-import { open, field, requestLine } from './dialog.js';
-import { plan } from './plan.js';
+import { open, field, requestLine, Blocked } from './dialog.js';
+import { plan, refusal } from './plan.js';
 
 // recoveryAction is a switchover or a failover: the plan comes from the
 // API's dry run, for the candidate chosen in the dialog.
@@ -24,7 +24,11 @@ function recoveryAction(kind, cluster, candidates, preset, done) {
     values: () => ({ candidate: select.value }),
     plan: async (v) => {
       const res = await request('POST', path + '?dry_run=true', body(v));
-      return h('div', null, requestLine('POST', path, body(v)), plan(res.plan, { requested: v.candidate }));
+      const node = h('div', null, requestLine('POST', path, body(v)), plan(res.plan, { requested: v.candidate }));
+      // A dry run that would refuse still answers 200, with the refusal in
+      // the plan: the same request without dry_run would get its status.
+      if (refusal(res.plan)) throw new Blocked(node);
+      return node;
     },
     confirm: kind === 'switchover' ? 'Switch over now' : 'Fail over now',
     danger: true,
@@ -155,6 +159,44 @@ export function removeCoordinator(id, done) {
     confirm: 'Remove',
     danger: true,
     act: async () => { await request('DELETE', path); return h('span', null, `${id} removed.`); },
+    done,
+  });
+}
+
+// The alias grammar of the API (contracts: never contains ':', so it can
+// never look like a host:port cluster name).
+export const ALIAS_RE = /^[a-z][a-z0-9_-]{0,62}$/;
+
+// alias sets or clears a cluster's alias (operator). An empty field clears
+// it. The API refuses a bad alias (400, naming the field) and one another
+// cluster holds (409); either answer is shown in the dialog as it came.
+export function alias(cluster, current, done) {
+  const input = h('input', { name: 'alias', value: current || '', size: 30, maxlength: 63, autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. orders' });
+  const path = `clusters/${encodeURIComponent(cluster)}/alias`;
+  return open({
+    title: `Alias of cluster ${cluster}`,
+    intro: h('p', null, 'A name people use for this cluster. It is shown beside the cluster name and accepted wherever a cluster name is (API, CLI, this console). Empty the field to clear it.'),
+    fields: [field('Alias', input, 'a lowercase letter first, then lowercase letters, digits, - or _ (at most 63 characters)')],
+    values: () => ({ alias: input.value.trim() }),
+    plan: async (v) => {
+      if (!v.alias) {
+        if (!current) throw new Error('The cluster has no alias: type one to set it.');
+        return h('div', null, requestLine('DELETE', path), h('p', null, `Clears the alias “${current}”; the cluster is named ${cluster} only.`));
+      }
+      if (v.alias === current) throw new Error(`The alias is already “${current}”.`);
+      if (!ALIAS_RE.test(v.alias)) throw new Error(`alias “${v.alias}” is not valid: a lowercase letter first, then lowercase letters, digits, - or _ (at most 63 characters).`);
+      return h('div', null, requestLine('PUT', path, v),
+        h('p', null, current ? `Renames the alias from “${current}” to “${v.alias}”.` : `Cluster ${cluster} can then be called “${v.alias}”.`));
+    },
+    confirm: 'Save alias',
+    act: async (v) => {
+      if (!v.alias) {
+        await request('DELETE', path);
+        return h('span', null, `Alias “${current}” cleared.`);
+      }
+      const r = await request('PUT', path, v);
+      return h('span', null, `Cluster ${cluster} is now also “${(r && r.alias) || v.alias}”.`);
+    },
     done,
   });
 }

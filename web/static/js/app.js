@@ -145,6 +145,14 @@ function paint() {
   const open = [...body.querySelectorAll('details[open][data-ok]')].map((d) => d.dataset.ok);
   const scrolls = [...body.querySelectorAll('[data-sk]')].map((e) => [e.dataset.sk, e.scrollLeft, e.scrollTop]);
   body.replaceChildren(v.page.render(v.data, v.params, ctx));
+  // A page may name its subject better once it has the data (a cluster's
+  // alias): the heading and the tab's title follow.
+  if (v.page.heading) {
+    const title = v.page.heading(v.data, v.params);
+    const h1 = main.querySelector('.page-head h1');
+    if (h1 && h1.textContent !== title) h1.textContent = title;
+    document.title = title + ' · Warden';
+  }
   for (const k of open) body.querySelector(`details[data-ok="${CSS.escape(k)}"]`)?.setAttribute('open', '');
   for (const [k, x, y] of scrolls) {
     const e = body.querySelector(`[data-sk="${CSS.escape(k)}"]`);

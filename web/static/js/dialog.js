@@ -31,8 +31,9 @@ export function open(opts) {
       confirm.disabled = false;
     } catch (e) {
       if (g !== planGen) return;
-      // A local check (a missing field) is a hint; an API refusal is an error.
-      planBox.replaceChildren(h('h3', null, 'Plan'), e instanceof ApiError
+      // A local check (a missing field) is a hint; an API refusal is an
+      // error; a plan that says it would refuse is shown, unconfirmable.
+      planBox.replaceChildren(h('h3', null, 'Plan'), e instanceof Blocked ? e.node : e instanceof ApiError
         ? errorBox(e, 'The plan could not be made, so this cannot be confirmed.')
         : h('p', { class: 'hint' }, 'ℹ ' + e.message));
     }
@@ -75,6 +76,16 @@ export function open(opts) {
   dlg.showModal();
   replan();
   return dlg;
+}
+
+// Blocked is thrown by a plan() that could be made but says the action
+// would be refused (a dry run's refusal): the plan is shown and the
+// confirm button stays disabled.
+export class Blocked extends Error {
+  constructor(node) {
+    super('the plan says this would be refused');
+    this.node = node;
+  }
 }
 
 // errorBox shows an error in the API's own words.

@@ -61,10 +61,11 @@ export function secs(s) {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
 }
 
-// lag formats a whole number of seconds of replication lag (NULL when
-// the server reports none, e.g. the IO thread is down).
+// lag formats a whole number of seconds of replication lag; "n/a" when
+// the server reports none (Seconds_Behind_Master NULL: a thread is down,
+// or it is not a replica), never a raw NULL.
 export function lag(s) {
-  if (s === null || s === undefined) return 'NULL';
+  if (s === null || s === undefined) return 'n/a';
   return s < 60 ? s + 's' : secs(s);
 }
 
@@ -118,4 +119,12 @@ export function dl(pairs, cls) {
 export function agoEl(t) {
   if (isZeroTime(t)) return '—';
   return h('time', { datetime: t, 'data-ago': true, title: time(t) }, ago(t));
+}
+
+// clusterLink names a cluster everywhere the same way: a link to its page
+// by name, its alias (when it has one) beside it in quotes.
+export function clusterLink(name, alias, cls) {
+  return h('span', { class: 'cluster-name' },
+    h('a', { href: '#/cluster/' + encodeURIComponent(name), class: cls || null }, name),
+    alias ? [' ', h('span', { class: 'alias', title: 'alias of ' + name }, '“' + alias + '”')] : null);
 }

@@ -85,11 +85,19 @@ function cell(c, r, m) {
 // plan renders a dry-run answer's plan: the candidate matrix and the
 // steps get headings of their own, other fields are listed as facts.
 //
+// Two shapes are accepted. The typed Plan (contracts §1: steps as objects
+// with n, kind, target, summary and sql; successor and reason; refusal;
+// fence; hooks) and the older untyped one (steps as strings, a
+// "candidate"). COMPAT(untyped plan): drop the string-steps path once every
+// node serves the typed Plan.
+//
 // opts.requested is the candidate named in the request: the dry run
 // promotes that one (the API refuses it, or fails the recovery, if it is
 // not eligible), so it, not rank 1, is marked "would be promoted".
+// opts.record: the plan of a recovery record (words in the past tense).
 export function plan(p, opts = {}) {
   if (!p || typeof p !== 'object' || Array.isArray(p)) return value(p);
+  if (isTyped(p)) return typedPlan(p, opts);
   // The matrix may be the plan's own "candidates" or sit in a nested
   // object (a topology.CandidateMatrix with its received set).
   const nested = Object.entries(p).find(([, x]) => x && typeof x === 'object' && Array.isArray(x.candidates));
@@ -102,6 +110,73 @@ export function plan(p, opts = {}) {
       ? matrix(cands, opts.requested ? { chosen: opts.requested, requested: opts.requested, chosenWord: 'would be promoted' } : { chosenWord: 'would be chosen' })
       : value(cands)] : null,
     p.steps ? [h('h4', null, 'Steps it would take'), value(p.steps)] : null);
+}
+
+// isTyped tells the typed Plan from the untyped one: its steps are
+// objects, or it carries a field only the typed Plan has.
+export function isTyped(p) {
+  const steps = Array.isArray(p.steps) ? p.steps : [];
+  return steps.some((x) => x && typeof x === 'object') || 'successor' in p || 'refusal' in p || 'fence' in p || 'reason' in p;
+}
+
+// refusal is the plan's refusal (null when it would act).
+export function refusal(p) {
+  const r = p && typeof p === 'object' ? p.refusal : null;
+  return r && typeof r === 'object' && (r.message || r.code) ? r : null;
+}
+
+const TYPED = new Set(['kind', 'cluster', 'alias', 'flavor', 'master', 'master_reachable', 'matrix', 'successor', 'reason',
+  'refusal', 'fence', 'steps', 'hooks', 'candidate', 'candidates']);
+
+function typedPlan(p, opts) {
+  const past = !!opts.record;
+  const ref = refusal(p);
+  const succ = keyText(p.successor);
+  const req = keyText(opts.requested);
+  const m = p.matrix && typeof p.matrix === 'object' ? p.matrix : null;
+  const cands = (m && m.candidates) || p.candidates;
+  const steps = Array.isArray(p.steps) ? p.steps : [];
+  const fence = Array.isArray(p.fence) ? p.fence : [];
+  const hooks = Array.isArray(p.hooks) ? p.hooks : [];
+  const other = Object.entries(p).filter(([k]) => !TYPED.has(k));
+  const chosenWord = past ? 'promoted' : req ? 'would be promoted' : 'would be chosen';
+  return h('div', { class: 'typed-plan' },
+    ref ? h('div', { class: 'error refusal', role: 'alert' },
+      h('strong', null, past ? '✖ Refused: ' : '✖ Warden would refuse this: '),
+      h('span', { class: 'mono' }, `${ref.http_status || ''} ${ref.code || ''}`.trim() + (ref.message ? ': ' + ref.message : ''))) : null,
+    dl([
+      ['Kind', p.kind || '—'],
+      ['Cluster', h('span', null, h('span', { class: 'mono' }, p.cluster || '—'), p.alias ? [' ', h('span', { class: 'alias' }, '“' + p.alias + '”')] : null)],
+      p.flavor ? ['Flavor', p.flavor] : null,
+      ['Master', h('span', null, h('span', { class: 'mono' }, keyText(p.master) || '—'),
+        'master_reachable' in p ? (p.master_reachable ? ' ✔ answers probes' : ' ✖ does not answer') : '')],
+      ...other.map(([k, x]) => [label(k), value(x)]),
+    ], 'cols'),
+    succ ? h('p', { class: 'successor' }, past ? '→ planned to promote ' : '→ would promote ', h('strong', { class: 'mono' }, succ),
+      p.reason ? h('span', null, ' — ', p.reason) : null)
+      : ref ? null : h('p', { class: 'successor muted' }, past ? 'The plan promoted no replica.' : 'No replica would be promoted.', p.reason ? ' ' + p.reason : ''),
+    steps.length ? [h('h4', null, ref ? 'Steps it would have taken' : past ? 'Steps planned' : 'Steps it would take'),
+      h('ol', { class: 'steps-list typed' }, steps.map(stepItem))] : null,
+    fence.length ? [h('h4', null, 'Fence'), table(['Method', 'Target', 'What'], fence.map((f) => h('tr', null,
+      h('td', { class: 'nowrap' }, '⊠ ' + (f.method || '—')), h('td', { class: 'mono nowrap' }, keyText(f.target) || '—'), h('td', null, f.detail || ''))), 'grid compact')] : null,
+    cands ? [h('h4', null, 'Candidates'), Array.isArray(cands) && cands.length
+      ? matrix(cands, { chosen: succ || req || null, requested: req || null, chosenWord, record: !succ && !req })
+      : value(cands)] : null,
+    m && (m.received || m.most_data) ? dl([['Received by some replica', h('span', { class: 'mono' }, m.received || '—')],
+      ['Most data on', h('span', { class: 'mono' }, keyText(m.most_data) || '—')]], 'small') : null,
+    hooks.length ? h('p', { class: 'small' }, h('span', { class: 'muted' }, 'Hooks: '), hooks.map((x) => h('span', { class: 'badge info' }, String(x))), ' ') : null);
+}
+
+// stepItem is one typed step: its kind, its target, the sentence and the
+// SQL it runs. A string step (a mixed list) is shown as it is.
+function stepItem(st) {
+  if (!st || typeof st !== 'object') return h('li', null, String(st));
+  const sql = Array.isArray(st.sql) ? st.sql : st.sql ? [String(st.sql)] : [];
+  return h('li', { 'data-step': st.kind || '', value: Number.isInteger(st.n) && st.n > 0 ? st.n : null },
+    st.kind ? h('span', { class: 'badge ' + (/fence/.test(st.kind) ? 'fence' : st.kind === 'promote' ? 'ok' : st.kind === 'hook' ? 'info' : 'muted') }, st.kind) : null, ' ',
+    keyText(st.target) ? [h('span', { class: 'mono' }, keyText(st.target)), ' '] : null,
+    st.summary || '',
+    sql.length ? h('pre', { class: 'sql' }, sql.join('\n')) : null);
 }
 
 function rank(c) {

@@ -1,5 +1,5 @@
 // Every fact Warden holds on one instance, and each coordinator's verdict.
-import { h, key, table, badge, sevBadge, dl, time, agoEl, lag } from '../dom.js';
+import { h, key, table, badge, sevBadge, dl, time, agoEl, lag, clusterLink } from '../dom.js';
 import { get } from '../api.js';
 import { session } from '../session.js';
 import * as act from '../actions.js';
@@ -20,7 +20,7 @@ export function render(v, _p, ctx) {
       actions(v, ctx),
       h('div', { class: 'summary' },
         h('strong', null, v.role), badge(v.state, v.state === 'ok' ? 'ok' : 'warn'),
-        v.cluster ? h('span', null, 'cluster ', h('a', { href: '#/cluster/' + encodeURIComponent(v.cluster) }, v.cluster)) : null,
+        v.cluster ? h('span', null, 'cluster ', clusterLink(v.cluster, v.cluster_alias)) : null,
         // The replicated facts change only when something changes, so their
         // time is when they were recorded, not when the server was last seen.
         h('span', { class: 'muted' }, 'facts recorded ', agoEl(i.last_seen))),

@@ -1,6 +1,6 @@
 // Current problems with the evidence behind each: the coordinators' votes
 // against the quorum, and what the instance's replicas see.
-import { h, key, table, empty, badge, sevBadge, agoEl, lag, nanos, time } from '../dom.js';
+import { h, key, table, empty, badge, sevBadge, agoEl, lag, nanos, time, clusterLink } from '../dom.js';
 import { get } from '../api.js';
 
 export const title = (cluster) => (cluster ? `Problems in ${cluster}` : 'Problems');
@@ -28,7 +28,7 @@ function problem(p) {
   return h('article', { class: 'panel problem ' + (p.severity === 'critical' ? 'crit' : 'warn'), 'data-key': id },
     h('header', null,
       sevBadge(p.severity), h('strong', null, p.code), ' on ', h('span', { class: 'mono' }, key(p.key)),
-      ' in ', h('a', { href: '#/cluster/' + encodeURIComponent(p.cluster) }, p.cluster),
+      ' in ', clusterLink(p.cluster, p.cluster_alias),
       h('span', { class: 'muted right' }, 'since ', agoEl(p.since))),
     p.description ? h('p', null, p.description) : null,
     p.fix ? h('p', null, h('strong', null, 'Fix: '), p.fix) : null,

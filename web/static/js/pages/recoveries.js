@@ -1,5 +1,5 @@
 // Recovery history, newest first.
-import { h, key, table, empty, badge, agoEl, between, time } from '../dom.js';
+import { h, key, table, empty, badge, agoEl, between, time, clusterLink } from '../dom.js';
 import { get } from '../api.js';
 import { outcome } from './overview.js';
 
@@ -20,7 +20,7 @@ export function render(rs) {
   return table(['#', 'Cluster', 'Kind', 'Problem', 'Failed instance', 'Successor', 'Started', 'Took', 'Outcome', 'Acknowledged', ''],
     rs.map((r) => h('tr', { 'data-key': 'rec:' + r.id },
       h('td', null, h('a', { href: '#/recovery/' + r.id, class: 'strong' }, '#' + r.id)),
-      h('td', null, h('a', { href: '#/cluster/' + encodeURIComponent(r.cluster) }, r.cluster)),
+      h('td', null, clusterLink(r.cluster, r.cluster_alias)),
       h('td', null, r.kind || '—'),
       h('td', null, r.problem || '—'),
       h('td', { class: 'mono' }, key(r.failed_key)),

@@ -1,11 +1,11 @@
 // One recovery: why it started, what happened step by step, why that
 // candidate, what was lost, and whether a person has looked at it.
-import { h, key, table, badge, time, between, dl, empty, isZeroTime } from '../dom.js';
+import { h, key, table, badge, time, between, dl, empty, isZeroTime, clusterLink } from '../dom.js';
 import { get } from '../api.js';
 import { session } from '../session.js';
 import * as act from '../actions.js';
 import { outcome } from './overview.js';
-import { value, matrix } from '../plan.js';
+import { value, matrix, plan } from '../plan.js';
 import { replicaTable } from './problems.js';
 import { timelineChart, livenessBox, FENCE_KINDS } from '../timeline.js';
 
@@ -21,7 +21,7 @@ export const load = (id) => get('recoveries/' + id);
 // are shown under "More", so nothing it records is hidden.
 const KNOWN = new Set(['id', 'term', 'cluster', 'failed_key', 'problem', 'node', 'started', 'steps', 'finished', 'success',
   'successor', 'error', 'acknowledged', 'acked_by', 'acked_at', 'ack_comment', 'kind', 'trigger', 'requested', 'matrix',
-  'promoting', 'fenced', 'rejoined', 'lost', 'lost_gtids', 'candidates', 'hooks', 'lost_replicas', 'liveness']);
+  'promoting', 'fenced', 'rejoined', 'lost', 'lost_gtids', 'candidates', 'hooks', 'lost_replicas', 'liveness', 'cluster_alias', 'plan']);
 
 const has = (k) => k && (k.host || k.port);
 
@@ -35,7 +35,7 @@ export function render(r, _p, ctx) {
     h('section', { class: 'panel' },
       h('div', { class: 'summary' }, outcome(r),
         r.kind ? badge(r.kind, 'muted', 'automatic, manual (failover) or switchover') : null,
-        h('span', null, 'cluster ', h('a', { href: '#/cluster/' + encodeURIComponent(r.cluster) }, r.cluster)),
+        h('span', null, 'cluster ', clusterLink(r.cluster, r.cluster_alias)),
         h('span', null, r.problem || '—', ' on ', h('span', { class: 'mono' }, key(r.failed_key))),
         has(r.successor) ? h('span', null, '→ new master ', h('strong', { class: 'mono' }, key(r.successor))) : null,
         (r.lost || []).length ? badge(`✖ ${r.lost.length} replica(s) lost`, 'crit') : null,
@@ -54,6 +54,10 @@ export function render(r, _p, ctx) {
       ackButton(r, done, ctx)),
     h('section', { class: 'panel' }, h('h2', null, 'Timeline'), timelineChart(r), timeline(r, steps)),
     r.trigger ? h('section', { class: 'panel' }, h('h2', null, 'Why it started'), trigger(r.trigger)) : null,
+    // The plan the engine decided on, when the record carries it (typed
+    // or not): its matrix is the Candidates panel below, not repeated.
+    r.plan && typeof r.plan === 'object' ? h('section', { class: 'panel' }, h('h2', null, 'Plan'),
+      plan(cands ? withoutMatrix(r.plan) : r.plan, { record: true })) : null,
     h('section', { class: 'panel' }, h('h2', null, 'Candidates'),
       cands ? [r.matrix ? dl([['Received by some replica', h('span', { class: 'mono' }, r.matrix.received || '—')],
         ['Most data on', h('span', { class: 'mono' }, key(r.matrix.most_data))]]) : null, candidates(r, cands)]
@@ -64,6 +68,11 @@ export function render(r, _p, ctx) {
         : empty('No hooks ran.')),
     h('section', { class: 'panel' }, h('h2', null, 'Lost in this recovery'), lost(r, done)),
     extra.length ? h('section', { class: 'panel' }, h('h2', null, 'More'), dl(extra.map(([k, v]) => [k.replace(/_/g, ' '), value(v)]))) : null);
+}
+
+function withoutMatrix(p) {
+  const { matrix: _m, candidates: _c, ...rest } = p;
+  return rest;
 }
 
 // candidates marks the replica the record promoted (successor, or the
@@ -125,6 +134,7 @@ function timeline(r, steps) {
       h('td', { class: 'num' }, next && new Date(next) >= new Date(s.at) ? between(s.at, next) : '—'),
       h('td', null, s.kind ? badge((FENCE_KINDS.has(s.kind) ? '⊠ ' : '') + s.kind, FENCE_KINDS.has(s.kind) ? 'fence' : s.kind === 'hook' ? 'info' : 'muted') : ''),
       h('td', { class: 'mono small nowrap' }, has(s.instance) ? key(s.instance) : ''),
-      h('td', null, s.message, s.error ? h('div', { class: 'bad mono small' }, '✖ ' + s.error) : null));
+      h('td', null, s.message, Array.isArray(s.sql) && s.sql.length ? h('pre', { class: 'sql' }, s.sql.join('\n')) : null,
+        s.error ? h('div', { class: 'bad mono small' }, '✖ ' + s.error) : null));
   }), 'grid compact timeline');
 }

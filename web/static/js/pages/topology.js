@@ -8,6 +8,7 @@ import { session } from '../session.js';
 import * as act from '../actions.js';
 import { health } from './overview.js';
 import { historyStrip } from '../history.js';
+import { lagHistory, lagPanel } from '../lag.js';
 
 const DETAIL_MS = 5000;
 const LAG_WARN_S = 10; // a link lagging more than this is drawn as lagging
@@ -20,8 +21,17 @@ let recs = { cluster: '', at: 0, shape: '', list: [] };
 
 export const title = (name) => `Cluster ${name}`;
 
+// heading names the cluster with its alias once the data says it (the
+// route may carry either: the API resolves an alias).
+export function heading(d) {
+  const c = d.cluster;
+  return c.alias ? `Cluster ${c.alias} (${c.name})` : `Cluster ${c.name}`;
+}
+
 export function toolbar([name], ctx) {
   recs.at = 0; // a new visit: fetch the history afresh
+  lastName = '';
+  lastAlias = '';
   const bar = h('div', { class: 'toolbar' },
     h('a', { href: '#/clusters' }, '← all clusters'));
   if (session.can('operator')) {
@@ -30,11 +40,17 @@ export function toolbar([name], ctx) {
   if (session.can('admin')) {
     bar.append(h('button', { type: 'button', class: 'danger-outline', onclick: () => act.failover(name, replicasOf(ctx), '', ctx.refresh) }, '⚡ Fail over…'));
   }
+  if (session.can('operator')) {
+    // The alias as last painted: the dialog starts from it.
+    bar.append(h('button', { type: 'button', onclick: () => act.alias(lastName || name, lastAlias, ctx.refresh) }, '✎ Alias…'));
+  }
   return bar;
 }
 
 let lastTree = []; // the latest tree, for the toolbar's candidate lists
 let lastMaster = null;
+let lastName = ''; // the cluster's name (the route may hold its alias)
+let lastAlias = '';
 
 // replicasOf lists the candidates the API accepts for a switchover or a
 // failover: the master's own replicas (coordinator checkCandidate answers
@@ -76,7 +92,8 @@ export async function load(name) {
       if (recs.cluster !== name) recs = { cluster: name, at: 0, shape: '', list: [] };
     }
   }
-  return { cluster: c, extra, recs: recs.list };
+  const lag = await lagHistory(c.name, nodes.map((n) => key(n.key)).sort().join(','), now);
+  return { cluster: c, extra, recs: recs.list, lag };
 }
 
 // fromTree reads the same facts from a tree node that has them.
@@ -117,6 +134,8 @@ export function render(d, [name], ctx) {
   const c = d.cluster;
   lastTree = c.tree || [];
   lastMaster = c.master;
+  lastName = c.name;
+  lastAlias = c.alias || '';
   const probs = c.problems || [];
   const byKey = {};
   for (const p of probs) (byKey[key(p.key)] ||= []).push(p);
@@ -125,14 +144,18 @@ export function render(d, [name], ctx) {
   return h('div', null,
     h('div', { class: 'summary' },
       sevBadge(sev),
+      c.alias ? h('span', { class: 'alias', title: 'alias of ' + c.name }, '“' + c.alias + '”') : null,
       h('span', null, 'master ', h('strong', { class: 'mono' }, key(c.master))),
       h('span', null, `${c.instances} instances`),
+      outside.length ? h('span', { class: 'detached-count' }, badge(`⚠ ${outside.length} detached`, 'warn', 'instances outside the replication tree')) : null,
       h('span', null, probs.length ? `${probs.length} open problems` : 'no open problems'),
       h('a', { href: '#/problems/' + encodeURIComponent(c.name) }, 'problems →'),
       h('a', { href: '#/recoveries/' + encodeURIComponent(c.name) }, 'recoveries →')),
     outside.length ? h('ul', { class: 'problem-strip detached-strip' }, outside.map((o) => o.node)) : null,
-    historyStrip(d.recs || [], probs, c.name),
+    // What needs a person first, then the pictures, then the tree.
     probs.length ? problemStrip(probs, c.name) : null,
+    historyStrip(d.recs || [], probs, c.name),
+    d.lag ? lagPanel(d.lag, flatten(c.tree).map((n) => key(n.key))) : null,
     c.tree && c.tree.length
       ? h('div', { class: 'tree-wrap', 'data-sk': 'tree' }, h('ul', { class: 'tree' }, c.tree.map((n) => branch(n, null, d.extra, byKey, c, ctx))))
       : empty('This cluster has no instances.'),
