@@ -191,6 +191,34 @@ func TestFixtureAfterFailover(t *testing.T) {
 		}
 	})
 
+	t.Run("the overview counts the detached old master", func(t *testing.T) {
+		b.t = t
+		b.open("#/clusters")
+		row := b.waitJS(15*time.Second, `(() => { const r = document.querySelector('tr[data-key="cluster:c"]');
+			return r && !r.querySelector('td.detached').innerText.includes('…') ? r.innerText.replace(/\s+/g, ' ') : ''; })()`, "")
+		cell, _ := eval[string](b, `document.querySelector('tr[data-key="cluster:c"] td.detached').innerText`)
+		if cell != "⚠ 1 detached" {
+			t.Errorf("detached cell %q, want \"⚠ 1 detached\" (row %q)", cell, row)
+		}
+		if tip, _ := eval[string](b, `document.querySelector('tr[data-key="cluster:c"] td.detached a')?.title || ''`); !strings.Contains(tip, fx("c1").String()) {
+			t.Errorf("detached cell tooltip %q, want it to name %s", tip, fx("c1"))
+		}
+		// No open problem, yet not "ok": the cluster page's header says the same.
+		if !strings.Contains(row, "warning") || strings.Contains(row, "✔ ok") {
+			t.Errorf("overview row %q: want warning, not ok, while an old master is detached", row)
+		}
+		head, _ := eval[string](b, `[...document.querySelectorAll('thead th')].map(e => e.innerText).join('|')`)
+		if !strings.Contains(strings.ToLower(head), "detached") {
+			t.Errorf("overview columns %q: no Detached", head)
+		}
+		b.screenshot("39-after-failover-overview")
+		b.open("#/cluster/c")
+		b.waitJS(15*time.Second, `document.querySelectorAll('.card').length + ''`, "4")
+		if got, _ := eval[string](b, `document.querySelector('.page-body .summary .detached-count')?.innerText || ''`); got != "⚠ 1 detached" {
+			t.Errorf("cluster header's detached count %q", got)
+		}
+	})
+
 	t.Run("Make master only on replicas of the master", func(t *testing.T) {
 		b.t = t
 		for name, want := range map[string]bool{"c3": true, "c4": false, "c1": false, "c2": false} {
