@@ -66,6 +66,13 @@ func applyTopologyUpdate(s *State, index, _ uint64, body []byte) any {
 		cl := c.UpsertClusters[i]
 		s.Clusters[cl.Name] = &cl
 	}
+	// An alias belongs to its cluster record: it goes when the record
+	// goes (not when it is replaced in the same update).
+	for _, name := range c.DeleteClusters {
+		if _, ok := s.Clusters[name]; !ok {
+			delete(s.Aliases, name)
+		}
+	}
 	return nil
 }
 

@@ -33,6 +33,8 @@ const (
 	DowntimeEndType                         // 9
 	PromotionRuleSetType                    // 10
 	SettingsUpdateType                      // 11
+	ClusterAliasSetType                     // 12
+	RecoveriesPruneType                     // 13
 )
 
 // Command is a typed FSM command; its JSON encoding is the log entry body.

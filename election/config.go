@@ -58,6 +58,23 @@ type Config struct {
 	SnapshotThreshold uint64
 	TrailingLogs      uint64
 	SnapshotRetain    int
+	// MaxLogBytes bounds the log by size as well (raft.max_log_bytes):
+	// once the entries applied since the last snapshot pass it, the node
+	// snapshots and compacts, keeping fewer trailing entries when they
+	// are large (logsize.go). The log then holds about twice this at
+	// most. 0 turns the size bound off (counts only).
+	MaxLogBytes uint64
+
+	// RecoveryRetention is how long finished recovery records are kept
+	// (recovery.record_retention); RecoveriesPerCluster how many finished
+	// records each cluster keeps at most (recovery.records_per_cluster).
+	// Open records, and those the topology still leans on, are never
+	// deleted (prune.go). 0 turns that bound off; both 0: nothing is
+	// pruned. The leader checks every RecoveryPruneInterval
+	// (recovery.prune_interval).
+	RecoveryRetention     time.Duration
+	RecoveriesPerCluster  int
+	RecoveryPruneInterval time.Duration
 
 	// ApplyTimeout bounds a Propose whose context has no deadline.
 	ApplyTimeout time.Duration
@@ -103,23 +120,37 @@ type Config struct {
 // Default returns a Config with every timing field set to its default.
 func Default() Config {
 	return Config{
-		BootstrapExpect:     3,
-		HeartbeatTimeout:    500 * time.Millisecond,
-		ElectionTimeout:     500 * time.Millisecond,
-		LeaderLeaseTimeout:  250 * time.Millisecond,
-		CommitTimeout:       20 * time.Millisecond,
-		SnapshotInterval:    2 * time.Minute,
-		SnapshotThreshold:   8192,
-		TrailingLogs:        10240,
-		SnapshotRetain:      2,
-		ApplyTimeout:        10 * time.Second,
-		ReconcileInterval:   10 * time.Second,
-		JoinRetryInterval:   2 * time.Second,
-		DeadNodeReclaimTime: 5 * time.Second,
-		GossipProbeInterval: time.Second,
-		GossipSuspicionMult: 4,
+		BootstrapExpect:    3,
+		HeartbeatTimeout:   500 * time.Millisecond,
+		ElectionTimeout:    500 * time.Millisecond,
+		LeaderLeaseTimeout: 250 * time.Millisecond,
+		CommitTimeout:      20 * time.Millisecond,
+		SnapshotInterval:   2 * time.Minute,
+		SnapshotThreshold:  8192,
+		TrailingLogs:       10240,
+		SnapshotRetain:     2,
+		MaxLogBytes:        64 << 20,
+		// A month of history answers "what happened last time"; 100
+		// per cluster bounds a flapping cluster's share of the state.
+		RecoveryRetention:     30 * 24 * time.Hour,
+		RecoveriesPerCluster:  100,
+		RecoveryPruneInterval: time.Hour,
+		ApplyTimeout:          10 * time.Second,
+		ReconcileInterval:     10 * time.Second,
+		JoinRetryInterval:     2 * time.Second,
+		DeadNodeReclaimTime:   5 * time.Second,
+		GossipProbeInterval:   time.Second,
+		GossipSuspicionMult:   4,
 	}
 }
+
+// Lower bounds of the retention settings: below them the bound would
+// delete what other parts read (a snapshot per few entries; the records
+// automatic recovery's retry and block logic counts).
+const (
+	minMaxLogBytes          = 1 << 20
+	minRecoveriesPerCluster = 10
+)
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
@@ -188,6 +219,22 @@ func (c Config) Validate() error {
 	}
 	if c.SnapshotRetain < 1 {
 		bad("raft.snapshot_retain", c.SnapshotRetain, "must be at least 1")
+	}
+	if c.MaxLogBytes != 0 && c.MaxLogBytes < minMaxLogBytes {
+		bad("raft.max_log_bytes", c.MaxLogBytes, "must be 0 (no size bound) or at least %d (1 MiB)", minMaxLogBytes)
+	}
+	if c.RecoveryRetention < 0 {
+		bad("recovery.record_retention", c.RecoveryRetention, "must be 0 (no age bound) or positive")
+	} else if c.RecoveryRetention > 0 && c.RecoveryRetention < time.Hour {
+		bad("recovery.record_retention", c.RecoveryRetention, "must be 0 (no age bound) or at least 1h: the recovery block period reads recent records")
+	}
+	if c.RecoveriesPerCluster < 0 {
+		bad("recovery.records_per_cluster", c.RecoveriesPerCluster, "must be 0 (no count bound) or positive")
+	} else if c.RecoveriesPerCluster > 0 && c.RecoveriesPerCluster < minRecoveriesPerCluster {
+		bad("recovery.records_per_cluster", c.RecoveriesPerCluster, "must be 0 (no count bound) or at least %d: automatic recovery counts recent failed attempts in them", minRecoveriesPerCluster)
+	}
+	if c.RecoveryRetention > 0 || c.RecoveriesPerCluster > 0 {
+		positive("recovery.prune_interval", c.RecoveryPruneInterval, time.Millisecond)
 	}
 	positive("raft.apply_timeout", c.ApplyTimeout, time.Millisecond)
 	positive("reconcile_interval", c.ReconcileInterval, time.Millisecond)

@@ -33,6 +33,9 @@ var (
 	// ErrUnknownMember means RemoveMember named a server not in the raft
 	// configuration.
 	ErrUnknownMember = errors.New("unknown member")
+	// ErrAliasTaken means a cluster alias is already held by another
+	// cluster (or is another cluster's name). The API answers 409.
+	ErrAliasTaken = errors.New("alias taken")
 )
 
 // NotLeaderError carries the leader's address so callers (the API layer)
@@ -63,6 +66,7 @@ var errorCodes = map[string]error{
 	"conflict":        ErrConflict,
 	"unknown_member":  ErrUnknownMember,
 	"outcome_unknown": ErrOutcomeUnknown,
+	"alias_taken":     ErrAliasTaken,
 }
 
 // errorCode returns the wire name of the first sentinel err wraps, or "".

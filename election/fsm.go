@@ -46,6 +46,10 @@ type FSM struct {
 	// index is the raft index of the last command applied (rejected ones
 	// included: they were processed); kept in snapshots as State.Index.
 	index uint64
+	// bytesSinceSnap and entriesSinceSnap measure the log applied since
+	// the last snapshot or restore (logsize.go). Local bookkeeping, not
+	// replicated state.
+	bytesSinceSnap, entriesSinceSnap uint64
 }
 
 // NewFSM returns an FSM holding an empty state.
@@ -73,6 +77,8 @@ func (f *FSM) Apply(l *raft.Log) any {
 	defer f.mu.Unlock()
 	v := f.applyLocked(l.Index, l.Term, l.Data)
 	f.index = l.Index
+	f.bytesSinceSnap += uint64(len(l.Data))
+	f.entriesSinceSnap++
 	return applyResponse{Term: l.Term, Value: v}
 }
 
@@ -119,10 +125,12 @@ func ResponseError(resp any) error {
 // values are immutable) and encodes outside it, so Apply is blocked only for
 // the copy.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	f.mu.RLock()
+	// The write lock only to reset the log counters; the copy is cheap.
+	f.mu.Lock()
 	s := f.state.shallowClone()
 	s.Index = f.index
-	f.mu.RUnlock()
+	f.bytesSinceSnap, f.entriesSinceSnap = 0, 0
+	f.mu.Unlock()
 	return &fsmSnapshot{state: s}, nil
 }
 
@@ -136,6 +144,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.state, f.index = s, s.Index
+	f.bytesSinceSnap, f.entriesSinceSnap = 0, 0
 	s.Index = 0 // kept by the FSM, not part of the replicated state
 	f.mu.Unlock()
 	return nil

@@ -328,6 +328,7 @@ func fullState(t testing.TB) *FSM {
 		DowntimeBegin{Downtime: Downtime{Key: keyC, Until: t0.Add(time.Hour), Reason: "disk", Owner: "bob", Begun: t0}},
 		PromotionRuleSet{Key: keyC, Rule: PromotionMustNot},
 		SettingsUpdate{AutomaticRecovery: ptr(true)},
+		ClusterAliasSet{Cluster: "main", Alias: "orders"},
 	}
 	for i, c := range cmds {
 		mustApply(t, f, uint64(i+1), c)
@@ -339,7 +340,8 @@ func TestSnapshotRestoreRoundTrip(t *testing.T) {
 	f := fullState(t)
 	want := f.State()
 	if len(want.Instances) == 0 || len(want.Clusters) == 0 || len(want.Verdicts) != 2 || len(want.Problems) == 0 ||
-		len(want.Recoveries) != 2 || len(want.Downtimes) == 0 || len(want.Promotion) == 0 || !want.Settings.AutomaticRecovery {
+		len(want.Recoveries) != 2 || len(want.Downtimes) == 0 || len(want.Promotion) == 0 || !want.Settings.AutomaticRecovery ||
+		want.Aliases["main"] != "orders" {
 		t.Fatalf("fixture does not cover every record type: %+v", want)
 	}
 	snap, err := f.Snapshot()
@@ -397,6 +399,10 @@ func TestSnapshotFixtureV1(t *testing.T) {
 	if v := st.Verdicts["n1"][keyA]; v.Reachable || v.Error != "timeout" {
 		t.Errorf("verdict = %+v", v)
 	}
+	// Written before aliases existed: none, and a usable map.
+	if st.Aliases == nil || len(st.Aliases) != 0 {
+		t.Errorf("aliases = %#v, want an empty map", st.Aliases)
+	}
 }
 
 func TestSnapshotRejectsUnknownVersion(t *testing.T) {
@@ -426,6 +432,7 @@ func FuzzApply(f *testing.F) {
 		RecoveryStart{Cluster: "main"}, RecoveryStep{ID: 1}, RecoveryFinish{ID: 1, At: t0}, RecoveryAck{Cluster: "main"},
 		DowntimeBegin{Downtime: Downtime{Key: keyA, Until: t0}}, DowntimeEnd{Before: t0},
 		PromotionRuleSet{Key: keyA, Rule: PromotionPrefer}, SettingsUpdate{AutomaticRecovery: ptr(true)},
+		ClusterAliasSet{Cluster: "main", Alias: "orders"}, RecoveriesPrune{KeepPerCluster: 1},
 	} {
 		data, _ := Encode(c)
 		f.Add(data)

@@ -118,7 +118,18 @@ func (m *mux) serve() {
 			}
 			continue
 		}
+		// Add under the lock that close takes before Wait: an Add racing
+		// a Wait on a zero counter is a WaitGroup misuse (go test -race
+		// caught it in TestMuxHandshakeDoesNotBlockAccept).
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			<-m.unauth
+			conn.Close()
+			return
+		}
 		m.wg.Add(1)
+		m.mu.Unlock()
 		go func() {
 			defer m.wg.Done()
 			m.route(conn)

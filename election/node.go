@@ -53,6 +53,10 @@ type Node struct {
 	bootstrapped    atomic.Bool              // we have raft state or will be added by a leader
 	memberCh        chan struct{}            // coalesced "gossip membership changed"
 
+	// trailing is the TrailingLogs raft runs with now (logsize.go lowers
+	// it for large entries).
+	trailing atomic.Uint64
+
 	leaderCh    chan bool // raft NotifyCh
 	leader      leaderState
 	reconcileCh chan struct{} // coalesced "reconcile membership now"
@@ -74,7 +78,7 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("node", cfg.NodeID)
-	return &Node{
+	n := &Node{
 		cfg:         cfg,
 		logger:      logger,
 		fsm:         NewFSM(logger.With("subsystem", "fsm")),
@@ -84,7 +88,10 @@ func New(cfg Config, logger *slog.Logger) (*Node, error) {
 		reconcileCh: make(chan struct{}, 1),
 		shutdownCh:  make(chan struct{}),
 		raftConns:   newConnSet(),
-	}, nil
+	}
+	n.trailing.Store(cfg.TrailingLogs)
+	n.leader.hooks = append(n.leader.hooks, namedHook{name: "election-prune-recoveries", fn: n.pruneLoop})
+	return n, nil
 }
 
 // FSM returns the state machine, for reads. Reads on a follower may lag the
@@ -223,6 +230,7 @@ func (n *Node) start() error {
 	n.goFunc(n.serveForward)
 	n.goFunc(n.monitorLeadership)
 	n.goFunc(n.membershipLoop)
+	n.goFunc(n.logSizeLoop)
 	if len(cfg.Join) > 0 {
 		n.goFunc(n.joinLoop)
 	}

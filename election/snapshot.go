@@ -42,7 +42,16 @@ type snapshotV1 struct {
 	Downtimes  []Downtime           `json:"downtimes"`
 	Promotion  []promotionEntry     `json:"promotion"`
 	Settings   Settings             `json:"settings"`
-	Index      uint64               `json:"index,omitempty"`
+	// Aliases was added after the first release of version 1: older
+	// snapshots decode it as none, and an older build reading a newer
+	// snapshot ignores it (it cannot serve aliases anyway).
+	Aliases []aliasEntry `json:"aliases,omitempty"`
+	Index   uint64       `json:"index,omitempty"`
+}
+
+type aliasEntry struct {
+	Cluster string `json:"cluster"`
+	Alias   string `json:"alias"`
 }
 
 type nodeVerdicts struct {
@@ -149,6 +158,10 @@ func toV1(st *State) *snapshotV1 {
 		b.Promotion = append(b.Promotion, promotionEntry{Key: k, Rule: r})
 	}
 	slices.SortFunc(b.Promotion, func(x, y promotionEntry) int { return compareKeys(x.Key, y.Key) })
+	for c, a := range st.Aliases {
+		b.Aliases = append(b.Aliases, aliasEntry{Cluster: c, Alias: a})
+	}
+	slices.SortFunc(b.Aliases, func(x, y aliasEntry) int { return cmp.Compare(x.Cluster, y.Cluster) })
 	return b
 }
 
@@ -184,6 +197,11 @@ func fromV1(b *snapshotV1) *State {
 	}
 	for _, p := range b.Promotion {
 		st.Promotion[p.Key] = p.Rule
+	}
+	for _, a := range b.Aliases {
+		if a.Cluster != "" && a.Alias != "" {
+			st.Aliases[a.Cluster] = a.Alias
+		}
 	}
 	st.Settings = b.Settings
 	st.Index = b.Index

@@ -185,6 +185,8 @@ type State struct {
 	Downtimes  map[topology.Key]Downtime
 	Promotion  map[topology.Key]PromotionRule
 	Settings   Settings
+	// Aliases maps a cluster name to its alias (alias.go).
+	Aliases map[string]string
 	// Index is the raft index of the last command applied: how far this
 	// state machine really is (raft's own AppliedIndex counts entries
 	// handed to the FSM, which may still be queued).
@@ -200,6 +202,7 @@ func NewState() *State {
 		Recoveries: map[uint64]*Recovery{},
 		Downtimes:  map[topology.Key]Downtime{},
 		Promotion:  map[topology.Key]PromotionRule{},
+		Aliases:    map[string]string{},
 		// Automatic recovery is on in a new group: an HA coordinator that
 		// does not fail over until someone remembers to enable it is not
 		// one. The quorum rule and the block period are the safety; the
@@ -221,7 +224,11 @@ func (s *State) shallowClone() *State {
 		Downtimes:  make(map[topology.Key]Downtime, len(s.Downtimes)),
 		Promotion:  make(map[topology.Key]PromotionRule, len(s.Promotion)),
 		Settings:   s.Settings,
+		Aliases:    make(map[string]string, len(s.Aliases)),
 		Index:      s.Index,
+	}
+	for k, v := range s.Aliases {
+		c.Aliases[k] = v
 	}
 	for k, v := range s.Instances {
 		c.Instances[k] = v
