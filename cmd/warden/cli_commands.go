@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -18,10 +20,13 @@ import (
 
 // clientOptions are the flags every client subcommand takes.
 type clientOptions struct {
-	api     string
-	token   string
-	caFile  string
+	api    string
+	token  string
+	caFile string
+	// json is the COMPAT(v0.x) --json flag, kept for scripts written
+	// before --output; it means --output json.
 	json    bool
+	output  string // outputText or outputJSON, set before run
 	timeout time.Duration
 	wait    time.Duration
 }
@@ -41,7 +46,11 @@ func addClientFlags(cmd *cobra.Command, o *clientOptions) {
 	// --help, and the token is a secret. RunE reads WARDEN_TOKEN.
 	f.StringVar(&o.token, "token", "", "API bearer token (default: env WARDEN_TOKEN)")
 	f.StringVar(&o.caFile, "ca-file", clientEnv("WARDEN_CA_FILE"), "PEM CA bundle to verify https:// nodes (env WARDEN_CA_FILE)")
-	f.BoolVar(&o.json, "json", false, "print the API's JSON answer instead of a table")
+	// COMPAT(v0.x): --json predates the global --output flag. Hidden, not
+	// deprecated: a deprecation notice on stderr would be noise in every
+	// script that still uses it.
+	f.BoolVar(&o.json, "json", false, "same as --output json")
+	_ = f.MarkHidden("json")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Second, "timeout of each HTTP request")
 	f.DurationVar(&o.wait, "wait-leader", 10*time.Second, "while the group elects a leader, retry for this long (only what is safe to retry); 0 fails at once")
 }
@@ -68,6 +77,17 @@ func clientCmd(use, short string, args cobra.PositionalArgs, run func(cmd *cobra
 				return configError{fmt.Errorf("--wait-leader %s: must not be negative", o.wait)}
 			}
 			c.wait = o.wait
+			out, err := outputFormat(cmd)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				if cmd.Flags().Changed("output") && out != outputJSON {
+					return configError{fmt.Errorf("--json and --output %s: choose one", out)}
+				}
+				out = outputJSON
+			}
+			o.output = out
 			return run(cmd, c, o, args)
 		},
 	}
@@ -82,6 +102,7 @@ func addClientCommands(root *cobra.Command) {
 		newClustersCmd(), newTopologyCmd(), newInstanceCmd(), newProblemsCmd(), newRecoveriesCmd(),
 		newRecoveryCmd("failover"), newRecoveryCmd("switchover"), newAckCmd(), newDowntimeCmd(),
 		newPromotionRuleCmd(), newReadOnlyCmd(), newCoordinatorsCmd(), newDiscoverCmd(), newForgetCmd(), newRecoveryModeCmd(),
+		newAliasCmd(),
 	)
 }
 
@@ -105,7 +126,7 @@ func write(cmd *cobra.Command, c *client, o *clientOptions, method, path string,
 }
 
 func emit(cmd *cobra.Command, o *clientOptions, data []byte, v any) (bool, error) {
-	if o.json {
+	if o.output == outputJSON {
 		return true, printJSON(cmd, data)
 	}
 	if v == nil {
@@ -117,14 +138,20 @@ func emit(cmd *cobra.Command, o *clientOptions, data []byte, v any) (bool, error
 	return false, nil
 }
 
+// printJSON prints the API's answer as it came, only indented: no decoding
+// into Go values, which would round numbers past 2^53 (GTID sequence
+// numbers can be) and reorder keys.
 func printJSON(cmd *cobra.Command, data []byte) error {
-	var buf []byte
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil // e.g. a 204: nothing to print, and not an error
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, data, "", "  "); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
 	}
-	buf, _ = json.MarshalIndent(v, "", "  ")
-	_, err := fmt.Fprintln(cmd.OutOrStdout(), string(buf))
+	buf.WriteByte('\n')
+	_, err := cmd.OutOrStdout().Write(buf.Bytes())
 	return err
 }
 
@@ -144,7 +171,7 @@ func instancePath(k topology.Key) string {
 func newClustersCmd() *cobra.Command {
 	return clientCmd("clusters", "List clusters: master, instances, open problems", cobra.NoArgs,
 		func(cmd *cobra.Command, c *client, o *clientOptions, _ []string) error {
-			var out struct{ Clusters []api.ClusterSummary }
+			var out struct{ Clusters []clusterSummary }
 			if done, err := get(cmd, c, o, "/api/v1/clusters", &out); done || err != nil {
 				return err
 			}
@@ -186,7 +213,7 @@ func newProblemsCmd() *cobra.Command {
 			if cluster != "" {
 				path += "?cluster=" + url.QueryEscape(cluster)
 			}
-			var out struct{ Problems []api.ProblemView }
+			var out struct{ Problems []problemView }
 			if done, err := get(cmd, c, o, path, &out); done || err != nil {
 				return err
 			}
@@ -205,7 +232,7 @@ func newRecoveriesCmd() *cobra.Command {
 				if err != nil {
 					return configError{fmt.Errorf("recovery id %q: not a number", args[0])}
 				}
-				var r election.Recovery
+				var r recoveryView
 				if done, err := get(cmd, c, o, "/api/v1/recoveries/"+strconv.FormatUint(id, 10), &r); done || err != nil {
 					return err
 				}
@@ -215,7 +242,7 @@ func newRecoveriesCmd() *cobra.Command {
 			if cluster != "" {
 				path += "?cluster=" + url.QueryEscape(cluster)
 			}
-			var out struct{ Recoveries []election.Recovery }
+			var out struct{ Recoveries []recoveryView }
 			if done, err := get(cmd, c, o, path, &out); done || err != nil {
 				return err
 			}
@@ -246,19 +273,38 @@ func newRecoveryCmd(kind string) *cobra.Command {
 			if dry {
 				path += "?dry_run=true"
 			}
-			var out struct {
-				RecoveryID uint64          `json:"recovery_id"`
-				Plan       json.RawMessage `json:"plan"`
-			}
-			if done, err := write(cmd, c, o, http.MethodPost, path, body, &out); done || err != nil {
+			data, err := c.call(cmd.Context(), http.MethodPost, path, body)
+			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
 			if dry {
-				fmt.Fprintf(w, "%s plan for %s (dry run, nothing done):\n", kind, args[0])
-				return printJSON(cmd, out.Plan)
+				// The exit code says whether the real request would be
+				// refused, in either output format: a script can test
+				// `warden failover C --dry-run -o json` like the real thing.
+				p, err := decodePlan(data)
+				if err != nil {
+					return err
+				}
+				if o.output == outputJSON {
+					err = printJSON(cmd, data)
+				} else {
+					err = renderPlan(cmd.OutOrStdout(), p)
+				}
+				if err != nil {
+					return err
+				}
+				if r := p.refusal(); r != nil {
+					return refusalError(p, r)
+				}
+				return nil
 			}
-			_, err := fmt.Fprintf(w, "%s of %s started: recovery %d (follow it with: warden recoveries %d)\n", kind, args[0], out.RecoveryID, out.RecoveryID)
+			var out struct {
+				RecoveryID uint64 `json:"recovery_id"`
+			}
+			if done, err := emit(cmd, o, data, &out); done || err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s of %s started: recovery %d (follow it with: warden recoveries %d)\n", kind, args[0], out.RecoveryID, out.RecoveryID)
 			return err
 		})
 	cmd.Flags().StringVar(&to, "to", "", "HOST:PORT of the replica to promote (default: Warden chooses)")
@@ -441,4 +487,53 @@ func newRecoveryModeCmd() *cobra.Command {
 			_, err := fmt.Fprintf(cmd.OutOrStdout(), "automatic recovery: %s\n", state)
 			return err
 		})
+}
+
+// aliasRequest is the body of PUT /clusters/:cluster/alias.
+type aliasRequest struct {
+	Alias string `json:"alias"`
+}
+
+// aliasAnswer is the answer of PUT and DELETE /clusters/:cluster/alias.
+type aliasAnswer struct {
+	Cluster string `json:"cluster"`
+	Alias   string `json:"alias"`
+}
+
+// newAliasCmd: a name a person would use for a cluster. The server checks
+// the alias (grammar, uniqueness) and resolves an alias given as CLUSTER.
+func newAliasCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "alias",
+		Short: "Set or clear a cluster's alias (a name usable wherever a cluster name is)",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			return configError{errors.New("alias: want a subcommand: set or clear")}
+		},
+	}
+	aliasPath := func(cluster string) string { return "/api/v1/clusters/" + url.PathEscape(cluster) + "/alias" }
+	cmd.AddCommand(
+		clientCmd("set CLUSTER ALIAS", "Give a cluster an alias: lower case letters, digits, _ and -, starting with a letter", cobra.ExactArgs(2),
+			func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+				if args[1] == "" {
+					return configError{errors.New("alias set: ALIAS is empty (use `warden alias clear` to remove one)")}
+				}
+				var a aliasAnswer
+				if done, err := write(cmd, c, o, http.MethodPut, aliasPath(args[0]), aliasRequest{Alias: args[1]}, &a); done || err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "cluster %s: alias %s\n", orDash(a.Cluster), orDash(a.Alias))
+				return err
+			}),
+		clientCmd("clear CLUSTER", "Remove a cluster's alias", cobra.ExactArgs(1),
+			func(cmd *cobra.Command, c *client, o *clientOptions, args []string) error {
+				var a aliasAnswer
+				if done, err := write(cmd, c, o, http.MethodDelete, aliasPath(args[0]), nil, &a); done || err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(cmd.OutOrStdout(), "cluster %s: alias cleared\n", orDash(a.Cluster))
+				return err
+			}),
+	)
+	return cmd
 }

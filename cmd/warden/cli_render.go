@@ -13,10 +13,30 @@ import (
 	"github.com/warden-ha/warden/election"
 )
 
-// Human renderings of API answers. Scripts should use --json: these
-// layouts may change.
+// Human renderings of API answers. Scripts should use --output json: these
+// layouts may change. One vocabulary for booleans: yes/no (a switch the
+// operator sets with on|off is shown as on/off).
 
 func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// threadState is a replication thread's state in the yes/no vocabulary;
+// the IO thread has a third state, "Connecting".
+func threadState(s string) string {
+	switch strings.ToLower(s) {
+	case "yes":
+		return "yes"
+	case "no", "":
+		return "no"
+	}
+	return strings.ToLower(s)
+}
 
 func orDash(s string) string {
 	if s == "" {
@@ -32,11 +52,18 @@ func ts(t time.Time) string {
 	return t.Local().Format(time.DateTime)
 }
 
-func renderClusters(w io.Writer, cs []api.ClusterSummary) error {
+// clusterSummary is a row of GET /clusters with the cluster's alias,
+// which servers send from issue 15 on (absent before: shown as "-").
+type clusterSummary struct {
+	api.ClusterSummary
+	Alias string `json:"alias"`
+}
+
+func renderClusters(w io.Writer, cs []clusterSummary) error {
 	tw := table(w)
-	fmt.Fprintln(tw, "CLUSTER\tMASTER\tINSTANCES\tPROBLEMS")
+	fmt.Fprintln(tw, "CLUSTER\tALIAS\tMASTER\tINSTANCES\tPROBLEMS")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", c.Name, c.Master, c.Instances, c.Problems)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", c.Name, orDash(c.Alias), c.Master, c.Instances, c.Problems)
 	}
 	return tw.Flush()
 }
@@ -108,10 +135,10 @@ func renderInstance(w io.Writer, v api.InstanceView) error {
 	row("state", v.State)
 	row("version", strings.TrimSpace(in.Version+" "+string(in.Flavor)))
 	row("server_id", fmt.Sprint(in.ServerID))
-	row("read_only", fmt.Sprint(in.ReadOnly))
+	row("read_only", yesNo(in.ReadOnly))
 	if r := in.Replication; r != nil {
 		row("source", r.SourceKey().String())
-		row("io / sql running", fmt.Sprintf("%s / %t", r.IORunning, r.SQLRunning))
+		row("io / sql running", threadState(r.IORunning)+" / "+yesNo(r.SQLRunning))
 		lag := "?"
 		if r.SecondsBehind != nil {
 			lag = fmt.Sprintf("%ds", *r.SecondsBehind)
@@ -160,7 +187,19 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-func renderProblems(w io.Writer, ps []api.ProblemView) error {
+// problemView and recoveryView add the cluster's alias, which servers send
+// as "cluster_alias" from issue 15 on.
+type problemView struct {
+	api.ProblemView
+	ClusterAlias string `json:"cluster_alias"`
+}
+
+type recoveryView struct {
+	election.Recovery
+	ClusterAlias string `json:"cluster_alias"`
+}
+
+func renderProblems(w io.Writer, ps []problemView) error {
 	if len(ps) == 0 {
 		_, err := fmt.Fprintln(w, "no problems")
 		return err
@@ -183,7 +222,7 @@ func renderProblems(w io.Writer, ps []api.ProblemView) error {
 		if p.Quorum > 0 {
 			votes += fmt.Sprintf(" (quorum %d)", p.Quorum)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Code, orDash(p.Cluster), p.Key, ts(p.Since), votes, p.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Code, orDash(clusterLabel(p.Cluster, p.ClusterAlias)), p.Key, ts(p.Since), votes, p.Description)
 	}
 	return tw.Flush()
 }
@@ -198,7 +237,7 @@ func recoveryStatus(r election.Recovery) string {
 	return "failed"
 }
 
-func renderRecoveries(w io.Writer, rs []election.Recovery) error {
+func renderRecoveries(w io.Writer, rs []recoveryView) error {
 	if len(rs) == 0 {
 		_, err := fmt.Fprintln(w, "no recoveries")
 		return err
@@ -214,16 +253,17 @@ func renderRecoveries(w io.Writer, rs []election.Recovery) error {
 		if r.Acknowledged {
 			acked = "by " + r.AckedBy
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Cluster, r.FailedKey, r.Problem, ts(r.Started), recoveryStatus(r), succ, acked)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, clusterLabel(r.Cluster, r.ClusterAlias), r.FailedKey, r.Problem, ts(r.Started), recoveryStatus(r.Recovery), succ, acked)
 	}
 	return tw.Flush()
 }
 
-func renderRecovery(w io.Writer, r election.Recovery) error {
+func renderRecovery(w io.Writer, rv recoveryView) error {
+	r := rv.Recovery
 	tw := table(w)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("recovery", fmt.Sprintf("%d (term %d)", r.ID, r.Term))
-	row("cluster", r.Cluster)
+	row("cluster", clusterLabel(r.Cluster, rv.ClusterAlias))
 	row("failed", r.FailedKey.String())
 	row("problem", r.Problem)
 	row("run by", r.Node)
@@ -260,8 +300,8 @@ func renderRecovery(w io.Writer, r election.Recovery) error {
 }
 
 func renderCoordinators(w io.Writer, st election.Status) error {
-	fmt.Fprintf(w, "this node %s (%s); leader %s at %s; term %d, last index %d, quorum %t\n",
-		st.NodeID, st.State, orDash(st.LeaderID), orDash(st.LeaderHTTP), st.Term, st.LastIndex, st.HasQuorum)
+	fmt.Fprintf(w, "this node %s (%s); leader %s at %s; term %d, last index %d, quorum %s\n",
+		st.NodeID, st.State, orDash(st.LeaderID), orDash(st.LeaderHTTP), st.Term, st.LastIndex, yesNo(st.HasQuorum))
 	tw := table(w)
 	fmt.Fprintln(tw, "ID\tRAFT\tSUFFRAGE\tGOSSIP\tRAFT ADDR\tHTTP ADDR")
 	for _, m := range st.Members {

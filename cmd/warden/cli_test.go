@@ -126,11 +126,11 @@ func TestCLIReads(t *testing.T) {
 			"db1:3306 [master, ok, rw, 10.11.6-MariaDB, gtid 0-1-5]\n",
 			"+ db2:3306 [replica, ok, lag 2s, ro, 10.11.6-MariaDB] ReplicaLagging\n",
 			"! ReplicaLagging on db2:3306: 2s behind"}},
-		{[]string{"instance", "db2:3306"}, []string{"cluster", "main", "source", "db1:3306", "Yes / true", "lag", "2s"}},
+		{[]string{"instance", "db2:3306"}, []string{"cluster", "main", "source", "db1:3306", "yes / yes", "lag", "2s"}},
 		{[]string{"problems"}, []string{"ReplicaLagging", "db2:3306", "2s behind"}},
 		{[]string{"recoveries"}, []string{"ID", "3", "db0:3306", "DeadMaster", "success", "db1:3306", "no"}},
 		{[]string{"recoveries", "3"}, []string{"recovery", "3 (term 1)", "failed     db0:3306", "successor  db1:3306"}},
-		{[]string{"coordinators"}, []string{"this node n1 (leader)", "term 3", "quorum true", "voter", "alive"}},
+		{[]string{"coordinators"}, []string{"this node n1 (leader)", "term 3", "quorum yes", "voter", "alive"}},
 		{[]string{"recovery-mode"}, []string{"automatic recovery: on"}},
 	} {
 		out, err := runCLI(t, append(tc.args, api...)...)

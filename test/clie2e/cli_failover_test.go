@@ -40,23 +40,38 @@ func TestCLIFailover(t *testing.T) {
 	e := startEnv(t, sandbox.Config{Instances: 4})
 	master := e.top.Master()
 
+	// The dry run on the healthy master says the failover would be
+	// refused and exits with the refusal's code (409: 4), in both output
+	// formats; the JSON on stdout is the API's answer.
+	r := e.wantExit(t, exitConflict, nil, "failover", e.cluster, "--dry-run", "-o", "json")
 	var plan dryRun
-	e.cliJSON(t, &plan, "failover", e.cluster, "--dry-run")
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatalf("failover --dry-run -o json: stdout does not parse: %v; %s", err, r)
+	}
+	t.Logf("dry-run answer on the healthy cluster (stdout of -o json):\n%s", r.stdout)
 	p := plan.Plan
 	if !plan.DryRun || p.Master != keyOf(master) || !p.MasterReachable || len(p.Matrix.Candidates) != 3 || p.Candidate.IsZero() {
 		t.Fatalf("failover --dry-run on a healthy cluster: %+v; want master %s reachable, 3 candidates, a chosen one", plan, keyOf(master))
 	}
-	if len(p.Steps) == 0 || !strings.HasPrefix(p.Steps[0], "refuse") {
-		t.Errorf("dry-run steps %q: want a refusal first (the master answers)", p.Steps)
+	if !strings.HasPrefix(r.stderr, "warden: failover of "+e.cluster+" would be refused") || strings.Count(r.stderr, "warden:") != 1 {
+		t.Errorf("failover --dry-run -o json: stderr %q, want one line saying it would be refused", r.stderr)
 	}
-	t.Logf("dry run on the healthy cluster: candidate %s; steps:\n  %s", p.Candidate, strings.Join(p.Steps, "\n  "))
-	out := e.cli(t, "failover", e.cluster, "--dry-run")
-	if !strings.Contains(out, "dry run, nothing done") || !strings.Contains(out, `"candidates"`) {
-		t.Errorf("failover --dry-run: want the plan with its candidate matrix:\n%s", out)
+	r = e.wantExit(t, exitConflict, []string{"dry run, nothing done", "WOULD REFUSE", "answers probes", "RANK", "ELIGIBLE", "steps:"}, "failover", e.cluster, "--dry-run")
+	t.Logf("human dry run on the healthy cluster:\n%s", r.out)
+	for _, rep := range e.top.Replicas() {
+		if !lineHas(r.stdout, keyOf(rep).String(), "yes") {
+			t.Errorf("failover --dry-run: no candidate row for %s:\n%s", keyOf(rep), r.stdout)
+		}
+	}
+	if !lineHas(r.stdout, p.Candidate.String(), "successor") {
+		t.Errorf("failover --dry-run: the successor %s is not marked in the table:\n%s", p.Candidate, r.stdout)
+	}
+	if strings.Contains(r.stdout, `"candidates"`) {
+		t.Errorf("failover --dry-run printed JSON by default:\n%s", r.stdout)
 	}
 	e.assertNothingMoved(t)
 
-	r := e.wantExit(t, exitConflict, []string{"master_healthy", "switchover"}, "failover", e.cluster)
+	r = e.wantExit(t, exitConflict, []string{"master_healthy", "switchover"}, "failover", e.cluster)
 	t.Logf("failover of the healthy master refused, exit %d: %s", r.code, strings.TrimSpace(r.out))
 	e.assertNothingMoved(t)
 
@@ -72,13 +87,23 @@ func TestCLIFailover(t *testing.T) {
 	e.waitProblem(t, keyOf(master))
 	t.Logf("problem on %s reported %s after kill -9", keyOf(master), time.Since(killed).Round(time.Millisecond))
 	e.waitMasterCheckFails(t, keyOf(master), killed)
-	e.cliJSON(t, &plan, "failover", e.cluster, "--dry-run")
+	r = e.wantExit(t, 0, nil, "failover", e.cluster, "--dry-run", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatalf("failover --dry-run -o json: %v; %s", err, r)
+	}
+	t.Logf("dry-run answer after the master died (stdout of -o json):\n%s", r.stdout)
 	to := otherEligible(t, plan)
+	// The master is dead: the dry run would act, exits 0 and lists the steps.
+	r = e.wantExit(t, 0, []string{"does not answer", "steps:", "  1. ", "promote"}, "failover", e.cluster, "--dry-run")
+	if strings.Contains(r.out, "WOULD REFUSE") {
+		t.Errorf("failover --dry-run of a dead master says it would refuse:\n%s", r.out)
+	}
+	t.Logf("human dry run after the master died:\n%s", r.out)
 	if n := len(e.recoveries(t)); n != 0 {
 		t.Fatalf("%d recoveries with automatic recovery off, want 0", n)
 	}
 
-	out = e.cli(t, "failover", e.cluster, "--to", to.String())
+	out := e.cli(t, "failover", e.cluster, "--to", to.String())
 	id := recoveryID(t, out)
 	rec := e.waitRecoveryDone(t, id)
 	if !rec.Success || rec.Successor != to || rec.Requested != to || len(rec.Lost) != 0 {

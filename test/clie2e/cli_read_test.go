@@ -55,8 +55,8 @@ func TestCLIShowsSandboxTopology(t *testing.T) {
 	}
 
 	out = e.cli(t, "instance", db["db4"].String())
-	if !lineHas(out, "source", db["db2"].String()) || !lineHas(out, "role", "replica") || !lineHas(out, "read_only", "true") {
-		t.Errorf("instance %s: want source %s, role replica, read_only true:\n%s", db["db4"], db["db2"], out)
+	if !lineHas(out, "source", db["db2"].String()) || !lineHas(out, "role", "replica") || !lineHas(out, "read_only", "yes") || !strings.Contains(out, "yes / yes") {
+		t.Errorf("instance %s: want source %s, role replica, read_only yes, both threads yes:\n%s", db["db4"], db["db2"], out)
 	}
 	var inst api.InstanceView
 	e.cliJSON(t, &inst, "instance", db["db4"].String())

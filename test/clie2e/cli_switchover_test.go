@@ -1,6 +1,7 @@
 package clie2e
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,10 +20,21 @@ func TestCLISwitchover(t *testing.T) {
 	old := e.top.Master()
 
 	var plan dryRun
-	e.cliJSON(t, &plan, "switchover", e.cluster, "--dry-run")
+	r := e.wantExit(t, 0, nil, "switchover", e.cluster, "--dry-run", "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatalf("switchover --dry-run -o json: %v; %s", err, r)
+	}
+	t.Logf("switchover dry-run answer (stdout of -o json):\n%s", r.stdout)
 	if !plan.DryRun || plan.Plan.Master != keyOf(old) || len(plan.Plan.Matrix.Candidates) != 3 || plan.Plan.Candidate.IsZero() {
 		t.Fatalf("switchover --dry-run: %+v; want master %s, 3 candidates, a chosen one", plan, keyOf(old))
 	}
+	// For people: the matrix as a table and numbered steps; exit 0 since
+	// a switchover of the healthy master would be accepted.
+	r = e.wantExit(t, 0, []string{"switchover plan for " + e.cluster + " (dry run, nothing done)", "answers probes", "RANK", "steps:", "  1. "}, "switchover", e.cluster, "--dry-run")
+	if strings.Contains(r.out, "WOULD REFUSE") || !lineHas(r.out, plan.Plan.Candidate.String(), "successor") {
+		t.Errorf("switchover --dry-run: want no refusal and %s marked successor:\n%s", plan.Plan.Candidate, r.out)
+	}
+	t.Logf("human switchover dry run:\n%s", r.out)
 	e.assertNothingMoved(t)
 
 	to := otherEligible(t, plan)

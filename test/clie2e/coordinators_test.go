@@ -10,7 +10,7 @@ import (
 )
 
 // coordinatorsRE matches the first line of `warden coordinators`.
-var coordinatorsRE = regexp.MustCompile(`this node (\S+) \((\w+)\); leader (\S+) at \S+; term (\d+), last index \d+, quorum (true|false)`)
+var coordinatorsRE = regexp.MustCompile(`this node (\S+) \((\w+)\); leader (\S+) at \S+; term (\d+), last index \d+, quorum (yes|no)`)
 
 // killLeader kill -9s the leader warden and proves, with the human output
 // of `warden coordinators` given the dead node's address first, that the
@@ -38,7 +38,7 @@ func (e *env) killLeader(t *testing.T) *testutil.WardenNode {
 			return false, last.String()
 		}
 		term, _ := strconv.ParseUint(m[4], 10, 64)
-		return m[3] != old.ID && m[3] != "-" && term > st.Term && m[5] == "true", last.String()
+		return m[3] != old.ID && m[3] != "-" && term > st.Term && m[5] == "yes", last.String()
 	})
 	elected := time.Since(killed)
 	testutil.WaitFor(t, 20*time.Second, func() (bool, string) {

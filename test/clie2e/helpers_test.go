@@ -4,12 +4,15 @@
 package clie2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +21,7 @@ import (
 	"github.com/warden-ha/warden/topology"
 )
 
-// Exit codes of the client, as documented in docs/api.md.
+// Exit codes of the client, as documented in docs/cli.md.
 const (
 	exitUsage       = 2
 	exitNotFound    = 3
@@ -85,9 +88,23 @@ func (e *env) addrs(nodes ...*testutil.WardenNode) string {
 
 // cliResult is one run of the client.
 type cliResult struct {
-	args []string
-	out  string // stdout and stderr
-	code int
+	args   []string
+	out    string // stdout and stderr, interleaved
+	stdout string
+	stderr string
+	code   int
+}
+
+// lockedBuffer lets stdout and stderr copiers append to one buffer.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
 }
 
 func (r cliResult) String() string {
@@ -100,8 +117,12 @@ func (e *env) runCLI(t *testing.T, api string, args ...string) cliResult {
 	full := append(append([]string{}, args...), "--api", api, "--timeout", "5s")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, e.wc.Bin, full...).CombinedOutput()
-	r := cliResult{args: args, out: string(out)}
+	cmd := exec.CommandContext(ctx, e.wc.Bin, full...)
+	var stdout, stderr bytes.Buffer
+	var all lockedBuffer
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&stdout, &all), io.MultiWriter(&stderr, &all)
+	err := cmd.Run()
+	r := cliResult{args: args, out: all.buf.String(), stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
 	case errors.As(err, &ee):
@@ -123,13 +144,13 @@ func (e *env) cli(t *testing.T, args ...string) string {
 	return r.out
 }
 
-// cliJSON runs the client with --json against every node and decodes its
-// output into v.
+// cliJSON runs the client with --output json against every node and
+// decodes its output into v.
 func (e *env) cliJSON(t *testing.T, v any, args ...string) {
 	t.Helper()
-	out := e.cli(t, append(args, "--json")...)
+	out := e.cli(t, append(args, "--output", "json")...)
 	if err := json.Unmarshal([]byte(out), v); err != nil {
-		t.Fatalf("warden %s --json: output does not parse: %v\n%s", strings.Join(args, " "), err, out)
+		t.Fatalf("warden %s --output json: output does not parse: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 
