@@ -22,6 +22,8 @@ var writeRoles = map[string]Role{
 	"POST /api/v1/recoveries/:id/ack":                  RoleOperator,
 	"POST /api/v1/clusters/:cluster/switchover":        RoleOperator,
 	"POST /api/v1/clusters/:cluster/failover":          RoleAdmin,
+	"PUT /api/v1/clusters/:cluster/alias":              RoleOperator,
+	"DELETE /api/v1/clusters/:cluster/alias":           RoleOperator,
 	"PUT /api/v1/recovery-mode":                        RoleAdmin,
 	"DELETE /api/v1/coordinators/:id":                  RoleAdmin,
 	"DELETE /api/v1/instances/:host/:port":             RoleAdmin,

@@ -74,6 +74,7 @@ var builtinRules = []ErrorRule{
 	{ErrRequestTimeout, http.StatusRequestTimeout, "request_timeout"},
 	{election.ErrNotFound, http.StatusNotFound, "not_found"},
 	{election.ErrUnknownMember, http.StatusNotFound, "not_found"},
+	{election.ErrAliasTaken, http.StatusConflict, "alias_taken"},
 	{election.ErrConflict, http.StatusConflict, "conflict"},
 	{ErrRecoveryUnavailable, http.StatusServiceUnavailable, "recovery_unavailable"},
 	{ErrLeaderUnreachable, http.StatusServiceUnavailable, "leader_unreachable"},

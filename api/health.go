@@ -203,6 +203,9 @@ func (s *Server) freshest(in topology.Instance) topology.Instance {
 
 // replicaCheck: 200 only if the instance replicates from its cluster's
 // current master, both threads running, and (with ?max_lag=) within lag.
+// With ?chained=true a replica of a replica of the master passes too when
+// every link of the chain is running; its lag is the sum of the links'
+// lags (the delay to the master), and a chain whose lag is unknown fails.
 func (s *Server) replicaCheck(c *gin.Context) {
 	var maxLag time.Duration = -1
 	if v := c.Query("max_lag"); v != "" {
@@ -213,27 +216,98 @@ func (s *Server) replicaCheck(c *gin.Context) {
 		}
 		maxLag = d
 	}
+	chained := false
+	if v := c.Query("chained"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fail(c, badField("chained", bounded(v), "want true or false"))
+			return
+		}
+		chained = b
+	}
 	in, cl, err := s.checkedInstance(c, ErrNotReplica)
 	master, _ := s.currentMaster(cl)
 	in = s.freshest(in)
+	lag := lagOf(&in)
+	var via []string
 	switch {
 	case err != nil:
 	case !in.Reachable():
 		err = fmt.Errorf("%w: %s was unreachable at the last probe", ErrNotReplica, in.Key)
-	case !in.IsReplica() || in.Replication.SourceKey() != master:
+	case !in.IsReplica():
 		err = fmt.Errorf("%w: %s does not replicate from %s, the master of %s", ErrNotReplica, in.Key, master, cl.Name)
+	case in.Replication.SourceKey() != master && !chained:
+		err = fmt.Errorf("%w: %s does not replicate from %s, the master of %s (it replicates from %s; ?chained=true accepts a replica of a replica)",
+			ErrNotReplica, in.Key, master, cl.Name, in.Replication.SourceKey())
 	case !in.Replication.Replicating():
 		err = fmt.Errorf("%w: %s replication is not running (io %s, sql %t)", ErrNotReplica, in.Key, in.Replication.IORunning, in.Replication.SQLRunning)
-	case maxLag >= 0 && in.Replication.SecondsBehind == nil:
+	case in.Replication.SourceKey() != master:
+		lag, via, err = s.chainToMaster(in, master, cl)
+	}
+	switch {
+	case err != nil:
+	case maxLag >= 0 && lag == nil:
 		err = fmt.Errorf("%w: %s lag is unknown", ErrNotReplica, in.Key)
-	case maxLag >= 0 && time.Duration(*in.Replication.SecondsBehind)*time.Second > maxLag:
-		err = fmt.Errorf("%w: %s lags %ds, more than %s", ErrNotReplica, in.Key, *in.Replication.SecondsBehind, maxLag)
+	case maxLag >= 0 && time.Duration(*lag)*time.Second > maxLag:
+		err = fmt.Errorf("%w: %s lags %ds, more than %s", ErrNotReplica, in.Key, *lag, maxLag)
 	}
 	if err != nil {
 		fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"key": in.Key, "cluster": cl.Name, "role": "replica", "lag_seconds": lagOf(&in)})
+	ans := gin.H{"key": in.Key, "cluster": cl.Name, "role": "replica", "lag_seconds": lag}
+	if a := s.deps.Store.ClusterAlias(cl.Name); a != "" {
+		ans["cluster_alias"] = a
+	}
+	if via != nil {
+		ans["via"] = via
+	}
+	c.JSON(http.StatusOK, ans)
+}
+
+// chainToMaster follows in's sources up to master. Every intermediate must
+// be a member of cl, reachable at this node's last look, and replicating;
+// the lag is the sum of every link's lag, unknown (an error) if one is.
+// via lists the intermediates, nearest first.
+func (s *Server) chainToMaster(in topology.Instance, master topology.Key, cl election.Cluster) (*int64, []string, error) {
+	inCluster := map[topology.Key]bool{}
+	for _, m := range members(cl) {
+		inCluster[m] = true
+	}
+	total := int64(0)
+	seen := map[topology.Key]bool{in.Key: true}
+	var via []string
+	cur := in
+	for {
+		l := lagOf(&cur)
+		if l == nil {
+			return nil, via, fmt.Errorf("%w: %s lag to %s is unknown (lag of %s is unknown)", ErrNotReplica, in.Key, master, cur.Key)
+		}
+		total += *l
+		src := cur.Replication.SourceKey()
+		if src == master {
+			return &total, via, nil
+		}
+		switch rec, ok := s.deps.Store.Instance(src); {
+		case seen[src]:
+			return nil, via, fmt.Errorf("%w: %s replicates in a cycle through %s, never from %s", ErrNotReplica, in.Key, src, master)
+		case !ok || !inCluster[src]:
+			return nil, via, fmt.Errorf("%w: %s replicates through %s, which is not in %s", ErrNotReplica, in.Key, src, cl.Name)
+		default:
+			cur = s.freshest(rec)
+		}
+		seen[src] = true
+		via = append(via, src.String())
+		switch {
+		case !cur.Reachable():
+			return nil, via, fmt.Errorf("%w: %s replicates through %s, unreachable at the last probe", ErrNotReplica, in.Key, src)
+		case !cur.IsReplica():
+			return nil, via, fmt.Errorf("%w: %s replicates through %s, which does not replicate from %s", ErrNotReplica, in.Key, src, master)
+		case !cur.Replication.Replicating():
+			return nil, via, fmt.Errorf("%w: %s replicates through %s, whose replication is not running (io %s, sql %t)",
+				ErrNotReplica, in.Key, src, cur.Replication.IORunning, cur.Replication.SQLRunning)
+		}
+	}
 }
 
 // parseLag accepts a Go duration or a plain number of seconds (what

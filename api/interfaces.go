@@ -21,6 +21,11 @@ type Store interface {
 	PromotionRules() map[topology.Key]election.PromotionRule
 	AllVerdicts() map[string]map[topology.Key]election.Verdict
 	Settings() election.Settings
+	// ClusterAlias is the cluster's alias, "" when none; ClusterByAlias
+	// the cluster an alias names; ClusterAliases every alias by cluster.
+	ClusterAlias(cluster string) string
+	ClusterByAlias(alias string) (string, bool)
+	ClusterAliases() map[string]string
 }
 
 // Proposer commits commands through Raft. *election.Node satisfies it.

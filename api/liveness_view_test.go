@@ -16,7 +16,7 @@ import (
 func TestRecoveryViewLiveness(t *testing.T) {
 	c, _ := gin.CreateTestContext(httptest.NewRecorder())
 	c.Set(ctxRole, RoleViewer)
-	s := &Server{}
+	s := &Server{deps: Deps{Store: election.NewFSM(nil)}}
 	cases := []struct {
 		steps []election.RecoveryNote
 		want  string

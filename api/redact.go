@@ -38,12 +38,13 @@ func roleOf(c *gin.Context) Role {
 // failed master's liveness class read from its liveness step.
 type recoveryView struct {
 	election.Recovery
-	Liveness string `json:"liveness,omitempty"`
+	ClusterAlias string `json:"cluster_alias,omitempty"`
+	Liveness     string `json:"liveness,omitempty"`
 }
 
 // viewRecovery is redactRecovery plus the derived fields.
 func (s *Server) viewRecovery(c *gin.Context, r election.Recovery) recoveryView {
-	v := recoveryView{Recovery: s.redactRecovery(c, r)}
+	v := recoveryView{Recovery: s.redactRecovery(c, r), ClusterAlias: s.deps.Store.ClusterAlias(r.Cluster)}
 	for _, st := range r.Steps {
 		if st.Kind != "liveness" {
 			continue

@@ -35,7 +35,7 @@ const prefix = "/api/v1"
 
 // routeTable lists every route. Roles follow issue 8: viewer reads;
 // operator also discovers, downtimes, sets promotion rules, acknowledges
-// and switches over; admin also fails over, flips recovery mode, removes
+// and switches over, and names clusters (aliases); admin also fails over, flips recovery mode, removes
 // coordinators and forgets instances (forgetting is not in the operator's
 // list, so it takes the higher role), and sets read_only (an extension:
 // making an instance writable is as grave as a failover).
@@ -66,6 +66,7 @@ func (s *Server) routeTable() []route {
 		// Reads, answered locally.
 		{get, prefix + "/clusters", RoleViewer, false, s.listClusters, nil},
 		{get, prefix + "/clusters/:cluster", RoleViewer, false, s.getCluster, nil},
+		{get, prefix + "/clusters/:cluster/lag", RoleViewer, false, s.clusterLag, nil},
 		{get, inst, RoleViewer, false, s.getInstance, nil},
 		{get, prefix + "/problems", RoleViewer, false, s.listProblems, nil},
 		{get, prefix + "/recoveries", RoleViewer, false, s.listRecoveries, nil},
@@ -83,6 +84,8 @@ func (s *Server) routeTable() []route {
 		{post, prefix + "/recoveries/:id/ack", RoleOperator, true, s.ackRecovery, checked(parseAck)},
 		{post, prefix + "/clusters/:cluster/switchover", RoleOperator, true, s.switchover, checked(s.parseRecovery)},
 		{post, prefix + "/clusters/:cluster/failover", RoleAdmin, true, s.failover, checked(s.parseRecovery)},
+		{put, prefix + "/clusters/:cluster/alias", RoleOperator, true, s.setAlias, checked(parseAlias)},
+		{del, prefix + "/clusters/:cluster/alias", RoleOperator, true, s.clearAlias, checked(parseClusterParam)},
 		{put, prefix + "/recovery-mode", RoleAdmin, true, s.setRecoveryMode, checked(parseRecoveryMode)},
 		{del, prefix + "/coordinators/:id", RoleAdmin, true, s.removeCoordinator, checked(parseCoordinatorID)},
 		{del, inst, RoleAdmin, true, s.forgetInstance, checked(s.pathKey)},

@@ -18,9 +18,10 @@ import (
 func (s *Server) listClusters(c *gin.Context) {
 	clusters := s.deps.Store.Clusters()
 	problems := s.deps.Store.Problems()
+	aliases := s.deps.Store.ClusterAliases()
 	out := make([]ClusterSummary, 0, len(clusters))
 	for _, cl := range clusters {
-		sum := ClusterSummary{Name: cl.Name, Master: cl.Master, Instances: len(members(cl))}
+		sum := ClusterSummary{Name: cl.Name, Alias: aliases[cl.Name], Master: cl.Master, Instances: len(members(cl))}
 		for _, p := range problems {
 			if p.Cluster == cl.Name {
 				sum.Problems++
@@ -49,7 +50,7 @@ func (s *Server) getCluster(c *gin.Context) {
 		return
 	}
 	sn := s.snapshot(clusters, members(cl))
-	v := ClusterView{Name: cl.Name, Master: cl.Master, Instances: len(members(cl)), Problems: []election.Problem{}, Tree: sn.tree(cl)}
+	v := ClusterView{Name: cl.Name, Alias: s.deps.Store.ClusterAlias(cl.Name), Master: cl.Master, Instances: len(members(cl)), Problems: []election.Problem{}, Tree: sn.tree(cl)}
 	for _, p := range sn.problems {
 		if p.Cluster == cl.Name {
 			v.Problems = append(v.Problems, p)
@@ -112,6 +113,7 @@ func (s *Server) getInstance(c *gin.Context) {
 	if name, ok := sn.clusterOf[in.Key]; ok {
 		cl, _ := findCluster(clusters, name)
 		v.Cluster, v.Role = name, sn.role(cl, in.Key)
+		v.ClusterAlias = s.deps.Store.ClusterAlias(name)
 	}
 	for node, m := range s.deps.Store.AllVerdicts() {
 		if vd, ok := m[in.Key]; ok {
@@ -122,13 +124,15 @@ func (s *Server) getInstance(c *gin.Context) {
 	c.JSON(http.StatusOK, v)
 }
 
-// clusterFilter reads ?cluster= and checks the cluster exists, so a typo
-// gives a 404 rather than an empty list that looks like "all is well".
+// clusterFilter reads ?cluster= (a name or an alias) and checks the
+// cluster exists, so a typo gives a 404 rather than an empty list that
+// looks like "all is well".
 func (s *Server) clusterFilter(c *gin.Context) (string, error) {
 	name := c.Query("cluster")
 	if name == "" {
 		return "", nil
 	}
+	name = s.resolveCluster(name)
 	_, err := findCluster(s.deps.Store.Clusters(), name)
 	return name, err
 }
@@ -141,12 +145,13 @@ func (s *Server) listProblems(c *gin.Context) {
 	}
 	sn := s.snapshot(nil, nil)
 	verdicts := s.deps.Store.AllVerdicts()
+	aliases := s.deps.Store.ClusterAliases()
 	out := []ProblemView{}
 	for _, p := range sn.problems {
 		if filter != "" && p.Cluster != filter {
 			continue
 		}
-		pv := ProblemView{Problem: p, Votes: map[string]election.Verdict{}, CurrentReplicas: sn.replicaLinks(p.Key)}
+		pv := ProblemView{Problem: p, ClusterAlias: aliases[p.Cluster], Votes: map[string]election.Verdict{}, CurrentReplicas: sn.replicaLinks(p.Key)}
 		for node, m := range verdicts {
 			if vd, ok := m[p.Key]; ok {
 				pv.Votes[node] = s.redactVerdict(c, vd)

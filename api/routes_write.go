@@ -75,9 +75,12 @@ func decodeJSON(c *gin.Context, v any, optional bool) error {
 		case errors.Is(err, io.EOF) && optional:
 			return nil
 		case errors.Is(err, io.EOF):
-			return badField("body", "", "empty; want a JSON object")
+			return badField("body", "", "empty; want a JSON object%s", objectShape(v))
 		case errors.As(err, &typeErr) && typeErr.Field == "":
-			return badField("body", "", "want a JSON object, got %s", jsonKind(typeErr.Value))
+			// The body as a whole has the wrong shape (an array, a
+			// string): say what object is wanted, in JSON words, never
+			// the Go type the decoder names.
+			return badField("body", "", "want a JSON object%s, got %s", objectShape(v), jsonKind(typeErr.Value))
 		case errors.As(err, &typeErr):
 			return badField(typeErr.Field, "", "want %s, got %s", jsonTypeName(typeErr.Type), jsonKind(typeErr.Value))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -90,6 +93,31 @@ func decodeJSON(c *gin.Context, v any, optional bool) error {
 		return badField("body", "", "trailing data after the JSON object")
 	}
 	return nil
+}
+
+// objectShape lists the fields a request body takes, from v's JSON tags:
+// ` with fields "host", "port"`; "" when v is not a struct.
+func objectShape(v any) string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return ""
+	}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" || name == "" {
+			continue
+		}
+		names = append(names, strconv.Quote(name))
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " with fields " + strings.Join(names, ", ")
 }
 
 // jsonKind names what the decoder found ("number 1e400" reads as number).

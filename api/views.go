@@ -15,6 +15,7 @@ import (
 // ClusterSummary is one entry of GET /clusters.
 type ClusterSummary struct {
 	Name      string       `json:"name"`
+	Alias     string       `json:"alias"` // "" when none
 	Master    topology.Key `json:"master"`
 	Instances int          `json:"instances"`
 	Problems  int          `json:"problems"`
@@ -23,6 +24,7 @@ type ClusterSummary struct {
 // ClusterView is GET /clusters/{cluster}: the cluster as a replication tree.
 type ClusterView struct {
 	Name      string             `json:"name"`
+	Alias     string             `json:"alias"` // "" when none
 	Master    topology.Key       `json:"master"`
 	Instances int                `json:"instances"`
 	Problems  []election.Problem `json:"problems"`
@@ -52,6 +54,7 @@ type TreeNode struct {
 type InstanceView struct {
 	Instance      topology.Instance           `json:"instance"`
 	Cluster       string                      `json:"cluster,omitempty"`
+	ClusterAlias  string                      `json:"cluster_alias,omitempty"`
 	Role          string                      `json:"role"`
 	State         string                      `json:"state"`
 	PromotionRule election.PromotionRule      `json:"promotion_rule"`
@@ -66,6 +69,7 @@ type InstanceView struct {
 // instance's replicas' latest probes say now.
 type ProblemView struct {
 	election.Problem
+	ClusterAlias    string                      `json:"cluster_alias,omitempty"`
 	Votes           map[string]election.Verdict `json:"votes"`
 	CurrentReplicas []ReplicaLink               `json:"current_replicas"`
 }
