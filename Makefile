@@ -24,7 +24,7 @@ VULNDB         ?= https://vuln.go.dev
 VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
 VULNDB_DIR     ?= $(BIN)/vulndb
 
-.PHONY: all build deps test test-unit bench lint vulncheck vulndb demo demo-down clean image image-test image-deps chaos
+.PHONY: all build deps test test-unit bench bench-scale lint vulncheck vulndb demo demo-down clean image image-test image-deps chaos
 
 all: build
 
@@ -69,6 +69,15 @@ test-unit:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
 	cd test/fleetsim && $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# Fleet scale (docs/scale.md): three real warden servers over a simulated
+# fleet (test/fleetsim) at 1,000, 2,000 and 5,000 instances, one `scale:`
+# line per size, then GET /clusters at 10,000 instances with 3,000 open
+# problems. About 10-15 minutes; figures are printed, never asserted.
+bench-scale:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/warden ./cmd/warden
+	cd test/fleetsim && $(GO) build -o ../../$(BIN)/fleetsim ./cmd/fleetsim && \
+	  $(GO) run ./cmd/benchscale --warden ../../$(BIN)/warden --fleetsim ../../$(BIN)/fleetsim
 
 # The nemesis suite (docs/testing.md): randomized fault schedules over real
 # servers and coordinators, judged by an independent checker. `make test`
