@@ -137,15 +137,11 @@ func voters(st election.Status) []string {
 	return out
 }
 
-// evaluate computes the current problems of every cluster.
+// evaluate computes the current problems of every cluster, then starts
+// the recoveries they trigger (adding why one is held, when it is).
 func (d *detector) evaluate(now time.Time) []election.Problem {
-	c := d.c
-	fsm := c.raft.FSM()
-	voterIDs := voters(c.raft.Status())
-	allVerdicts := fsm.AllVerdicts()
-	live := c.cache.snapshot()
 	previous := map[string]time.Time{}
-	for _, p := range fsm.Problems() {
+	for _, p := range d.c.raft.FSM().Problems() {
 		previous[p.Code+"|"+p.Key.String()] = p.Since
 	}
 	since := func(code string, k topology.Key) time.Time {
@@ -154,6 +150,40 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 		}
 		return now
 	}
+	out := d.problems(now, since)
+	if d.c.recovery != nil {
+		out = append(out, d.startRecoveries(out, now, since)...)
+	}
+	return out
+}
+
+// startRecoveries offers every problem that triggers a recovery kind to
+// the recovery engine, and reports those it holds (RecoveryBlocked).
+func (d *detector) startRecoveries(problems []election.Problem, now time.Time, since func(string, topology.Key) time.Time) []election.Problem {
+	var out []election.Problem
+	for _, p := range problems {
+		if _, ok := kindFor(p); !ok {
+			continue
+		}
+		if why := d.c.recovery.consider(p, now); why != "" {
+			out = append(out, election.Problem{
+				Code: CodeRecoveryBlocked, Cluster: p.Cluster, Key: p.Key, Severity: "critical",
+				Since: since(CodeRecoveryBlocked, p.Key), Description: fmt.Sprintf("%s on %s is not being recovered: %s", p.Code, p.Key, why),
+			})
+		}
+	}
+	return out
+}
+
+// problems computes the current problems of every cluster: the quorum
+// analysis of every master and intermediate master, and the problems
+// instances show by themselves. It starts nothing.
+func (d *detector) problems(now time.Time, since func(string, topology.Key) time.Time) []election.Problem {
+	c := d.c
+	fsm := c.raft.FSM()
+	voterIDs := voters(c.raft.Status())
+	allVerdicts := fsm.AllVerdicts()
+	live := c.cache.snapshot()
 
 	replaced := c.replacedMasters()
 	recs := fsm.Recoveries()
@@ -208,15 +238,13 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 				// one failure).
 				continue
 			}
-			mf := topology.MasterFacts{Cluster: cl.Name, Key: k, IsMaster: isMaster, Voters: voterIDs}
+			verdicts := map[string]election.Verdict{}
 			for node, byKey := range allVerdicts {
 				if v, ok := byKey[k]; ok {
-					mf.Votes = append(mf.Votes, topology.Vote{Node: node, Reachable: v.Reachable, Since: v.Since, Error: v.Error})
+					verdicts[node] = v
 				}
 			}
-			for _, r := range replicasOf[k] {
-				mf.Replicas = append(mf.Replicas, replicaView(r, k, live[r], now))
-			}
+			mf := masterFacts(cl.Name, k, isMaster, voterIDs, verdicts, replicasOf[k], live, now)
 			a := topology.Analyze(mf, c.cfg.Analysis)
 			if a.Code == topology.UnreachableMaster || a.Code == topology.UnreachableIntermediate {
 				d.dueAt(receiveDeadline(mf.Replicas, c.cfg.Analysis, now))
@@ -224,20 +252,11 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 			if a.Code == topology.NoProblem {
 				continue
 			}
-			p := election.Problem{
+			out = append(out, election.Problem{
 				Code: string(a.Code), Cluster: cl.Name, Key: k, Description: a.Description,
 				Since: since(string(a.Code), k), Severity: analysisSeverity(a.Code),
 				VotesDown: a.VotesDown, VotesUp: a.VotesUp, Quorum: a.Quorum, Replicas: a.Replicas,
-			}
-			out = append(out, p)
-			if c.recovery != nil && a.Code.Actionable() {
-				if why := c.recovery.consider(p, now); why != "" {
-					out = append(out, election.Problem{
-						Code: "RecoveryBlocked", Cluster: cl.Name, Key: k, Severity: "critical",
-						Since: since("RecoveryBlocked", k), Description: fmt.Sprintf("%s on %s is not being recovered: %s", a.Code, k, why),
-					})
-				}
-			}
+			})
 		}
 		// The problems instances show by themselves, from fresh facts.
 		var insts []*topology.Instance
@@ -247,7 +266,7 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 			}
 			if e, ok := live[m]; ok && e.Good != nil && e.Last.LastError != "" && now.Sub(e.Good.LastSeen) > c.cfg.GoneAfter {
 				out = append(out, election.Problem{
-					Code: "InstanceGone", Cluster: cl.Name, Key: m, Since: since("InstanceGone", m), Severity: "warning",
+					Code: CodeInstanceGone, Cluster: cl.Name, Key: m, Since: since(CodeInstanceGone, m), Severity: "warning",
 					Description: fmt.Sprintf("%s unreachable since %s (discovery.gone_after %s); kept until an operator forgets it", m, e.Good.LastSeen.Format(time.RFC3339), c.cfg.GoneAfter),
 				})
 			}
@@ -328,15 +347,6 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 			})
 		}
 	}
-	slices.SortFunc(out, func(a, b election.Problem) int {
-		if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
-			return c
-		}
-		if c := a.Key.Compare(b.Key); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Code, b.Code)
-	})
 	return out
 }
 
@@ -439,13 +449,23 @@ func (d *detector) fresh(problems []election.Problem) []election.Problem {
 	return out
 }
 
-// CodeDivergedReplica: a replica unreachable during a failover came back
-// holding transactions the new master lacks and was left stopped.
-const CodeDivergedReplica = "DivergedReplica"
-
-// CodeFencedOldMaster: a replaced master answers, fenced (read-only) and
-// not rejoined: it must not be made writable.
-const CodeFencedOldMaster = "FencedOldMaster"
+// The problem codes the coordinator raises itself, from what the
+// recovery engine knows (records, fences, the cache). Every other code
+// comes from topology's tables (AnalysisCode, ProblemCode).
+// COMPAT(problem codes): these belong in topology's ProblemCode table.
+const (
+	// CodeRecoveryBlocked: a problem that triggers a recovery kind is held
+	// (automatic recovery off, a block period, a downtime, retries used up).
+	CodeRecoveryBlocked = "RecoveryBlocked"
+	// CodeInstanceGone: unreachable longer than discovery.gone_after.
+	CodeInstanceGone = "InstanceGone"
+	// CodeDivergedReplica: a replica unreachable during a failover came
+	// back holding transactions the new master lacks and was left stopped.
+	CodeDivergedReplica = "DivergedReplica"
+	// CodeFencedOldMaster: a replaced master answers, fenced (read-only)
+	// and not rejoined: it must not be made writable.
+	CodeFencedOldMaster = "FencedOldMaster"
+)
 
 // fencedOldMaster describes a fenced old master, with what its latest
 // recovery recorded about it (the GTIDs only it holds, if any).
@@ -490,7 +510,7 @@ func diverged(recs []election.Recovery, k topology.Key) (string, bool) {
 // beingRecovered reports whether an open recovery replaces k.
 func beingRecovered(recs []election.Recovery, k topology.Key) bool {
 	for _, rec := range recs {
-		if !rec.Done() && rec.FailedKey == k && rec.Kind != KindSetWritable {
+		if !rec.Done() && rec.FailedKey == k && kindNamed(rec.Kind).replacesFailed {
 			return true
 		}
 	}

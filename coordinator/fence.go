@@ -157,7 +157,7 @@ func gtidPos(i *topology.Instance) string {
 // replicas had received at the failover (the best earlier estimate).
 func promotedAt(rec election.Recovery) string {
 	for i := len(rec.Steps) - 1; i >= 0; i-- {
-		if st := rec.Steps[i]; st.Kind == stepPromoted && st.GTID != "" {
+		if st := rec.Steps[i]; st.Kind == election.StepPromoted && st.GTID != "" {
 			return st.GTID
 		}
 	}
@@ -334,7 +334,7 @@ func (c *Coordinator) maybeAdopt(ctx context.Context, inst *topology.Instance) {
 	// successor, like every other replica.
 	// Only when that record's successor is still the master: after a
 	// later failover (the chain moved on) the later record decides.
-	trusted := succ == rec.Successor && (rec.Kind == "switchover" || (rec.Rejoined && inst.Replication.Replicating()))
+	trusted := succ == rec.Successor && (kindNamed(rec.Kind).handsOver || (rec.Rejoined && inst.Replication.Replicating()))
 	c.exclusive(inst.Key, func() { c.adopt(rec, src, succ, inst, trusted) })
 }
 

@@ -22,24 +22,21 @@ type Fencer interface {
 	OpenStandby(ctx context.Context, k topology.Key) (*topology.Standby, error)
 }
 
-// Step kinds of the fence chain (docs/failover.md, "The fence chain").
-// StepFenced (election) is the one the state machine gives meaning to.
+// Step kinds of the fence chain (docs/failover.md, "The fence chain"),
+// named in election/steps.go with every other step kind.
 const (
 	// StepLiveness records the failed master's liveness class.
-	StepLiveness = "liveness"
+	StepLiveness = election.StepLiveness
 	// StepFence starts fencing a failed master that may be alive: once it
 	// is committed, every coordinator holds a connection to it that fences
 	// it the moment it answers (fenceline.go).
-	StepFence = "fence"
+	StepFence = election.StepFence
 	// StepFenceSQL and StepFenceCommand are one attempt each, with its
 	// outcome; StepUnfenced records a promotion without a fence
 	// (recovery.fence_policy=best_effort).
-	StepFenceSQL     = "fence-sql"
-	StepFenceCommand = "fence-command"
-	StepUnfenced     = "unfenced"
-	// stepPromoted follows a promotion, with the position the new master
-	// held (fence.go compares returning servers with it).
-	stepPromoted = election.StepPromoted
+	StepFenceSQL     = election.StepFenceSQL
+	StepFenceCommand = election.StepFenceCommand
+	StepUnfenced     = election.StepUnfenced
 )
 
 // sqlFenceWait bounds how long a failover waits for the SQL fence of a
@@ -57,11 +54,11 @@ const sqlFenceWait = 300 * time.Millisecond
 // about the server (recheckMaster).
 func (r *recoveries) classify(ctx context.Context, rec *election.Recovery, freshErr string, quiet bool) topology.Liveness {
 	isVoter := map[string]bool{}
-	for _, id := range voters(r.c.raft.Status()) {
+	for _, id := range voters(r.raft.Status()) {
 		isVoter[id] = true
 	}
 	var votes []topology.Vote
-	for node, v := range r.c.raft.FSM().Verdicts(rec.FailedKey) {
+	for node, v := range r.raft.FSM().Verdicts(rec.FailedKey) {
 		if len(isVoter) > 0 && !isVoter[node] {
 			continue
 		}
@@ -99,7 +96,7 @@ func (r *recoveries) fenceBeforePromote(ctx context.Context, rec *election.Recov
 		return err
 	}
 	for attempt := 1; ; attempt++ {
-		if err := r.c.raftVerify(ctx); err != nil {
+		if err := r.raftVerify(ctx); err != nil {
 			return err
 		}
 		if how, ok := r.fenceOnce(ctx, rec, sqlWait(live)); ok {
@@ -107,7 +104,7 @@ func (r *recoveries) fenceBeforePromote(ctx context.Context, rec *election.Recov
 			if err := r.note(ctx, rec.ID, note); err != nil {
 				return err
 			}
-			r.c.fire(ctx, r.c.recoveryEvent(EventOldMasterFenced, rec, topology.Key{}, nil, true, note.Message))
+			r.env.fire(ctx, r.env.recoveryEvent(EventOldMasterFenced, rec, topology.Key{}, nil, true, note.Message))
 			return nil
 		}
 		if r.cfg.FencePolicy != FenceRequire {
@@ -116,14 +113,14 @@ func (r *recoveries) fenceBeforePromote(ctx context.Context, rec *election.Recov
 		}
 		// A master that hung and was then killed (stale timeout votes, a
 		// refusal now) becomes certainly dead: no fence needed any more.
-		if now := r.classify(ctx, rec, r.c.recheckError(ctx, k), true); !now.MayBeAlive() {
+		if now := r.classify(ctx, rec, r.recheckError(ctx, k), true); !now.MayBeAlive() {
 			_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepLiveness, Instance: k,
 				Message: fmt.Sprintf("now %s: the process is gone, no fence needed", now)})
 			return nil
 		}
 		wait := min(time.Duration(attempt)*time.Second, 10*time.Second)
 		msg := fmt.Sprintf("%s could not be fenced (attempt %d); no promotion until a fence succeeds (recovery.fence_policy=require); retrying in %s", k, attempt, wait)
-		r.c.log.Warn("recovery waits for a fence", "recovery", rec.ID, "instance", k, "attempt", attempt)
+		r.log.Warn("recovery waits for a fence", "recovery", rec.ID, "instance", k, "attempt", attempt)
 		if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepFence, Instance: k, Error: "not fenced", Message: msg}); err != nil {
 			return err
 		}
@@ -151,10 +148,10 @@ func sqlWait(live topology.Liveness) time.Duration {
 // It says how the master was fenced, or false.
 func (r *recoveries) fenceOnce(ctx context.Context, rec *election.Recovery, wait time.Duration) (string, bool) {
 	k := rec.FailedKey
-	if at, ok := r.c.lineFenced(k, rec.Started); ok {
+	if at, ok := r.env.lineFenced(k, rec.Started); ok {
 		return fmt.Sprintf("a coordinator's fence line reached it at %s: read_only on, client sessions killed", at.Format(time.RFC3339Nano)), true
 	}
-	if f := r.c.fencer; f != nil && wait > 0 {
+	if f := r.env.sqlFencer(); f != nil && wait > 0 {
 		sctx, cancel := context.WithTimeout(ctx, wait)
 		// Not the standby: this short wait would close it, and the
 		// fence lines need it if the master is hung.
@@ -248,7 +245,7 @@ func (r *recoveries) runFenceCommand(ctx context.Context, k topology.Key) HookRe
 	}
 	res := runBounded(ctx, r.cfg.FenceTimeout, "recovery.fence_timeout", fenceArgv(r.cfg.FenceCommand, k), fenceEnv(k))
 	res.Hook = "recovery.fence_command"
-	r.c.log.Warn("fence command ran", "instance", k, "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
+	r.log.Warn("fence command ran", "instance", k, "exit", res.ExitCode, "took", res.Took.Round(time.Millisecond), "err", res.Err)
 	return res
 }
 
@@ -280,4 +277,14 @@ func truncate(s string, n int) string {
 		return strings.ToValidUTF8(s[:n], "?") + "…(truncated)"
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// recheckError is the failed master's recheck error when it is evidence,
+// else "".
+func (r *recoveries) recheckError(ctx context.Context, k topology.Key) string {
+	inst, cut := r.env.recheckMaster(ctx, k)
+	if cut {
+		return ""
+	}
+	return inst.LastError
 }

@@ -80,47 +80,47 @@ func TestBlockedRetriesRecoveriesThatChangedNothing(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 0)
 
 	finished(t, fr, key(1), t0, false, "refresh", StepLiveness, election.StepPlan)
-	if why := r.blocked("c1", "automatic", key(1), t0.Add(500*time.Millisecond)); !strings.Contains(why, "attempt 1 of 3") {
+	if why := r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(500*time.Millisecond)); !strings.Contains(why, "attempt 1 of 3") {
 		t.Fatalf("right after a failed attempt: %q, want a backoff naming attempt 1 of 3", why)
 	}
-	if why := r.blocked("c1", "automatic", key(1), t0.Add(1100*time.Millisecond)); why != "" {
+	if why := r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(1100*time.Millisecond)); why != "" {
 		t.Fatalf("after the 1 s backoff: blocked: %q", why)
 	}
 	finished(t, fr, key(1), t0.Add(2*time.Second), false, "refresh", election.StepPlan)
-	if why := r.blocked("c1", "automatic", key(1), t0.Add(3*time.Second)); !strings.Contains(why, "attempt 2 of 3") {
+	if why := r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(3*time.Second)); !strings.Contains(why, "attempt 2 of 3") {
 		t.Fatalf("backoff after the second attempt: %q", why)
 	}
-	if why := r.blocked("c1", "automatic", key(1), t0.Add(4100*time.Millisecond)); why != "" {
+	if why := r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(4100*time.Millisecond)); why != "" {
 		t.Fatalf("after the 2 s backoff: blocked: %q", why)
 	}
 	last := finished(t, fr, key(1), t0.Add(5*time.Second), false, "refresh")
-	why := r.blocked("c1", "automatic", key(1), t0.Add(10*time.Minute))
+	why := r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(10*time.Minute))
 	if !strings.Contains(why, "3 automatic attempts failed") || !strings.Contains(why, "acknowledged") {
 		t.Fatalf("after the last attempt: %q, want it to give up until acknowledged", why)
 	}
 	// Attempts older than the window (the block period) no longer count.
-	if why := r.blocked("c1", "automatic", key(1), t0.Add(time.Hour)); why != "" {
+	if why := r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(time.Hour)); why != "" {
 		t.Fatalf("an hour later: %q", why)
 	}
 	// Acknowledging the last one allows another attempt.
 	if _, err := fr.Propose(t.Context(), election.RecoveryAck{IDs: []uint64{last.ID}, By: "op", At: t0.Add(10 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if why := r.blocked("c1", "automatic", key(1), t0.Add(10*time.Minute)); why != "" {
+	if why := r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(10*time.Minute)); why != "" {
 		t.Fatalf("after an acknowledgement: %q", why)
 	}
 
 	// A failed recovery that drained a replica changed the topology: it
 	// blocks for the block period, whatever came before.
 	changed := finished(t, fr, key(1), t0.Add(2*time.Hour), false, "refresh", election.StepPlan, "drain", "candidate-dropped")
-	why = r.blocked("c1", "automatic", key(1), t0.Add(2*time.Hour+time.Minute))
+	why = r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(2*time.Hour+time.Minute))
 	if !strings.Contains(why, "blocked for") || !strings.Contains(why, "ack") {
 		t.Fatalf("after a recovery that changed the topology: %q", why)
 	}
 	if !changedTopology(changed) {
 		t.Fatal("changedTopology: a drained candidate is a change")
 	}
-	if why := r.blocked("c1", "automatic", key(1), t0.Add(2*time.Hour+cfg.BlockPeriod+time.Second)); why != "" {
+	if why := r.blocked("c1", kindNamed(election.KindAutomatic), key(1), t0.Add(2*time.Hour+cfg.BlockPeriod+time.Second)); why != "" {
 		t.Fatalf("after the block period: %q", why)
 	}
 }

@@ -96,7 +96,7 @@ func (c *Coordinator) computeFenceTargets() map[uint64]topology.Key {
 	}
 	now := c.now()
 	for _, rec := range recs {
-		if (rec.Kind != "automatic" && rec.Kind != "manual") || rec.Fenced || rec.Rejoined {
+		if !kindNamed(rec.Kind).fenceLines || rec.Fenced || rec.Rejoined {
 			continue
 		}
 		if !rec.Done() {

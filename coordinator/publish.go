@@ -197,3 +197,30 @@ func mergeReplaced(groups []topology.Group, replaced map[topology.Key]topology.K
 	}
 	return out
 }
+
+// The topology record (instances and clusters) has one writer, this file:
+// the publish loop's batched diffs, and nameMaster for a recovery that
+// must not wait for the next pass.
+
+// nameMaster records cand as the cluster's master in the replicated state
+// as soon as it is writable: readers (the routing checks, the CLI, the UI)
+// need not wait for the other replicas to be repointed or for the next
+// topology publication. It is an ordinary topology update, which every
+// version of the state machine applies alike.
+func (c *Coordinator) nameMaster(ctx context.Context, cluster string, cand topology.Key) {
+	for _, cl := range c.raft.FSM().Clusters() {
+		if cl.Name != cluster || cl.Master == cand {
+			continue
+		}
+		cl.Master = cand
+		if !slices.Contains(cl.Members, cand) {
+			cl.Members = append(slices.Clone(cl.Members), cand)
+			topology.SortKeys(cl.Members)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := c.raft.Propose(pctx, election.TopologyUpdate{UpsertClusters: []election.Cluster{cl}}); err != nil {
+			c.log.Warn("could not name the new master in the cluster record; the next publication will", "cluster", cluster, "master", cand, "err", err)
+		}
+	}
+}

@@ -55,11 +55,13 @@ func (c *Coordinator) SetReadOnly(ctx context.Context, k topology.Key, readOnly 
 // writable: it holds the cluster's recovery lock while it checks and
 // acts, so no failover or switchover runs meanwhile, and it leaves an
 // audit record (who, when, what was checked). It blocks nothing after.
-const KindSetWritable = "set-writable"
+const KindSetWritable = election.KindSetWritable
 
 // setWritableTimeout bounds a set-writable from lock to finish.
 const setWritableTimeout = time.Minute
 
+// setWritable runs the set-writable kind through the recovery flow
+// (flow.go) synchronously: the operator's request gets its answer.
 func (c *Coordinator) setWritable(k topology.Key, by string) (err error) {
 	r := c.recovery
 	cl, err := c.clusterOf(k)
@@ -81,6 +83,7 @@ func (c *Coordinator) setWritable(k topology.Key, by string) (err error) {
 		return fmt.Errorf("a recovery of %s is running on this node: %w", cl.Name, election.ErrConflict)
 	}
 	defer r.release(cl.Name)
+	// 1. Lock.
 	rec, err := r.open(ctx, KindSetWritable, cl.Name, k, nil, topology.Key{})
 	if err != nil {
 		if errors.Is(err, election.ErrConflict) {
@@ -92,23 +95,61 @@ func (c *Coordinator) setWritable(k topology.Key, by string) (err error) {
 		r.finishRetrying(rec.ID, err)
 		c.publishSoon()
 	}()
-	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "request", Instance: k, Message: fmt.Sprintf("%s asked to set read_only=OFF on %s", by, k)})
-	if err = c.mayTakeWrites(ctx, k); err != nil {
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRequest, Instance: k, Message: fmt.Sprintf("%s asked to set read_only=OFF on %s", by, k)})
+	// 2-5. Refresh, recheck, plan, act; the deferred finish is the audit.
+	if res := r.carryOut(ctx, kindNamed(KindSetWritable), &rec); res.err != nil {
+		return res.err
+	}
+	c.log.Warn("master made writable at an operator's request", "instance", k, "by", by, "record", rec.ID)
+	return nil
+}
+
+// gatherSetWritable: the recheck probes what it needs.
+func (r *recoveries) gatherSetWritable(context.Context, *recoveryFacts) {}
+
+// recheckSetWritable: making k writable must not make a second writable
+// instance in its cluster.
+func (r *recoveries) recheckSetWritable(ctx context.Context, _ *election.Recovery, f *recoveryFacts) error {
+	if err := r.env.mayTakeWrites(ctx, f.failed); err != nil {
 		return err
 	}
+	f.facts[f.failed] = r.env.lastKnown(f.failed)
+	return nil
+}
+
+// actSetWritable sets read_only=OFF while the lock is still this record.
+func (r *recoveries) actSetWritable(ctx context.Context, rec *election.Recovery, f *recoveryFacts, _ Plan) outcome {
+	k := f.failed
 	// Fencing token: the lock is still this record, opened in this very
 	// leadership term (a leader that lost and regained leadership has a
 	// new term, and a new leader may have closed the record).
-	if cur, ok := c.raft.FSM().Recovery(rec.ID); !ok || cur.Done() || c.raft.Status().Term != rec.Term {
-		return fmt.Errorf("the lock was lost to a leadership change; nothing done: %w", election.ErrConflict)
+	if cur, ok := r.raft.FSM().Recovery(rec.ID); !ok || cur.Done() || r.raft.Status().Term != rec.Term {
+		return outcome{err: fmt.Errorf("the lock was lost to a leadership change; nothing done: %w", election.ErrConflict)}
 	}
 	if aerr := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, false) }); aerr != nil {
-		return fmt.Errorf("set read_only=OFF on %s: %w", k, aerr)
+		return outcome{err: fmt.Errorf("set read_only=OFF on %s: %w", k, aerr)}
 	}
-	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: "writable", Instance: k, Message: fmt.Sprintf("%s is writable; no other instance of %s was", k, cl.Name)})
-	c.log.Warn("master made writable at an operator's request", "instance", k, "by", by, "record", rec.ID)
-	c.refresh(ctx, []topology.Key{k})
-	return nil
+	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepWritable, Instance: k, Message: fmt.Sprintf("%s is writable; no other instance of %s was", k, rec.Cluster)})
+	r.env.refresh(ctx, []topology.Key{k})
+	return outcome{}
+}
+
+// resumeSetWritable closes a set-writable record left open by a leader
+// that lost leadership while setting read_only=OFF at an operator's
+// request. This leader did not receive the request and does not act on
+// it: it lets a statement in flight land, records what the instance
+// shows, and frees the lock; the operator asks again if needed.
+func (r *recoveries) resumeSetWritable(ctx context.Context, rec election.Recovery) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(r.cfg.ActionTimeout):
+	}
+	state := "does not answer"
+	if f := r.env.refresh(ctx, []topology.Key{rec.FailedKey})[rec.FailedKey]; f != nil && f.LastError == "" {
+		state = fmt.Sprintf("has read_only=%t", f.ReadOnly)
+	}
+	r.finishQuietly(rec.ID, fmt.Errorf("interrupted by a leadership change before it completed; %s now %s; ask again if needed", rec.FailedKey, state))
 }
 
 // clusterOf finds the cluster k belongs to.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -94,6 +95,10 @@ type RecoveryConfig struct {
 	FenceTimeout time.Duration
 	// FencePolicy is FenceBestEffort or FenceRequire.
 	FencePolicy string
+	// StalledMasterAfter: a master that answers while every replica is
+	// connected to it and receives nothing for this long is fenced and
+	// replaced (stalled.go). 0: never automatically.
+	StalledMasterAfter time.Duration
 	// RetryAttempts bounds the automatic attempts at a recovery that keeps
 	// failing before it changed anything (each one recorded); only a
 	// recovery that changed the topology starts the block period.
@@ -168,6 +173,9 @@ func (c RecoveryConfig) Validate() error {
 	if c.FenceTimeout <= 0 {
 		bad("recovery.fence_timeout", c.FenceTimeout, "must be positive")
 	}
+	if c.StalledMasterAfter < 0 {
+		bad("recovery.stalled_master_after", c.StalledMasterAfter, "must not be negative (0 turns it off)")
+	}
 	if c.RetryAttempts < 1 {
 		bad("recovery.retry_attempts", c.RetryAttempts, "must be at least 1")
 	}
@@ -179,8 +187,13 @@ func (c RecoveryConfig) Validate() error {
 
 // recoveries runs recoveries on the leader: at most one per cluster (the
 // replicated RecoveryStart is the lock; running is this node's view of it).
+// It reaches the rest of the coordinator only through env.
 type recoveries struct {
-	c      *Coordinator
+	raft   Raft
+	env    recoveryEnv
+	log    *slog.Logger
+	now    func() time.Time
+	nodeID string
 	cfg    RecoveryConfig
 	actors Actors
 
@@ -213,12 +226,13 @@ func (r *recoveries) logBlocked(cluster, why string) {
 	}
 	r.mu.Unlock()
 	if why != "" {
-		r.c.log.Warn("automatic recovery held", "cluster", cluster, "why", why)
+		r.log.Warn("automatic recovery held", "cluster", cluster, "why", why)
 	}
 }
 
 func newRecoveries(c *Coordinator, cfg RecoveryConfig, actors Actors) *recoveries {
-	return &recoveries{c: c, cfg: cfg, actors: actors, running: map[string]bool{}, starting: map[string]bool{}, blockedWhy: map[string]string{}}
+	return &recoveries{raft: c.raft, env: c, log: c.log, now: func() time.Time { return c.now() }, nodeID: c.cfg.NodeID,
+		cfg: cfg, actors: actors, running: map[string]bool{}, starting: map[string]bool{}, blockedWhy: map[string]string{}}
 }
 
 // lead runs while this node leads: it resumes the recoveries a previous
@@ -270,20 +284,24 @@ func (r *recoveries) launch(rec election.Recovery) bool {
 	return true
 }
 
-// blocked says why an automatic recovery of cluster may not start now, or
-// "" when it may.
-func (r *recoveries) blocked(cluster, kind string, failed topology.Key, now time.Time) string {
-	if !r.c.raft.FSM().Settings().AutomaticRecovery {
+// blocked says why an automatic recovery of kind k for failed may not
+// start now, or "" when it may. Each kind's blocking rule is its row:
+// finished recoveries of its family block it for the block period, and
+// the attempts of a retried kind that changed nothing are retried with
+// backoff, bounded.
+func (r *recoveries) blocked(cluster string, k *recoveryKind, failed topology.Key, now time.Time) string {
+	if !r.raft.FSM().Settings().AutomaticRecovery {
 		return "automatic recovery is off (PUT /api/v1/recovery-mode)"
 	}
-	recs := r.c.raft.FSM().Recoveries()
+	recs := r.raft.FSM().Recoveries()
 	slices.SortFunc(recs, func(a, b election.Recovery) int { return cmp.Compare(a.ID, b.ID) })
 	// Attempts that failed before changing anything, since the last
 	// recovery that changed something: retried with backoff, bounded.
 	var attempts int
 	var lastFailed election.Recovery
 	for _, rec := range recs {
-		if rec.Cluster != cluster || rec.Kind == "switchover" || rec.Kind == KindSetWritable {
+		rk := kindNamed(rec.Kind)
+		if rec.Cluster != cluster || rk.family == "" {
 			// A planned switchover, or an operator letting the master take
 			// writes, is no sign of trouble: it blocks nothing.
 			continue
@@ -294,16 +312,17 @@ func (r *recoveries) blocked(cluster, kind string, failed topology.Key, now time
 			}
 			return fmt.Sprintf("waiting for recovery %d of %s to finish", rec.ID, rec.FailedKey)
 		}
-		if (rec.Kind == "intermediate") != (kind == "intermediate") {
+		if rk.family != k.family {
 			// A moved intermediate master says nothing about the master's
-			// health, and the reverse: each blocks only its own kind.
+			// health, and the reverse: each family blocks only its own.
 			continue
 		}
 		if !rec.Success && !changedTopology(rec) {
-			// Count this failure's recent automatic attempts only: an old
-			// veto by a hook, or a manual failover that was refused, must
-			// not use up the attempts of a failure months later.
-			if rec.FailedKey == failed && !rec.Acknowledged && rec.Kind != "manual" && now.Sub(rec.Finished) < r.retryWindow() {
+			// Count this failure's recent automatic attempts of this kind
+			// only: an old veto by a hook, a manual failover that was
+			// refused, or another kind's attempt must not use up (or delay)
+			// the attempts of this one.
+			if rec.FailedKey == failed && !rec.Acknowledged && rk.retried && rk == k && now.Sub(rec.Finished) < r.retryWindow() {
 				attempts, lastFailed = attempts+1, rec
 			}
 			continue
@@ -350,31 +369,33 @@ func changedTopology(rec election.Recovery) bool {
 	}
 	for _, s := range rec.Steps {
 		switch s.Kind {
-		case election.StepPromoteIntent, stepPromoted, "repoint", "catch-up", "drain", "candidate-dropped":
+		case election.StepPromoteIntent, election.StepPromoted, election.StepRepoint, election.StepCatchUp, election.StepDrain, election.StepCandidateDropped:
 			return true
 		}
 	}
 	return false
 }
 
-// consider starts an automatic recovery for an actionable problem if
-// nothing blocks it. It returns the block reason, if any.
+// consider starts the automatic recovery a problem's code triggers (the
+// kinds table) if nothing blocks it. It returns the block reason, if any.
 func (r *recoveries) consider(p election.Problem, now time.Time) string {
-	if !topology.AnalysisCode(p.Code).Actionable() {
+	k, ok := kindFor(p)
+	if !ok {
 		return ""
 	}
-	if succ, ok := r.c.replacedMasters()[p.Key]; ok && succ != p.Key {
+	if k.after != nil {
+		if d, on := k.after(r.cfg); !on || now.Sub(p.Since) < d {
+			return "" // off, or not for long enough yet
+		}
+	}
+	if succ, ok := r.env.replacedMasters()[p.Key]; ok && succ != p.Key {
 		// Already replaced: a dead old master is fenced, not recovered again.
 		return ""
 	}
-	if d, ok := r.c.raft.FSM().Downtime(p.Key); ok && d.Active(now) {
+	if d, ok := r.raft.FSM().Downtime(p.Key); ok && d.Active(now) {
 		return fmt.Sprintf("%s is downtimed until %s (%s)", p.Key, d.Until.Format(time.RFC3339), d.Reason)
 	}
-	kind := "automatic"
-	if p.Code == string(topology.DeadIntermediateMaster) {
-		kind = "intermediate"
-	}
-	if why := r.blocked(p.Cluster, kind, p.Key, now); why != "" {
+	if why := r.blocked(p.Cluster, k, p.Key, now); why != "" {
 		r.logBlocked(p.Cluster, why)
 		return why
 	}
@@ -393,8 +414,8 @@ func (r *recoveries) consider(p election.Problem, now time.Time) string {
 			delete(r.starting, p.Cluster)
 			r.mu.Unlock()
 		}()
-		if _, err := r.start(r.leaderCtx(), kind, p.Cluster, p.Key, &trigger, topology.Key{}); err != nil && !errors.Is(err, election.ErrConflict) {
-			r.c.log.Warn("could not start a recovery", "cluster", p.Cluster, "err", err)
+		if _, err := r.start(r.leaderCtx(), k.name, p.Cluster, p.Key, &trigger, topology.Key{}); err != nil && !errors.Is(err, election.ErrConflict) {
+			r.log.Warn("could not start a recovery", "cluster", p.Cluster, "err", err)
 		}
 	}()
 	return ""
@@ -417,7 +438,7 @@ func (r *recoveries) start(ctx context.Context, kind, cluster string, failed top
 	if err != nil {
 		return 0, err
 	}
-	r.c.log.Warn("recovery started", "recovery", rec.ID, "kind", kind, "cluster", cluster, "failed", failed, "term", rec.Term)
+	r.log.Warn("recovery started", "recovery", rec.ID, "kind", kind, "cluster", cluster, "failed", failed, "term", rec.Term)
 	if !r.launch(rec) {
 		return rec.ID, fmt.Errorf("recovery %d committed but this node is not leading: the next leader resumes it", rec.ID)
 	}
@@ -427,21 +448,21 @@ func (r *recoveries) start(ctx context.Context, kind, cluster string, failed top
 // open commits a RecoveryStart: the per-cluster lock (the state machine
 // refuses a second open record for a cluster with ErrConflict).
 func (r *recoveries) open(ctx context.Context, kind, cluster string, failed topology.Key, trigger *election.Problem, requested topology.Key) (election.Recovery, error) {
-	if err := r.c.raftVerify(ctx); err != nil {
+	if err := r.raftVerify(ctx); err != nil {
 		return election.Recovery{}, err
 	}
 	code := kind
 	if trigger != nil {
 		code = trigger.Code
 	}
-	res, err := r.c.raft.Propose(ctx, election.RecoveryStart{
-		Cluster: cluster, FailedKey: failed, Problem: code, Node: r.c.cfg.NodeID, At: r.c.now(),
+	res, err := r.raft.Propose(ctx, election.RecoveryStart{
+		Cluster: cluster, FailedKey: failed, Problem: code, Node: r.nodeID, At: r.now(),
 		Kind: kind, Trigger: trigger, Requested: requested,
 	})
 	if err != nil {
 		return election.Recovery{}, err
 	}
-	rec, ok := r.c.raft.FSM().Recovery(res.Index)
+	rec, ok := r.raft.FSM().Recovery(res.Index)
 	if !ok {
 		return election.Recovery{}, fmt.Errorf("recovery %d vanished after commit", res.Index)
 	}
@@ -470,8 +491,8 @@ const resumeAtStart = "resuming a recovery left open by a previous leader"
 
 // resumeOpen launches every open record this node does not run yet.
 func (r *recoveries) resumeOpen(why string) {
-	for _, rec := range r.c.raft.FSM().Recoveries() {
-		if rec.Done() || (why != resumeAtStart && r.c.now().Sub(rec.Started) < 3*time.Second) {
+	for _, rec := range r.raft.FSM().Recoveries() {
+		if rec.Done() || (why != resumeAtStart && r.now().Sub(rec.Started) < 3*time.Second) {
 			// Too young to be an orphan: its starter is launching it.
 			continue
 		}
@@ -479,7 +500,7 @@ func (r *recoveries) resumeOpen(why string) {
 		mine := r.running[rec.Cluster] || r.starting[rec.Cluster]
 		r.mu.Unlock()
 		if !mine {
-			r.c.log.Warn(why, "recovery", rec.ID, "cluster", rec.Cluster, "kind", rec.Kind, "promoting", rec.Promoting)
+			r.log.Warn(why, "recovery", rec.ID, "cluster", rec.Cluster, "kind", rec.Kind, "promoting", rec.Promoting)
 			r.launch(rec)
 		}
 	}

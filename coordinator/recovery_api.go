@@ -118,17 +118,15 @@ func (c *Coordinator) clusterMaster(cluster string) (topology.Key, error) {
 // switchover). Manual failovers ignore the automatic-recovery switch and
 // the block period: an operator asked.
 func (c *Coordinator) Failover(ctx context.Context, cluster string, candidate topology.Key) (uint64, error) {
+	if c.recovery == nil {
+		return 0, fmt.Errorf("this node acts on no database: %w", election.ErrConflict)
+	}
 	master, err := c.clusterMaster(cluster)
 	if err != nil {
 		return 0, err
 	}
-	if f := c.refresh(ctx, []topology.Key{master})[master]; f.LastError == "" {
-		return 0, fmt.Errorf("%s answers probes: %w; use a switchover: %w", master, ErrMasterHealthy, election.ErrConflict)
-	}
-	if !candidate.IsZero() {
-		if err := c.checkCandidate(ctx, master, candidate); err != nil {
-			return 0, err
-		}
+	if err := c.failoverRefusal(ctx, master, candidate, c.refresh(ctx, []topology.Key{master})[master]); err != nil {
+		return 0, err
 	}
 	var trigger *election.Problem
 	for _, p := range c.raft.FSM().Problems() {
@@ -138,7 +136,19 @@ func (c *Coordinator) Failover(ctx context.Context, cluster string, candidate to
 			break
 		}
 	}
-	return c.recovery.start(c.recovery.leaderCtx(), "manual", cluster, master, trigger, candidate)
+	return c.recovery.start(c.recovery.leaderCtx(), election.KindManual, cluster, master, trigger, candidate)
+}
+
+// failoverRefusal is why a failover is refused before its record is
+// opened (the dry run asks the same).
+func (c *Coordinator) failoverRefusal(ctx context.Context, master, candidate topology.Key, f *topology.Instance) error {
+	if f != nil && f.LastError == "" {
+		return fmt.Errorf("%s answers probes: %w; use a switchover: %w", master, ErrMasterHealthy, election.ErrConflict)
+	}
+	if !candidate.IsZero() {
+		return c.checkCandidate(ctx, master, candidate)
+	}
+	return nil
 }
 
 // checkCandidate refuses a named candidate that does not replicate from
@@ -158,66 +168,60 @@ func (c *Coordinator) checkCandidate(ctx context.Context, master, candidate topo
 	return fmt.Errorf("candidate %s is not a replica of %s: %w", candidate, master, election.ErrBadCommand)
 }
 
-// Plan is the dry run: the candidate matrix from fresh facts and the steps
-// a failover would take, without acting.
+// Plan is the dry run for the API: the typed Plan (as any: api declares
+// the method so). See DryRun.
 func (c *Coordinator) Plan(ctx context.Context, kind, cluster string, candidate topology.Key) (any, error) {
+	p, err := c.DryRun(ctx, kind, cluster, candidate)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DryRun returns what a failover (kind "failover") or a switchover of the
+// cluster would do now, without acting: the plan the executor would carry
+// out, built by the same functions from freshly probed facts. A request
+// that would be refused still gets its plan, with the refusal set.
+func (c *Coordinator) DryRun(ctx context.Context, kind, cluster string, candidate topology.Key) (Plan, error) {
+	var k *recoveryKind
+	switch kind {
+	case "failover":
+		k = kindNamed(election.KindManual)
+	case election.KindSwitchover:
+		k = kindNamed(election.KindSwitchover)
+	default:
+		return Plan{}, fmt.Errorf("kind %q: want failover or switchover: %w", kind, election.ErrBadCommand)
+	}
 	master, err := c.clusterMaster(cluster)
 	if err != nil {
-		return nil, err
+		return Plan{}, err
 	}
-	replicas := c.replicasOf(master)
-	facts := c.refresh(ctx, append([]topology.Key{master}, replicas...))
-	fsm := c.raft.FSM()
-	var inputs []topology.CandidateInput
-	for _, k := range replicas {
-		d, down := fsm.Downtime(k)
-		inputs = append(inputs, topology.CandidateInput{Instance: facts[k], Rule: string(fsm.PromotionRule(k)), Downtimed: down && d.Active(c.now())})
+	r := c.recovery
+	if r == nil {
+		// A node that acts on no database still shows what one would do.
+		r = newRecoveries(c, c.cfg.Recovery, nil)
 	}
-	m, err := topology.RankCandidates(c.lastKnown(master), inputs)
-	if err != nil {
-		return nil, err
-	}
-	order := eligibleOrder(m, candidate)
-	plan := map[string]any{"kind": kind, "cluster": cluster, "master": master, "master_reachable": facts[master].LastError == "", "matrix": m}
-	var steps []string
-	if kind == "failover" && facts[master].LastError == "" {
-		steps = append(steps, fmt.Sprintf("refuse: %s answers probes (use a switchover)", master))
-	}
-	if len(order) == 0 {
-		steps = append(steps, "no eligible candidate: nothing would be promoted")
-	} else if kind == "switchover" {
-		best := candidateRow(m, order[0])
-		if facts[master].LastError != "" {
-			steps = append(steps, fmt.Sprintf("refuse: %s does not answer (use a failover)", master))
-		}
-		steps = append(steps,
-			"run pre-switchover hooks (a non-zero exit aborts)",
-			fmt.Sprintf("set read_only=ON on %s (writes refused from here)", master),
-			fmt.Sprintf("wait until %s has executed everything %s has (at most recovery.switchover_timeout; else roll back)", best.Key, master),
-			fmt.Sprintf("promote %s: stop replication, reset its replica config, read_only=OFF (writes accepted again)", best.Key),
-			fmt.Sprintf("repoint %s under %s with MASTER_USE_GTID=current_pos", master, best.Key))
-		for _, k := range replicas {
-			if k != best.Key {
-				steps = append(steps, fmt.Sprintf("repoint %s to %s with MASTER_USE_GTID=slave_pos", k, best.Key))
-			}
-		}
-		plan["candidate"] = best.Key
+	f := r.newFacts(k, cluster, master, candidate, topology.Key{})
+	// The master by a full probe, as the request itself checks it.
+	f.replicas = c.replicasOf(master)
+	f.facts = c.refresh(ctx, append([]topology.Key{master}, f.replicas...))
+	f.fresh = f.facts[master]
+	f.last = c.lastKnown(master)
+	r.candidateInputs(f)
+	// What the request would be refused for before its record is opened.
+	var refusal error
+	if kind == "failover" {
+		refusal = c.failoverRefusal(ctx, master, candidate, f.fresh)
 	} else {
-		best := candidateRow(m, order[0])
-		if best.Behind > 0 {
-			steps = append(steps, fmt.Sprintf("catch %s up from %s (the replica with the most data)", best.Key, m.MostData))
-		}
-		steps = append(steps,
-			fmt.Sprintf("apply %s's relay log (%d transaction(s) received, not applied)", best.Key, best.Backlog),
-			fmt.Sprintf("promote %s: stop replication, reset its replica config, read_only=OFF", best.Key))
-		for _, k := range replicas {
-			if k != best.Key {
-				steps = append(steps, fmt.Sprintf("repoint %s to %s with MASTER_USE_GTID=slave_pos", k, best.Key))
-			}
-		}
-		steps = append(steps, fmt.Sprintf("fence %s (read_only=ON) when it answers again", master))
-		plan["candidate"] = best.Key
+		refusal = c.switchoverRefusal(ctx, master, candidate, f.fresh)
 	}
-	plan["steps"] = steps
-	return plan, nil
+	p, err := r.plan(k, f)
+	if err != nil {
+		return p, err
+	}
+	p.Kind = kind
+	if refusal != nil && p.Refusal == nil {
+		p.Refusal = refusalOf(refusal)
+	}
+	return p, nil
 }

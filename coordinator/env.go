@@ -1,0 +1,102 @@
+package coordinator
+
+import (
+	"context"
+	"time"
+
+	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/topology"
+)
+
+// recoveryEnv is what the recovery engine needs from the rest of the
+// coordinator: fresh facts, the analysis, hooks and the one writer of the
+// topology record. *Coordinator implements it; the recovery engine holds
+// no pointer to the Coordinator itself.
+type recoveryEnv interface {
+	// refresh probes keys now and records the results in the live cache.
+	refresh(ctx context.Context, keys []topology.Key) map[topology.Key]*topology.Instance
+	// recheckMaster probes a failed master once, bounded; cut says the
+	// bound ended it (no evidence).
+	recheckMaster(ctx context.Context, k topology.Key) (*topology.Instance, bool)
+	replicasOf(k topology.Key) []topology.Key
+	lastKnown(k topology.Key) *topology.Instance
+	replacedMasters() map[topology.Key]topology.Key
+	// analyze runs topology's analysis of k on this node's freshest facts.
+	analyze(cluster string, k topology.Key, isMaster bool, replicas []topology.Key, now time.Time) topology.Analysis
+	// mayTakeWrites checks that making k writable makes no second
+	// writable instance in its cluster.
+	mayTakeWrites(ctx context.Context, k topology.Key) error
+	fire(ctx context.Context, ev HookEvent) []HookResult
+	recoveryEvent(name string, rec *election.Recovery, succ topology.Key, lost []election.LostReplica, ok bool, desc string) HookEvent
+	// lineFenced reports whether this node's fence line fenced k after t.
+	lineFenced(k topology.Key, after time.Time) (time.Time, bool)
+	// nameMaster records cand as the cluster's master in the topology record.
+	nameMaster(ctx context.Context, cluster string, cand topology.Key)
+	// treeChanged asks for fresh probes and a publication now.
+	treeChanged()
+	// sqlFencer is the SQL fence, nil when the prober cannot fence.
+	sqlFencer() Fencer
+}
+
+func (c *Coordinator) sqlFencer() Fencer { return c.fencer }
+
+// treeChanged: a recovery moved servers; probe and publish at once.
+func (c *Coordinator) treeChanged() {
+	c.pokeAll()
+	c.publishSoon()
+}
+
+// analyze builds the analysis facts of k (votes from the replicated
+// verdicts, the replicas' view from this node's live cache) and runs
+// topology.Analyze: the detector and a recovery's recheck use the same.
+func (c *Coordinator) analyze(cluster string, k topology.Key, isMaster bool, replicas []topology.Key, now time.Time) topology.Analysis {
+	live := c.cache.snapshot()
+	mf := masterFacts(cluster, k, isMaster, voters(c.raft.Status()), c.raft.FSM().Verdicts(k), replicas, live, now)
+	return topology.Analyze(mf, c.cfg.Analysis)
+}
+
+// masterFacts is one snapshot of what topology.Analyze needs about k.
+func masterFacts(cluster string, k topology.Key, isMaster bool, voterIDs []string, verdicts map[string]election.Verdict,
+	replicas []topology.Key, live map[topology.Key]live, now time.Time) topology.MasterFacts {
+	mf := topology.MasterFacts{Cluster: cluster, Key: k, IsMaster: isMaster, Voters: voterIDs}
+	for node, v := range verdicts {
+		mf.Votes = append(mf.Votes, topology.Vote{Node: node, Reachable: v.Reachable, Since: v.Since, Error: v.Error})
+	}
+	for _, r := range replicas {
+		mf.Replicas = append(mf.Replicas, replicaView(r, k, live[r], now))
+	}
+	return mf
+}
+
+// recheckTimeout bounds the recheck of a failed master. A quorum of
+// coordinators already had probes time out (500 ms each, confirmed) and
+// the replicas received nothing for heartbeat+grace; the recheck only
+// catches one that came back meanwhile, and a live master answers a probe
+// in milliseconds. A full probe timeout here was most of the time between
+// DeadMaster and the promotion of a hung master's replica (0.8 s of 0.9 s).
+// A master that answers later than this is fenced before the promotion
+// when it may be alive (fencechain.go), so a late answer costs a needless
+// failover, never a split brain.
+const recheckTimeout = 100 * time.Millisecond
+
+// recheckMaster probes the failed master once, bounded by recheckTimeout.
+// cut says that bound ended it: then its error is no evidence.
+func (c *Coordinator) recheckMaster(ctx context.Context, k topology.Key) (inst *topology.Instance, cut bool) {
+	rctx, cancel := context.WithTimeout(ctx, recheckTimeout)
+	defer cancel()
+	inst, err := c.prober.Probe(rctx, k)
+	if inst == nil {
+		inst = &topology.Instance{Key: k, LastProbed: c.now()}
+		if err != nil {
+			inst.LastError = err.Error()
+		}
+	}
+	if inst.LastError != "" && rctx.Err() != nil && ctx.Err() == nil {
+		// Our own bound ended it: no evidence either way.
+		cut = true
+	}
+	if inst.LastError == "" {
+		c.cache.update(inst, c.now())
+	}
+	return inst, cut
+}
