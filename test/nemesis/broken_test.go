@@ -64,7 +64,7 @@ func TestCheckerCatchesBrokenSetup(t *testing.T) {
 			}
 		})
 	}
-	res := runOne(t, brokenSeed, events, dir, brk)
+	res := runOne(t, brokenSeed, events, dir, runOptions{brk: brk})
 	v := checker.Result{Violations: res.Violations, Stats: res.Stats}
 	if v.Count(checker.SingleWritable) == 0 {
 		t.Errorf("the checker missed the writable replica %s: %v", rogue, res.Violations)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,7 +33,39 @@ var (
 	flagSeed     = flag.String("chaos.seed", "", "base seed (decimal); default $CHAOS_SEED, else derived from `git rev-parse HEAD`")
 	flagNemeses  = flag.String("chaos.nemeses", "all", "comma-separated nemeses to draw from (see schedule.All)")
 	flagOut      = flag.String("chaos.out", "", "artifacts directory; default <module>/test/artifacts/nemesis")
+	flagTopology = flag.String("chaos.topology", "mixed", "netns (namespaces, latency between data centres), loopback, or mixed (netns for even seeds)")
+	flagUnsafe   = flag.Bool("chaos.unsafe", false, "TestUnsafeBuildCaught: build warden with -tags "+unsafeTag+" and require the checker to catch it")
 )
+
+// topologyOf returns the topology of the run of seed under -chaos.topology;
+// "mixed" derives it from the seed, so the seed alone replays a run.
+func topologyOf(seed uint64) (string, error) {
+	switch *flagTopology {
+	case "netns", "loopback":
+		return *flagTopology, nil
+	case "mixed":
+		if seed%2 == 0 {
+			return "netns", nil
+		}
+		return "loopback", nil
+	}
+	return "", fmt.Errorf("-chaos.topology=%q: want netns, loopback or mixed", *flagTopology)
+}
+
+// kindsFor narrows the chosen nemeses to those topology has ("all" on
+// loopback means schedule.Loopback).
+func kindsFor(kinds []schedule.Nemesis, topology string) []schedule.Nemesis {
+	if topology == "netns" {
+		return kinds
+	}
+	var out []schedule.Nemesis
+	for _, k := range kinds {
+		if slices.Contains(schedule.Loopback, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
 
 func init() {
 	// The driver logs every read timeout of a paused server; the history
@@ -70,6 +103,7 @@ func runSeed(base uint64, i int) uint64 { return base + uint64(i) }
 // runResult is one run's line in the summary.
 type runResult struct {
 	Seed       uint64              `json:"seed"`
+	Topology   string              `json:"topology"`
 	Events     []schedule.Event    `json:"events"`
 	Applied    map[string]int      `json:"applied"` // nemesis -> times applied
 	Skipped    []string            `json:"skipped"` // events not applied, with why
@@ -115,15 +149,23 @@ func TestChaos(t *testing.T) {
 	var results []runResult
 	for i := range *flagRuns {
 		seed := runSeed(base, i)
+		topo, err := topologyOf(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
 		cfg := schedule.Default(*flagDuration)
-		cfg.Nemeses = kinds
+		cfg.Nemeses = kindsFor(kinds, topo)
+		if len(cfg.Nemeses) == 0 {
+			t.Fatalf("run %d (%s): none of -chaos.nemeses=%s exists on this topology", i, topo, *flagNemeses)
+		}
 		events, err := schedule.Generate(seed, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		fmt.Printf("topology %s; ", topo)
 		fmt.Print(schedule.Format(seed, events))
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			r := runOne(t, seed, events, filepath.Join(out, strconv.FormatUint(seed, 10)), nil)
+		t.Run(fmt.Sprintf("seed=%d/%s", seed, topo), func(t *testing.T) {
+			r := runOne(t, seed, events, filepath.Join(out, strconv.FormatUint(seed, 10)), runOptions{topology: topo})
 			results = append(results, r)
 		})
 	}
@@ -139,20 +181,37 @@ func TestChaos(t *testing.T) {
 // check). It gets the env and the loops to add to.
 type breaker func(t *testing.T, e *env, l *loops, r *router)
 
+// runOptions say how runOne builds its cluster and judges it.
+type runOptions struct {
+	topology string  // "netns" or "loopback" (default)
+	brk      breaker // a deliberately broken setup: violations are the caller's to judge
+	tags     string  // build tags for warden (netns only)
+	expect   bool    // violations are expected: do not fail t on them
+}
+
 // runOne executes one schedule and returns its verdict; violations fail t
-// unless brk is set (then the caller judges them).
-func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, brk breaker) runResult {
+// unless o.brk is set or o.expect (then the caller judges them).
+func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, o runOptions) runResult {
+	brk := o.brk
 	began := time.Now()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	res := runResult{Seed: seed, Events: events, Applied: map[string]int{}, Attributed: map[string]int{}, Dir: dir}
+	if o.topology == "" {
+		o.topology = "loopback"
+	}
+	res := runResult{Seed: seed, Topology: o.topology, Events: events, Applied: map[string]int{}, Attributed: map[string]int{}, Dir: dir}
 	histPath := filepath.Join(dir, "history.jsonl")
 	h, err := history.Create(histPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := startEnv(t, h)
+	var e *env
+	if o.topology == "netns" {
+		e = startEnvNetns(t, h, nsOptions{buildTags: o.tags})
+	} else {
+		e = startEnv(t, h)
+	}
 	var names, coords, sched []string
 	for _, in := range e.top.Instances {
 		names = append(names, in.Name)
@@ -164,7 +223,7 @@ func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, brk 
 		sched = append(sched, ev.String())
 	}
 	commit, _ := exec.Command("git", "rev-parse", "HEAD").Output()
-	h.Add(history.Record{Kind: history.KindMeta, Meta: &history.Meta{Seed: seed, Schedule: sched, Instances: names, Coordinators: coords, Commit: strings.TrimSpace(string(commit))}})
+	h.Add(history.Record{Kind: history.KindMeta, Meta: &history.Meta{Seed: seed, Topology: o.topology, Schedule: sched, Instances: names, Coordinators: coords, Commit: strings.TrimSpace(string(commit))}})
 	if err := createTable(e); err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +307,7 @@ func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, brk 
 	}
 	res.Took = time.Since(began)
 	writeArtifacts(t, e, dir, recs, verdict, res)
-	if brk == nil {
+	if brk == nil && !o.expect {
 		for _, v := range verdict.Violations {
 			t.Errorf("seed %d: %s", seed, v)
 		}
@@ -447,8 +506,8 @@ func summaryTable(rs []runResult) string {
 	total := 0
 	for _, r := range rs {
 		total += len(r.Violations)
-		fmt.Fprintf(&b, "seed %d: %d events, %d skipped, %d violations, %d acked, converged %s, took %s\n",
-			r.Seed, len(r.Events), len(r.Skipped), len(r.Violations), r.Stats.Acked, r.Stats.ConvergedAfter.Round(time.Millisecond), r.Took.Round(time.Second))
+		fmt.Fprintf(&b, "seed %d (%s): %d events, %d skipped, %d violations, %d acked, converged %s, took %s\n",
+			r.Seed, r.Topology, len(r.Events), len(r.Skipped), len(r.Violations), r.Stats.Acked, r.Stats.ConvergedAfter.Round(time.Millisecond), r.Took.Round(time.Second))
 	}
 	fmt.Fprintf(&b, "total: %d run(s), %d violation(s)\n", len(rs), total)
 	return b.String()

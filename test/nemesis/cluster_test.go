@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -35,6 +36,7 @@ type env struct {
 	wc   *testutil.WardenCluster
 	h    *history.Writer
 	root map[string]*sql.DB // instance -> root pool (the test's own reads)
+	ns   *nsEnv             // the namespace topology; nil on loopback
 }
 
 // startEnv starts a 4-instance semi-sync sandbox and three warden nodes
@@ -50,7 +52,7 @@ func startEnv(t *testing.T, h *history.Writer) *env {
 	for _, in := range top.Instances {
 		e.root[in.Name] = pool(t, top.MustDSN(in.Name, sandbox.UserRoot), 300*time.Millisecond, 2*time.Second, 2)
 	}
-	fenceURL := e.startFenceService()
+	fenceURL := e.startFenceService("127.0.0.1")
 	dir, err := os.MkdirTemp("", "nemesis-cfg")
 	if err != nil {
 		t.Fatal(err)
@@ -66,15 +68,16 @@ func startEnv(t *testing.T, h *history.Writer) *env {
 	}
 	e.wc = testutil.StartWardens(t, testutil.WardenOptions{Sandbox: top, KeepAutomatic: true, UIDBase: uidBase,
 		Args: []string{"--config", cfg}})
-	e.wc.WaitLeader(t, 30*time.Second)
+	e.waitLeader(30 * time.Second)
 	e.waitTopology(30 * time.Second)
 	return e
 }
 
 // startFenceService serves POST /fence with the port as the body: it SIGKILLs the sandbox instance on that
-// port, like a power-off API. Returns its URL.
-func (e *env) startFenceService() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// port, like a power-off API. It listens on host (the coordinators must
+// reach it). Returns its URL.
+func (e *env) startFenceService(host string) string {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -117,13 +120,76 @@ func pool(t testing.TB, dsn string, dial, rw time.Duration, conns int) *sql.DB {
 	return db
 }
 
+var apiClient = &http.Client{Timeout: 2 * time.Second}
+
+// get GETs path from node n (with the API token on the namespace topology)
+// and decodes a 2xx JSON body into out.
+func (e *env) get(n *testutil.WardenNode, path string, out any) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, n.URL(path), nil)
+	if err != nil {
+		return 0, err
+	}
+	if e.ns != nil {
+		req.Header.Set("Authorization", "Bearer "+e.ns.token)
+	}
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return resp.StatusCode, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return resp.StatusCode, fmt.Errorf("GET %s: %d: %s", n.URL(path), resp.StatusCode, body)
+	}
+	if out == nil {
+		return resp.StatusCode, nil
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return resp.StatusCode, fmt.Errorf("GET %s: decode: %w: %s", n.URL(path), err, body)
+	}
+	return resp.StatusCode, nil
+}
+
+// status reads GET /api/v1/coordinators from n.
+func (e *env) status(n *testutil.WardenNode) (testutil.Coordinators, error) {
+	var st testutil.Coordinators
+	_, err := e.get(n, "/api/v1/coordinators", &st)
+	return st, err
+}
+
+// waitLeader waits until every running node names the same leader.
+func (e *env) waitLeader(timeout time.Duration) {
+	testutil.WaitFor(e.t, timeout, func() (bool, string) {
+		var seen []string
+		agreed := ""
+		for _, n := range e.wc.Nodes {
+			if !n.Proc.Running() {
+				continue
+			}
+			st, err := e.status(n)
+			if err != nil {
+				return false, n.ID + ": " + err.Error()
+			}
+			seen = append(seen, fmt.Sprintf("%s: state=%s leader=%q", n.ID, st.State, st.LeaderID))
+			if st.LeaderID == "" || (agreed != "" && st.LeaderID != agreed) {
+				return false, strings.Join(seen, "; ")
+			}
+			agreed = st.LeaderID
+		}
+		return agreed != "", strings.Join(seen, "; ")
+	})
+}
+
 // waitTopology waits until every node serves the cluster with every instance.
 func (e *env) waitTopology(timeout time.Duration) {
 	m := e.top.Master()
 	for _, n := range e.wc.Nodes {
 		testutil.WaitFor(e.t, timeout, func() (bool, string) {
 			var cl json.RawMessage
-			if _, err := testutil.GetJSON(n.URL("/api/v1/clusters/"+m.Addr()), &cl); err != nil {
+			if _, err := e.get(n, "/api/v1/clusters/"+m.Addr(), &cl); err != nil {
 				return false, err.Error()
 			}
 			got := string(cl)
@@ -176,7 +242,7 @@ func (e *env) writableNow() []string {
 func (e *env) leaderNow() *testutil.WardenNode {
 	votes := map[string]int{}
 	for _, n := range e.wc.Nodes {
-		if st, err := n.Status(); err == nil && st.LeaderID != "" {
+		if st, err := e.status(n); err == nil && st.LeaderID != "" {
 			votes[st.LeaderID]++
 		}
 	}
@@ -210,7 +276,7 @@ func (e *env) recoveries() ([]history.Recovery, error) {
 			continue
 		}
 		var body json.RawMessage
-		if _, err := testutil.GetJSON(n.URL("/api/v1/recoveries"), &body); err != nil {
+		if _, err := e.get(n, "/api/v1/recoveries", &body); err != nil {
 			lastErr = err
 			continue
 		}
@@ -240,7 +306,7 @@ func (e *env) problems() (map[string][]string, error) {
 		if !n.Proc.Running() {
 			continue
 		}
-		if _, err := testutil.GetJSON(n.URL("/api/v1/problems"), &raw); err != nil {
+		if _, err := e.get(n, "/api/v1/problems", &raw); err != nil {
 			lastErr = err
 			continue
 		}

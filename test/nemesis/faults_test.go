@@ -54,43 +54,63 @@ func choose[T any](cands []T, pick int, less func(a, b T) int) (T, bool) {
 
 func byName(a, b string) int { return strings.Compare(a, b) }
 
+// roles are the targets a fault can name, resolved when it starts.
+type roles struct {
+	masters   []string // writable instances now
+	master    string   // the one writable instance, "" if not exactly one
+	replicas  []string // running, not the master
+	leader    *testutil.WardenNode
+	followers []*testutil.WardenNode // running, not the leader
+}
+
+func (r roles) needMaster() error {
+	if r.master == "" {
+		return fmt.Errorf("no single writable master (writable: %v)", r.masters)
+	}
+	return nil
+}
+
+func (r roles) needLeader() error {
+	if r.leader == nil {
+		return fmt.Errorf("no leader named by a majority")
+	}
+	return nil
+}
+
+func byID(a, b *testutil.WardenNode) int { return strings.Compare(a.ID, b.ID) }
+
 // start applies ev (event number id) and returns how to heal it, or an
 // error saying why it could not be applied (then nothing was changed).
 func (in *injector) start(id int, ev schedule.Event) (*active, error) {
 	e := in.e
 	f := &history.Fault{ID: id, Nemesis: string(ev.Nemesis), Phase: history.Start, Param: ev.Param}
 	a := &active{ev: ev, id: id, fault: f}
-	masters := e.writableNow()
-	master := ""
-	if len(masters) == 1 {
-		master = masters[0]
+	r := roles{masters: e.writableNow(), leader: e.leaderNow()}
+	if len(r.masters) == 1 {
+		r.master = r.masters[0]
 	}
-	var replicas []string
 	for _, i := range e.top.Instances {
-		if i.Name != master && e.top.Running(i.Name) {
-			replicas = append(replicas, i.Name)
+		if i.Name != r.master && e.top.Running(i.Name) {
+			r.replicas = append(r.replicas, i.Name)
 		}
 	}
-	leader := e.leaderNow()
-	var followers []*testutil.WardenNode
 	for _, n := range e.wc.Nodes {
-		if n != leader && n.Proc.Running() {
-			followers = append(followers, n)
+		if n != r.leader && n.Proc.Running() {
+			r.followers = append(r.followers, n)
 		}
 	}
-	byID := func(a, b *testutil.WardenNode) int { return strings.Compare(a.ID, b.ID) }
-	needMaster := func() error {
-		if master == "" {
-			return fmt.Errorf("no single writable master (writable: %v)", masters)
+	if e.ns != nil {
+		handled, err := in.startNS(ev, f, a, r)
+		if err != nil {
+			return nil, err
 		}
-		return nil
-	}
-	needLeader := func() error {
-		if leader == nil {
-			return fmt.Errorf("no leader named by a majority")
+		if handled {
+			e.h.Add(history.Record{Kind: history.KindFault, Fault: f})
+			return a, nil
 		}
-		return nil
 	}
+	master, replicas, leader, followers := r.master, r.replicas, r.leader, r.followers
+	needMaster, needLeader := r.needMaster, r.needLeader
 	switch ev.Nemesis {
 	case schedule.KillMaster, schedule.PauseMaster, schedule.KillReplica, schedule.PauseReplica:
 		var target string
@@ -268,6 +288,9 @@ func (in *injector) port(name string) int {
 func (in *injector) ensureInstance(name string) error {
 	if in.e.top.Running(name) {
 		return in.e.top.Resume(name)
+	}
+	if in.e.ns != nil {
+		return in.e.startDB(name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

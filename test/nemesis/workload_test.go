@@ -185,7 +185,7 @@ func startSampler(e *env, l *loops) {
 		l.Go(func() {
 			deadline := time.Now().Add(maxRunTime)
 			for time.Now().Before(deadline) && l.pause(samplePace) {
-				rd := history.Read{Instance: in.Name}
+				rd := history.Read{Instance: in.Name, Sent: time.Now()}
 				ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 				var ro int
 				var at string
@@ -227,7 +227,7 @@ func startLeaderWatch(e *env, l *loops) {
 			deadline := time.Now().Add(maxRunTime)
 			last := "\x00"
 			for time.Now().Before(deadline) && l.pause(leaderPace) {
-				st, err := n.Status()
+				st, err := e.status(n)
 				rec := &history.Leader{Node: n.ID, Leader: st.LeaderID}
 				cur := st.LeaderID
 				if err != nil {

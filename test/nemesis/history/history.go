@@ -64,6 +64,7 @@ type Record struct {
 // Meta describes the run.
 type Meta struct {
 	Seed         uint64   `json:"seed"`
+	Topology     string   `json:"topology,omitempty"` // "netns" or "loopback"
 	Schedule     []string `json:"schedule"`
 	Instances    []string `json:"instances"`    // db1..dbN
 	Coordinators []string `json:"coordinators"` // w1..wN
@@ -88,13 +89,16 @@ type Sample struct {
 }
 
 // Read is one instance's answer. At is the server's own clock when it ran
-// the statement (all instances share the machine's clock); OK is false when
-// it did not answer within the sampler's timeout.
+// the statement (all instances share the machine's clock, unless a nemesis
+// skews one); Sent is the client's clock when it sent the statement (the
+// record's T is when the answer came back). OK is false when it did not
+// answer within the sampler's timeout.
 type Read struct {
 	Instance string    `json:"instance"`
 	OK       bool      `json:"ok"`
 	ReadOnly bool      `json:"read_only,omitempty"`
 	At       time.Time `json:"at,omitzero"`
+	Sent     time.Time `json:"sent,omitzero"`
 	Err      string    `json:"err,omitempty"`
 }
 

@@ -30,14 +30,33 @@ const (
 	StarveCoord   Nemesis = "starve-coord"    // one coordinator limited to Param% of one CPU
 	StarveLeader  Nemesis = "starve-leader"   // the Raft leader limited to Param% of one CPU
 	CutLeaderDB   Nemesis = "cut-leader-db"   // the Raft leader cut from every database port
+
+	// Only on the namespace topology (real links between namespaces).
+	CutAllDB       Nemesis = "cut-all-db"       // every coordinator cut from the master
+	IsolateLeader  Nemesis = "isolate-leader"   // the Raft leader cut from both other coordinators (databases still reachable)
+	RingCoords     Nemesis = "ring-coords"      // one-way ring: each coordinator's packets reach only the next one
+	BridgeCoords   Nemesis = "bridge-coords"    // two coordinators cut from each other; the third (Pick) reaches both
+	OneWayLeader   Nemesis = "oneway-leader"    // the leader's packets to the followers dropped; theirs still reach it
+	CutReplication Nemesis = "cut-repl"         // one replica's replication connection to the master cut (nothing else)
+	LatencyMaster  Nemesis = "latency-master"   // Param ms (±Param/2 jitter) more on every path to and from the master
+	JitterCoords   Nemesis = "jitter-coords"    // Param ms ±Param jitter more between coordinators
+	SkewDB         Nemesis = "skew-db"          // one instance's wall clock shifted by Param seconds (libfaketime)
+	MonotonicCoord Nemesis = "monotonic-coord"  // one coordinator restarted in a time namespace, monotonic clock +Param hours
+	DiskFullLeader Nemesis = "disk-full-leader" // the Raft leader's data dir filesystem filled up
+	WipeCoord      Nemesis = "wipe-coord"       // one coordinator restarted with an empty data dir
 )
 
-// All lists every nemesis Generate may choose, in a fixed order.
-var All = []Nemesis{
+// Loopback lists the nemeses of the loopback topology, in a fixed order.
+var Loopback = []Nemesis{
 	KillMaster, PauseMaster, KillReplica, PauseReplica,
 	KillLeader, PauseLeader, KillFollower, PauseFollower,
 	CutOneCoordDB, CutLeaderDB, CutMajorityDB, LossMaster, StarveCoord, StarveLeader,
 }
+
+// All lists every nemesis, in a fixed order: the namespace topology's set.
+var All = append(slices.Clone(Loopback),
+	CutAllDB, IsolateLeader, RingCoords, BridgeCoords, OneWayLeader, CutReplication,
+	LatencyMaster, JitterCoords, SkewDB, MonotonicCoord, DiskFullLeader, WipeCoord)
 
 // Parse reads a comma-separated list of nemesis names ("all" for All).
 func Parse(s string) ([]Nemesis, error) {
@@ -141,6 +160,19 @@ var bounds = map[Nemesis]struct {
 	LossMaster:    {2 * time.Second, 6 * time.Second, 5, 30},
 	StarveCoord:   {3 * time.Second, 8 * time.Second, 3, 20},
 	StarveLeader:  {3 * time.Second, 8 * time.Second, 3, 20},
+
+	CutAllDB:       {2 * time.Second, 6 * time.Second, 0, 0},
+	IsolateLeader:  {2 * time.Second, 8 * time.Second, 0, 0},
+	RingCoords:     {2 * time.Second, 6 * time.Second, 0, 0},
+	BridgeCoords:   {2 * time.Second, 6 * time.Second, 0, 0},
+	OneWayLeader:   {2 * time.Second, 6 * time.Second, 0, 0},
+	CutReplication: {2 * time.Second, 6 * time.Second, 0, 0},
+	LatencyMaster:  {3 * time.Second, 8 * time.Second, 20, 150},
+	JitterCoords:   {3 * time.Second, 8 * time.Second, 5, 60},
+	SkewDB:         {3 * time.Second, 8 * time.Second, -600, 600},
+	MonotonicCoord: {4 * time.Second, 8 * time.Second, 1, 2400},
+	DiskFullLeader: {3 * time.Second, 8 * time.Second, 0, 0},
+	WipeCoord:      {4 * time.Second, 8 * time.Second, 0, 0},
 }
 
 // Generate returns the events of seed under cfg, ordered by start, never
@@ -184,8 +216,11 @@ func Generate(seed uint64, cfg Config) ([]Event, error) {
 		}
 		deck = deck[1:]
 		e := Event{At: at, Nemesis: n, Duration: d, Pick: rng.IntN(1000)}
-		if b.paramHi > 0 {
+		if b.paramHi > b.paramLo {
 			e.Param = b.paramLo + rng.IntN(b.paramHi-b.paramLo+1)
+			if e.Param == 0 { // 0 means "no parameter": a skew of 0 s is none
+				e.Param = b.paramHi
+			}
 		}
 		out = append(out, e)
 		at = e.Heal() + between(cfg.MinGap, cfg.MaxGap)

@@ -45,9 +45,9 @@ func TestGenerateShape(t *testing.T) {
 				t.Fatalf("seed %d: event %d heals at %s, after the %s window", seed, i, e.Heal(), cfg.Length)
 			case e.Duration < b.min || e.Duration > b.max:
 				t.Fatalf("seed %d: %s lasts %s, want %s..%s", seed, e.Nemesis, e.Duration, b.min, b.max)
-			case b.paramHi > 0 && (e.Param < b.paramLo || e.Param > b.paramHi):
+			case b.paramHi > b.paramLo && (e.Param < b.paramLo || e.Param > b.paramHi):
 				t.Fatalf("seed %d: %s param %d, want %d..%d", seed, e.Nemesis, e.Param, b.paramLo, b.paramHi)
-			case b.paramHi == 0 && e.Param != 0:
+			case b.paramHi == b.paramLo && e.Param != 0:
 				t.Fatalf("seed %d: %s has param %d", seed, e.Nemesis, e.Param)
 			}
 			prevHeal = e.Heal()

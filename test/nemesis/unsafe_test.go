@@ -1,0 +1,63 @@
+package nemesis
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warden-ha/warden/test/nemesis/checker"
+	"github.com/warden-ha/warden/test/nemesis/schedule"
+	"github.com/warden-ha/warden/test/testutil"
+)
+
+// unsafeTag builds a warden that skips the fence before a promotion (the
+// file carrying it belongs to coordinator/; see docs/testing.md). A warden
+// built with it must say so in its log, with the tag's name, so this test
+// can tell a build that honoured the tag from one that ignored it.
+const unsafeTag = "nemesis_unsafe_nofence"
+
+// unsafeSeed is the known seed of TestUnsafeBuildCaught.
+const unsafeSeed = 1616
+
+// TestUnsafeBuildCaught runs the namespace topology with a warden built
+// without the fence before promotion, under hung masters only, and requires
+// the checker to report two writable masters or lost acknowledged rows on
+// a known seed. It runs only with -chaos.unsafe: it needs the tagged file in
+// coordinator/, and it is meant to fail the product, not to pass CI.
+func TestUnsafeBuildCaught(t *testing.T) {
+	if !*flagUnsafe {
+		t.Skip("run with -chaos.unsafe (builds warden with -tags " + unsafeTag + ")")
+	}
+	cfg := schedule.Default(40 * time.Second)
+	cfg.Nemeses = []schedule.Nemesis{schedule.PauseMaster}
+	events, err := schedule.Generate(unsafeSeed, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Print(schedule.Format(unsafeSeed, events))
+	root, err := testutil.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "test", "artifacts", "nemesis", fmt.Sprintf("unsafe-%d", unsafeSeed))
+	res := runOne(t, unsafeSeed, events, dir, runOptions{topology: "netns", tags: unsafeTag, expect: true})
+	honoured := false
+	for _, id := range nsCoords {
+		if b, err := os.ReadFile(filepath.Join(dir, id+".log")); err == nil && strings.Contains(string(b), unsafeTag) {
+			honoured = true
+		}
+	}
+	if !honoured {
+		t.Fatalf("no coordinator log mentions %q: the build tag had no effect (coordinator/ needs the tagged file, docs/testing.md)", unsafeTag)
+	}
+	v := checker.Result{Violations: res.Violations, Stats: res.Stats}
+	if v.Count(checker.SingleWritable)+v.Count(checker.LostAck)+v.Count(checker.LateAckLost) == 0 {
+		t.Errorf("seed %d: the unsafe build was not caught: violations %v (stats %+v)", unsafeSeed, res.Violations, res.Stats)
+	}
+	for _, viol := range res.Violations {
+		t.Logf("caught: %s", viol)
+	}
+}
