@@ -115,6 +115,11 @@ func (a *Actor) KillClientConnections(ctx context.Context, keepUsers []string) (
 		if err != nil {
 			return killed, fmt.Errorf("%s: processlist id %q: %w", a.key, id, err)
 		}
+		// KILL CONNECTION alone: MariaDB marks the session killed and shuts
+		// its socket down before it wakes a thread waiting for a semi-sync
+		// ACK (THD::awake_no_mutex), so that client reads a dead connection,
+		// never an OK; a KILL QUERY first would add a round trip and nothing
+		// else (docs/failover.md, the kill order).
 		if err := a.run.Exec(ctx, fmt.Sprintf("KILL CONNECTION %d", n)); err != nil {
 			if serverErrno(err) == errnoUnknownThread {
 				continue

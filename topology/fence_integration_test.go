@@ -1,9 +1,13 @@
 package topology_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,9 +57,7 @@ func TestFenceWaitsForAHungMaster(t *testing.T) {
 		return acked.Load() > 50, "writer committing on db1"
 	})
 
-	if err := top.Pause("db1"); err != nil {
-		t.Fatal(err)
-	}
+	pauseFrozen(t, top, "db1")
 	resumed := false
 	defer func() {
 		if !resumed {
@@ -140,9 +142,8 @@ func TestFenceKillsACommitWaitingForSemiSync(t *testing.T) {
 	top, p := actionSandbox(t, sandbox.Config{Instances: 2, SemiSync: true, SemiSyncTimeout: 20 * time.Second})
 	app := appTable(t, top)
 	app.SetMaxOpenConns(1)
-	if err := top.Pause("db2"); err != nil {
-		t.Fatal(err)
-	}
+	yesBefore := semiSyncStatus(t, top, "db1", "RPL_SEMI_SYNC_MASTER_YES_TX")
+	pauseFrozen(t, top, "db2")
 	defer top.Resume("db2")
 	insert := make(chan error, 1)
 	go func() {
@@ -170,7 +171,8 @@ func TestFenceKillsACommitWaitingForSemiSync(t *testing.T) {
 		return r[0] != "0", "sessions waiting for a semi-sync ACK: " + r[0]
 	})
 	if returned {
-		t.Fatalf("premise: the insert returned (%v) although db2, the only semi-sync replica, is frozen", early)
+		t.Fatalf("premise: the insert returned (%v) although db2, the only semi-sync replica, is frozen (db1 Rpl_semi_sync_master_yes_tx %s before the insert, %s now)",
+			early, yesBefore, semiSyncStatus(t, top, "db1", "RPL_SEMI_SYNC_MASTER_YES_TX"))
 	}
 	start := time.Now()
 	res, err := p.Fence(tctx(t, 30*time.Second), key(t, top, "db1"), nil, nil, nil)
@@ -181,7 +183,11 @@ func TestFenceKillsACommitWaitingForSemiSync(t *testing.T) {
 	select {
 	case err := <-insert:
 		if err == nil {
-			t.Fatal("the waiting commit was acknowledged to its client")
+			// Evidence for the reader: an ACK counted by db1 means db2 was
+			// not frozen after all (see pauseFrozen); no ACK means the
+			// commit was released without one.
+			t.Fatalf("the waiting commit was acknowledged to its client (db1 Rpl_semi_sync_master_yes_tx %s before the insert, %s now; status %s)",
+				yesBefore, semiSyncStatus(t, top, "db1", "RPL_SEMI_SYNC_MASTER_YES_TX"), semiSyncStatus(t, top, "db1", "RPL_SEMI_SYNC_MASTER_STATUS"))
 		}
 		t.Logf("waiting commit got: %v", err)
 	case <-time.After(10 * time.Second):
@@ -229,9 +235,7 @@ func TestFenceStandbyAfterBacklogFills(t *testing.T) {
 	}()
 	defer func() { close(stop); wg.Wait() }()
 	testutil.WaitFor(t, 10*time.Second, func() (bool, string) { return acked.Load() > 20, "writer committing" })
-	if err := top.Pause("db1"); err != nil {
-		t.Fatal(err)
-	}
+	pauseFrozen(t, top, "db1")
 	resumed := false
 	defer func() {
 		if !resumed {
@@ -288,4 +292,62 @@ func TestFenceStandbyAfterBacklogFills(t *testing.T) {
 		t.Fatalf("killed %d sessions", res.Killed)
 	}
 	t.Logf("commits acknowledged between the resume and the fence: %d", acked.Load()-before)
+}
+
+// pauseFrozen SIGSTOPs an instance and waits until every thread of it is
+// stopped. kill(2) returns once the signal is queued; the group stop starts
+// only when one of the server's threads is scheduled and takes the signal,
+// and until then its other threads keep running. On a loaded machine that
+// took long enough for a "frozen" replica to receive and acknowledge a
+// semi-sync commit (seen: Rpl_semi_sync_master_yes_tx rose by one, and the
+// replica's threads read R/S right after the kill).
+func pauseFrozen(t *testing.T, top *sandbox.Topology, name string) {
+	t.Helper()
+	if err := top.Pause(name); err != nil {
+		t.Fatal(err)
+	}
+	in, err := top.Instance(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 30*time.Second, func() (bool, string) {
+		states, err := threadStates(in.Pid)
+		if err != nil {
+			return false, err.Error()
+		}
+		for st, n := range states {
+			if st != 'T' && st != 't' && n > 0 {
+				return false, fmt.Sprintf("%s (pid %d) thread states %v", name, in.Pid, states)
+			}
+		}
+		return len(states) > 0, fmt.Sprintf("%s (pid %d): no threads", name, in.Pid)
+	})
+}
+
+// threadStates counts the threads of pid by their /proc state letter.
+func threadStates(pid int) (map[byte]int, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[byte]int{}
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		// pid (comm) S ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return nil, fmt.Errorf("%s: unexpected %q", f, b)
+		}
+		out[b[i+2]]++
+	}
+	return out, nil
+}
+
+// semiSyncStatus reads one global status variable of an instance.
+func semiSyncStatus(t *testing.T, top *sandbox.Topology, name, variable string) string {
+	t.Helper()
+	return one(t, top, name, "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = '"+variable+"'")
 }
