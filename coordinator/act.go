@@ -58,9 +58,14 @@ func (r *recoveries) withActor(ctx context.Context, k topology.Key, d time.Durat
 	})
 }
 
-func (r *recoveries) sourceOptions(to topology.Key, mode string) topology.SourceOptions {
+// sourceOptions points a server at to with GTID positioning. The mode is
+// left to the server's flavour: slave_pos on MariaDB (topology's default:
+// every server Warden repoints resumes from what it applied, an old
+// master after adopting its own position), auto-positioning on MySQL,
+// which refuses a MariaDB mode.
+func (r *recoveries) sourceOptions(to topology.Key) topology.SourceOptions {
 	return topology.SourceOptions{Host: to.Host, Port: to.Port, User: r.cfg.ReplicationUser, Password: r.cfg.ReplicationPassword,
-		Mode: mode, ConnectRetry: r.cfg.ConnectRetry, HeartbeatPeriod: r.cfg.HeartbeatPeriod}
+		ConnectRetry: r.cfg.ConnectRetry, HeartbeatPeriod: r.cfg.HeartbeatPeriod}
 }
 
 // preHooks runs the kind's pre hooks: a non-zero exit aborts, before
@@ -105,7 +110,7 @@ func (r *recoveries) repoint(ctx context.Context, rec *election.Recovery, master
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			err := r.withActor(ctx, k, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
-				if err := a.ChangeSource(actx, r.sourceOptions(master, topology.GTIDSlavePos)); err != nil {
+				if err := a.ChangeSource(actx, r.sourceOptions(master)); err != nil {
 					return err
 				}
 				return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)

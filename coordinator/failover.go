@@ -135,7 +135,7 @@ func (r *recoveries) runCandidate(ctx context.Context, rec *election.Recovery, m
 			}
 			donor := s.from
 			err := r.withActor(ctx, cand, r.cfg.CatchUpTimeout, func(actx context.Context, a Actor) error {
-				return a.CatchUpFrom(actx, donor, donorPos, r.sourceOptions(donor, topology.GTIDSlavePos), r.cfg.CatchUpTimeout)
+				return a.CatchUpFrom(actx, donor, donorPos, r.sourceOptions(donor), r.cfg.CatchUpTimeout)
 			})
 			if err != nil {
 				_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepCatchUp, Instance: cand, Error: err.Error(), Message: fmt.Sprintf("catching up from %s failed", donor)})

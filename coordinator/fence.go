@@ -109,7 +109,7 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 		if err := a.AdoptOwnPosition(actx); err != nil {
 			return err
 		}
-		if err := a.ChangeSource(actx, r.sourceOptions(succ, topology.GTIDSlavePos)); err != nil {
+		if err := a.ChangeSource(actx, r.sourceOptions(succ)); err != nil {
 			return err
 		}
 		if err := a.WaitReplicating(actx, r.cfg.ReplicaTimeout); err != nil {
@@ -384,7 +384,7 @@ func (c *Coordinator) adopt(rec election.Recovery, src, succ topology.Key, inst 
 		return
 	}
 	err = r.withActor(ctx, k, r.cfg.ReplicaTimeout+r.cfg.ActionTimeout, func(actx context.Context, a Actor) error {
-		if err := a.ChangeSource(actx, r.sourceOptions(succ, topology.GTIDSlavePos)); err != nil {
+		if err := a.ChangeSource(actx, r.sourceOptions(succ)); err != nil {
 			return err
 		}
 		return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)

@@ -291,11 +291,11 @@ type flavour struct {
 
 var (
 	mariadb = flavour{name: "mariadb", version: "10.11.19-MariaDB-0+deb12u1-log", flavor: topology.FlavorMariaDB,
-		pos: func(seq int) string { return fmt.Sprintf("0-1-%d", seq) }, repoMode: topology.GTIDSlavePos,
+		pos: func(seq int) string { return fmt.Sprintf("0-1-%d", seq) }, repoMode: "",
 		changeStatement: "MASTER_USE_GTID = slave_pos"}
 	mysql = flavour{name: "mysql", version: "8.0.36", flavor: topology.FlavorMySQL,
 		pos:      func(seq int) string { return fmt.Sprintf("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-%d", seq) },
-		repoMode: topology.GTIDSlavePos, changeStatement: "CHANGE REPLICATION SOURCE TO"}
+		repoMode: "", changeStatement: "CHANGE REPLICATION SOURCE TO"}
 )
 
 func (fl flavour) master(k topology.Key, seq int) *topology.Instance {

@@ -115,7 +115,7 @@ func (r *recoveries) actSwitchover(ctx context.Context, rec *election.Recovery, 
 				if err := a.AdoptOwnPosition(actx); err != nil {
 					return err
 				}
-				if err := a.ChangeSource(actx, r.sourceOptions(cand, topology.GTIDSlavePos)); err != nil {
+				if err := a.ChangeSource(actx, r.sourceOptions(cand)); err != nil {
 					return err
 				}
 				return a.WaitReplicating(actx, r.cfg.ReplicaTimeout)
