@@ -110,7 +110,7 @@ func startEnvNetns(t *testing.T, h *history.Writer, o nsOptions) *env {
 	began := time.Now()
 	e.startWardensNetns(o)
 	e.waitLeader(60 * time.Second)
-	t.Logf("netns: coordinators elected a leader in %s", time.Since(began).Round(time.Millisecond))
+	t.Logf("netns: coordinators started and elected a leader in %s", time.Since(began).Round(time.Millisecond))
 	e.waitTopology(60 * time.Second)
 	t.Logf("netns: every coordinator serves the topology after %s", time.Since(began).Round(time.Millisecond))
 	return e
@@ -323,7 +323,9 @@ func (e *env) startDB(name string) error {
 // 64 MiB tmpfs of its own (the disk-full nemesis fills it).
 func (e *env) startWardensNetns(o nsOptions) {
 	t, ns := e.t, e.ns
+	began := time.Now()
 	bin := buildWarden(t, o.buildTags)
+	t.Logf("netns: warden binary ready in %s", time.Since(began).Round(time.Millisecond))
 	root, err := os.MkdirTemp("", fmt.Sprintf("warden-nemesis-%d-", os.Getpid()))
 	if err != nil {
 		t.Fatal(err)

@@ -270,11 +270,23 @@ func faultLabel(f *history.Fault) string {
 		s += " " + strings.Join(f.Coordinators, ",") + " -/- all"
 	case len(f.Coordinators) > 0 && len(f.Instances) == 1:
 		s += " " + strings.Join(f.Coordinators, ",") + " -/- " + f.Instances[0]
+	case len(f.Instances)+len(f.Coordinators) == 0 && f.Detail != "":
+		// Faults on paths or clocks name their targets in the detail.
+		return s + ": " + f.Detail
 	default:
 		s += " " + strings.Join(append(slices.Clone(f.Instances), f.Coordinators...), ",")
 	}
 	if f.Param != 0 {
-		s += fmt.Sprintf(" %d%%", f.Param)
+		unit := "%"
+		switch {
+		case strings.HasPrefix(f.Nemesis, "latency") || strings.HasPrefix(f.Nemesis, "jitter"):
+			unit = "ms"
+		case strings.HasPrefix(f.Nemesis, "skew"):
+			unit = "s"
+		case strings.HasPrefix(f.Nemesis, "monotonic"):
+			unit = "h"
+		}
+		s += fmt.Sprintf(" %d%s", f.Param, unit)
 	}
 	return s
 }
