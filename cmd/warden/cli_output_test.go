@@ -138,10 +138,13 @@ func TestCLIOutputJSON(t *testing.T) {
 	}
 }
 
-// TestCLIDryRunPlans renders recorded dry-run answers: the old shape
-// (steps as sentences, a refusal as a first step "refuse: ...") recorded
-// from today's server, and the typed plan of issue 14. A plan that would
-// be refused exits with the refusal's code in both output formats.
+// TestCLIDryRunPlans renders dry-run answers: the old shape (steps as
+// sentences, a refusal as a first step "refuse: ...") and the typed plan
+// of issue 14, both recorded from real servers by test/clie2e (the -o json
+// output it logs), plus hand-written typed plans for what a sandbox does
+// not show (a 400 refusal, skipped steps, an alias, a --to successor). A
+// plan that would be refused exits with the refusal's code in both output
+// formats.
 func TestCLIDryRunPlans(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -160,6 +163,15 @@ func TestCLIDryRunPlans(t *testing.T) {
 			want: []string{"does not answer", "steps:", "   1. ", "promote "}, notWant: []string{"WOULD REFUSE", "refuse:"}},
 		{name: "old shape, switchover", fixture: "cli_plan_old_switchover.json", kind: "switchover", exit: 0,
 			want: []string{"switchover plan for", "answers probes", "set read_only=ON", "   2. "}, notWant: []string{"WOULD REFUSE"}},
+		{name: "typed (recorded), healthy master: would refuse", fixture: "cli_plan_typed_failover_healthy.json", kind: "failover", exit: exitConflict,
+			want: []string{"failover plan for {C} (dry run, nothing done)", "answers probes", "WOULD REFUSE", "[master_healthy, HTTP 409]", "RANK", "fence:\n  sql ",
+				"   1. hook pre_failover: ", "        SET GLOBAL read_only = ON\n", "hooks: pre_failover, "},
+			errWant: "failover of {C} would be refused (dry run, nothing done): {C} answers probes: master is reachable; use a switchover: conflict (HTTP 409 master_healthy)"},
+		{name: "typed (recorded), dead master", fixture: "cli_plan_typed_failover_dead.json", kind: "failover", exit: 0,
+			want: []string{"does not answer", "promote ", "        RESET REPLICA ALL\n", "repoint "}, notWant: []string{"WOULD REFUSE"}},
+		{name: "typed (recorded), switchover", fixture: "cli_plan_typed_switchover.json", kind: "switchover", exit: 0,
+			want:    []string{"   2. set-read-only {C}: ", "wait-gtid ", "rejoin {C}: ", "rollback (if it fails before the promotion):\n   1. set-writable {C}: "},
+			notWant: []string{"WOULD REFUSE"}},
 		{name: "typed, refused with 409", fixture: "cli_plan_typed_refused.json", kind: "failover", exit: exitConflict,
 			want:    []string{"failover plan for 127.0.0.1:23306 (orders)", "flavor", "mariadb", "(most advanced GTID position)", "[master_healthy, HTTP 409]", "promotion rule must_not", "  none\n"},
 			errWant: "failover of 127.0.0.1:23306 (orders) would be refused (dry run, nothing done): 127.0.0.1:23306 answers probes (use a switchover) (HTTP 409 master_healthy)"},

@@ -25,7 +25,13 @@ type dryRun struct {
 		MasterReachable bool                     `json:"master_reachable"`
 		Candidate       topology.Key             `json:"candidate"`
 		Matrix          topology.CandidateMatrix `json:"matrix"`
-		Steps           []string                 `json:"steps"`
+		// Sentences from servers before the typed plan, objects since:
+		// the CLI renders both (cmd/warden/cli_plan.go).
+		Steps   []json.RawMessage `json:"steps"`
+		Refusal *struct {
+			Code       string `json:"code"`
+			HTTPStatus int    `json:"http_status"`
+		} `json:"refusal"`
 	} `json:"plan"`
 }
 
@@ -52,6 +58,9 @@ func TestCLIFailover(t *testing.T) {
 	p := plan.Plan
 	if !plan.DryRun || p.Master != keyOf(master) || !p.MasterReachable || len(p.Matrix.Candidates) != 3 || p.Candidate.IsZero() {
 		t.Fatalf("failover --dry-run on a healthy cluster: %+v; want master %s reachable, 3 candidates, a chosen one", plan, keyOf(master))
+	}
+	if p.Refusal != nil && p.Refusal.HTTPStatus != 409 {
+		t.Errorf("failover --dry-run on a healthy cluster: refusal %+v, want HTTP 409", *p.Refusal)
 	}
 	if !strings.HasPrefix(r.stderr, "warden: failover of "+e.cluster+" would be refused") || strings.Count(r.stderr, "warden:") != 1 {
 		t.Errorf("failover --dry-run -o json: stderr %q, want one line saying it would be refused", r.stderr)
