@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,6 +165,109 @@ func TestUI(t *testing.T) {
 		}
 	})
 
+	t.Run("lag sparklines from this node's probes, updated without a reload", func(t *testing.T) {
+		b.t = t
+		b.open("#/cluster/" + url.PathEscape(e.cname))
+		b.waitJS(30*time.Second, treeJS, want)
+		b.do(chromedp.Evaluate[chromedp.Void](`window.noReload = true`))
+		// The replicas, in tree order; the master has no series. The node
+		// samples every http.lag_history_interval (10 s by default), so
+		// the cluster's members may need a sample or two to appear.
+		rows := fmt.Sprintf("%s,%s,%s", k["db2"], k["db4"], k["db3"])
+		b.waitJS(60*time.Second, `[...document.querySelectorAll('svg.lag-chart .lag-row')].map(r => r.dataset.instance).join(',')`, rows)
+		for _, name := range []string{"db2", "db3", "db4"} {
+			txt, _ := eval[string](b, fmt.Sprintf(`document.querySelector('svg.lag-chart .lag-row[data-instance="%s"]')?.textContent || ''`, k[name]))
+			if !strings.Contains(txt, k[name]) || !regexp.MustCompile(`now \d+(\.\d)?s`).MatchString(txt) || !strings.Contains(txt, "max ") {
+				t.Errorf("%s lag row %q: want its name, now <n>s and max", name, txt)
+			}
+		}
+		axis, _ := eval[string](b, `[...document.querySelectorAll('svg.lag-chart > text.axis')].map(e => e.textContent).join(' ')`)
+		if !strings.HasPrefix(axis, "now") || !strings.Contains(axis, "−60 min") {
+			t.Errorf("time axis %q", axis)
+		}
+		b.screenshot("02b-topology-lag")
+		first := b.waitJS(5*time.Second, `document.querySelector('.lag-newest')?.textContent || ''`, "")
+		before := b.count("/lag?since=")
+		b.waitJS(60*time.Second, `document.querySelector('.lag-newest')?.textContent !== '`+first+`' ? 'moved' : ''`, "moved")
+		if b.count("/lag?since=") == before {
+			t.Error("the chart moved without a ?since= request")
+		}
+		if ok, _ := eval[bool](b, `window.noReload === true`); !ok {
+			t.Fatal("the page reloaded")
+		}
+	})
+
+	t.Run("alias: set from the cluster page, shown, refused when bad, cleared", func(t *testing.T) {
+		b.t = t
+		page := "#/cluster/" + url.PathEscape(e.cname)
+		b.open(page)
+		b.waitJS(30*time.Second, treeJS, want)
+		setAlias := func(v string) string {
+			b.click(".toolbar button", "Alias")
+			// What a user types (the field starts with the current alias).
+			js, _ := json.Marshal(v)
+			b.do(chromedp.Evaluate[chromedp.Void](`(() => { const i = document.querySelector('dialog input[name=alias]'); i.value = ` + string(js) + `;
+				i.dispatchEvent(new Event('input', {bubbles: true})); })()`))
+			if v == "Orders EU" {
+				return b.waitJS(10*time.Second, `document.querySelector('dialog .plan .hint')?.innerText || ''`, "")
+			}
+			b.waitJS(10*time.Second, `document.querySelector('dialog button.primary:not([disabled])') ? 'ready' : ''`, "ready")
+			b.click("dialog button.primary", "Save alias")
+			res := b.waitJS(15*time.Second, `document.querySelector('dialog .ok-box, dialog .result .error')?.innerText || ''`, "")
+			b.click("dialog button", "Close")
+			b.waitJS(10*time.Second, `document.querySelector('dialog') ? '' : 'closed'`, "closed")
+			return res
+		}
+		// A bad alias is refused before anything is sent, naming the field.
+		hint := setAlias("Orders EU")
+		if !strings.Contains(hint, "alias") || !strings.Contains(hint, "not valid") {
+			t.Errorf("bad alias hint %q", hint)
+		}
+		if d, _ := eval[bool](b, `document.querySelector('dialog button.primary').disabled`); !d {
+			t.Error("a bad alias can be confirmed")
+		}
+		b.click("dialog button", "Cancel")
+		b.waitJS(10*time.Second, `document.querySelector('dialog') ? '' : 'closed'`, "closed")
+
+		if res := setAlias("orders-eu"); !strings.Contains(res, "Done") {
+			t.Fatalf("set alias: %q", res)
+		}
+		b.waitJS(15*time.Second, `document.querySelector('.page-head h1')?.innerText || ''`, "Cluster orders-eu ("+e.cname+")")
+		if s, _ := eval[string](b, `document.querySelector('.page-body .summary .alias')?.innerText || ''`); s != "“orders-eu”" {
+			t.Errorf("cluster header alias %q", s)
+		}
+		b.screenshot("02c-topology-alias")
+		// The alias is a name: the cluster page answers by it.
+		b.open("#/cluster/orders-eu")
+		b.waitJS(30*time.Second, treeJS, want)
+		b.waitJS(15*time.Second, `document.querySelector('.page-head h1')?.innerText || ''`, "Cluster orders-eu ("+e.cname+")")
+		b.open("#/clusters")
+		row := b.waitJS(15*time.Second, `document.querySelector('tr[data-key="cluster:`+e.cname+`"] .cluster-name')?.innerText || ''`, "")
+		if !strings.Contains(row, e.cname) || !strings.Contains(row, "“orders-eu”") {
+			t.Errorf("overview names the cluster %q, want its name and “orders-eu”", row)
+		}
+		b.do(chromedp.SendKeys(chromedp.CSS("#filter"), "orders"))
+		b.waitJS(5*time.Second, `[...document.querySelectorAll('tbody tr')].map(r => r.dataset.key).join(',')`, "cluster:"+e.cname)
+		// Empty the filter again (it is kept across visits of the page).
+		b.do(chromedp.Evaluate[chromedp.Void](`(() => { const f = document.querySelector('#filter'); f.value = ''; f.dispatchEvent(new Event('input')); })()`))
+		b.waitJS(5*time.Second, `document.querySelectorAll('tbody tr').length + ''`, "1")
+
+		b.open(page)
+		b.waitJS(30*time.Second, treeJS, want)
+		if res := setAlias(""); !strings.Contains(res, "cleared") {
+			t.Fatalf("clear alias: %q", res)
+		}
+		b.waitJS(15*time.Second, `document.querySelector('.page-head h1')?.innerText || ''`, "Cluster "+e.cname)
+		if s, _ := eval[string](b, `document.querySelector('.page-body .summary .alias')?.innerText || ''`); s != "" {
+			t.Errorf("cluster header still shows an alias %q", s)
+		}
+		// Set again: the recovery pages below show it.
+		if res := setAlias("orders"); !strings.Contains(res, "Done") {
+			t.Fatalf("set alias again: %q", res)
+		}
+		b.waitJS(15*time.Second, `document.querySelector('.page-head h1')?.innerText || ''`, "Cluster orders ("+e.cname+")")
+	})
+
 	t.Run("downtime through the UI, dialog survives live updates", func(t *testing.T) {
 		b.t = t
 		b.open("#/cluster/" + url.PathEscape(e.cname))
@@ -238,6 +342,10 @@ func TestUI(t *testing.T) {
 		b.screenshot("06-problems")
 		b.open("#/cluster/" + url.PathEscape(e.cname))
 		b.waitJS(30*time.Second, `document.querySelector('li.link-stopped, li.link-broken') ? 'yes' : ''`, "yes")
+		// The lag chart draws the stop as a null stretch ("not
+		// replicating") once a sample has seen it.
+		row := fmt.Sprintf(`document.querySelector('svg.lag-chart .lag-row[data-instance="%s"]')`, k["db3"])
+		b.waitJS(60*time.Second, row+`?.querySelector('.lag-null') && `+row+`.textContent.includes('now n/a (not replicating)') ? 'gap' : ''`, "gap")
 		b.screenshot("07-topology-replica-stopped")
 	})
 
@@ -286,6 +394,9 @@ func TestUI(t *testing.T) {
 		b.click("dialog .ok-box a", "#")
 		b.waitJS(60*time.Second, `document.querySelector('.page-body .summary')?.innerText.includes('succeeded') ? 'done' : ''`, "done")
 		recHash, _ := eval[string](b, `location.hash`)
+		if s, _ := eval[string](b, `document.querySelector('.page-body .summary .cluster-name')?.innerText || ''`); !strings.Contains(s, "“orders”") {
+			t.Errorf("recovery page names the cluster %q, want its alias “orders” beside it", s)
+		}
 		b.screenshot("12-switchover-recovery")
 		// Acknowledge it through the UI: an unacknowledged recovery blocks
 		// automatic ones on the cluster for 15 minutes (anti-flapping), and

@@ -137,6 +137,7 @@ export function lagPanel(d, order = []) {
       h('p', { class: 'muted small' }, d.error ? ['✖ ', d.error] : rows.length ? `No sample yet: the first comes within ${d.interval}s.` : 'No replica has lag history yet.'));
   }
   const t0 = end - d.window;
+  const first = Math.min(...rows.filter((x) => x.points.length).map((x) => x.points[0][0]));
   const x0 = NAME + 10;
   const xw = W - x0 - VALUES - 10;
   const X = (t) => x0 + ((t - t0) / d.window) * xw;
@@ -161,7 +162,8 @@ export function lagPanel(d, order = []) {
       h('span', { class: 'lg-swatch lag-line' }), ' lag  ',
       h('span', { class: 'lg-swatch lag-null' }), ' ▨ not replicating (no value)  ',
       h('span', { class: 'lg-swatch lag-warn' }), ` - - ${WARN_S}s (lagging)`,
-      '. Newest sample ', h('span', { class: 'mono lag-newest' }, clock(end)), '.',
+      '. Newest sample ', h('span', { class: 'mono lag-newest' }, clock(end)),
+      first > t0 + 2 * d.interval ? [', first ', h('span', { class: 'mono' }, clock(first)), ' (this node keeps what it sampled since it started)'] : null, '.',
       d.error ? h('span', { class: 'bad' }, ' ✖ not updating: ', d.error) : null));
 }
 

@@ -138,7 +138,11 @@ function typedPlan(p, opts) {
   const steps = Array.isArray(p.steps) ? p.steps : [];
   const fence = Array.isArray(p.fence) ? p.fence : [];
   const hooks = Array.isArray(p.hooks) ? p.hooks : [];
-  const other = Object.entries(p).filter(([k]) => !TYPED.has(k));
+  // Other lists of steps (a rollback) get a list of their own; any other
+  // field is a fact.
+  const isSteps = (x) => Array.isArray(x) && x.length && x.every((s) => s && typeof s === 'object' && 'kind' in s && ('summary' in s || 'sql' in s));
+  const other = Object.entries(p).filter(([k, x]) => !TYPED.has(k) && !isSteps(x));
+  const lists = Object.entries(p).filter(([k, x]) => !TYPED.has(k) && isSteps(x));
   const chosenWord = past ? 'promoted' : req ? 'would be promoted' : 'would be chosen';
   return h('div', { class: 'typed-plan' },
     ref ? h('div', { class: 'error refusal', role: 'alert' },
@@ -150,13 +154,14 @@ function typedPlan(p, opts) {
       p.flavor ? ['Flavor', p.flavor] : null,
       ['Master', h('span', null, h('span', { class: 'mono' }, keyText(p.master) || '—'),
         'master_reachable' in p ? (p.master_reachable ? ' ✔ answers probes' : ' ✖ does not answer') : '')],
-      ...other.map(([k, x]) => [label(k), value(x)]),
     ], 'cols'),
+    other.length ? dl(other.map(([k, x]) => [label(k), value(x)])) : null,
     succ ? h('p', { class: 'successor' }, past ? '→ planned to promote ' : '→ would promote ', h('strong', { class: 'mono' }, succ),
       p.reason ? h('span', null, ' — ', p.reason) : null)
       : ref ? null : h('p', { class: 'successor muted' }, past ? 'The plan promoted no replica.' : 'No replica would be promoted.', p.reason ? ' ' + p.reason : ''),
     steps.length ? [h('h4', null, ref ? 'Steps it would have taken' : past ? 'Steps planned' : 'Steps it would take'),
       h('ol', { class: 'steps-list typed' }, steps.map(stepItem))] : null,
+    lists.map(([k, x]) => [h('h4', null, k === 'rollback' ? 'Rollback (if a step fails)' : label(k)), h('ol', { class: 'steps-list typed' }, x.map(stepItem))]),
     fence.length ? [h('h4', null, 'Fence'), table(['Method', 'Target', 'What'], fence.map((f) => h('tr', null,
       h('td', { class: 'nowrap' }, '⊠ ' + (f.method || '—')), h('td', { class: 'mono nowrap' }, keyText(f.target) || '—'), h('td', null, f.detail || ''))), 'grid compact')] : null,
     cands ? [h('h4', null, 'Candidates'), Array.isArray(cands) && cands.length
@@ -174,7 +179,8 @@ function stepItem(st) {
   const sql = Array.isArray(st.sql) ? st.sql : st.sql ? [String(st.sql)] : [];
   return h('li', { 'data-step': st.kind || '', value: Number.isInteger(st.n) && st.n > 0 ? st.n : null },
     st.kind ? h('span', { class: 'badge ' + (/fence/.test(st.kind) ? 'fence' : st.kind === 'promote' ? 'ok' : st.kind === 'hook' ? 'info' : 'muted') }, st.kind) : null, ' ',
-    keyText(st.target) ? [h('span', { class: 'mono' }, keyText(st.target)), ' '] : null,
+    // The target, unless the sentence already names it.
+    keyText(st.target) && !String(st.summary || '').includes(keyText(st.target)) ? [h('span', { class: 'mono' }, keyText(st.target)), ' '] : null,
     st.summary || '',
     sql.length ? h('pre', { class: 'sql' }, sql.join('\n')) : null);
 }
