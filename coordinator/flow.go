@@ -115,6 +115,12 @@ func (r *recoveries) audit(ctx context.Context, k *recoveryKind, rec *election.R
 	if post != "" {
 		r.env.fire(ctx, r.env.recoveryEvent(post, rec, res.successor, res.lost, res.err == nil, desc))
 	}
+	if !res.successor.IsZero() {
+		// The publication about to run groups the tree from this node's
+		// cache, where the new master was last probed as a replica of the
+		// old one: it would name the old master again until the next pass.
+		r.env.refresh(ctx, []topology.Key{res.successor})
+	}
 	// Publish the new tree at once rather than at the next interval.
 	r.env.treeChanged()
 }
