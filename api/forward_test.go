@@ -251,4 +251,36 @@ func TestForwardingInElectionCluster(t *testing.T) {
 		}
 		return true, ""
 	})
+
+	// A cluster alias set through a follower is replicated, unique on
+	// every node, and names the cluster on every node.
+	db1 := topology.Key{Host: "db1", Port: 3306}
+	if _, err := leader.node.Propose(t.Context(), election.TopologyUpdate{UpsertClusters: []election.Cluster{
+		{Name: "db1:3306", Master: db1}, {Name: "db2:3306", Master: topology.Key{Host: "db2", Port: 3306}}}}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 5*time.Second, func() (bool, string) {
+		for _, an := range nodes {
+			if len(an.node.FSM().Clusters()) != 2 {
+				return false, an.node.ID() + " lacks the clusters"
+			}
+		}
+		return true, ""
+	})
+	if resp := send(t, http.MethodPut, follower.hs.URL+"/api/v1/clusters/db1:3306/alias", RoleOperator, `{"alias":"orders"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("alias via follower: %d %s", resp.StatusCode, recorderOf(t, resp).Body)
+	}
+	resp = send(t, http.MethodPut, follower.hs.URL+"/api/v1/clusters/db2:3306/alias", RoleOperator, `{"alias":"orders"}`)
+	wantError(t, recorderOf(t, resp), http.StatusConflict, "alias_taken", "")
+	testutil.WaitFor(t, 5*time.Second, func() (bool, string) {
+		var seen []string
+		for _, an := range nodes {
+			w := recorderOf(t, send(t, http.MethodGet, an.hs.URL+"/api/v1/clusters/orders", RoleViewer, ""))
+			seen = append(seen, fmt.Sprintf("%s: %d", an.node.ID(), w.Code))
+			if w.Code != http.StatusOK || decode[ClusterView](t, w).Name != "db1:3306" {
+				return false, strings.Join(seen, ", ")
+			}
+		}
+		return true, ""
+	})
 }
