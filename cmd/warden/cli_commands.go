@@ -171,7 +171,7 @@ func instancePath(k topology.Key) string {
 func newClustersCmd() *cobra.Command {
 	return clientCmd("clusters", "List clusters: master, instances, open problems", cobra.NoArgs,
 		func(cmd *cobra.Command, c *client, o *clientOptions, _ []string) error {
-			var out struct{ Clusters []clusterSummary }
+			var out struct{ Clusters []api.ClusterSummary }
 			if done, err := get(cmd, c, o, "/api/v1/clusters", &out); done || err != nil {
 				return err
 			}
@@ -213,7 +213,7 @@ func newProblemsCmd() *cobra.Command {
 			if cluster != "" {
 				path += "?cluster=" + url.QueryEscape(cluster)
 			}
-			var out struct{ Problems []problemView }
+			var out struct{ Problems []api.ProblemView }
 			if done, err := get(cmd, c, o, path, &out); done || err != nil {
 				return err
 			}

@@ -371,3 +371,43 @@ func TestCLIUsageErrorText(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIAliasAgainstTheAPI: the alias commands through the real API
+// handlers and FSM: the alias shows in clusters, problems, recoveries and
+// instance, works as CLUSTER, and is gone after clear.
+func TestCLIAliasAgainstTheAPI(t *testing.T) {
+	s := newCLIServer(t)
+	api := []string{"--api", s.addr(), "--token", cliToken}
+	cli := func(args ...string) (string, error) { return runCLI(t, append(args, api...)...) }
+	if out, err := cli("alias", "set", "main", "orders"); err != nil || out != "cluster main: alias orders\n" {
+		t.Fatalf("alias set: %v %q", err, out)
+	}
+	if got := s.node.fsm.ClusterAlias("main"); got != "orders" {
+		t.Fatalf("FSM alias %q after alias set", got)
+	}
+	for _, tc := range []struct {
+		args []string
+		re   string
+	}{
+		{[]string{"clusters"}, `(?m)^main\s+orders\s+db1:3306\s+2\s+1$`},
+		{[]string{"topology", "orders"}, `(?m)^db1:3306 \[master`},
+		{[]string{"problems", "--cluster", "orders"}, `(?m)^ReplicaLagging\s+main \(orders\)\s+db2:3306`},
+		{[]string{"recoveries"}, `(?m)^3\s+main \(orders\)\s+db0:3306`},
+		{[]string{"recoveries", "3"}, `(?m)^cluster\s+main \(orders\)$`},
+		{[]string{"instance", "db2:3306"}, `(?m)^cluster\s+main \(orders\)$`},
+	} {
+		out, err := cli(tc.args...)
+		if err != nil || !regexp.MustCompile(tc.re).MatchString(out) {
+			t.Errorf("%v: %v, want a line matching %s:\n%s", tc.args, err, tc.re, out)
+		}
+	}
+	if _, err := cli("alias", "set", "main", "Not:Valid"); exitOf(err) != exitUsage || !strings.Contains(err.Error(), "alias") {
+		t.Errorf("a bad alias: exit %d %v, want 2 naming alias", exitOf(err), err)
+	}
+	if out, err := cli("alias", "clear", "orders"); err != nil || out != "cluster main: alias cleared\n" {
+		t.Fatalf("alias clear: %v %q", err, out)
+	}
+	if _, err := cli("topology", "orders"); exitOf(err) != exitNotFound {
+		t.Errorf("topology by a cleared alias: exit %d %v, want 3", exitOf(err), err)
+	}
+}

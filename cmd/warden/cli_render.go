@@ -52,14 +52,8 @@ func ts(t time.Time) string {
 	return t.Local().Format(time.DateTime)
 }
 
-// clusterSummary is a row of GET /clusters with the cluster's alias,
-// which servers send from issue 15 on (absent before: shown as "-").
-type clusterSummary struct {
-	api.ClusterSummary
-	Alias string `json:"alias"`
-}
-
-func renderClusters(w io.Writer, cs []clusterSummary) error {
+// renderClusters: servers before aliases send no "alias": shown as "-".
+func renderClusters(w io.Writer, cs []api.ClusterSummary) error {
 	tw := table(w)
 	fmt.Fprintln(tw, "CLUSTER\tALIAS\tMASTER\tINSTANCES\tPROBLEMS")
 	for _, c := range cs {
@@ -130,7 +124,7 @@ func renderInstance(w io.Writer, v api.InstanceView) error {
 	tw := table(w)
 	row := func(k, val string) { fmt.Fprintf(tw, "%s\t%s\n", k, val) }
 	row("instance", in.Key.String())
-	row("cluster", orDash(v.Cluster))
+	row("cluster", orDash(clusterLabel(v.Cluster, v.ClusterAlias)))
 	row("role", v.Role)
 	row("state", v.State)
 	row("version", strings.TrimSpace(in.Version+" "+string(in.Flavor)))
@@ -187,19 +181,14 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-// problemView and recoveryView add the cluster's alias, which servers send
-// as "cluster_alias" from issue 15 on.
-type problemView struct {
-	api.ProblemView
-	ClusterAlias string `json:"cluster_alias"`
-}
-
+// recoveryView is a recovery record with its cluster's alias, as
+// GET /recoveries sends it ("cluster_alias", absent when none).
 type recoveryView struct {
 	election.Recovery
 	ClusterAlias string `json:"cluster_alias"`
 }
 
-func renderProblems(w io.Writer, ps []problemView) error {
+func renderProblems(w io.Writer, ps []api.ProblemView) error {
 	if len(ps) == 0 {
 		_, err := fmt.Fprintln(w, "no problems")
 		return err
