@@ -460,6 +460,12 @@ func TestUI(t *testing.T) {
 		b.screenshot("16-topology-after-failover")
 		b.open("#/clusters")
 		b.waitJS(15*time.Second, `document.querySelector('tbody tr') ? 'ok' : ''`, "ok")
+		// The overview counts the dead old master too, and is not "ok".
+		row := b.waitJS(15*time.Second, `(() => { const r = document.querySelector('tr[data-key="cluster:`+e.cname+`"]');
+			return r && r.querySelector('td.detached').innerText === '⚠ 1 detached' ? r.innerText.replace(/\s+/g, ' ') : ''; })()`, "")
+		if !strings.Contains(row, "warning") || !strings.Contains(row, "“orders”") {
+			t.Errorf("overview row after the failover: %q, want warning, 1 detached and the alias", row)
+		}
 		b.screenshot("16b-clusters-after-failover")
 		b.open("#/recoveries")
 		b.waitJS(15*time.Second, `document.querySelector('tr[data-key^="rec:"]') ? 'ok' : ''`, "ok")
