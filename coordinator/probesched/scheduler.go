@@ -386,3 +386,8 @@ func (s *Scheduler[K, R]) DelaySince(t time.Time) time.Duration {
 
 // Behind reports whether DelaySince(t) exceeds LateAfter.
 func (s *Scheduler[K, R]) Behind(t time.Time) bool { return s.DelaySince(t) > s.cfg.LateAfter }
+
+func (h Health) String() string {
+	return fmt.Sprintf("keys=%d suspects=%d in_flight=%d backlog=%d oldest_wait=%s max_delay=%s started=%d late=%d free_workers=%d",
+		h.Keys, h.Suspects, h.InFlight, h.Backlog, h.OldestWait, h.MaxDelay, h.Started, h.Late, h.FreeWorkers)
+}
