@@ -120,10 +120,10 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		c.fencer = f
 	}
 	c.verdicts = newVerdictSync(cfg.NodeID, raft, log.With("loop", "verdicts"))
-	c.detector = newDetector(c)
 	if actors != nil {
 		c.recovery = newRecoveries(c, cfg.Recovery, actors)
 	}
+	c.detector = newDetector(c)
 	if s, ok := prober.(Sampler); ok {
 		c.sampler = s
 	}

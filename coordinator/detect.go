@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -15,9 +16,15 @@ import (
 // detector runs on the leader: it builds one snapshot of facts per
 // instance with replicas (votes from the replicated verdicts, the replicas'
 // view from this node's live cache), runs the pure predicates and publishes
-// the problems when they change.
+// the problems when they change. It reaches the rest of the coordinator
+// through detectorEnv and offers problems to a recoveryStarter.
 type detector struct {
-	c       *Coordinator
+	raft    Raft
+	env     detectorEnv
+	starter recoveryStarter // nil: this node acts on no database
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
 	lastSig string
 	// next is when a suspect master's replicas will have received
 	// nothing for heartbeat+grace, by this node's latest samples: the
@@ -31,8 +38,27 @@ type detector struct {
 	announced map[string]bool
 }
 
+// detectorEnv is what the detector reads besides the replicated state.
+type detectorEnv interface {
+	// liveSnapshot is this node's live cache.
+	liveSnapshot() map[topology.Key]live
+	replacedMasters() map[topology.Key]topology.Key
+	fire(ctx context.Context, ev HookEvent) []HookResult
+}
+
+// recoveryStarter starts the recovery a problem triggers, or says why not.
+type recoveryStarter interface {
+	consider(p election.Problem, now time.Time) string
+}
+
+func (c *Coordinator) liveSnapshot() map[topology.Key]live { return c.cache.snapshot() }
+
 func newDetector(c *Coordinator) *detector {
-	return &detector{c: c, wake: make(chan struct{}, 1)}
+	d := &detector{raft: c.raft, env: c, cfg: c.cfg, log: c.log, now: func() time.Time { return c.now() }, wake: make(chan struct{}, 1)}
+	if c.recovery != nil {
+		d.starter = c.recovery
+	}
+	return d
 }
 
 // poke asks for an evaluation now (a probe result arrived).
@@ -49,7 +75,7 @@ const detectPoll = 5 * time.Millisecond
 
 func (d *detector) run(ctx context.Context) {
 	d.lastSig = "" // a new leader republishes what it sees
-	d.inherit(d.c.raft.FSM().Problems())
+	d.inherit(d.raft.FSM().Problems())
 	poll := time.NewTicker(detectPoll)
 	defer poll.Stop()
 	var lastIndex uint64
@@ -62,25 +88,25 @@ func (d *detector) run(ctx context.Context) {
 		case <-poll.C:
 			// Evaluate when the state moved, and every SuspectInterval
 			// anyway (durations such as "nothing received for" grow).
-			idx := d.c.raft.AppliedIndex()
+			idx := d.raft.AppliedIndex()
 			due := d.due()
-			if idx == lastIndex && time.Since(lastEval) < d.c.cfg.SuspectInterval && (due.IsZero() || time.Now().Before(due)) {
+			if idx == lastIndex && time.Since(lastEval) < d.cfg.SuspectInterval && (due.IsZero() || time.Now().Before(due)) {
 				continue
 			}
 			lastIndex = idx
 		}
 		lastEval = time.Now()
-		problems := d.evaluate(d.c.now())
+		problems := d.evaluate(d.now())
 		sig := signature(problems)
 		if sig == d.lastSig {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := d.c.raft.Propose(pctx, election.ProblemsSet{Problems: problems, At: d.c.now()})
+		_, err := d.raft.Propose(pctx, election.ProblemsSet{Problems: problems, At: d.now()})
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
-				d.c.log.Warn("publishing problems failed", "err", err)
+				d.log.Warn("publishing problems failed", "err", err)
 			}
 			continue
 		}
@@ -141,7 +167,7 @@ func voters(st election.Status) []string {
 // the recoveries they trigger (adding why one is held, when it is).
 func (d *detector) evaluate(now time.Time) []election.Problem {
 	previous := map[string]time.Time{}
-	for _, p := range d.c.raft.FSM().Problems() {
+	for _, p := range d.raft.FSM().Problems() {
 		previous[p.Code+"|"+p.Key.String()] = p.Since
 	}
 	since := func(code string, k topology.Key) time.Time {
@@ -151,7 +177,7 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 		return now
 	}
 	out := d.problems(now, since)
-	if d.c.recovery != nil {
+	if d.starter != nil {
 		out = append(out, d.startRecoveries(out, now, since)...)
 	}
 	return out
@@ -165,7 +191,7 @@ func (d *detector) startRecoveries(problems []election.Problem, now time.Time, s
 		if _, ok := kindFor(p); !ok {
 			continue
 		}
-		if why := d.c.recovery.consider(p, now); why != "" {
+		if why := d.starter.consider(p, now); why != "" {
 			out = append(out, election.Problem{
 				Code: CodeRecoveryBlocked, Cluster: p.Cluster, Key: p.Key, Severity: "critical",
 				Since: since(CodeRecoveryBlocked, p.Key), Description: fmt.Sprintf("%s on %s is not being recovered: %s", p.Code, p.Key, why),
@@ -179,13 +205,12 @@ func (d *detector) startRecoveries(problems []election.Problem, now time.Time, s
 // analysis of every master and intermediate master, and the problems
 // instances show by themselves. It starts nothing.
 func (d *detector) problems(now time.Time, since func(string, topology.Key) time.Time) []election.Problem {
-	c := d.c
-	fsm := c.raft.FSM()
-	voterIDs := voters(c.raft.Status())
+	fsm := d.raft.FSM()
+	voterIDs := voters(d.raft.Status())
 	allVerdicts := fsm.AllVerdicts()
-	live := c.cache.snapshot()
+	live := d.env.liveSnapshot()
 
-	replaced := c.replacedMasters()
+	replaced := d.env.replacedMasters()
 	recs := fsm.Recoveries()
 	d.nextMu.Lock()
 	d.next = time.Time{}
@@ -245,9 +270,9 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 				}
 			}
 			mf := masterFacts(cl.Name, k, isMaster, voterIDs, verdicts, replicasOf[k], live, now)
-			a := topology.Analyze(mf, c.cfg.Analysis)
+			a := topology.Analyze(mf, d.cfg.Analysis)
 			if a.Code == topology.UnreachableMaster || a.Code == topology.UnreachableIntermediate {
-				d.dueAt(receiveDeadline(mf.Replicas, c.cfg.Analysis, now))
+				d.dueAt(receiveDeadline(mf.Replicas, d.cfg.Analysis, now))
 			}
 			if a.Code == topology.NoProblem {
 				continue
@@ -264,10 +289,10 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 			if e, ok := live[m]; ok && e.Last != nil {
 				insts = append(insts, e.Last)
 			}
-			if e, ok := live[m]; ok && e.Good != nil && e.Last.LastError != "" && now.Sub(e.Good.LastSeen) > c.cfg.GoneAfter {
+			if e, ok := live[m]; ok && e.Good != nil && e.Last.LastError != "" && now.Sub(e.Good.LastSeen) > d.cfg.GoneAfter {
 				out = append(out, election.Problem{
 					Code: CodeInstanceGone, Cluster: cl.Name, Key: m, Since: since(CodeInstanceGone, m), Severity: "warning",
-					Description: fmt.Sprintf("%s unreachable since %s (discovery.gone_after %s); kept until an operator forgets it", m, e.Good.LastSeen.Format(time.RFC3339), c.cfg.GoneAfter),
+					Description: fmt.Sprintf("%s unreachable since %s (discovery.gone_after %s); kept until an operator forgets it", m, e.Good.LastSeen.Format(time.RFC3339), d.cfg.GoneAfter),
 				})
 			}
 		}
@@ -287,9 +312,9 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 				})
 			}
 		}
-		pcfg := c.cfg.Problems
-		if d, ok := c.cfg.Durability[cl.Name]; ok {
-			pcfg.Durability = d
+		pcfg := d.cfg.Problems
+		if dur, ok := d.cfg.Durability[cl.Name]; ok {
+			pcfg.Durability = dur
 		}
 		for _, p := range topology.AllProblems(insts, pcfg) {
 			if succ, old := replaced[p.Instance]; old && succ != p.Instance && p.Code == topology.ProblemReadOnlyMaster {
@@ -314,7 +339,7 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 		if _, known := fsm.Instance(k); !known {
 			continue // forgotten by an operator: this node's cache outlives it
 		}
-		for _, p := range topology.InstanceProblems(in, nil, c.cfg.Problems) {
+		for _, p := range topology.InstanceProblems(in, nil, d.cfg.Problems) {
 			if p.Code == topology.ProblemInvalidReportedHost {
 				out = append(out, election.Problem{Code: string(p.Code), Key: p.Instance, Description: p.Reason,
 					Since: since(string(p.Code), p.Instance), Severity: string(p.Severity), Fix: p.Fix})
@@ -411,14 +436,14 @@ func (d *detector) inherit(published []election.Problem) {
 // that just appeared; forgets those that cleared.
 func (d *detector) announce(ctx context.Context, problems []election.Problem) {
 	for _, p := range d.fresh(problems) {
-		d.c.log.Warn("failure detected", "code", p.Code, "cluster", p.Cluster, "instance", p.Key, "why", p.Description)
+		d.log.Warn("failure detected", "code", p.Code, "cluster", p.Cluster, "instance", p.Key, "why", p.Description)
 		ev := HookEvent{Event: EventFailureDetected, FailureType: p.Code, Cluster: p.Cluster, FailedHost: p.Key.Host, FailedPort: p.Key.Port,
-			Description: p.Description, At: d.c.now().UTC().Format(time.RFC3339Nano)}
+			Description: p.Description, At: d.now().UTC().Format(time.RFC3339Nano)}
 		ev.Text = ev.text()
 		// Not cancelled by a leadership change: the next leader inherits
 		// this problem as announced and will not run the hook again. Each
 		// hook is bounded by hooks.timeout.
-		go d.c.fire(context.WithoutCancel(ctx), ev)
+		go d.env.fire(context.WithoutCancel(ctx), ev)
 	}
 }
 
