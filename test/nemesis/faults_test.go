@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -33,6 +34,7 @@ type injector struct {
 }
 
 func newInjector(e *env) (*injector, error) {
+	sweepStale()
 	nf, err := netfault.New()
 	if err != nil {
 		return nil, err
@@ -378,4 +380,35 @@ func cpuCgroup(pid int) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no cpu cgroup in /proc/%d/cgroup", pid)
+}
+
+var staleRE = regexp.MustCompile(`^warden_(?:nemesis_)?nemesis(\d+)_\d+$`)
+
+// sweepStale removes what a nemesis run killed half-way left behind (its
+// names carry its pid): loss tables in the root namespace, which would go
+// on dropping packets on a port, and cpu cgroups. A cgroup still holding
+// tasks is left alone.
+func sweepStale() {
+	dead := func(name string) bool {
+		m := staleRE.FindStringSubmatch(name)
+		if m == nil {
+			return false
+		}
+		_, err := os.Stat("/proc/" + m[1])
+		return err != nil
+	}
+	if out, err := exec.Command("nft", "list", "tables", "inet").Output(); err == nil {
+		for _, line := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(line); len(f) == 3 && dead(f[2]) {
+				_ = nft("delete table inet " + f[2] + "\n")
+			}
+		}
+	}
+	if ents, err := os.ReadDir("/sys/fs/cgroup/cpu"); err == nil {
+		for _, ent := range ents {
+			if ent.IsDir() && dead(ent.Name()) {
+				_ = os.Remove(filepath.Join("/sys/fs/cgroup/cpu", ent.Name()))
+			}
+		}
+	}
 }
