@@ -249,3 +249,45 @@ func TestLeftOutWithAProblemConverges(t *testing.T) {
 		t.Fatalf("violations %v, left out %v", res.Violations, res.Stats.LeftOut)
 	}
 }
+
+// A skewed server clock (a clock nemesis on db3) must neither invent nor
+// hide two writable masters: its samples are dated by the client.
+func TestSkewedServerClockIsDatedByTheClient(t *testing.T) {
+	skew := func(s *story, inst string, by time.Duration, writableFrom, writableTo int) {
+		for i := range s.recs {
+			r := &s.recs[i]
+			if r.Kind != history.KindSample {
+				continue
+			}
+			for j := range r.Sample.Reads {
+				rd := &r.Sample.Reads[j]
+				rd.Sent = r.T.Add(-2 * time.Millisecond) // every read: sent 2 ms before its answer
+				if rd.Instance != inst || !rd.OK {
+					continue
+				}
+				ms := int(rd.At.Sub(t0) / time.Millisecond)
+				if ms >= writableFrom && ms < writableTo {
+					rd.ReadOnly = false
+				}
+				rd.At = rd.At.Add(by)
+			}
+		}
+	}
+	// db3's clock 300 s ahead, read-only throughout: shifted stamps would
+	// not overlap anyone anyway, but they must be counted as untrusted.
+	s := healthy()
+	skew(s, "db3", 300*time.Second, -1, -1)
+	res := Check(s.recs, Default())
+	if !res.OK() || res.Stats.UntrustedClock != 1200 {
+		t.Fatalf("skewed read-only replica: violations %v, untrusted %d (want 0, 1200)", res.Violations, res.Stats.UntrustedClock)
+	}
+	// db3 writable 6.0-6.2 s by the client's clock while db2 is master,
+	// but its clock says 5 minutes earlier (when db1 was master): trusting
+	// the server would blame db1; by the client's clock it overlaps db2.
+	s = healthy()
+	skew(s, "db3", -300*time.Second, 6000, 6200)
+	res = Check(s.recs, Default())
+	if res.Count(SingleWritable) == 0 || !strings.Contains(res.Violations[0].Detail, "db2 writable") || !strings.Contains(res.Violations[0].Detail, "db3 writable") {
+		t.Fatalf("db3 writable beside db2 under a skewed clock: %v", res.Violations)
+	}
+}
