@@ -144,3 +144,31 @@ func TestProbeLoopVotes(t *testing.T) {
 		t.Fatal("no live facts for a replica")
 	}
 }
+
+// The API's discover and forget go through the coordinator, the one
+// writer of the topology record.
+func TestSeedAndForget(t *testing.T) {
+	e := newTestEnv(t, mariadb, nil)
+	n := e.standard()
+	if known, err := n.c.Seed(t.Context(), key(2)); err != nil || !known {
+		t.Fatalf("seeding a known instance: %v %v", known, err)
+	}
+	if in, _ := e.fsm.Instance(key(2)); in.Version == "" {
+		t.Fatal("seeding a known instance wiped its facts")
+	}
+	if known, err := n.c.Seed(t.Context(), key(9)); err != nil || known {
+		t.Fatalf("seeding a new one: %v %v", known, err)
+	}
+	if _, ok := e.fsm.Instance(key(9)); !ok {
+		t.Fatal("not recorded")
+	}
+	if err := n.c.Forget(t.Context(), key(9)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := e.fsm.Instance(key(9)); ok {
+		t.Fatal("not forgotten")
+	}
+	if err := n.c.Forget(t.Context(), key(9)); !errors.Is(err, election.ErrNotFound) {
+		t.Fatalf("forgetting an unknown instance: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -223,4 +224,26 @@ func (c *Coordinator) nameMaster(ctx context.Context, cluster string, cand topol
 			c.log.Warn("could not name the new master in the cluster record; the next publication will", "cluster", cluster, "master", cand, "err", err)
 		}
 	}
+}
+
+// Seed records k in the topology record as an instance to probe (a bare
+// key: the publication fills its facts), unless it is known already:
+// upserting a bare record would wipe its facts until the next probe.
+// It is the API's "discover" (POST /api/v1/instances), on the leader.
+func (c *Coordinator) Seed(ctx context.Context, k topology.Key) (known bool, err error) {
+	if _, ok := c.raft.FSM().Instance(k); ok {
+		return true, nil
+	}
+	_, err = c.raft.Propose(ctx, election.TopologyUpdate{Upsert: []topology.Instance{{Key: k}}})
+	return false, err
+}
+
+// Forget drops k from the topology record (the API's forget). If it still
+// replicates from a known instance, discovery finds it again.
+func (c *Coordinator) Forget(ctx context.Context, k topology.Key) error {
+	if _, ok := c.raft.FSM().Instance(k); !ok {
+		return fmt.Errorf("instance %s: %w", k, election.ErrNotFound)
+	}
+	_, err := c.raft.Propose(ctx, election.TopologyUpdate{Delete: []topology.Key{k}})
+	return err
 }
