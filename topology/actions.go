@@ -56,6 +56,7 @@ type sqlRunner interface {
 type Actor struct {
 	key  Key
 	ver  ServerVersion
+	d    Dialect
 	user string // the coordinator's own user: KillClientConnections spares it
 	run  sqlRunner
 }
@@ -98,7 +99,7 @@ func newActor(ctx context.Context, k Key, user string, run sqlRunner) (*Actor, e
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", k, err)
 	}
-	return &Actor{key: k, ver: ver, user: user, run: run}, nil
+	return &Actor{key: k, ver: ver, d: DialectFor(ver), user: user, run: run}, nil
 }
 
 // Key is the instance the Actor acts on.
@@ -106,6 +107,9 @@ func (a *Actor) Key() Key { return a.key }
 
 // Version is the server version learnt when the Actor was made.
 func (a *Actor) Version() ServerVersion { return a.ver }
+
+// Dialect is the server's dialect, from that version.
+func (a *Actor) Dialect() Dialect { return a.d }
 
 // Close releases the Actor's connections.
 func (a *Actor) Close() error { return a.run.Close() }
@@ -131,15 +135,6 @@ func (a *Actor) exec(ctx context.Context, stmts ...string) error {
 	return nil
 }
 
-// kw is the replication keyword of the server's statements: REPLICA from
-// MySQL 8.0.22 / MariaDB 10.5.1, SLAVE before.
-func (a *Actor) kw() string {
-	if a.ver.UsesReplicaKeyword() {
-		return "REPLICA"
-	}
-	return "SLAVE"
-}
-
 // SetReadOnly turns read_only on or off. On MySQL, on also sets
 // super_read_only (read_only alone lets SUPER users write: errant
 // transactions), and off clears super_read_only first, because read_only
@@ -153,16 +148,7 @@ func (a *Actor) kw() string {
 // there the context bounds it; KillClientConnections after the fence makes
 // clients reconnect, to the new master, promptly.
 func (a *Actor) SetReadOnly(ctx context.Context, on bool) error {
-	switch {
-	case on && a.ver.HasSuperReadOnly():
-		return a.exec(ctx, "SET GLOBAL read_only = ON", "SET GLOBAL super_read_only = ON")
-	case on:
-		return a.exec(ctx, "SET GLOBAL read_only = ON")
-	case a.ver.HasSuperReadOnly():
-		return a.exec(ctx, "SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF")
-	default:
-		return a.exec(ctx, "SET GLOBAL read_only = OFF")
-	}
+	return a.exec(ctx, a.d.SetReadOnly(on)...)
 }
 
 // StopReplication stops both replication threads (STOP SLAVE / STOP
@@ -170,13 +156,13 @@ func (a *Actor) SetReadOnly(ctx context.Context, on bool) error {
 // on MariaDB in GTID mode (pitfall 1): see StartReplication and
 // DrainRelayLog.
 func (a *Actor) StopReplication(ctx context.Context) error {
-	return a.exec(ctx, "STOP "+a.kw())
+	return a.exec(ctx, a.d.StopReplication())
 }
 
 // StopIOThread stops only the receiving thread, so the applier can finish
 // what was received while nothing new arrives.
 func (a *Actor) StopIOThread(ctx context.Context) error {
-	return a.exec(ctx, "STOP "+a.kw()+" IO_THREAD")
+	return a.exec(ctx, a.d.StopIOThread())
 }
 
 // StartReplication starts both threads. On MariaDB in GTID mode, a START
@@ -191,19 +177,19 @@ func (a *Actor) StartReplication(ctx context.Context) error {
 	if st == nil {
 		return fmt.Errorf("%s: start replication: %w", a.key, ErrNotReplica)
 	}
-	if a.ver.Flavor.IsMariaDB() && st.IORunning == "No" && !st.SQLRunning && !strings.EqualFold(st.UsingGTID, "No") {
+	if a.d.StartPurgesRelayLog(st) {
 		if err := a.checkApplied(ctx, st); err != nil {
 			return fmt.Errorf("start replication with both threads stopped: %w", err)
 		}
 	}
-	return a.exec(ctx, "START "+a.kw())
+	return a.exec(ctx, a.d.StartReplication())
 }
 
 // ResetReplicaAll stops replication and forgets the source entirely
 // (RESET SLAVE ALL / RESET REPLICA ALL): an instance about to become a
 // master must not reconnect to anything. The relay log is deleted.
 func (a *Actor) ResetReplicaAll(ctx context.Context) error {
-	return a.exec(ctx, "STOP "+a.kw(), "RESET "+a.kw()+" ALL")
+	return a.exec(ctx, a.d.ResetReplicaAll()...)
 }
 
 // status reads the default replication connection; nil means none.
@@ -211,7 +197,7 @@ func (a *Actor) status(ctx context.Context) (*ReplicaStatus, error) {
 	if err := needDeadline(ctx, a.key); err != nil {
 		return nil, err
 	}
-	rows, err := a.run.Query(ctx, a.ver.ReplicaStatusStatement())
+	rows, err := a.run.Query(ctx, a.d.ReplicaStatusQuery())
 	if err != nil {
 		return nil, unreachableErr(a.key, err)
 	}
@@ -244,10 +230,7 @@ func (a *Actor) Status(ctx context.Context) (*ReplicaStatus, error) { return a.s
 // executed reads what the instance has applied: MariaDB gtid_current_pos
 // (its own binlog and replicated transactions), MySQL gtid_executed.
 func (a *Actor) executed(ctx context.Context) (string, error) {
-	q := "SELECT @@global.gtid_executed AS pos"
-	if a.ver.Flavor.IsMariaDB() {
-		q = "SELECT @@global.gtid_current_pos AS pos"
-	}
+	q := a.d.ExecutedQuery()
 	rows, err := a.run.Query(ctx, q)
 	if err != nil {
 		return "", unreachableErr(a.key, err)
@@ -255,21 +238,23 @@ func (a *Actor) executed(ctx context.Context) (string, error) {
 	if len(rows) != 1 {
 		return "", fmt.Errorf("%s: %s: %d rows", a.key, q, len(rows))
 	}
-	return canonicalGTID(a.ver.Flavor.GTIDFlavor(), rows[0]["pos"].String), nil
+	return canonicalGTID(a.d, rows[0]["pos"].String), nil
 }
 
-// slavePos reads MariaDB's gtid_slave_pos: what replication applied.
-func (a *Actor) slavePos(ctx context.Context) (gtid.MariaDBPos, error) {
-	rows, err := a.run.Query(ctx, "SELECT @@global.gtid_slave_pos AS pos")
+// applied reads what the instance's replication applied
+// (Dialect.AppliedQuery), parsed.
+func (a *Actor) applied(ctx context.Context) (gtid.Set, error) {
+	q := a.d.AppliedQuery()
+	rows, err := a.run.Query(ctx, q)
 	if err != nil {
-		return gtid.MariaDBPos{}, unreachableErr(a.key, err)
+		return nil, unreachableErr(a.key, err)
 	}
 	if len(rows) != 1 {
-		return gtid.MariaDBPos{}, fmt.Errorf("%s: gtid_slave_pos: %d rows", a.key, len(rows))
+		return nil, fmt.Errorf("%s: %s: %d rows", a.key, q, len(rows))
 	}
-	pos, err := gtid.ParseMariaDB(rows[0]["pos"].String)
+	pos, err := a.d.ParseGTID(rows[0]["pos"].String)
 	if err != nil {
-		return gtid.MariaDBPos{}, fmt.Errorf("%s: gtid_slave_pos: %w", a.key, err)
+		return nil, fmt.Errorf("%s: %s: %w", a.key, q, err)
 	}
 	return pos, nil
 }
@@ -291,14 +276,7 @@ func (a *Actor) GTIDState(ctx context.Context) (executed, received string, err e
 	if err != nil || st == nil {
 		return executed, "", err
 	}
-	return executed, receivedOf(a.ver, st), nil
-}
-
-func receivedOf(ver ServerVersion, st *ReplicaStatus) string {
-	if ver.Flavor.IsMariaDB() {
-		return st.GTIDIOPos
-	}
-	return st.RetrievedSet
+	return executed, a.d.Received(st), nil
 }
 
 // checkApplied returns ErrUnappliedRelayLog when the instance received
@@ -314,44 +292,36 @@ func (a *Actor) checkApplied(ctx context.Context, st *ReplicaStatus) error {
 	return nil
 }
 
-// unapplied is what st says was received minus what the instance applied,
-// and its size in transactions.
+// unapplied is what st says was received minus what the instance's
+// replication applied, and its size in transactions. On MariaDB "applied"
+// is gtid_slave_pos, not gtid_current_pos: a local (errant) write with a
+// higher sequence number must not hide a received one.
 func (a *Actor) unapplied(ctx context.Context, st *ReplicaStatus) (string, uint64, error) {
-	recv := receivedOf(a.ver, st)
+	recv := a.d.Received(st)
 	if recv == "" {
 		return "", 0, nil
 	}
-	if a.ver.Flavor.IsMariaDB() {
-		got, err := gtid.ParseMariaDB(recv)
-		if err != nil {
-			return "", 0, fmt.Errorf("%s: Gtid_IO_Pos: %w", a.key, err)
-		}
-		// gtid_slave_pos, not gtid_current_pos: a local (errant) write
-		// with a higher sequence number must not hide a received one.
-		applied, err := a.slavePos(ctx)
-		if err != nil {
-			return "", 0, err
-		}
-		return got.Subtract(applied).String(), got.AheadOf(applied), nil
-	}
-	got, err := gtid.ParseMySQL(recv)
+	got, err := a.d.ParseGTID(recv)
 	if err != nil {
-		return "", 0, fmt.Errorf("%s: Retrieved_Gtid_Set: %w", a.key, err)
+		return "", 0, fmt.Errorf("%s: %s: %w", a.key, a.d.Columns().Received, err)
 	}
-	ex, err := a.executed(ctx)
+	done, err := a.applied(ctx)
 	if err != nil {
 		return "", 0, err
 	}
-	done, err := gtid.ParseMySQL(ex)
+	missing, err := got.Subtract(done)
 	if err != nil {
-		return "", 0, fmt.Errorf("%s: gtid_executed: %w", a.key, err)
+		return "", 0, fmt.Errorf("%s: %w", a.key, err)
 	}
-	d := got.Subtract(done)
-	return d.String(), d.Count(), nil
+	n, err := got.AheadOf(done)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %w", a.key, err)
+	}
+	return missing.String(), n, nil
 }
 
-func canonicalGTID(f gtid.Flavor, s string) string {
-	set, err := gtid.Parse(f, s)
+func canonicalGTID(d Dialect, s string) string {
+	set, err := d.ParseGTID(s)
 	if err != nil {
 		return strings.TrimSpace(s)
 	}

@@ -55,9 +55,11 @@ func (a *Actor) Promote(ctx context.Context, o PromoteOptions) error {
 // or built in as on MariaDB 10.3+). MySQL 8.0.26 renamed the variables
 // with its new plugin; whichever exists is used.
 func (a *Actor) enableSemiSyncMaster(ctx context.Context) error {
-	rows, err := a.run.Query(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+
-		"'rpl_semi_sync_master_enabled', 'rpl_semi_sync_slave_enabled', "+
-		"'rpl_semi_sync_source_enabled', 'rpl_semi_sync_replica_enabled')")
+	var names []string
+	for _, n := range a.d.SemiSync() {
+		names = append(names, n.MasterEnabled, n.ReplicaEnabled)
+	}
+	rows, err := a.run.Query(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+quoteNames(names)+")")
 	if err != nil {
 		return unreachableErr(a.key, err)
 	}
@@ -69,17 +71,23 @@ func (a *Actor) enableSemiSyncMaster(ctx context.Context) error {
 		v, ok := vars[name]
 		return ok && (strings.EqualFold(v, "ON") || v == "1")
 	}
-	if !on("rpl_semi_sync_slave_enabled") && !on("rpl_semi_sync_replica_enabled") {
+	// The generations in the dialect's order of preference: the loaded
+	// plugin is the one whose variables exist.
+	replicaOn := false
+	for _, n := range a.d.SemiSync() {
+		replicaOn = replicaOn || on(n.ReplicaEnabled)
+	}
+	if !replicaOn {
 		return nil
 	}
-	for _, name := range []string{"rpl_semi_sync_source_enabled", "rpl_semi_sync_master_enabled"} {
-		if _, ok := vars[name]; !ok {
+	for _, n := range a.d.SemiSync() {
+		if _, ok := vars[n.MasterEnabled]; !ok {
 			continue
 		}
-		if on(name) {
+		if on(n.MasterEnabled) {
 			return nil
 		}
-		return a.exec(ctx, "SET GLOBAL "+name+" = ON")
+		return a.exec(ctx, "SET GLOBAL "+n.MasterEnabled+" = ON")
 	}
 	return nil
 }
@@ -99,8 +107,7 @@ func (a *Actor) KillClientConnections(ctx context.Context, keepUsers []string) (
 	if err := needDeadline(ctx, a.key); err != nil {
 		return 0, err
 	}
-	rows, err := a.run.Query(ctx, "SELECT ID AS id, USER AS user, COMMAND AS command, CONNECTION_ID() AS self "+
-		"FROM information_schema.PROCESSLIST")
+	rows, err := a.run.Query(ctx, processlistQuery)
 	if err != nil {
 		return 0, unreachableErr(a.key, err)
 	}

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -33,11 +34,7 @@ func (a *Actor) AdoptOwnPosition(ctx context.Context) error {
 	if err := a.disableSemiSyncMaster(ctx); err != nil {
 		return err
 	}
-	if !a.ver.Flavor.IsMariaDB() {
-		return nil
-	}
-	// STOP first: gtid_slave_pos cannot change while replication runs.
-	return a.exec(ctx, "STOP "+a.kw(), "SET GLOBAL gtid_slave_pos = @@gtid_current_pos")
+	return a.exec(ctx, a.d.AdoptOwnPosition()...)
 }
 
 // DisableSemiSyncMaster turns off a replica's semi-sync master side (see
@@ -53,14 +50,17 @@ func (a *Actor) disableSemiSyncMaster(ctx context.Context) error {
 	if err := needDeadline(ctx, a.key); err != nil {
 		return err
 	}
-	rows, err := a.run.Query(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN "+
-		"('rpl_semi_sync_master_enabled', 'rpl_semi_sync_source_enabled')")
+	var names []string
+	for _, n := range a.d.SemiSync() {
+		names = append(names, n.MasterEnabled)
+	}
+	rows, err := a.run.Query(ctx, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+quoteNames(names)+")")
 	if err != nil {
 		return unreachableErr(a.key, err)
 	}
 	for _, r := range rows {
 		name, v := strings.ToLower(r["variable_name"].String), r["value"].String
-		if name != "rpl_semi_sync_master_enabled" && name != "rpl_semi_sync_source_enabled" {
+		if !slices.Contains(names, name) {
 			continue // never format a name we did not ask for into a statement
 		}
 		if strings.EqualFold(v, "ON") || v == "1" {

@@ -45,8 +45,13 @@ type SourceOptions struct {
 	Delay *time.Duration
 }
 
-// Validate names the bad field.
+// Validate names the bad field. The GTID mode is checked for the
+// flavour's family (see Dialect.ValidateGTIDMode).
 func (o SourceOptions) Validate(f Flavor) error {
+	return o.validate(DialectFor(ServerVersion{Flavor: f}))
+}
+
+func (o SourceOptions) validate(d Dialect) error {
 	var errs []error
 	if o.Host == "" || strings.ContainsAny(o.Host, "'\\\x00") {
 		errs = append(errs, fmt.Errorf("source host %q: must be a host name or address", o.Host))
@@ -57,11 +62,8 @@ func (o SourceOptions) Validate(f Flavor) error {
 	if o.User == "" {
 		errs = append(errs, errors.New("source user: must be set"))
 	}
-	switch {
-	case f.IsMariaDB() && o.Mode != "" && o.Mode != GTIDSlavePos && o.Mode != GTIDCurrentPos:
-		errs = append(errs, fmt.Errorf("gtid mode %q: want %s or %s", o.Mode, GTIDSlavePos, GTIDCurrentPos))
-	case !f.IsMariaDB() && o.Mode != "":
-		errs = append(errs, fmt.Errorf("gtid mode %q: MySQL always uses auto-positioning; leave it empty", o.Mode))
+	if err := d.ValidateGTIDMode(o.Mode); err != nil {
+		errs = append(errs, err)
 	}
 	if o.ConnectRetry < time.Second || o.ConnectRetry%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("connect retry %s: want whole seconds, at least 1s", o.ConnectRetry))
@@ -90,32 +92,6 @@ func (o SourceOptions) GoString() string { return "topology.SourceOptions{" + o.
 // LogValue keeps slog from printing the password.
 func (o SourceOptions) LogValue() slog.Value { return slog.StringValue(o.String()) }
 
-// changeSourceStatement builds the statement and its args (host, user,
-// password: strings the driver escapes). Numbers are formatted into the text.
-func (a *Actor) changeSourceStatement(o SourceOptions) (string, []any) {
-	prefix, p := "CHANGE MASTER TO ", "MASTER_"
-	if !a.ver.Flavor.IsMariaDB() && a.ver.AtLeast(8, 0, 23) {
-		prefix, p = "CHANGE REPLICATION SOURCE TO ", "SOURCE_"
-	}
-	parts := []string{p + "HOST = ?", fmt.Sprintf("%sPORT = %d", p, o.Port), p + "USER = ?", p + "PASSWORD = ?"}
-	if a.ver.Flavor.IsMariaDB() {
-		mode := o.Mode
-		if mode == "" {
-			mode = GTIDSlavePos
-		}
-		parts = append(parts, "MASTER_USE_GTID = "+mode)
-	} else {
-		parts = append(parts, p+"AUTO_POSITION = 1")
-	}
-	parts = append(parts,
-		fmt.Sprintf("%sCONNECT_RETRY = %d", p, int64(o.ConnectRetry/time.Second)),
-		fmt.Sprintf("%sHEARTBEAT_PERIOD = %.3f", p, o.HeartbeatPeriod.Seconds()))
-	if o.Delay != nil {
-		parts = append(parts, fmt.Sprintf("%sDELAY = %d", p, int64(*o.Delay/time.Second)))
-	}
-	return prefix + strings.Join(parts, ", "), []any{o.Host, o.User, o.Password}
-}
-
 // ChangeSource points the instance at a new source with GTID
 // auto-positioning and starts replication: STOP, CHANGE MASTER TO (CHANGE
 // REPLICATION SOURCE TO on MySQL 8.0.23+), START. Connect retry and
@@ -128,17 +104,17 @@ func (a *Actor) changeSourceStatement(o SourceOptions) (string, []any) {
 // it (CatchUpFrom) first. Success means the statements ran; whether the new
 // source accepts the replica shows later: call WaitReplicating.
 func (a *Actor) ChangeSource(ctx context.Context, o SourceOptions) error {
-	if err := o.Validate(a.ver.Flavor); err != nil {
+	q, args, err := a.d.ChangeSource(o)
+	if err != nil {
 		return fmt.Errorf("%s: change source: %w", a.key, err)
 	}
-	if err := a.exec(ctx, "STOP "+a.kw()); err != nil {
+	if err := a.exec(ctx, a.d.StopReplication()); err != nil {
 		return err
 	}
-	q, args := a.changeSourceStatement(o)
 	if err := a.run.Exec(ctx, q, args...); err != nil {
 		return fmt.Errorf("%s: change source to %s: %w", a.key, Key{Host: o.Host, Port: o.Port}, redact(err, o.Password))
 	}
-	return a.exec(ctx, "START "+a.kw())
+	return a.exec(ctx, a.d.StartReplication())
 }
 
 // redact removes secret from err's text: a server syntax error quotes the

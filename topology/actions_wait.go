@@ -3,11 +3,8 @@ package topology
 import (
 	"context"
 	"fmt"
-	"math"
 	"strings"
 	"time"
-
-	"github.com/warden-ha/warden/topology/gtid"
 )
 
 // waitSlice bounds one MASTER_GTID_WAIT call. The function returns at once
@@ -36,7 +33,7 @@ func (a *Actor) waitApplied(ctx context.Context, pos string, timeout time.Durati
 		return err
 	}
 	pos = strings.TrimSpace(pos)
-	if _, err := gtid.Parse(a.ver.Flavor.GTIDFlavor(), pos); err != nil {
+	if _, err := a.d.ParseGTID(pos); err != nil {
 		return fmt.Errorf("%s: wait for gtid: %w", a.key, err)
 	}
 	if pos == "" {
@@ -80,16 +77,7 @@ func (a *Actor) waitApplied(ctx context.Context, pos string, timeout time.Durati
 
 // gtidWaitOnce runs one server-side wait of at most d.
 func (a *Actor) gtidWaitOnce(ctx context.Context, pos string, d time.Duration) (bool, error) {
-	var q string
-	if a.ver.Flavor.IsMariaDB() {
-		// 0: reached, -1: timed out. Fractional seconds are fine.
-		q = fmt.Sprintf("SELECT MASTER_GTID_WAIT(?, %.3f) AS r", d.Seconds())
-	} else {
-		// 0: reached, 1: timed out. Whole seconds: the fractional form is
-		// not documented for every 5.7/8.0 release.
-		q = fmt.Sprintf("SELECT WAIT_FOR_EXECUTED_GTID_SET(?, %d) AS r", int(math.Ceil(d.Seconds())))
-	}
-	rows, err := a.run.Query(ctx, q, pos)
+	rows, err := a.run.Query(ctx, a.d.GTIDWaitQuery(d), pos)
 	if err != nil {
 		return false, fmt.Errorf("%s: wait for %s: %w", a.key, pos, err)
 	}
@@ -142,7 +130,8 @@ func (a *Actor) DrainRelayLog(ctx context.Context, timeout time.Duration) (strin
 	if err := a.threadError(st, false); err != nil {
 		return "", fmt.Errorf("drain relay log: %w", err)
 	}
-	if a.ver.Flavor.IsMariaDB() && strings.EqualFold(st.UsingGTID, "No") {
+	// Using_Gtid is MariaDB's column; a MySQL status leaves it empty.
+	if strings.EqualFold(st.UsingGTID, "No") {
 		return a.drainByFile(ctx, st, timeout)
 	}
 	missing, n, err := a.unapplied(ctx, st)
@@ -154,27 +143,27 @@ func (a *Actor) DrainRelayLog(ctx context.Context, timeout time.Duration) (strin
 	}
 	restore := ""
 	if !st.SQLRunning {
-		if a.ver.Flavor.IsMariaDB() && st.IORunning == "No" {
+		if a.d.StartPurgesRelayLog(st) {
 			// Both stopped: START SLAVE (any form) would purge the relay
 			// log. Non-GTID mode with explicit relay coordinates keeps it.
 			if st.RelayLogFile == "" {
 				return "", fmt.Errorf("%s: %d transactions (%s) unapplied but Relay_Log_File is empty: %w", a.key, n, missing, ErrUnappliedRelayLog)
 			}
-			q := fmt.Sprintf("CHANGE MASTER TO MASTER_USE_GTID = no, RELAY_LOG_FILE = ?, RELAY_LOG_POS = %d", st.RelayLogPos)
+			q := a.d.KeepRelayLog(st.RelayLogPos)
 			if err := a.run.Exec(ctx, q, st.RelayLogFile); err != nil {
 				return "", fmt.Errorf("%s: keep relay log: %s: %w", a.key, q, err)
 			}
 			restore = strings.ToLower(st.UsingGTID)
 		}
-		if err := a.exec(ctx, "START "+a.kw()+" SQL_THREAD"); err != nil {
+		if err := a.exec(ctx, a.d.StartSQLThread()); err != nil {
 			return "", err
 		}
 	}
-	if err := a.waitApplied(ctx, receivedOf(a.ver, st), timeout, false); err != nil {
+	if err := a.waitApplied(ctx, a.d.Received(st), timeout, false); err != nil {
 		return "", fmt.Errorf("drain relay log (%d transactions: %s): %w", n, missing, err)
 	}
 	if restore != "" {
-		if err := a.exec(ctx, "STOP "+a.kw()+" SQL_THREAD", "CHANGE MASTER TO MASTER_USE_GTID = "+restore); err != nil {
+		if err := a.exec(ctx, a.d.StopSQLThread(), a.d.RestoreGTIDMode(restore)); err != nil {
 			return "", err
 		}
 	}
@@ -187,7 +176,7 @@ func (a *Actor) DrainRelayLog(ctx context.Context, timeout time.Duration) (strin
 // the IO thread's read position.
 func (a *Actor) drainByFile(ctx context.Context, st *ReplicaStatus, timeout time.Duration) (string, error) {
 	if !st.SQLRunning {
-		if err := a.exec(ctx, "START "+a.kw()+" SQL_THREAD"); err != nil {
+		if err := a.exec(ctx, a.d.StartSQLThread()); err != nil {
 			return "", err
 		}
 	}

@@ -138,11 +138,8 @@ func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed f
 	// MySQL: super_read_only (it implies read_only, and read_only alone
 	// lets SUPER/CONNECTION_ADMIN users write); MariaDB has none (1193).
 	// The flavour is known from earlier probes; unknown, read_only first.
-	roStmt := "SET GLOBAL read_only = ON"
 	p.mu.Lock()
-	if v, ok := p.versions[k]; ok && v.HasSuperReadOnly() {
-		roStmt = "SET GLOBAL super_read_only = ON"
-	}
+	roStmt := DialectFor(p.versions[k]).FenceReadOnly()
 	p.mu.Unlock()
 	roDone := make(chan error, 1)
 	go func() {
@@ -226,7 +223,9 @@ func (p *Prober) Fence(ctx context.Context, k Key, keepUsers []string, proceed f
 			return res, err
 		}
 	}
-	if a.ver.HasSuperReadOnly() && roStmt != "SET GLOBAL super_read_only = ON" {
+	if roStmt != a.d.FenceReadOnly() {
+		// The version was unknown: read_only went first; now the
+		// dialect's full statement (super_read_only on MySQL).
 		if err := a.SetReadOnly(ctx, true); err != nil {
 			return res, err
 		}

@@ -64,13 +64,12 @@ type Prober struct {
 
 	mu       sync.Mutex
 	pools    map[Key]*sql.DB
-	flavors  map[Key]Flavor // remembered so a probe needs one round trip less
-	versions map[Key]ServerVersion
+	versions map[Key]ServerVersion // remembered so a probe needs one round trip less
 }
 
 // NewProber returns a prober; Close releases its connections.
 func NewProber(cfg ProberConfig) *Prober {
-	return &Prober{cfg: cfg, pools: map[Key]*sql.DB{}, flavors: map[Key]Flavor{}, versions: map[Key]ServerVersion{}}
+	return &Prober{cfg: cfg, pools: map[Key]*sql.DB{}, versions: map[Key]ServerVersion{}}
 }
 
 // dsn builds the driver DSN. The DSN timeout covers only the dial; a hung
@@ -111,7 +110,6 @@ func (p *Prober) Forget(k Key) {
 	p.mu.Lock()
 	db := p.pools[k]
 	delete(p.pools, k)
-	delete(p.flavors, k)
 	delete(p.versions, k)
 	p.mu.Unlock()
 	if db != nil {
@@ -163,8 +161,10 @@ func (p *Prober) probe(ctx context.Context, inst *Instance) error {
 	if err != nil {
 		return err
 	}
+	// The version (and so the dialect) is remembered, so a probe needs
+	// one round trip less; a server upgraded in place is re-read below.
 	p.mu.Lock()
-	flavor, known := p.flavors[inst.Key]
+	ver, known := p.versions[inst.Key]
 	p.mu.Unlock()
 	if !known {
 		row, err := queryRow(ctx, db, "SELECT @@version AS version, @@version_comment AS version_comment")
@@ -174,45 +174,37 @@ func (p *Prober) probe(ctx context.Context, inst *Instance) error {
 		if err := ApplyVariables(inst, row); err != nil {
 			return err
 		}
-		flavor = inst.Flavor
+		if ver, err = ParseVersion(inst.Version, inst.VersionComment); err != nil {
+			return err
+		}
 	}
-	vars := "SELECT @@version AS version, @@version_comment AS version_comment, @@server_id AS server_id, " +
-		"@@read_only AS read_only, @@log_bin AS log_bin, @@log_slave_updates AS log_slave_updates, " +
-		"@@binlog_format AS binlog_format"
-	if flavor.IsMariaDB() {
-		vars += ", @@gtid_binlog_pos AS gtid_binlog_pos, @@gtid_current_pos AS gtid_current_pos, " +
-			"@@gtid_slave_pos AS gtid_slave_pos, @@gtid_strict_mode AS gtid_strict_mode, @@gtid_domain_id AS gtid_domain_id"
-	} else {
-		vars += ", @@server_uuid AS server_uuid, @@super_read_only AS super_read_only, @@gtid_mode AS gtid_mode, " +
-			"@@global.gtid_executed AS gtid_executed, @@global.gtid_purged AS gtid_purged"
-	}
-	row, err := queryRow(ctx, db, vars)
+	row, err := queryRow(ctx, db, DialectFor(ver).VariablesQuery())
 	if err != nil {
+		if known {
+			// Perhaps upgraded in place to a version whose variables
+			// differ: read the version afresh next time.
+			p.mu.Lock()
+			delete(p.versions, inst.Key)
+			p.mu.Unlock()
+		}
 		return unreachableErr(inst.Key, err)
 	}
 	if err := ApplyVariables(inst, row); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	p.flavors[inst.Key] = inst.Flavor
-	p.mu.Unlock()
-	ver, err := ParseVersion(inst.Version, inst.VersionComment)
-	if err != nil {
+	if ver, err = ParseVersion(inst.Version, inst.VersionComment); err != nil {
 		return err
 	}
 	p.mu.Lock()
 	p.versions[inst.Key] = ver
 	p.mu.Unlock()
+	d := DialectFor(ver)
 
-	if err := p.probeReplication(ctx, db, inst, ver); err != nil {
+	if err := p.probeReplication(ctx, db, inst, d); err != nil {
 		return err
 	}
 	if inst.LogBin {
-		q := "SHOW MASTER STATUS"
-		if ver.HasBinaryLogStatus() {
-			q = "SHOW BINARY LOG STATUS"
-		}
-		rows, err := queryRows(ctx, db, q)
+		rows, err := queryRows(ctx, db, d.BinlogStatusQuery())
 		if err != nil {
 			return unreachableErr(inst.Key, err)
 		}
@@ -222,28 +214,14 @@ func (p *Prober) probe(ctx context.Context, inst *Instance) error {
 			return err
 		}
 	}
-	if err := p.probeReplicas(ctx, db, inst, ver); err != nil {
+	if err := p.probeReplicas(ctx, db, inst, d); err != nil {
 		return err
 	}
-	return p.probeStatus(ctx, db, inst)
+	return p.probeStatus(ctx, db, inst, d)
 }
 
-// replicaStatusQuery is the statement that lists a server's replication
-// connections.
-func replicaStatusQuery(ver ServerVersion) string {
-	switch {
-	case ver.Flavor.IsMariaDB():
-		// ALL adds the received-heartbeat counter, which is how a hung
-		// master is told from a quiet one.
-		return "SHOW ALL SLAVES STATUS"
-	case ver.UsesReplicaKeyword():
-		return "SHOW REPLICA STATUS"
-	}
-	return "SHOW SLAVE STATUS"
-}
-
-func (p *Prober) probeReplication(ctx context.Context, db *sql.DB, inst *Instance, ver ServerVersion) error {
-	rows, err := queryRows(ctx, db, replicaStatusQuery(ver))
+func (p *Prober) probeReplication(ctx context.Context, db *sql.DB, inst *Instance, d Dialect) error {
+	rows, err := queryRows(ctx, db, d.ReplicaStatusQuery())
 	if err != nil {
 		return unreachableErr(inst.Key, err)
 	}
@@ -259,12 +237,8 @@ func (p *Prober) probeReplication(ctx context.Context, db *sql.DB, inst *Instanc
 	return nil
 }
 
-func (p *Prober) probeReplicas(ctx context.Context, db *sql.DB, inst *Instance, ver ServerVersion) error {
-	q := "SHOW SLAVE HOSTS"
-	if !ver.Flavor.IsMariaDB() && ver.UsesReplicaKeyword() {
-		q = "SHOW REPLICAS"
-	}
-	rows, err := queryRows(ctx, db, q)
+func (p *Prober) probeReplicas(ctx context.Context, db *sql.DB, inst *Instance, d Dialect) error {
+	rows, err := queryRows(ctx, db, d.ReplicaHostsQuery())
 	if err != nil {
 		return unreachableErr(inst.Key, err)
 	}
@@ -301,19 +275,20 @@ func (p *Prober) probeReplicas(ctx context.Context, db *sql.DB, inst *Instance, 
 	return nil
 }
 
-// probeStatus reads uptime and semi-sync settings and status. Names differ:
-// MySQL 8.0.26 renamed master/slave to source/replica in the plugin.
-func (p *Prober) probeStatus(ctx context.Context, db *sql.DB, inst *Instance) error {
-	rows, err := queryRows(ctx, db, "SHOW GLOBAL STATUS WHERE Variable_name IN ('Uptime', "+
-		"'Rpl_semi_sync_master_status', 'Rpl_semi_sync_slave_status', 'Rpl_semi_sync_master_clients', "+
-		"'Rpl_semi_sync_source_status', 'Rpl_semi_sync_replica_status', 'Rpl_semi_sync_source_clients')")
+// probeStatus reads uptime and semi-sync settings and status, under every
+// name the dialect says the server may have (MySQL 8.0.26 renamed
+// master/slave to source/replica with its new plugin).
+func (p *Prober) probeStatus(ctx context.Context, db *sql.DB, inst *Instance, d Dialect) error {
+	statusNames, varNames := []string{"Uptime"}, []string(nil)
+	for _, n := range d.SemiSync() {
+		statusNames = append(statusNames, n.MasterStatus, n.ReplicaStatus, n.MasterClients)
+		varNames = append(varNames, n.MasterEnabled, n.ReplicaEnabled, n.WaitPoint, n.MasterTimeout)
+	}
+	rows, err := queryRows(ctx, db, "SHOW GLOBAL STATUS WHERE Variable_name IN ("+quoteNames(statusNames)+")")
 	if err != nil {
 		return unreachableErr(inst.Key, err)
 	}
-	vars, err := queryRows(ctx, db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+
-		"'rpl_semi_sync_master_enabled', 'rpl_semi_sync_slave_enabled', 'rpl_semi_sync_master_wait_point', "+
-		"'rpl_semi_sync_source_enabled', 'rpl_semi_sync_replica_enabled', 'rpl_semi_sync_source_wait_point', "+
-		"'rpl_semi_sync_master_timeout', 'rpl_semi_sync_source_timeout')")
+	vars, err := queryRows(ctx, db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+quoteNames(varNames)+")")
 	if err != nil {
 		return unreachableErr(inst.Key, err)
 	}
@@ -470,7 +445,7 @@ func (p *Prober) ReplicaStatus(ctx context.Context, k Key) (*ReplicaStatus, erro
 	if !known {
 		return nil, fmt.Errorf("%s: not probed yet", k)
 	}
-	rows, err := queryRows(ctx, db, replicaStatusQuery(ver))
+	rows, err := queryRows(ctx, db, DialectFor(ver).ReplicaStatusQuery())
 	if err != nil {
 		return nil, unreachableErr(k, err)
 	}
@@ -479,4 +454,14 @@ func (p *Prober) ReplicaStatus(ctx context.Context, k Key) (*ReplicaStatus, erro
 		return nil, err
 	}
 	return DefaultConnection(statuses)
+}
+
+// quoteNames lists variable names (constants of this package, never input)
+// as SQL string literals.
+func quoteNames(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "'" + n + "'"
+	}
+	return strings.Join(q, ", ")
 }
