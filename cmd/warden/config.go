@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/warden-ha/warden/api"
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
 )
@@ -66,6 +67,9 @@ type HTTPSettings struct {
 	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
 	MaxHeaderBytes    int           `mapstructure:"max_header_bytes"`
 	MaxConnections    int           `mapstructure:"max_connections"`
+
+	LagHistoryInterval time.Duration `mapstructure:"lag_history_interval"`
+	LagHistoryWindow   time.Duration `mapstructure:"lag_history_window"`
 }
 
 // AuthSettings configures API authentication; wire_api.go checks and
@@ -85,6 +89,7 @@ type RaftSettings struct {
 	HeartbeatTimeout   time.Duration `mapstructure:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `mapstructure:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `mapstructure:"leader_lease_timeout"`
+	MaxLogBytes        int64         `mapstructure:"max_log_bytes"`
 	TLSCertFile        string        `mapstructure:"tls_cert_file"`
 	TLSKeyFile         string        `mapstructure:"tls_key_file"`
 	TLSCAFile          string        `mapstructure:"tls_ca_file"`
@@ -164,6 +169,10 @@ type RecoverySettings struct {
 	FenceTimeout  time.Duration `mapstructure:"fence_timeout"`
 	FencePolicy   string        `mapstructure:"fence_policy"`
 	RetryAttempts int           `mapstructure:"retry_attempts"`
+
+	RecordRetention   time.Duration `mapstructure:"record_retention"`
+	RecordsPerCluster int           `mapstructure:"records_per_cluster"`
+	PruneInterval     time.Duration `mapstructure:"prune_interval"`
 }
 
 // DurabilitySettings say what the clusters promise (UnsafeDurability).
@@ -195,6 +204,13 @@ type setting struct {
 	usage string
 }
 
+// Component defaults the settings below take rather than repeat (issue 14:
+// a default is declared once, in its component's Default()).
+var (
+	apiDefaults      = api.Default()
+	electionDefaults = election.Default()
+)
+
 var serverSettings = []setting{
 	{"node_id", "node-id", "", "unique id of this coordinator in the Raft group (default: the host name)"},
 	{"data_dir", "data-dir", "/var/lib/warden", "directory for the Raft log, snapshots and node state"},
@@ -213,6 +229,8 @@ var serverSettings = []setting{
 	{"http.idle_timeout", "", 30 * time.Second, "an idle keep-alive connection is closed after this long"},
 	{"http.max_header_bytes", "", 32 << 10, "largest request header block in bytes (4096..1048576)"},
 	{"http.max_connections", "", 256, "HTTP connections served at once; more wait in the kernel's accept queue"},
+	{"http.lag_history_interval", "", apiDefaults.LagHistoryInterval, "how often this node records each replica's lag for the lag charts (GET /clusters/:cluster/lag); at least 1s"},
+	{"http.lag_history_window", "", apiDefaults.LagHistoryWindow, "how much lag history each node keeps in memory (at most 8640 samples per replica)"},
 	{"auth.tokens", "", []string{}, "API bearer tokens as name:role:secret (role viewer, operator or admin), comma separated"},
 	{"auth.tokens_file", "", "", "file of API tokens, one \"name role secret\" per line"},
 	{"auth.open_health", "", true, "serve health checks and the leader check without a token"},
@@ -223,6 +241,7 @@ var serverSettings = []setting{
 	{"raft.heartbeat_timeout", "", time.Second, "follower without contact this long starts an election"},
 	{"raft.election_timeout", "", time.Second, "candidate without a result this long retries"},
 	{"raft.leader_lease_timeout", "", 500 * time.Millisecond, "leader without contact with a quorum this long steps down"},
+	{"raft.max_log_bytes", "", int64(electionDefaults.MaxLogBytes), "bound on the Raft log's size: past it the node snapshots and keeps fewer trailing entries (0 = count bound only; else at least 1 MiB)"},
 	{"raft.tls_cert_file", "raft-tls-cert-file", "", "PEM certificate of this node for mutual TLS on the Raft port (with raft.tls_key_file and raft.tls_ca_file)"},
 	{"raft.tls_key_file", "raft-tls-key-file", "", "PEM private key of raft.tls_cert_file"},
 	{"raft.tls_ca_file", "raft-tls-ca-file", "", "PEM CA that every coordinator's certificate must chain to"},
@@ -263,6 +282,9 @@ var serverSettings = []setting{
 	{"recovery.fence_timeout", "", 10 * time.Second, "bound on one run of recovery.fence_command (its process group is killed past it)"},
 	{"recovery.fence_policy", "", "best_effort", "no fence succeeded and the failed master may be alive: best_effort promotes anyway and records it, require promotes nobody until a fence succeeds (FencePending meanwhile)"},
 	{"recovery.retry_attempts", "", 10, "automatic attempts at a recovery that keeps failing before it changed anything (1 s, 2 s, 4 s ... 30 s apart); only a recovery that changed the topology starts the block period"},
+	{"recovery.record_retention", "", electionDefaults.RecoveryRetention, "finished recovery records older than this are pruned (0 = no age bound; else at least 1h and at least recovery.block_period); open ones and the latest replacement of a known old master never are"},
+	{"recovery.records_per_cluster", "", electionDefaults.RecoveriesPerCluster, "finished recovery records kept per cluster, newest first (0 = no count bound; else at least 10 and at least recovery.retry_attempts)"},
+	{"recovery.prune_interval", "", electionDefaults.RecoveryPruneInterval, "how often the leader looks for recovery records to prune"},
 	{"durability.default", "", "async", "what every cluster promises: async, or semi-sync (then a master without semi-sync is an UnsafeDurability problem)"},
 	{"durability.clusters", "", map[string]string{}, "per-cluster durability by cluster name (async or semi-sync), over durability.default"},
 	{"durability.min_semi_sync_timeout", "", 30 * time.Second, "a semi-sync master timeout shorter than this is UnsafeDurability: a master hung longer acknowledges its waiting commits the moment it resumes"},
@@ -570,6 +592,17 @@ func (c *ServerConfig) Validate() error {
 	if n := c.Recovery.RetryAttempts; n < 1 {
 		bad("recovery.retry_attempts", n, "must be at least 1")
 	}
+	if c.Raft.MaxLogBytes < 0 {
+		bad("raft.max_log_bytes", c.Raft.MaxLogBytes, "must be 0 (no size bound) or at least 1 MiB")
+	}
+	errs = append(errs, electionOwnedErrors(electionConfig(c).Validate())...)
+	// Rules that span two components.
+	if r := c.Recovery.RecordRetention; r > 0 && r < c.Recovery.BlockPeriod {
+		bad("recovery.record_retention", r, fmt.Sprintf("must be 0 (no age bound) or at least recovery.block_period %s: the block period reads recent records", c.Recovery.BlockPeriod))
+	}
+	if n := c.Recovery.RecordsPerCluster; n > 0 && n < c.Recovery.RetryAttempts {
+		bad("recovery.records_per_cluster", n, fmt.Sprintf("must be 0 (no count bound) or at least recovery.retry_attempts %d: automatic recovery counts recent failed attempts in them", c.Recovery.RetryAttempts))
+	}
 	durabilityOK := func(key, v string) {
 		if v != "async" && v != "semi-sync" {
 			bad(key, v, "must be async or semi-sync")
@@ -648,4 +681,26 @@ func readSecret(inline, file string) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// electionOwnedKeys are the settings only the election package validates
+// (declared once, in election.Config.Validate); its other rules overlap
+// with the operator-level checks above, which name the operator's keys.
+var electionOwnedKeys = []string{"raft.max_log_bytes ", "recovery.record_retention ", "recovery.records_per_cluster ", "recovery.prune_interval "}
+
+// electionOwnedErrors keeps the errors of election.Config.Validate that
+// concern electionOwnedKeys.
+func electionOwnedErrors(err error) []error {
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		for _, k := range electionOwnedKeys {
+			if strings.HasPrefix(line, k) {
+				out = append(out, errors.New(line))
+			}
+		}
+	}
+	return out
 }

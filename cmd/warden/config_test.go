@@ -135,6 +135,13 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 			want: []string{`raft.tls_cert_file "/nonexistent/node.pem"`, `raft.tls_key_file "/nonexistent/node-key.pem"`, `raft.tls_ca_file "/nonexistent/ca.pem"`}},
 		{name: "gossip key not base64", file: "gossip:\n  encrypt_key_file: " + notBase64 + "\n", want: []string{"gossip.encrypt_key_file", notBase64, "base64"}},
 		{name: "gossip key too short", args: []string{"--gossip-encrypt-key-file", shortKey}, want: []string{"gossip.encrypt_key_file", "10 bytes"}},
+		{name: "raft log bound too small", env: []string{"WARDEN_RAFT_MAX_LOG_BYTES=1000"}, want: []string{"raft.max_log_bytes", `"1000"`, "1 MiB"}},
+		{name: "negative raft log bound", env: []string{"WARDEN_RAFT_MAX_LOG_BYTES=-1"}, want: []string{"raft.max_log_bytes", `"-1"`}},
+		{name: "record retention under an hour", file: "recovery:\n  record_retention: 10m\n  block_period: 0s\n", want: []string{"recovery.record_retention", "10m0s"}},
+		{name: "record retention under the block period", file: "recovery:\n  record_retention: 2h\n  block_period: 3h\n", want: []string{"recovery.record_retention", "2h0m0s", "recovery.block_period"}},
+		{name: "too few records per cluster", env: []string{"WARDEN_RECOVERY_RECORDS_PER_CLUSTER=5"}, want: []string{"recovery.records_per_cluster", `"5"`}},
+		{name: "records per cluster under retry attempts", env: []string{"WARDEN_RECOVERY_RECORDS_PER_CLUSTER=12", "WARDEN_RECOVERY_RETRY_ATTEMPTS=20"}, want: []string{"recovery.records_per_cluster", `"12"`, "recovery.retry_attempts"}},
+		{name: "lag history interval under a second", env: []string{"WARDEN_HTTP_LAG_HISTORY_INTERVAL=100ms"}, want: []string{"http.lag_history_interval", "100ms"}},
 		{name: "missing gossip key file", env: []string{"WARDEN_GOSSIP_ENCRYPT_KEY_FILE=/nonexistent/gossip.key"}, want: []string{"gossip.encrypt_key_file", "/nonexistent/gossip.key"}},
 	}
 	for _, c := range cases {

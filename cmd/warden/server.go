@@ -146,6 +146,12 @@ func electionConfig(cfg *ServerConfig) election.Config {
 	e.HeartbeatTimeout = cfg.Raft.HeartbeatTimeout
 	e.ElectionTimeout = cfg.Raft.ElectionTimeout
 	e.LeaderLeaseTimeout = cfg.Raft.LeaderLeaseTimeout
+	if cfg.Raft.MaxLogBytes >= 0 {
+		e.MaxLogBytes = uint64(cfg.Raft.MaxLogBytes)
+	}
+	e.RecoveryRetention = cfg.Recovery.RecordRetention
+	e.RecoveriesPerCluster = cfg.Recovery.RecordsPerCluster
+	e.RecoveryPruneInterval = cfg.Recovery.PruneInterval
 	e.TLSCertFile, e.TLSKeyFile, e.TLSCAFile = cfg.Raft.TLSCertFile, cfg.Raft.TLSKeyFile, cfg.Raft.TLSCAFile
 	e.GossipKeyFile = cfg.Gossip.EncryptKeyFile
 	e.InsecureCoordinatorTraffic = cfg.Security.InsecureCoordinatorTraffic

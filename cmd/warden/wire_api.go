@@ -26,6 +26,7 @@ func apiConfig(cfg *ServerConfig) (api.Config, error) {
 	c.ReadHeaderTimeout, c.ReadTimeout = cfg.HTTP.ReadHeaderTimeout, cfg.HTTP.ReadTimeout
 	c.WriteTimeout, c.IdleTimeout = cfg.HTTP.WriteTimeout, cfg.HTTP.IdleTimeout
 	c.MaxHeaderBytes, c.MaxConns = cfg.HTTP.MaxHeaderBytes, cfg.HTTP.MaxConnections
+	c.LagHistoryInterval, c.LagHistoryWindow = cfg.HTTP.LagHistoryInterval, cfg.HTTP.LagHistoryWindow
 	c.TLSCertFile, c.TLSKeyFile, c.TLSCAFile = cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile, cfg.HTTP.TLSCAFile
 	c.OpenHealth, c.OpenMetrics = cfg.Auth.OpenHealth, cfg.Auth.OpenMetrics
 	for i, entry := range cfg.Auth.Tokens {
