@@ -89,19 +89,9 @@ func (m CandidateMatrix) Best() (Candidate, bool) {
 
 // received and executed GTID sets of a replica, in its flavour.
 func gtidSets(in *Instance) (received, executed gtid.Set, err error) {
-	f := in.Flavor.GTIDFlavor()
-	var execText, recvText string
-	if f == gtid.MariaDB {
-		execText = firstNonEmpty(in.GTIDCurrentPos, in.GTIDSlavePos)
-		if in.Replication != nil {
-			recvText = in.Replication.GTIDIOPos
-		}
-	} else {
-		execText = in.GTIDExecuted
-		if in.Replication != nil {
-			recvText = in.Replication.RetrievedSet
-		}
-	}
+	d := in.Dialect()
+	f := d.GTIDFlavor()
+	execText, recvText := d.Executed(in), d.Received(in.Replication)
 	if executed, err = gtid.Parse(f, execText); err != nil {
 		return nil, nil, err
 	}
@@ -144,7 +134,7 @@ func RankCandidates(failed *Instance, inputs []CandidateInput) (CandidateMatrix,
 				c.SQLDelay = rs.SQLDelay
 				c.GTID = rs.AutoPosition || (rs.UsingGTID != "" && !strings.EqualFold(rs.UsingGTID, "No"))
 			}
-			if !inst.Flavor.IsMariaDB() && inst.GTIDMode != "" && !strings.EqualFold(inst.GTIDMode, "ON") {
+			if !inst.Dialect().GTIDEnabled(inst) {
 				c.GTID = false
 			}
 			recv, exec, err := gtidSets(inst)

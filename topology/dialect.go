@@ -97,7 +97,7 @@ type Dialect interface {
 	// current_pos / ""; MySQL only "" (always auto-positioning).
 	ValidateGTIDMode(mode string) error
 	// SlowDetectionFix is the statement that sets heartbeat and retry.
-	SlowDetectionFix(heartbeat float64, retry int) string
+	SlowDetectionFix(heartbeat float64, retry int64) string
 
 	// Columns names the SHOW ... STATUS columns of this row.
 	Columns() Columns
@@ -136,6 +136,10 @@ type Dialect interface {
 	// HasSuperReadOnly / HasServerUUID: MySQL 5.7.8+ / MySQL.
 	HasSuperReadOnly() bool
 	HasServerUUID() bool
+
+	// errantGTIDs judges a replica's local writes against its source
+	// (problems_gtid.go): the evidence differs by GTID notation.
+	errantGTIDs(inst, source *Instance) []Problem
 }
 
 // Columns are the status column names of one dialect row.

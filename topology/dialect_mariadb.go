@@ -122,7 +122,7 @@ func (d mariaDialect) ValidateGTIDMode(mode string) error {
 	return nil
 }
 
-func (d mariaDialect) SlowDetectionFix(hb float64, retry int) string {
+func (d mariaDialect) SlowDetectionFix(hb float64, retry int64) string {
 	return fmt.Sprintf("CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=%g, MASTER_CONNECT_RETRY=%d", hb, retry)
 }
 
@@ -172,3 +172,7 @@ func (d mariaDialect) HasSuperReadOnly() bool       { return false }
 func (d mariaDialect) HasServerUUID() bool          { return false }
 
 func (d mariaDialect) FenceReadOnly() string { return fenceReadOnly(false) }
+
+func (d mariaDialect) errantGTIDs(inst, source *Instance) []Problem {
+	return errantMariaDB(inst, source)
+}

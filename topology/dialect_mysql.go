@@ -138,7 +138,7 @@ func (d mysqlDialect) ValidateGTIDMode(mode string) error {
 	return nil
 }
 
-func (d mysqlDialect) SlowDetectionFix(hb float64, retry int) string {
+func (d mysqlDialect) SlowDetectionFix(hb float64, retry int64) string {
 	if d.at(8, 0, 23) {
 		return fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HEARTBEAT_PERIOD=%g, SOURCE_CONNECT_RETRY=%d", hb, retry)
 	}
@@ -199,3 +199,5 @@ func (d mysqlDialect) HasSuperReadOnly() bool       { return d.at(5, 7, 8) }
 func (d mysqlDialect) HasServerUUID() bool          { return true }
 
 func (d mysqlDialect) FenceReadOnly() string { return fenceReadOnly(d.HasSuperReadOnly()) }
+
+func (d mysqlDialect) errantGTIDs(inst, source *Instance) []Problem { return errantMySQL(inst, source) }

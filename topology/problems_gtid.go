@@ -21,37 +21,26 @@ func firstNonEmpty(ss ...string) string {
 }
 
 // appliedPos is what a replica has applied, in its flavour's terms.
-func appliedPos(inst *Instance) string {
-	if inst.Flavor.IsMariaDB() {
-		return firstNonEmpty(inst.GTIDSlavePos, inst.Replication.GTIDSlavePos, inst.GTIDCurrentPos)
-	}
-	return firstNonEmpty(inst.GTIDExecuted, inst.Replication.ExecutedSet)
-}
+func appliedPos(inst *Instance) string { return inst.Dialect().Applied(inst) }
 
 // sourcePos is what a source has written, in its flavour's terms.
-func sourcePos(src *Instance) string {
-	if src.Flavor.IsMariaDB() {
-		return firstNonEmpty(src.GTIDBinlogPos, src.GTIDCurrentPos)
-	}
-	return src.GTIDExecuted
-}
+func sourcePos(src *Instance) string { return src.Dialect().Written(src) }
 
 // gtidLag counts the transactions inst lacks: relative to its source when
 // the source's position is known, else relative to what inst has received
 // but not applied (Gtid_IO_Pos / Retrieved_Gtid_Set).
 func gtidLag(inst, source *Instance) (n uint64, against string, ok bool) {
-	f := inst.Flavor.GTIDFlavor()
+	d := inst.Dialect()
+	f := d.GTIDFlavor()
 	applied, err := gtid.Parse(f, appliedPos(inst))
 	if err != nil {
 		return 0, "", false
 	}
 	ahead, against := "", ""
-	if source != nil && sourcePos(source) != "" && source.Flavor.GTIDFlavor() == f {
+	if source != nil && sourcePos(source) != "" && source.Dialect().GTIDFlavor() == f {
 		ahead, against = sourcePos(source), "source "+source.Key.String()
-	} else if f == gtid.MariaDB {
-		ahead, against = inst.Replication.GTIDIOPos, "received Gtid_IO_Pos"
 	} else {
-		ahead, against = inst.Replication.RetrievedSet, "received Retrieved_Gtid_Set"
+		ahead, against = d.Received(inst.Replication), "received "+d.Columns().Received
 	}
 	if ahead == "" {
 		return 0, "", false
@@ -97,10 +86,7 @@ func checkErrantGTID(inst, source *Instance, _ ProblemConfig) []Problem {
 	if !inst.IsReplica() {
 		return nil
 	}
-	if inst.Flavor.IsMariaDB() {
-		return errantMariaDB(inst, source)
-	}
-	return errantMySQL(inst, source)
+	return inst.Dialect().errantGTIDs(inst, source)
 }
 
 // errantMySQL: executed − source's executed, less what came in through the
@@ -113,7 +99,7 @@ func checkErrantGTID(inst, source *Instance, _ ProblemConfig) []Problem {
 // sandbox; if the set survives a source change, errant GTIDs from a former
 // source would be hidden here.
 func errantMySQL(inst, source *Instance) []Problem {
-	if source == nil || source.GTIDExecuted == "" || source.Flavor.IsMariaDB() {
+	if source == nil || source.GTIDExecuted == "" || source.Dialect().GTIDFlavor() != gtid.MySQL {
 		return nil
 	}
 	exec, err1 := gtid.ParseMySQL(appliedPos(inst))
@@ -159,7 +145,7 @@ func errantMariaDB(inst, source *Instance) []Problem {
 	}
 	var srcPos gtid.MariaDBPos
 	haveSource := false
-	if source != nil && source.Flavor.IsMariaDB() {
+	if source != nil && source.Dialect().GTIDFlavor() == gtid.MariaDB {
 		p, err := gtid.ParseMariaDB(sourcePos(source))
 		srcPos, haveSource = p, err == nil
 	}

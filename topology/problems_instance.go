@@ -118,7 +118,7 @@ func checkSlowDetectionSettings(inst, _ *Instance, cfg ProblemConfig) []Problem 
 	switch {
 	case rs.HeartbeatPeriod > cfg.MaxHeartbeatPeriod:
 		issues = append(issues, fmt.Sprintf("heartbeat period %gs > %gs", rs.HeartbeatPeriod, cfg.MaxHeartbeatPeriod))
-	case rs.HeartbeatPeriod == 0 && inst.Flavor == FlavorMariaDB:
+	case rs.HeartbeatPeriod == 0 && inst.Dialect().ReportsHeartbeatPeriod():
 		issues = append(issues, "heartbeat disabled (period 0)")
 	}
 	if rs.ConnectRetry > cfg.MaxConnectRetry {
@@ -130,10 +130,7 @@ func checkSlowDetectionSettings(inst, _ *Instance, cfg ProblemConfig) []Problem 
 	hb, retry := min(1, cfg.MaxHeartbeatPeriod), min(1, cfg.MaxConnectRetry)
 	// Both are always set: after RESET SLAVE ALL a new CHANGE MASTER keeps
 	// the old connect retry but resets the heartbeat period to 30 s.
-	fix := fmt.Sprintf("CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=%g, MASTER_CONNECT_RETRY=%d", hb, retry)
-	if v, err := ParseVersion(inst.Version, inst.VersionComment); err == nil && v.mysqlAtLeast(8, 0, 23) {
-		fix = fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HEARTBEAT_PERIOD=%g, SOURCE_CONNECT_RETRY=%d", hb, retry)
-	}
+	fix := inst.Dialect().SlowDetectionFix(hb, retry)
 	return []Problem{{
 		Code: ProblemSlowDetectionSettings, Severity: SeverityWarning, Instance: inst.Key,
 		Reason: "replication is slow to notice a dead or hung source: " + strings.Join(issues, ", "),
