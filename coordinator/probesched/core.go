@@ -214,6 +214,38 @@ func (c *core[K]) enqueueReady(e *entry[K]) {
 	c.readyN++
 }
 
+// claim marks k running for a result obtained elsewhere (a ping that
+// timed out between probes), so that it is handled like a probe's, never
+// beside one. It returns nil when k is running already: that probe's
+// result is coming, and k is probed again on its return.
+func (c *core[K]) claim(k K, now time.Time) *entry[K] {
+	e, ok := c.entries[k]
+	if !ok {
+		e = &entry[K]{key: k, phase: phaseOf(c.salt, k.String()), hidx: -1, oneShot: true}
+		c.entries[k] = e
+	}
+	switch e.state {
+	case stRunning:
+		if !e.removed {
+			e.again = true
+		}
+		return nil
+	case stIdle:
+		if e.hidx >= 0 {
+			c.heap.remove(e)
+		}
+	case stReady:
+		c.readyN--
+	case stUrgent:
+		c.urgentN--
+	}
+	e.state = stRunning
+	e.qseq++ // any queue slot it had is stale now
+	e.due, e.last = now, now
+	c.running++
+	return e
+}
+
 // takeDue moves every key due by now to the ready queue, then starts up to
 // free probes, appending them to out. Each started key is running until
 // done is called for it.

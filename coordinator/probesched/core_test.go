@@ -458,3 +458,44 @@ func TestSlowProbeNotLate(t *testing.T) {
 		}
 	}
 }
+
+// TestHeapOrder: pops come out in due order through pushes, removals and
+// fixes at random.
+func TestHeapOrder(t *testing.T) {
+	var h dueHeap[key]
+	rng := uint64(1)
+	next := func() uint64 { rng = mix64(rng + 0x9e3779b97f4a7c15); return rng }
+	var live []*entry[key]
+	for i := 0; i < 5000; i++ {
+		switch r := next() % 10; {
+		case r < 6 || len(live) == 0:
+			e := &entry[key]{due: epoch.Add(time.Duration(next() % 1e9))}
+			h.push(e)
+			live = append(live, e)
+		case r < 8:
+			j := int(next() % uint64(len(live)))
+			h.remove(live[j])
+			live = append(live[:j], live[j+1:]...)
+		default:
+			e := live[int(next()%uint64(len(live)))]
+			e.due = epoch.Add(time.Duration(next() % 1e9))
+			h.fix(e)
+		}
+		for j, it := range h.a {
+			if it.e.hidx != j || !it.e.due.Equal(time.Unix(0, it.due)) {
+				t.Fatalf("step %d: item %d index %d or due out of sync", i, j, it.e.hidx)
+			}
+		}
+	}
+	var prev time.Time
+	for n := len(live); n > 0; n-- {
+		e := h.pop()
+		if e.due.Before(prev) {
+			t.Fatalf("popped %s after %s", e.due.Sub(epoch), prev.Sub(epoch))
+		}
+		prev = e.due
+	}
+	if h.len() != 0 {
+		t.Fatalf("%d left after popping every live entry", h.len())
+	}
+}

@@ -118,6 +118,10 @@ type Scheduler[K Key, R any] struct {
 	free int // workers neither probing nor holding a result
 	wake chan struct{}
 	ran  bool
+	// results carries finished probes (and delivered results) to the
+	// handlers. Unbuffered: a worker holding a result nobody takes stays
+	// busy, so slow handling slows probing instead of piling up.
+	results chan done[K, R]
 }
 
 // New builds a scheduler; it starts nothing.
@@ -131,6 +135,7 @@ func New[K Key, R any](cfg Config, clock Clock, probe ProbeFunc[K, R], handle Ha
 	return &Scheduler[K, R]{
 		cfg: cfg, clock: clock, probe: probe, handle: handle,
 		c: newCore[K](cfg), free: cfg.Workers, wake: make(chan struct{}, 1),
+		results: make(chan done[K, R]),
 	}, nil
 }
 
@@ -230,6 +235,33 @@ func (s *Scheduler[K, R]) Scheduled(k K) bool {
 	return ok && !e.oneShot && !e.removed
 }
 
+// Deliver hands a result obtained outside the schedule (a ping that timed
+// out between probes) to the handler as if k's probe had returned it:
+// never beside a probe of k, and k's schedule resumes after it. If a probe
+// of k is in flight, v is dropped (that probe's result is on its way) and
+// k is probed again on its return; Deliver then reports false. It blocks
+// until a handler takes v or ctx ends.
+func (s *Scheduler[K, R]) Deliver(ctx context.Context, k K, v R) bool {
+	s.mu.Lock()
+	now := s.clock.Now()
+	e := s.c.claim(k, now)
+	s.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	r := Result[K, R]{Key: k, Value: v, Due: now, Started: now, Finished: now}
+	select {
+	case s.results <- done[K, R]{e: e, res: r}:
+		return true
+	case <-ctx.Done():
+		s.mu.Lock()
+		s.c.done(e, false, s.clock.Now())
+		s.mu.Unlock()
+		s.kick()
+		return false
+	}
+}
+
 type job[K Key] struct {
 	e       *entry[K]
 	key     K
@@ -254,11 +286,9 @@ func (s *Scheduler[K, R]) Run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	// jobs never blocks: the dispatcher sends only as many as there are
-	// free workers. results is where backpressure lives: a worker whose
-	// result no handler takes stays busy, so slow handling slows probing
-	// instead of piling up results.
+	// free workers.
 	jobs := make(chan job[K], s.cfg.Workers)
-	results := make(chan done[K, R])
+	results := s.results
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
 		wg.Go(func() { s.worker(ctx, jobs, results) })

@@ -316,3 +316,66 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDeliver: a result from outside (a ping's timeout) is handled like a
+// probe's, never beside one of the same key.
+func TestDeliver(t *testing.T) {
+	clk := newFakeClock()
+	cnt := newCounter()
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	var inHandler atomic.Int64
+	probe := func(ctx context.Context, k key) string {
+		cnt.enter(k)
+		defer cnt.cur.Add(-1)
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return "probe"
+	}
+	handle := func(_ context.Context, r Result[key, string]) bool {
+		if inHandler.Add(1) > 1 {
+			t.Errorf("two results of %s handled at once", r.Key)
+		}
+		defer inHandler.Add(-1)
+		mu.Lock()
+		got = append(got, r.Value)
+		mu.Unlock()
+		return false
+	}
+	s, stop := startScheduler(t, testConfig(), clk, probe, handle)
+	defer stop()
+	k := key{"db1", 3306}
+	s.Add(k)
+	ctx := context.Background()
+	if !s.Deliver(ctx, k, "ping-timeout") {
+		t.Fatal("Deliver on an idle key refused")
+	}
+	waitFor(t, "the delivered result handled", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1 && got[0] == "ping-timeout" && s.Health().InFlight == 0, strings.Join(got, ",")
+	})
+	if !s.Scheduled(k) {
+		t.Fatal("key left the schedule after a delivered result")
+	}
+	s.Poke(k)
+	waitFor(t, "the probe in flight", func() (bool, string) { return cnt.get(k) == 1, itoa(cnt.get(k)) })
+	if s.Deliver(ctx, k, "ping-timeout-2") {
+		t.Fatal("Deliver beside a probe in flight accepted")
+	}
+	gate <- struct{}{}
+	waitFor(t, "a probe again after the refused delivery", func() (bool, string) { return cnt.get(k) == 2, itoa(cnt.get(k)) })
+	gate <- struct{}{}
+	waitFor(t, "quiet", func() (bool, string) {
+		h := s.Health()
+		return h.InFlight == 0 && h.Backlog == 0, h.String()
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(got, ",") != "ping-timeout,probe,probe" {
+		t.Fatalf("handled %v, want the delivery then two probes", got)
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package probesched
+
+import "time"
+
+func cpuTime() time.Duration { return 0 }
