@@ -369,6 +369,9 @@ func TestUI(t *testing.T) {
 		// Pick db3 from its own card: the dialog opens with it chosen.
 		b.click(fmt.Sprintf(`article[data-key=%q] button`, k["db3"]), "Make master")
 		b.waitJS(15*time.Second, `document.querySelector('dialog select')?.value || ''`, k["db3"])
+		if h2, _ := eval[string](b, `document.querySelector('dialog h2')?.innerText || ''`); h2 != "Switch over cluster "+e.cname+" “orders”" {
+			t.Errorf("switchover dialog title %q, want the cluster's name and alias", h2)
+		}
 		b.waitJS(15*time.Second, `document.querySelector('dialog .plan table, dialog .plan .error') ? 'planned' : ''`, "planned")
 		if msg, _ := eval[string](b, `document.querySelector('dialog .plan .error')?.innerText || ''`); msg != "" {
 			t.Fatalf("dry run failed: %s", msg)

@@ -8,15 +8,18 @@ import { open, field, requestLine, Blocked } from './dialog.js';
 import { plan, refusal } from './plan.js';
 
 // recoveryAction is a switchover or a failover: the plan comes from the
-// API's dry run, for the candidate chosen in the dialog.
-function recoveryAction(kind, cluster, candidates, preset, done) {
+// API's dry run, for the candidate chosen in the dialog. cluster is its
+// name or {name, alias} (the title then shows the alias too).
+function recoveryAction(kind, cl, candidates, preset, done) {
+  const cluster = typeof cl === 'string' ? cl : cl.name;
+  const shown = typeof cl === 'string' || !cl.alias ? cluster : `${cluster} “${cl.alias}”`;
   const select = h('select', { name: 'candidate' },
     h('option', { value: '' }, 'Let Warden choose (suggested)'),
     candidates.map((k) => h('option', { value: key(k), selected: key(k) === preset }, key(k))));
   const path = `clusters/${encodeURIComponent(cluster)}/${kind}`;
   const body = (v) => (v.candidate ? { candidate: v.candidate } : {});
   return open({
-    title: `${kind === 'switchover' ? 'Switch over' : 'Fail over'} cluster ${cluster}`,
+    title: `${kind === 'switchover' ? 'Switch over' : 'Fail over'} cluster ${shown}`,
     intro: h('p', null, kind === 'switchover'
       ? 'A planned change of master: the current master is demoted and a replica promoted. The dry run below is what Warden would do right now.'
       : 'Promote a replica in place of the master, whether or not Warden sees it as dead. Use it when automatic recovery did not act. The dry run below is what Warden would do right now.'),

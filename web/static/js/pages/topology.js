@@ -35,10 +35,10 @@ export function toolbar([name], ctx) {
   const bar = h('div', { class: 'toolbar' },
     h('a', { href: '#/clusters' }, '← all clusters'));
   if (session.can('operator')) {
-    bar.append(h('button', { type: 'button', onclick: () => act.switchover(name, replicasOf(ctx), '', ctx.refresh) }, '⇄ Switch over…'));
+    bar.append(h('button', { type: 'button', onclick: () => act.switchover(named(name), replicasOf(ctx), '', ctx.refresh) }, '⇄ Switch over…'));
   }
   if (session.can('admin')) {
-    bar.append(h('button', { type: 'button', class: 'danger-outline', onclick: () => act.failover(name, replicasOf(ctx), '', ctx.refresh) }, '⚡ Fail over…'));
+    bar.append(h('button', { type: 'button', class: 'danger-outline', onclick: () => act.failover(named(name), replicasOf(ctx), '', ctx.refresh) }, '⚡ Fail over…'));
   }
   if (session.can('operator')) {
     // The alias as last painted: the dialog starts from it.
@@ -59,6 +59,10 @@ function replicasOf() {
   const root = lastTree.find((n) => lastMaster && key(n.key) === key(lastMaster));
   return (root?.replicas || []).map((n) => n.key);
 }
+
+// named is the cluster as last painted (the route may hold its alias),
+// for the dialogs' titles.
+const named = (route) => ({ name: lastName || route, alias: lastName ? lastAlias : '' });
 
 function flatten(nodes, out = []) {
   for (const n of nodes || []) { out.push(n); flatten(n.replicas, out); }
@@ -299,7 +303,7 @@ function actions(n, parent, c, ctx) {
       : h('button', { type: 'button', class: 'small', onclick: () => act.beginDowntime(n.key, ctx.refresh) }, 'Downtime…'),
     h('button', { type: 'button', class: 'small', onclick: () => act.promotionRule(n.key, n.promotion_rule || 'neutral', ctx.refresh) }, 'Promotion rule…'),
     canMakeMaster(n, parent, c)
-      ? h('button', { type: 'button', class: 'small', onclick: () => act.switchover(c.name, others, key(n.key), ctx.refresh) }, '⇄ Make master…')
+      ? h('button', { type: 'button', class: 'small', onclick: () => act.switchover({ name: c.name, alias: c.alias || '' }, others, key(n.key), ctx.refresh) }, '⇄ Make master…')
       : null,
     // A master that came back read-only (restarted without a failover):
     // admins may let it take writes again; the API refuses if unsafe.
