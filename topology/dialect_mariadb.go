@@ -33,7 +33,7 @@ func (d mariaDialect) Row() string {
 
 // kw: REPLICA from 10.5.1, SLAVE before (and when unknown).
 func (d mariaDialect) kw() string {
-	if d.known && d.v.AtLeast(10, 5, 1) {
+	if d.v.UsesReplicaKeyword() {
 		return "REPLICA"
 	}
 	return "SLAVE"

@@ -52,7 +52,7 @@ func (d mysqlDialect) at(major, minor, patch int) bool {
 }
 
 func (d mysqlDialect) kw() string {
-	if d.at(8, 0, 22) {
+	if d.v.UsesReplicaKeyword() {
 		return "REPLICA"
 	}
 	return "SLAVE"
@@ -77,7 +77,7 @@ func (d mysqlDialect) ReplicaHostsQuery() string {
 }
 
 func (d mysqlDialect) BinlogStatusQuery() string {
-	if d.at(8, 2, 0) {
+	if d.v.HasBinaryLogStatus() {
 		return "SHOW BINARY LOG STATUS"
 	}
 	return "SHOW MASTER STATUS"
@@ -86,7 +86,7 @@ func (d mysqlDialect) BinlogStatusQuery() string {
 func (d mysqlDialect) VariablesQuery() string {
 	q := "SELECT @@version AS version, @@version_comment AS version_comment, @@server_id AS server_id, " +
 		"@@read_only AS read_only, @@log_bin AS log_bin, "
-	if d.at(8, 0, 26) {
+	if d.v.HasLogReplicaUpdates() {
 		// log_slave_updates is a deprecated alias from 8.0.26.
 		q += "@@log_replica_updates AS log_slave_updates, "
 	} else {
@@ -111,7 +111,7 @@ func (d mysqlDialect) ChangeSource(o SourceOptions) (string, []any, error) {
 		return "", nil, err
 	}
 	prefix, p := "CHANGE MASTER TO ", "MASTER_"
-	if d.at(8, 0, 23) {
+	if d.v.HasChangeReplicationSource() {
 		prefix, p = "CHANGE REPLICATION SOURCE TO ", "SOURCE_"
 	}
 	parts := changeSourceParts(p, o)
@@ -139,14 +139,14 @@ func (d mysqlDialect) ValidateGTIDMode(mode string) error {
 }
 
 func (d mysqlDialect) SlowDetectionFix(hb float64, retry int64) string {
-	if d.at(8, 0, 23) {
+	if d.v.HasChangeReplicationSource() {
 		return fmt.Sprintf("CHANGE REPLICATION SOURCE TO SOURCE_HEARTBEAT_PERIOD=%g, SOURCE_CONNECT_RETRY=%d", hb, retry)
 	}
 	return fmt.Sprintf("CHANGE MASTER TO MASTER_HEARTBEAT_PERIOD=%g, MASTER_CONNECT_RETRY=%d", hb, retry)
 }
 
 func (d mysqlDialect) Columns() Columns {
-	if d.at(8, 0, 22) {
+	if d.v.UsesSourceColumns() {
 		return Columns{
 			IORunning: "Replica_IO_Running", SQLRunning: "Replica_SQL_Running", SecondsBehind: "Seconds_Behind_Source",
 			SourceHost: "Source_Host", SourcePort: "Source_Port", SourceServerID: "Source_Server_Id",
@@ -161,7 +161,7 @@ func (d mysqlDialect) Columns() Columns {
 }
 
 func (d mysqlDialect) SemiSync() []SemiSyncNames {
-	if d.at(8, 0, 26) {
+	if d.v.HasSemiSyncSourcePlugin() {
 		return []SemiSyncNames{semiSyncSource, semiSyncMaster}
 	}
 	return []SemiSyncNames{semiSyncMaster}
@@ -195,7 +195,7 @@ func (d mysqlDialect) GTIDEnabled(i *Instance) bool {
 func (d mysqlDialect) StartPurgesRelayLog(*ReplicaStatus) bool { return false }
 
 func (d mysqlDialect) ReportsHeartbeatPeriod() bool { return false }
-func (d mysqlDialect) HasSuperReadOnly() bool       { return d.at(5, 7, 8) }
+func (d mysqlDialect) HasSuperReadOnly() bool       { return d.v.HasSuperReadOnly() }
 func (d mysqlDialect) HasServerUUID() bool          { return true }
 
 func (d mysqlDialect) FenceReadOnly() string { return fenceReadOnly(d.HasSuperReadOnly()) }

@@ -93,6 +93,10 @@ func (v ServerVersion) Family() string {
 	return "mysql"
 }
 
+// The gates below are the primitives the dialect rows (dialect_*.go) are
+// made of: each version number is written once, here. Outside topology ask
+// the instance's Dialect (dialect_guard_test.go).
+
 func (v ServerVersion) mysqlAtLeast(major, minor, patch int) bool {
 	return v.Flavor != FlavorMariaDB && v.AtLeast(major, minor, patch)
 }
@@ -123,42 +127,27 @@ func (v ServerVersion) HasSuperReadOnly() bool { return v.mysqlAtLeast(5, 7, 8) 
 // HasServerUUID reports whether @@server_uuid exists (MySQL only).
 func (v ServerVersion) HasServerUUID() bool { return v.Flavor != FlavorMariaDB }
 
+// HasChangeReplicationSource reports whether CHANGE REPLICATION SOURCE TO
+// with SOURCE_* options exists (MySQL 8.0.23; 8.4 removed CHANGE MASTER).
+func (v ServerVersion) HasChangeReplicationSource() bool { return v.mysqlAtLeast(8, 0, 23) }
+
+// HasSemiSyncSourcePlugin reports whether the semisync_source/replica
+// plugins (rpl_semi_sync_source_* names) exist (MySQL 8.0.26; the old
+// master/slave plugin may be loaded instead).
+func (v ServerVersion) HasSemiSyncSourcePlugin() bool { return v.mysqlAtLeast(8, 0, 26) }
+
+// HasLogReplicaUpdates reports whether @@log_replica_updates exists (MySQL
+// 8.0.26, which made log_slave_updates a deprecated alias).
+func (v ServerVersion) HasLogReplicaUpdates() bool { return v.mysqlAtLeast(8, 0, 26) }
+
 // ReplicaStatusStatement is the statement that lists the instance's
-// replication connections. On MariaDB it is the ALL form, the only one that
-// shows heartbeat counters and Gtid_Slave_Pos.
-func (v ServerVersion) ReplicaStatusStatement() string {
-	switch {
-	case v.Flavor == FlavorMariaDB && v.UsesReplicaKeyword():
-		return "SHOW ALL REPLICAS STATUS"
-	case v.Flavor == FlavorMariaDB:
-		return "SHOW ALL SLAVES STATUS"
-	case v.UsesReplicaKeyword():
-		return "SHOW REPLICA STATUS"
-	default:
-		return "SHOW SLAVE STATUS"
-	}
-}
+// replication connections. COMPAT(issue 14): Dialect.ReplicaStatusQuery.
+func (v ServerVersion) ReplicaStatusStatement() string { return DialectFor(v).ReplicaStatusQuery() }
 
 // BinlogStatusStatement is the statement that shows the current binary log
-// coordinates.
-func (v ServerVersion) BinlogStatusStatement() string {
-	if v.HasBinaryLogStatus() {
-		return "SHOW BINARY LOG STATUS"
-	}
-	return "SHOW MASTER STATUS"
-}
+// coordinates. COMPAT(issue 14): Dialect.BinlogStatusQuery.
+func (v ServerVersion) BinlogStatusStatement() string { return DialectFor(v).BinlogStatusQuery() }
 
-// ReplicaHostsStatement is the statement that lists registered replicas
-// (MySQL 8.4 removed SHOW SLAVE HOSTS; MariaDB 10.5.1 added SHOW REPLICA HOSTS).
-func (v ServerVersion) ReplicaHostsStatement() string {
-	switch {
-	case v.Flavor == FlavorMariaDB && v.UsesReplicaKeyword():
-		return "SHOW REPLICA HOSTS"
-	case v.Flavor == FlavorMariaDB:
-		return "SHOW SLAVE HOSTS"
-	case v.UsesReplicaKeyword():
-		return "SHOW REPLICAS"
-	default:
-		return "SHOW SLAVE HOSTS"
-	}
-}
+// ReplicaHostsStatement is the statement that lists registered replicas.
+// COMPAT(issue 14): Dialect.ReplicaHostsQuery.
+func (v ServerVersion) ReplicaHostsStatement() string { return DialectFor(v).ReplicaHostsQuery() }
