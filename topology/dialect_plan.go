@@ -51,12 +51,13 @@ const processlistQuery = "SELECT ID AS id, USER AS user, COMMAND AS command, CON
 	"FROM information_schema.PROCESSLIST"
 
 // killSessions is how a plan spells the per-session kills.
-const killSessions = "KILL CONNECTION <id> (each client session: not replication or system threads, not Warden's own)"
+const killSessions = "KILL CONNECTION <id> /* each client session: not replication or system threads, not Warden's own */"
 
 // PlanSQL renders the statements the Actor runs for action a on a server of
 // dialect d, from the same builders the Actor executes, with their '?'
 // arguments spelled out (strings quoted, the password '***'). Server-side
-// waits are listed once with the slice the Actor repeats them in.
+// waits are listed once with the slice the Actor repeats them in. Remarks
+// and conditions are SQL comments, so each line stays a statement.
 func PlanSQL(d Dialect, a Action, args ActionArgs) ([]string, error) {
 	f := args.Facts
 	var st *ReplicaStatus
@@ -79,7 +80,7 @@ func PlanSQL(d Dialect, a Action, args ActionArgs) ([]string, error) {
 	case ActionFence:
 		out := []string{d.FenceReadOnly(), processlistQuery, killSessions}
 		if rest := d.SetReadOnly(true); len(rest) > 1 || rest[0] != d.FenceReadOnly() {
-			out = append(out, fmt.Sprintf("%s (if the version was unknown when the fence began)", strings.Join(rest, "; ")))
+			out = append(out, conditional(rest, "if the version was unknown when the fence began")...)
 		}
 		return append(out, d.ExecutedQuery()), nil
 	case ActionPromote:
@@ -105,17 +106,7 @@ func PlanSQL(d Dialect, a Action, args ActionArgs) ([]string, error) {
 	case ActionWaitForGTID:
 		return []string{renderWait(d, args.GTID)}, nil
 	case ActionDrainRelayLog:
-		wait := renderWait(d, d.Received(st))
-		switch {
-		case st == nil:
-			return []string{d.StartSQLThread() + " (if the applier is stopped)", wait}, nil
-		case d.StartPurgesRelayLog(st):
-			return []string{bind(d.KeepRelayLog(st.RelayLogPos), quote(st.RelayLogFile)), d.StartSQLThread(), wait,
-				d.StopSQLThread(), d.RestoreGTIDMode(st.UsingGTID)}, nil
-		case !st.SQLRunning:
-			return []string{d.StartSQLThread(), wait}, nil
-		}
-		return []string{wait}, nil
+		return planDrain(d, f, st), nil
 	case ActionCatchUpFrom:
 		cs, err := renderChangeSource(d, args.Source)
 		if err != nil {
@@ -126,10 +117,49 @@ func PlanSQL(d Dialect, a Action, args ActionArgs) ([]string, error) {
 	return nil, fmt.Errorf("%w %q", ErrUnknownAction, a)
 }
 
+// planDrain mirrors Actor.DrainRelayLog.
+func planDrain(d Dialect, f *Instance, st *ReplicaStatus) []string {
+	if st == nil {
+		return []string{note(d.StartSQLThread(), "if the applier is stopped"), renderWait(d, ""), d.ExecutedQuery()}
+	}
+	if strings.EqualFold(st.UsingGTID, "No") {
+		out := []string{}
+		if !st.SQLRunning {
+			out = append(out, d.StartSQLThread())
+		}
+		return append(out, note(d.ReplicaStatusQuery(), "polled until the applier reaches the read position"), d.ExecutedQuery())
+	}
+	if recv, err := d.ParseGTID(d.Received(st)); err == nil {
+		if done, err := d.ParseGTID(d.Applied(f)); err == nil {
+			if n, err := recv.AheadOf(done); err == nil && n == 0 {
+				return []string{d.ExecutedQuery()} // nothing to apply
+			}
+		}
+	}
+	var out []string
+	restore := ""
+	if !st.SQLRunning {
+		if d.StartPurgesRelayLog(st) {
+			out = append(out, bind(d.KeepRelayLog(st.RelayLogPos), quote(st.RelayLogFile)))
+			restore = strings.ToLower(st.UsingGTID)
+		}
+		out = append(out, d.StartSQLThread())
+	}
+	out = append(out, renderWait(d, d.Received(st)))
+	if restore != "" {
+		out = append(out, d.StopSQLThread(), d.RestoreGTIDMode(restore))
+	}
+	return append(out, d.ExecutedQuery())
+}
+
+// note appends a condition or remark as an SQL comment, so every line of
+// a plan stays a statement a DBA can paste.
+func note(stmt, remark string) string { return stmt + " /* " + remark + " */" }
+
 func conditional(stmts []string, cond string) []string {
 	out := make([]string, len(stmts))
 	for i, s := range stmts {
-		out[i] = s + " (" + cond + ")"
+		out[i] = note(s, cond)
 	}
 	return out
 }
@@ -145,10 +175,10 @@ func semiSyncOn(d Dialect, f *Instance) []string {
 	}
 	switch {
 	case f == nil:
-		return []string{stmt + " (if the replica side is on" + alt + ")"}
+		return []string{note(stmt, "if the replica side is on"+alt)}
 	case f.SemiSync.ReplicaEnabled && !f.SemiSync.MasterEnabled:
 		if alt != "" {
-			return []string{stmt + " (" + strings.TrimPrefix(alt, ", ") + ")"}
+			return []string{note(stmt, strings.TrimPrefix(alt, ", "))}
 		}
 		return []string{stmt}
 	}
@@ -165,10 +195,10 @@ func semiSyncOff(d Dialect, f *Instance) []string {
 	}
 	switch {
 	case f == nil:
-		return []string{stmt + " (if on" + alt + ")"}
+		return []string{note(stmt, "if on"+alt)}
 	case f.SemiSync.MasterEnabled:
 		if alt != "" {
-			return []string{stmt + " (" + strings.TrimPrefix(alt, ", ") + ")"}
+			return []string{note(stmt, strings.TrimPrefix(alt, ", "))}
 		}
 		return []string{stmt}
 	}
@@ -192,7 +222,7 @@ func renderWait(d Dialect, pos string) string {
 	if strings.TrimSpace(pos) != "" {
 		p = quote(pos)
 	}
-	return bind(d.GTIDWaitQuery(waitSlice), p) + fmt.Sprintf(" (repeated every %s until reached)", waitSlice)
+	return note(bind(d.GTIDWaitQuery(waitSlice), p), fmt.Sprintf("repeated every %s until reached", waitSlice))
 }
 
 // bind replaces the '?' placeholders of q in order.
