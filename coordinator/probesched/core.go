@@ -159,7 +159,7 @@ func (c *core[K]) poke(k K, now time.Time) bool {
 			e.again = true
 		}
 	}
-	return !e.oneShot
+	return !e.oneShot && !e.removed
 }
 
 // setSuspect moves k to the suspect interval (or back). A key becoming

@@ -499,3 +499,19 @@ func TestHeapOrder(t *testing.T) {
 		t.Fatalf("%d left after popping every live entry", h.len())
 	}
 }
+
+// TestStarvedDispatcherShows: keys past due still in the heap (the
+// dispatcher has not run at all) count as waiting.
+func TestStarvedDispatcherShows(t *testing.T) {
+	s := newSim(t, testConfig())
+	for _, k := range keys(10) {
+		s.c.add(k, s.now)
+	}
+	if w := s.c.oldestWait(s.now); w != 0 {
+		t.Fatalf("oldest wait %s before anything is due", w)
+	}
+	s.now = s.now.Add(2 * time.Second) // nobody called takeDue
+	if w := s.c.oldestWait(s.now); w < time.Second {
+		t.Fatalf("oldest wait %s with the whole fleet past due in the heap, want >= 1s", w)
+	}
+}
