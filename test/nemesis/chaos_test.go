@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -261,7 +262,11 @@ func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, o ru
 			msg := fmt.Sprintf("event %d %s not applied: %v", i+1, ev.Nemesis, err)
 			res.Skipped = append(res.Skipped, msg)
 			h.Add(history.Record{Kind: history.KindNote, Note: msg})
-			t.Log(msg)
+			if errors.Is(err, errNoEffect) {
+				t.Error(msg)
+			} else {
+				t.Log(msg)
+			}
 			continue
 		}
 		pending = a

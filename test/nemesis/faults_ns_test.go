@@ -3,17 +3,24 @@ package nemesis
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/warden-ha/warden/test/nemesis/history"
 	"github.com/warden-ha/warden/test/nemesis/schedule"
 	"github.com/warden-ha/warden/test/netfault"
 	"github.com/warden-ha/warden/test/testutil"
 )
+
+// errNoEffect marks a fault that was applied but did not change what it
+// should: the harness is broken, and the run fails (it would test nothing).
+var errNoEffect = errors.New("nemesis had no effect")
 
 // startNS applies the nemeses whose namespace form differs from loopback's
 // (every network fault, and the faults only the namespace topology has).
@@ -279,7 +286,40 @@ func (in *injector) cut(pairs [][2]string, oneWay bool, port int) (func() error,
 			return nil, err
 		}
 	}
+	// A rule that parses but matches nothing would make the run test
+	// nothing: x must now fail to open a connection to y's service.
+	for _, p := range pairs {
+		target := net.JoinHostPort(lab.Node(p[1]).Addr, strconv.Itoa(in.servicePort(p[1], port)))
+		var derr error
+		if err := lab.Do(p[0], func() error {
+			c, err := net.DialTimeout("tcp", target, 300*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			derr = err
+			return nil
+		}); err != nil {
+			_ = heal()
+			return nil, err
+		}
+		if derr == nil {
+			_ = heal()
+			return nil, fmt.Errorf("%w: cut %s -/-> %s, yet a connection to %s opened:\n%s", errNoEffect, p[0], p[1], target, lab.ListRules(p[0]))
+		}
+	}
 	return heal, nil
+}
+
+// servicePort is the port a lab node serves that cut checks: port when
+// given, else the instance's MariaDB port or the coordinator's Raft port.
+func (in *injector) servicePort(node string, port int) int {
+	if port != 0 {
+		return port
+	}
+	if strings.HasPrefix(node, "db") {
+		return in.port(node)
+	}
+	return nsRaftPort
 }
 
 // restartCoord stops n (SIGTERM) and starts it again through its launcher,
