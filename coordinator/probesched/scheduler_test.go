@@ -379,3 +379,26 @@ func TestDeliver(t *testing.T) {
 		t.Fatalf("handled %v, want the delivery then two probes", got)
 	}
 }
+
+// TestRealClock: the wall clock and its timer drive the schedule.
+func TestRealClock(t *testing.T) {
+	cfg := testConfig()
+	cfg.Interval, cfg.SuspectInterval = 20*time.Millisecond, 10*time.Millisecond
+	cnt := newCounter()
+	s, stop := startScheduler(t, cfg, RealClock{}, func(_ context.Context, k key) string {
+		cnt.enter(k)
+		cnt.cur.Add(-1)
+		return "ok"
+	}, func(context.Context, Result[key, string]) bool { return false })
+	defer stop()
+	ks := keys(5)
+	s.Add(ks...)
+	waitFor(t, "every key probed 5 times on the wall clock", func() (bool, string) {
+		for _, k := range ks {
+			if cnt.get(k) < 5 {
+				return false, k.String() + ": " + itoa(cnt.get(k)) + "; " + s.Health().String()
+			}
+		}
+		return true, ""
+	})
+}
