@@ -408,7 +408,7 @@ func buildWarden(t *testing.T, tags string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := filepath.Join(t.TempDir(), "warden-"+strings.ReplaceAll(tags, ",", "-"))
+	out := filepath.Join(t.TempDir(), "warden-tagged")
 	cmd := exec.Command("go", "build", "-tags", tags, "-o", out, "./cmd/warden")
 	cmd.Dir = root
 	if msg, err := cmd.CombinedOutput(); err != nil {

@@ -15,9 +15,12 @@ import (
 
 // unsafeTag builds a warden that skips the fence before a promotion (the
 // file carrying it belongs to coordinator/; see docs/testing.md). A warden
-// built with it must say so in its log, with the tag's name, so this test
-// can tell a build that honoured the tag from one that ignored it.
-const unsafeTag = "nemesis_unsafe_nofence"
+// built with it must print unsafeMarker at start (to its log), so this
+// test can tell a build that honoured the tag from one that ignored it.
+const (
+	unsafeTag    = "nemesis_unsafe_nofence"
+	unsafeMarker = "UNSAFE BUILD: " + unsafeTag
+)
 
 // unsafeSeed is the known seed of TestUnsafeBuildCaught.
 const unsafeSeed = 1616
@@ -46,12 +49,12 @@ func TestUnsafeBuildCaught(t *testing.T) {
 	res := runOne(t, unsafeSeed, events, dir, runOptions{topology: "netns", tags: unsafeTag, expect: true})
 	honoured := false
 	for _, id := range nsCoords {
-		if b, err := os.ReadFile(filepath.Join(dir, id+".log")); err == nil && strings.Contains(string(b), unsafeTag) {
+		if b, err := os.ReadFile(filepath.Join(dir, id+".log")); err == nil && strings.Contains(string(b), unsafeMarker) {
 			honoured = true
 		}
 	}
 	if !honoured {
-		t.Fatalf("no coordinator log mentions %q: the build tag had no effect (coordinator/ needs the tagged file, docs/testing.md)", unsafeTag)
+		t.Fatalf("no coordinator log says %q: the build tag had no effect (coordinator/ needs the tagged file, docs/testing.md)", unsafeMarker)
 	}
 	v := checker.Result{Violations: res.Violations, Stats: res.Stats}
 	if v.Count(checker.SingleWritable)+v.Count(checker.LostAck)+v.Count(checker.LateAckLost) == 0 {
