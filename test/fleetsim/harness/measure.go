@@ -123,9 +123,8 @@ func GetJSON(url string, out any) error {
 	return json.Unmarshal(body, out)
 }
 
-// Metrics reads a node's /metrics and sums every sample of each metric
-// name whose labels contain all of filter's ("result=\"ok\"" style
-// substrings; empty: every sample).
+// Metrics reads a node's /metrics: each series by its full name (labels
+// included, as printed) and each metric name summed over its labels.
 func Metrics(n *Node) (map[string]float64, error) {
 	resp, err := client.Get(n.URL("/metrics"))
 	if err != nil {
@@ -157,11 +156,13 @@ func Metrics(n *Node) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// Latency times n sequential GETs of url and returns the p50 and p99 and
-// the size of the last answer. Any non-2xx answer is an error.
-func Latency(url string, n int) (p50, p99 time.Duration, size int, err error) {
+// Latency times up to n sequential GETs of url, for at most budget, and
+// returns the p99, how many were timed and the size of the last answer.
+// Any non-2xx answer is an error.
+func Latency(url string, n int, budget time.Duration) (p99 time.Duration, count, size int, err error) {
 	var ds []time.Duration
-	for range n {
+	end := time.Now().Add(budget)
+	for len(ds) < n && (len(ds) == 0 || time.Now().Before(end)) {
 		start := time.Now()
 		resp, err := client.Get(url)
 		if err != nil {
@@ -179,5 +180,5 @@ func Latency(url string, n int) (p50, p99 time.Duration, size int, err error) {
 		size = len(body)
 	}
 	slices.Sort(ds)
-	return ds[len(ds)/2], ds[min(len(ds)-1, len(ds)*99/100)], size, nil
+	return ds[min(len(ds)-1, len(ds)*99/100)], len(ds), size, nil
 }

@@ -219,6 +219,35 @@ func (g *Group) Leader(timeout time.Duration) (*Node, error) {
 	return leader, err
 }
 
+// SelfLeader waits until some running node says it is the leader (the
+// others may not have heard yet: under CPU starvation a group can change
+// leader faster than all three agree), and returns it.
+func (g *Group) SelfLeader(timeout time.Duration) (*Node, error) {
+	var leader *Node
+	err := Poll(timeout, func() (bool, string) {
+		var seen []string
+		for _, n := range g.Nodes {
+			if !n.Running() {
+				continue
+			}
+			var st struct {
+				State string `json:"state"`
+			}
+			if err := GetJSON(n.URL("/api/v1/coordinators"), &st); err != nil {
+				seen = append(seen, n.ID+": "+err.Error())
+				continue
+			}
+			seen = append(seen, n.ID+": "+st.State)
+			if strings.EqualFold(st.State, "leader") {
+				leader = n
+				return true, ""
+			}
+		}
+		return false, strings.Join(seen, "; ")
+	})
+	return leader, err
+}
+
 // Poll calls cond until it holds or timeout passes; the error carries what
 // cond last saw.
 func Poll(timeout time.Duration, cond func() (bool, string)) error {

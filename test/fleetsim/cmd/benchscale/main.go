@@ -37,6 +37,7 @@ type options struct {
 	big, bigProblems int
 	keep             bool
 	nodes            int
+	apiBudget        time.Duration
 }
 
 func main() {
@@ -50,7 +51,8 @@ func main() {
 	flag.DurationVar(&o.warmup, "warmup", 15*time.Second, "after discovery, before the window")
 	flag.DurationVar(&o.window, "window", 30*time.Second, "steady-state measurement window")
 	flag.IntVar(&o.requests, "requests", 200, "GET requests timed per route")
-	flag.DurationVar(&o.discoverTimeout, "discover-timeout", 2*time.Minute, "bound on discovering the whole fleet (past it the fleet is measured as far as it was discovered)")
+	flag.DurationVar(&o.apiBudget, "api-budget", 20*time.Second, "bound on timing one route (fewer requests when they are slow)")
+	flag.DurationVar(&o.discoverTimeout, "discover-timeout", 90*time.Second, "bound on discovering the whole fleet (past it the fleet is measured as far as it was discovered)")
 	flag.IntVar(&o.big, "big", 10000, "instances of the API benchmark with open problems (0: skip)")
 	flag.IntVar(&o.bigProblems, "big-problems", 3000, "replicas whose IO thread is stopped in that benchmark (one open problem each)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (logs)")
@@ -161,6 +163,49 @@ func (s *sims) control(dir string, i int) (string, error) {
 		return "", fmt.Errorf("fleetsim %d: no control address in its log", i)
 	}
 	return strings.Fields(rest)[0], nil
+}
+
+// cpu is the simulator processes' CPU time (reported apart: it is not
+// Warden's, but it shares the machine).
+func (s *sims) cpu() time.Duration {
+	var total time.Duration
+	for _, p := range s.procs {
+		if c, err := harness.CPUTime(p.Process.Pid); err == nil {
+			total += c
+		}
+	}
+	return total
+}
+
+// masters counts, over every simulator process, clusters whose writable
+// master is no longer the one built (a failover happened: in a healthy
+// fleet, a failover of a healthy master) and clusters that have no or
+// several writable masters now.
+func (s *sims) masters(dir string) (moved, notOne int, err error) {
+	for i := range s.procs {
+		ctl, err := s.control(dir, i)
+		if err != nil {
+			return 0, 0, err
+		}
+		var fleet struct {
+			Clusters []struct {
+				Masters []string `json:"masters"`
+				Members []string `json:"members"`
+			} `json:"clusters"`
+		}
+		if err := harness.GetJSON(ctl+"/fleet", &fleet); err != nil {
+			return 0, 0, err
+		}
+		for _, c := range fleet.Clusters {
+			if len(c.Masters) != 1 {
+				notOne++
+			}
+			if len(c.Masters) > 0 && len(c.Members) > 0 && c.Masters[0] != c.Members[0] {
+				moved++
+			}
+		}
+	}
+	return moved, notOne, nil
 }
 
 func (s *sims) stop() {

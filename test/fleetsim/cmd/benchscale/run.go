@@ -63,7 +63,7 @@ func runSize(o options, n int) error {
 		return err
 	}
 	defer g.Stop()
-	if _, err := g.Leader(90 * time.Second); err != nil {
+	if _, err := g.SelfLeader(90 * time.Second); err != nil {
 		return fmt.Errorf("no leader: %w", err)
 	}
 	// A fleet not fully discovered in time is measured anyway: how far
@@ -74,7 +74,7 @@ func runSize(o options, n int) error {
 	}
 	logf("size %d: discovery ended after %s; warming up %s", n, took.Round(time.Second), o.warmup)
 	time.Sleep(o.warmup) // a warm-up period, not a wait for a state
-	leader, err := g.Leader(30 * time.Second)
+	leader, err := g.SelfLeader(60 * time.Second)
 	if err != nil {
 		return err
 	}
@@ -84,6 +84,8 @@ func runSize(o options, n int) error {
 			return err
 		}
 	}
+	can := startCanary(s.seeds[:min(4, len(s.seeds))])
+	simBefore := s.cpu()
 	logf("size %d: measuring %s", n, o.window)
 	time.Sleep(o.window) // the measurement window
 	var cpuLeader, cpuFollowers, probes, failed, changes float64
@@ -116,17 +118,19 @@ func runSize(o options, n int) error {
 		}
 		conns += c
 	}
+	simCores := (s.cpu() - simBefore).Seconds() / time.Since(before[leader.ID].at).Seconds()
+	rtt50, rtt99, _, rttErrs := can.end()
 	lb := before[leader.ID]
 	la, err := take(leader)
 	if err != nil {
 		return err
 	}
 	raftRate := (la.index - lb.index) / la.at.Sub(lb.at).Seconds()
-	_, cp99, csize, err := harness.Latency(leader.URL("/api/v1/clusters"), o.requests)
+	cp99, cn, csize, err := harness.Latency(leader.URL("/api/v1/clusters"), o.requests, o.apiBudget)
 	if err != nil {
 		return err
 	}
-	_, pp99, psize, err := harness.Latency(leader.URL("/api/v1/problems"), o.requests)
+	pp99, pn, psize, err := harness.Latency(leader.URL("/api/v1/problems"), o.requests, o.apiBudget)
 	if err != nil {
 		return err
 	}
@@ -139,12 +143,17 @@ func runSize(o options, n int) error {
 		return err
 	}
 	target := float64(n) / probeInterval.Seconds()
+	moved, notOne, err := s.masters(dir)
+	if err != nil {
+		return err
+	}
 	fmt.Printf("scale: instances=%d probes_per_s=%.0f target=%.0f cpu_leader=%.2f cpu_follower=%.2f rss_mb=%.0f conns_per_node=%d raft_entries_per_s=%.2f clusters_p99_ms=%.1f problems_p99_ms=%.1f\n",
 		n, probes, target, cpuLeader, cpuFollowers, float64(rssMax)/1e6, conns/len(g.Nodes), raftRate,
 		ms(cp99), ms(pp99))
-	fmt.Printf("scale-detail: instances=%d discovered=%.0f discovery_s=%.0f window_s=%.0f failed_probes_per_s=%.1f leader_changes=%.0f recoveries=%.0f open_problems=%d%s clusters_bytes=%d problems_bytes=%d cpu_per_1k_instances=%.3f loadavg=%s\n",
-		n, known["warden_instances"], took.Seconds(), o.window.Seconds(), failed, changes, known["warden_recoveries"], len(open), codes(open), csize, psize,
-		(cpuLeader+cpuFollowers*float64(len(g.Nodes)-1))/float64(len(g.Nodes))/(float64(n)/1000), loadavg())
+	fmt.Printf("scale-detail: instances=%d discovered=%.0f discovery_s=%.0f window_s=%.0f failed_probes_per_s=%.1f leader_changes=%.0f recoveries=%.0f open_problems=%d%s clusters_bytes=%d problems_bytes=%d requests=%d/%d cpu_per_1k_instances=%.3f cpu_ms_per_probe=%.2f simulator_cpu=%.2f masters_moved=%d clusters_without_one_master=%d fleet_rtt_p50_ms=%.1f fleet_rtt_p99_ms=%.1f fleet_rtt_errors=%d loadavg=%s\n",
+		n, known["warden_instances"], took.Seconds(), o.window.Seconds(), failed, changes, known["warden_recoveries"], len(open), codes(open), csize, psize, cn, pn,
+		(cpuLeader+cpuFollowers*float64(len(g.Nodes)-1))/float64(len(g.Nodes))/(float64(n)/1000),
+		1000*(cpuLeader+cpuFollowers*float64(len(g.Nodes)-1))/float64(len(g.Nodes))/max(probes, 1), simCores, moved, notOne, ms(rtt50), ms(rtt99), rttErrs, loadavg())
 	return nil
 }
 
@@ -212,7 +221,7 @@ func runBig(o options) error {
 		return err
 	}
 	defer g.Stop()
-	leader, err := g.Leader(90 * time.Second)
+	leader, err := g.SelfLeader(90 * time.Second)
 	if err != nil {
 		return err
 	}
@@ -224,7 +233,7 @@ func runBig(o options) error {
 		logf("api benchmark: discovery incomplete: %v", err)
 	}
 	logf("api benchmark: discovered in %s", took.Round(time.Second))
-	_, healthy99, _, err := harness.Latency(leader.URL("/api/v1/clusters"), o.requests)
+	healthy99, _, _, err := harness.Latency(leader.URL("/api/v1/clusters"), o.requests, o.apiBudget)
 	if err != nil {
 		return err
 	}
@@ -259,7 +268,7 @@ func runBig(o options) error {
 		}
 	}
 	var seen int
-	if err := harness.Poll(2*time.Minute, func() (bool, string) {
+	if err := harness.Poll(90*time.Second, func() (bool, string) {
 		ps, err := openProblems(leader)
 		if err != nil {
 			return false, err.Error()
@@ -273,16 +282,16 @@ func runBig(o options) error {
 	if err != nil {
 		return err
 	}
-	_, cp99, csize, err := harness.Latency(leader.URL("/api/v1/clusters"), o.requests)
+	cp99, cn, csize, err := harness.Latency(leader.URL("/api/v1/clusters"), o.requests, o.apiBudget)
 	if err != nil {
 		return err
 	}
-	_, pp99, psize, err := harness.Latency(leader.URL("/api/v1/problems"), o.requests)
+	pp99, pn, psize, err := harness.Latency(leader.URL("/api/v1/problems"), o.requests, o.apiBudget)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("scale-api: instances=%d discovered=%.0f open_problems=%d clusters_p99_ms=%.1f clusters_healthy_p99_ms=%.1f problems_p99_ms=%.1f clusters_bytes=%d problems_bytes=%d discovery_s=%.0f loadavg=%s\n",
-		n, known["warden_instances"], seen, ms(cp99), ms(healthy99), ms(pp99), csize, psize, took.Seconds(), loadavg())
+	fmt.Printf("scale-api: instances=%d discovered=%.0f open_problems=%d clusters_p99_ms=%.1f clusters_healthy_p99_ms=%.1f problems_p99_ms=%.1f clusters_bytes=%d problems_bytes=%d requests=%d/%d discovery_s=%.0f loadavg=%s\n",
+		n, known["warden_instances"], seen, ms(cp99), ms(healthy99), ms(pp99), csize, psize, cn, pn, took.Seconds(), loadavg())
 	return nil
 }
 
