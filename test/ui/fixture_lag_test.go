@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/warden-ha/warden/api"
+	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/web"
 )
 
@@ -216,6 +217,40 @@ func TestFixtureLagPlans(t *testing.T) {
 		b.screenshot("47-fixture-plan-refused")
 		b.click("dialog button", "Cancel")
 		b.waitJS(10*time.Second, `document.querySelector('dialog') ? '' : 'closed'`, "closed")
+	})
+
+	t.Run("history strip: marks close together each keep a label or are counted", func(t *testing.T) {
+		b.t = t
+		// Twelve recoveries of b within two minutes: on a day's axis their
+		// marks overlap; their labels are set side by side, the rest counted.
+		now := time.Now().UTC()
+		for i := 0; i < 12; i++ {
+			at := now.Add(time.Duration(-120+10*i) * time.Second)
+			id := node.must(election.RecoveryStart{Cluster: "b", FailedKey: fx("b1"), Problem: "DeadMaster", Node: "w1", At: at, Kind: "automatic"})
+			node.must(election.RecoveryFinish{ID: id, At: at.Add(time.Second), Success: i%3 != 0, Successor: fx("b2")})
+		}
+		b.open("#/cluster/b")
+		b.waitJS(15*time.Second, `document.querySelectorAll('svg.history-strip a').length + ''`, "12")
+		labels, _ := eval[string](b, `[...document.querySelectorAll('svg.history-strip .mark-label')].map(e => e.textContent).join('|')`)
+		shown, more := 0, 0
+		for _, l := range strings.Split(labels, "|") {
+			var id, n int
+			if _, err := fmt.Sscanf(l[strings.Index(l, "#"):], "#%d +%d", &id, &n); err != nil && n == 0 && id == 0 {
+				t.Fatalf("label %q in %q", l, labels)
+			}
+			shown++
+			more += n
+		}
+		if shown < 3 || shown+more != 12 {
+			t.Errorf("labels %q: %d shown + %d counted, want 12 in all with at least 3 shown", labels, shown, more)
+		}
+		// Labels do not overlap one another.
+		overlap, _ := eval[string](b, `(() => { const r = [...document.querySelectorAll('svg.history-strip .mark-label')].map(e => e.getBBox()).sort((a, b) => a.x - b.x);
+			return r.slice(1).filter((x, i) => x.x < r[i].x + r[i].width).length + ''; })()`)
+		if overlap != "0" {
+			t.Errorf("%s labels overlap the one before: %q", overlap, labels)
+		}
+		b.screenshot("50-fixture-history-crowded")
 	})
 
 	t.Run("untyped plan: steps as strings", func(t *testing.T) {

@@ -12,6 +12,7 @@ const W = 1200;
 const LANE = 110; // lane names
 const RIGHT = 40;
 const MIN_W = 10; // a recovery of a few ms is still a mark one can click
+const LABEL_SHIFT = 160; // how far left of its mark a label may be set
 
 const ms = (t) => new Date(t).getTime();
 
@@ -59,24 +60,51 @@ export function historyStrip(recs, probs, cluster, now = Date.now()) {
   const laneY = top;
   parts.push(s('text', { class: 'lane-name', x: LANE, y: laneY + 13, 'text-anchor': 'end' }, 'recoveries'),
     s('rect', { class: 'lane', x: x0, y: laneY, width: xw, height: laneH }));
-  let lastLabelEnd = -Infinity;
-  for (const r of [...shown].sort((a, b) => ms(a.started) - ms(b.started))) {
-    const [cls, icon, word] = outcomeOf(r);
+  // Labels of marks close together (a switchover and a failover minutes
+  // apart, on a day's axis) are set side by side, each still the link to
+  // its record. They are placed newest first, from the right, since
+  // recent marks crowd at "now"; a label that would sit too far left of
+  // its mark is counted on the next one instead ("+1").
+  const sorted = [...shown].sort((a, b) => ms(a.started) - ms(b.started));
+  const geo = sorted.map((r) => {
     const x = X(ms(r.started));
     const stop = isZeroTime(r.finished) ? now : ms(r.finished);
     const w = Math.max(X(stop) - x, MIN_W);
+    return { x, stop, w, mx: x - (w === MIN_W ? MIN_W / 2 : 0) };
+  });
+  const labels = new Array(sorted.length).fill(null);
+  let nextStart = W;
+  let owner = -1;
+  for (let i = sorted.length - 1; i >= 0; i--) {
+    const text = `${outcomeOf(sorted[i])[1]} #${sorted[i].id}`;
+    const lw = text.length * 7;
+    const end = Math.min(geo[i].mx + lw, nextStart - 6);
+    if (end - lw >= 0 && geo[i].mx - (end - lw) <= LABEL_SHIFT) {
+      labels[i] = { x: end - lw, text, more: 0 };
+      nextStart = end - lw;
+      owner = i;
+    } else if (owner >= 0) {
+      // The count widens the label it is put on: to the left, as the
+      // space on its right belongs to the newer label.
+      const l = labels[owner];
+      const was = l.more ? ` +${l.more}`.length : 0;
+      l.more++;
+      l.x -= (` +${l.more}`.length - was) * 7;
+      nextStart = l.x;
+    }
+  }
+  sorted.forEach((r, i) => {
+    const [cls, , word] = outcomeOf(r);
+    const { x, stop, w, mx } = geo[i];
     const took = isZeroTime(r.finished) ? 'running' : secs((stop - ms(r.started)) / 1000);
-    const label = `${icon} #${r.id}`;
-    const lw = label.length * 7;
-    const showLabel = x >= lastLabelEnd;
-    if (showLabel) lastLabelEnd = x + lw + 4;
+    const l = labels[i];
     const text = `#${r.id} ${r.kind || ''} ${r.problem || ''} on ${key(r.failed_key)}: ${word}` +
       (r.successor && key(r.successor) !== '—' ? `, new master ${key(r.successor)}` : '') +
       ` — ${time(r.started)}, took ${took}${r.error ? '; ' + r.error : ''}${r.acknowledged ? '' : isZeroTime(r.finished) ? '' : ' (not acknowledged)'}`;
     parts.push(s('a', { href: '#/recovery/' + r.id, class: 'outcome-' + cls, 'aria-label': text }, tip(text),
-      s('rect', { class: 'mark', x: x - (w === MIN_W ? MIN_W / 2 : 0), y: laneY + 1, width: w, height: laneH - 2, rx: 2 }),
-      showLabel ? s('text', { class: 'mark-label', x: x - (w === MIN_W ? MIN_W / 2 : 0), y: laneY - 3 }, label) : null));
-  }
+      s('rect', { class: 'mark', x: mx, y: laneY + 1, width: w, height: laneH - 2, rx: 2 }),
+      l ? s('text', { class: 'mark-label', x: l.x, y: laneY - 3 }, l.text + (l.more ? ` +${l.more}` : '')) : null));
+  });
   if (!shown.length) {
     parts.push(s('text', { class: 'axis', x: x0 + 8, y: laneY + 13 }, 'no recovery in this period'));
   }
