@@ -163,6 +163,7 @@ func (in *injector) startNS(ev schedule.Event, f *history.Fault, a *active, r ro
 		// Not a fault "on" the master for the checker: a slower path is no
 		// reason to fail over a master that answers.
 		f.Detail = fmt.Sprintf("+%d ms ±%d on %d paths to and from %s", ev.Param, ev.Param/2, len(paths), m)
+		f.Targets = []string{m}
 		a.heal = heal
 		return true, nil
 	case schedule.JitterCoords:
@@ -190,6 +191,7 @@ func (in *injector) startNS(ev schedule.Event, f *history.Fault, a *active, r ro
 			role = "master"
 		}
 		f.Detail = fmt.Sprintf("%s (%s) wall clock %+d s", target, role, ev.Param)
+		f.Targets = []string{target}
 		a.heal = func() error { return os.WriteFile(file, []byte("+0\n"), 0o644) }
 		return true, nil
 	case schedule.MonotonicCoord:

@@ -113,6 +113,9 @@ type Fault struct {
 	Coordinators []string `json:"coordinators,omitempty"`
 	Param        int      `json:"param,omitempty"`
 	Detail       string   `json:"detail,omitempty"`
+	// Targets names what a fault acted on when that is no reason for a
+	// failover (a slow path, a skewed clock): shown, never judged.
+	Targets []string `json:"targets,omitempty"`
 }
 
 // Route is what coordinator Node answered for the /master routing check:

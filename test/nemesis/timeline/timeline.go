@@ -65,7 +65,7 @@ func SVG(recs []history.Record, v checker.Result) []byte {
 	lane := func(label string, spans []span, h int) {
 		fmt.Fprintf(&body, `<text x="8" y="%d" class="lbl">%s</text>`+"\n", y+h/2+4, html.EscapeString(label))
 		fmt.Fprintf(&body, `<rect x="%d" y="%d" width="%.0f" height="%d" fill="#f4f4f4"/>`+"\n", left, y, plotW, h)
-		for _, s := range spans {
+		for i, s := range spans {
 			x0, x1 := x(s.from), x(s.to)
 			if x1-x0 < 2 {
 				x1 = x0 + 2
@@ -76,8 +76,20 @@ func SVG(recs []history.Record, v checker.Result) []byte {
 			case x1-x0 > float64(7*len(s.label)):
 				fmt.Fprintf(&body, `<text x="%.1f" y="%d" class="in">%s</text>`+"\n", x0+3, y+h/2+4, html.EscapeString(s.label))
 			case s.color == faultColor:
-				// A short fault: its name beside the bar, in dark ink.
-				fmt.Fprintf(&body, `<text x="%.1f" y="%d" class="out">%s</text>`+"\n", x1+2, y+h/2+4, html.EscapeString(s.label))
+				// A short fault: its name beside the bar, in dark ink, cut
+				// before the next fault (the bar's hover shows it whole).
+				room := float64(left) + plotW - x1 - 2
+				if i+1 < len(spans) {
+					room = x(spans[i+1].from) - x1 - 4
+				}
+				txt := []rune(s.label)
+				if n := int(room / 6.5); n < len(txt) {
+					txt = txt[:max(n, 0)]
+				}
+				if len(txt) == 0 {
+					break
+				}
+				fmt.Fprintf(&body, `<text x="%.1f" y="%d" class="out">%s</text>`+"\n", x1+2, y+h/2+4, html.EscapeString(string(txt)))
 			}
 		}
 		y += h + laneGap
@@ -103,6 +115,7 @@ func SVG(recs []history.Record, v checker.Result) []byte {
 	for _, s := range starts {
 		faults = append(faults, span{s.T, t1, faultLabel(s.Fault) + " (not healed)", faultColor})
 	}
+	sort.Slice(faults, func(i, j int) bool { return faults[i].from.Before(faults[j].from) })
 	lane("faults", faults, laneH)
 
 	// Leader: the one most coordinators name.
@@ -270,9 +283,8 @@ func faultLabel(f *history.Fault) string {
 		s += " " + strings.Join(f.Coordinators, ",") + " -/- all"
 	case len(f.Coordinators) > 0 && len(f.Instances) == 1:
 		s += " " + strings.Join(f.Coordinators, ",") + " -/- " + f.Instances[0]
-	case len(f.Instances)+len(f.Coordinators) == 0 && f.Detail != "":
-		// Faults on paths or clocks name their targets in the detail.
-		return s + ": " + f.Detail
+	case len(f.Instances)+len(f.Coordinators) == 0:
+		s += " " + strings.Join(f.Targets, ",")
 	default:
 		s += " " + strings.Join(append(slices.Clone(f.Instances), f.Coordinators...), ",")
 	}

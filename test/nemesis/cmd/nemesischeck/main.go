@@ -6,20 +6,25 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/warden-ha/warden/test/nemesis/checker"
 	"github.com/warden-ha/warden/test/nemesis/history"
+	"github.com/warden-ha/warden/test/nemesis/timeline"
 )
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: nemesischeck HISTORY.jsonl...")
+	svg := flag.Bool("svg", false, "also (re)draw timeline.svg beside each history with this checker")
+	flag.Parse()
+	if flag.NArg() < 1 {
+		fmt.Fprintln(os.Stderr, "usage: nemesischeck [-svg] HISTORY.jsonl...")
 		os.Exit(2)
 	}
 	code := 0
-	for _, path := range os.Args[1:] {
+	for _, path := range flag.Args() {
 		recs, err := history.ReadFile(path)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -31,6 +36,13 @@ func main() {
 		for _, v := range res.Violations {
 			fmt.Printf("  %s\n", v)
 			code = 1
+		}
+		if *svg {
+			out := filepath.Join(filepath.Dir(path), "timeline.svg")
+			if err := os.WriteFile(out, timeline.SVG(recs, res), 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
 		}
 	}
 	os.Exit(code)
