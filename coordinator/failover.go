@@ -49,7 +49,7 @@ func (r *recoveries) actFailover(ctx context.Context, rec *election.Recovery, f 
 			seg = r.candidateSteps(f, m, cand)
 			rest = r.repointSteps(f, cand, append(f.replicas, f.stalled...))
 		}
-		lg, err := r.runCandidate(ctx, rec, m, cand, seg)
+		lg, err := r.runCandidate(ctx, rec, f, m, cand, seg)
 		if err != nil {
 			if errors.Is(err, errFatal) {
 				return outcome{err: errors.Unwrap(err)}
@@ -111,7 +111,7 @@ func (r *recoveries) fenceFailed(ctx context.Context, rec *election.Recovery, f 
 // it has), cand applies its own relay log, then it is promoted. It returns
 // the GTIDs lost (received by someone, not held by cand) when the policy
 // allows promoting anyway.
-func (r *recoveries) runCandidate(ctx context.Context, rec *election.Recovery, m topology.CandidateMatrix, cand topology.Key, seg []PlanStep) (string, error) {
+func (r *recoveries) runCandidate(ctx context.Context, rec *election.Recovery, f *recoveryFacts, m topology.CandidateMatrix, cand topology.Key, seg []PlanStep) (string, error) {
 	var donorPos string
 	donorOK := false
 	var lostGTIDs string
@@ -143,7 +143,7 @@ func (r *recoveries) runCandidate(ctx context.Context, rec *election.Recovery, m
 				_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepCatchUp, Instance: cand, Message: fmt.Sprintf("caught up from %s to %s", donor, donorPos)})
 			}
 		case s.Kind == election.PlanDrain:
-			lg, err := r.drainCandidate(ctx, rec, m, cand)
+			lg, err := r.drainCandidate(ctx, rec, r.lastOf(f, cand).Dialect().GTIDFlavor(), m, cand)
 			if err != nil {
 				return "", err
 			}
@@ -159,7 +159,7 @@ func (r *recoveries) runCandidate(ctx context.Context, rec *election.Recovery, m
 
 // drainCandidate applies cand's relay log and checks that it now holds
 // everything any replica received.
-func (r *recoveries) drainCandidate(ctx context.Context, rec *election.Recovery, m topology.CandidateMatrix, cand topology.Key) (string, error) {
+func (r *recoveries) drainCandidate(ctx context.Context, rec *election.Recovery, gf gtid.Flavor, m topology.CandidateMatrix, cand topology.Key) (string, error) {
 	var applied string
 	err := r.withActor(ctx, cand, r.cfg.DrainTimeout, func(actx context.Context, a Actor) error {
 		pos, err := a.DrainRelayLog(actx, r.cfg.DrainTimeout)
@@ -179,7 +179,7 @@ func (r *recoveries) drainCandidate(ctx context.Context, rec *election.Recovery,
 	}); err != nil {
 		return "", err
 	}
-	missing, err := missingGTIDs(m.Received, executed)
+	missing, err := topology.MissingGTIDs(gf, m.Received, executed)
 	if err != nil || missing == "" {
 		return "", err
 	}
@@ -254,32 +254,4 @@ func candidateRow(m topology.CandidateMatrix, k topology.Key) topology.Candidate
 		}
 	}
 	return topology.Candidate{Key: k}
-}
-
-// missingGTIDs is what was received by some replica and is not executed
-// on the candidate, as text ("" when nothing). The flavour shows in the
-// text: MySQL sets are uuid:intervals, MariaDB positions never hold ':'.
-//
-// COMPAT(divergence): moves to topology/divergence.go with the dialect.
-func missingGTIDs(received, executed string) (string, error) {
-	if received == "" {
-		return "", nil
-	}
-	f := gtid.MariaDB
-	if strings.Contains(received, ":") {
-		f = gtid.MySQL
-	}
-	recv, err := gtid.Parse(f, received)
-	if err != nil {
-		return "", err
-	}
-	exec, err := gtid.Parse(f, executed)
-	if err != nil {
-		return "", err
-	}
-	diff, err := recv.Subtract(exec)
-	if err != nil {
-		return "", err
-	}
-	return diff.String(), nil
 }

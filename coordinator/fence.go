@@ -9,7 +9,6 @@ import (
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
-	"github.com/warden-ha/warden/topology/gtid"
 )
 
 // replacedBy returns the latest successful recovery that replaced k and
@@ -80,7 +79,7 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 			}
 			note.Message = fmt.Sprintf("old master %s answers again: made read-only, %d client session(s) killed; %s is the master", k, res.Killed, succ)
 			m := c.lastKnown(succ)
-			extra, _ = holdsExtra(res.Version.Flavor.GTIDFlavor(), res.Executed, gtidPos(m), promotedAt(rec), m.ServerID)
+			extra, _ = topology.HoldsExtra(res.Version.Dialect().GTIDFlavor(), res.Executed, m.Dialect().Written(m), promotedAt(rec), m.ServerID)
 		} else {
 			if err := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, true) }); err != nil {
 				c.log.Error("could not fence the old master", "instance", k, "err", err)
@@ -118,8 +117,8 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 		// Threads running is not applying (an applier waiting for a
 		// semi-sync ACK shows both Yes, nemesis seed 2001): it must reach
 		// what the new master last held before the record says rejoined.
-		if pos := gtidPos(c.lastKnown(succ)); pos != "" {
-			return a.WaitForGTID(actx, pos, r.cfg.ReplicaTimeout)
+		if m := c.lastKnown(succ); m.Dialect().Written(m) != "" {
+			return a.WaitForGTID(actx, m.Dialect().Written(m), r.cfg.ReplicaTimeout)
 		}
 		return nil
 	})
@@ -138,18 +137,8 @@ func (c *Coordinator) fence(ctx context.Context, rec election.Recovery, succ top
 // onlyOn returns the GTIDs the old master holds that the new master did
 // not have when it was promoted ("" when none or unknown).
 func (c *Coordinator) onlyOn(old, succ topology.Key, rec election.Recovery) string {
-	o, m := c.lastKnown(old), c.lastKnown(succ)
-	extra, _ := holdsExtra(o.Flavor.GTIDFlavor(), gtidPos(o), gtidPos(m), promotedAt(rec), m.ServerID)
+	extra, _ := topology.HoldsExtraThan(c.lastKnown(old), c.lastKnown(succ), promotedAt(rec))
 	return extra
-}
-
-// gtidPos is what an instance holds: its binlog position on MariaDB (the
-// current position when binlogs are off), gtid_executed on MySQL.
-func gtidPos(i *topology.Instance) string {
-	if i.Flavor.GTIDFlavor() == gtid.MariaDB {
-		return firstNonEmpty(i.GTIDBinlogPos, i.GTIDCurrentPos)
-	}
-	return i.GTIDExecuted
 }
 
 // promotedAt is the successor's executed position right before it became
@@ -162,82 +151,6 @@ func promotedAt(rec election.Recovery) string {
 		}
 	}
 	return matrixReceived(rec)
-}
-
-// holdsExtra returns the transactions a server that followed the old
-// master holds and the new master lacks, and whether that could be
-// decided at all (an unknown or unparsable position decides nothing: the
-// caller must not act on it).
-//
-// MySQL GTID sets are exact: have minus the new master's gtid_executed.
-// MariaDB positions keep one GTID per domain, so the comparison is with
-// the new master's position when it was promoted (at; the new master's
-// current position only when at is unknown), domain by domain:
-//   - a domain the new master never had, or a higher sequence than it had
-//     then: the rest of the old master's stream, which it never got;
-//   - the same sequence under another server_id: a different history;
-//   - the new master's own server_id (its @@server_id, succServerID) up
-//     to its current sequence: written by it, reached through a chain;
-//   - a lower sequence: in its history, as far as positions can tell (if
-//     not, the server's own GTID check refuses the repoint with 1236,
-//     which the caller records).
-func holdsExtra(f gtid.Flavor, have, succNow, at string, succServerID uint32) (string, bool) {
-	if strings.TrimSpace(have) == "" {
-		return "", false
-	}
-	if f != gtid.MariaDB {
-		a, err := gtid.Parse(f, have)
-		if err != nil {
-			return "", false
-		}
-		ref := firstNonEmpty(succNow, at)
-		b, err := gtid.Parse(f, ref)
-		if err != nil || strings.TrimSpace(ref) == "" {
-			return "", false
-		}
-		diff, err := a.Subtract(b)
-		if err != nil {
-			return "", false
-		}
-		if diff.IsEmpty() {
-			return "", true
-		}
-		return diff.String(), true
-	}
-	h, err := gtid.ParseMariaDB(have)
-	if err != nil {
-		return "", false
-	}
-	refText := firstNonEmpty(at, succNow)
-	if strings.TrimSpace(refText) == "" {
-		return "", false
-	}
-	ref, err := gtid.ParseMariaDB(refText)
-	if err != nil {
-		return "", false
-	}
-	now, _ := gtid.ParseMariaDB(succNow) // "" or bad: the empty position
-	var extra []string
-	for _, g := range h.GTIDs() {
-		if n, ok := now.Domain(g.Domain); ok && succServerID != 0 && g.ServerID == succServerID && n.ServerID == g.ServerID && g.Seq <= n.Seq {
-			// The new master's own stream up to where it is now (a
-			// server that followed a rejoined old master got it through
-			// the chain): in its history.
-			continue
-		}
-		r, ok := ref.Domain(g.Domain)
-		switch {
-		case !ok:
-			extra = append(extra, g.String())
-		case g.Seq == r.Seq+1:
-			extra = append(extra, g.String())
-		case g.Seq > r.Seq:
-			extra = append(extra, fmt.Sprintf("%d-%d-%d..%d", g.Domain, g.ServerID, r.Seq+1, g.Seq))
-		case g.Seq == r.Seq && g.ServerID != r.ServerID:
-			extra = append(extra, g.String()+" (the new master has "+r.String()+")")
-		}
-	}
-	return strings.Join(extra, ","), true
 }
 
 func matrixReceived(rec election.Recovery) string {
@@ -355,7 +268,8 @@ func (c *Coordinator) adopt(rec election.Recovery, src, succ topology.Key, inst 
 			if err != nil {
 				return err
 			}
-			extra, decided = holdsExtra(inst.Flavor.GTIDFlavor(), executed, gtidPos(c.lastKnown(succ)), promotedAt(rec), c.lastKnown(succ).ServerID)
+			m := c.lastKnown(succ)
+			extra, decided = topology.HoldsExtra(inst.Dialect().GTIDFlavor(), executed, m.Dialect().Written(m), promotedAt(rec), m.ServerID)
 			return nil
 		})
 	}

@@ -94,7 +94,7 @@ func TestHoldsExtra(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, decided := holdsExtra(c.flavor, c.have, c.succNow, c.at, c.succServer)
+			got, decided := topology.HoldsExtra(c.flavor, c.have, c.succNow, c.at, c.succServer)
 			if got != c.want || decided != c.decided {
 				t.Fatalf("holdsExtra(%q, %q, %q) = %q, %v; want %q, %v", c.have, c.succNow, c.at, got, decided, c.want, c.decided)
 			}

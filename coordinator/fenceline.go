@@ -280,7 +280,7 @@ func (c *Coordinator) recordLineFence(id uint64, k topology.Key, res topology.Fe
 	msg := fmt.Sprintf("old master %s answered again and was fenced at once: read_only on, %d client session(s) killed; %s is the master", k, res.Killed, rec.Successor)
 	if _, succ, ok := c.replacedBy(k); ok {
 		m := c.lastKnown(succ)
-		if extra, _ := holdsExtra(res.Version.Flavor.GTIDFlavor(), res.Executed, gtidPos(m), promotedAt(rec), m.ServerID); extra != "" {
+		if extra, _ := topology.HoldsExtra(res.Version.Dialect().GTIDFlavor(), res.Executed, m.Dialect().Written(m), promotedAt(rec), m.ServerID); extra != "" {
 			msg += "; it holds transactions the new master lacks: " + extra
 		}
 	}

@@ -169,7 +169,7 @@ func (r *recoveries) repointSteps(f *recoveryFacts, to topology.Key, replicas []
 		}
 		fk := f.facts[k]
 		s := step(election.PlanRepoint, k, fmt.Sprintf("%s replicates from %s (GTID positioning), then wait until it replicates (at most recovery.replica_timeout)", k, to),
-			sqlFor(r.lastOf(f, k)).changeSource(to, r.cfg.ReplicationUser, topology.GTIDSlavePos, r.cfg.ConnectRetry, r.cfg.HeartbeatPeriod)...)
+			sqlFor(r.lastOf(f, k)).changeSource(r.source(to))...)
 		s.from = to
 		if fk == nil || fk.LastError != "" {
 			s.Skip = "unreachable during the recovery"
@@ -191,9 +191,8 @@ func (r *recoveries) lastOf(f *recoveryFacts, k topology.Key) *topology.Instance
 // fenceSteps says how a failover keeps the failed master from taking
 // writes (fencechain.go, fenceline.go).
 func (r *recoveries) fenceSteps(failed topology.Key, last *topology.Instance) []FenceStep {
-	sql := sqlFor(last)
 	out := []FenceStep{{Method: "sql", Target: failed.String(),
-		Detail: fmt.Sprintf("when it may be alive and some coordinator reaches it: %s; %s", strings.Join(sql.readOnly(true), "; "), sql.killSessions())}}
+		Detail: "when it may be alive and some coordinator reaches it: " + strings.Join(sqlFor(last).fence(), "; ")}}
 	if len(r.cfg.FenceCommand) > 0 {
 		out = append(out, FenceStep{Method: "command", Target: failed.String(),
 			Detail: fmt.Sprintf("recovery.fence_command (%s, bounded by recovery.fence_timeout %s)", hookProgram(strings.Join(r.cfg.FenceCommand, " ")), r.cfg.FenceTimeout)})
@@ -216,16 +215,15 @@ func (r *recoveries) candidateSteps(f *recoveryFacts, m topology.CandidateMatrix
 	var out []PlanStep
 	if donor := m.MostData; row.Behind > 0 && donor != cand && !donor.IsZero() {
 		ds := step(election.PlanDrain, donor, fmt.Sprintf("%s (the most advanced replica) applies its relay log", donor),
-			sqlFor(r.lastOf(f, donor)).drain(candidateRow(m, donor).Received, r.cfg.DrainTimeout)...)
+			sqlFor(r.lastOf(f, donor)).drain()...)
 		out = append(out, ds)
 		cu := step(election.PlanCatchUp, cand, fmt.Sprintf("%s lacks %d received transaction(s): it replicates from %s until it holds what %s applied, then stops", cand, row.Behind, donor, donor),
-			append(cs.changeSource(donor, r.cfg.ReplicationUser, topology.GTIDSlavePos, r.cfg.ConnectRetry, r.cfg.HeartbeatPeriod),
-				cs.waitGTID("", r.cfg.CatchUpTimeout), "STOP "+cs.kw())...)
+			cs.catchUp(r.source(donor))...)
 		cu.from = donor
 		out = append(out, cu)
 	}
 	out = append(out, step(election.PlanDrain, cand, fmt.Sprintf("%s applies its relay log (%d transaction(s) received, not applied)", cand, row.Backlog),
-		cs.drain(row.Received, r.cfg.DrainTimeout)...))
+		cs.drain()...))
 	out = append(out, step(election.PlanPromote, cand, fmt.Sprintf("promote %s: stop replication, forget its source, read_only off (writes accepted)", cand), cs.promote()...))
 	return out
 }
@@ -254,7 +252,7 @@ func (r *recoveries) planFailover(f *recoveryFacts, p Plan) (Plan, error) {
 		p.Fence = r.fenceSteps(f.failed, f.last)
 		p.Steps = append(p.Steps, PlanStep{Kind: election.PlanFence, Target: f.failed.String(), target: f.failed,
 			Summary: fmt.Sprintf("classify %s (dead or maybe alive) and fence it before anything is made writable when it may be alive", f.failed),
-			SQL:     append(sqlFor(f.last).readOnly(true), sqlFor(f.last).killSessions())})
+			SQL:     sqlFor(f.last).fence()})
 	}
 	p.Steps = append(p.Steps, r.candidateSteps(f, m, cand)...)
 	p.Steps = append(p.Steps, r.repointSteps(f, cand, append(f.replicas, f.stalled...))...)
@@ -316,11 +314,11 @@ func (r *recoveries) planSwitchover(f *recoveryFacts, p Plan) (Plan, error) {
 	ro := step(election.PlanSetReadOnly, old, fmt.Sprintf("%s read-only (writes refused from here), then read what it holds", old), os.readOnly(true)...)
 	if r.cfg.SwitchoverKillConnections {
 		ro.Summary = fmt.Sprintf("%s read-only (writes refused from here), its client sessions killed (recovery.switchover_kill_connections), then read what it holds", old)
-		ro.SQL = append(ro.SQL, os.killSessions())
+		ro.SQL = append(ro.SQL, os.killSessions()...)
 	}
 	p.Steps = append(p.Steps, hookStep(EventPreSwitchover), ro,
 		step(election.PlanWaitGTID, cand, fmt.Sprintf("wait until %s has executed everything %s holds (at most recovery.switchover_timeout %s; else roll back)", cand, old, r.cfg.SwitchoverTimeout),
-			cs.waitGTID("", r.cfg.SwitchoverTimeout)))
+			cs.waitGTID("", r.cfg.SwitchoverTimeout)...))
 	p.Steps = append(p.Steps, r.switchoverFinishSteps(f, cand)...)
 	p.Rollback = []PlanStep{step(election.PlanSetWritable, old, fmt.Sprintf("%s writable again: the cluster is as before", old), os.readOnly(false)...)}
 	return p, nil
@@ -331,7 +329,7 @@ func (r *recoveries) switchoverFinishSteps(f *recoveryFacts, cand topology.Key) 
 	old := f.failed
 	os := sqlFor(r.lastOf(f, old))
 	rejoin := step(election.PlanRejoin, old, fmt.Sprintf("old master %s replicates from %s from what it holds (its binlog position becomes its slave_pos), then wait until it replicates", old, cand),
-		append(os.adoptOwnPosition(), os.changeSource(cand, r.cfg.ReplicationUser, topology.GTIDSlavePos, r.cfg.ConnectRetry, r.cfg.HeartbeatPeriod)...)...)
+		append(os.adoptOwnPosition(), os.changeSource(r.source(cand))...)...)
 	rejoin.from = cand
 	out := []PlanStep{
 		step(election.PlanPromote, cand, fmt.Sprintf("promote %s: stop replication, forget its source, read_only off (writes accepted again)", cand), sqlFor(r.lastOf(f, cand)).promote()...),

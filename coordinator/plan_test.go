@@ -175,6 +175,7 @@ func TestDryRunIsWhatRuns(t *testing.T) {
 func checkFlavourSQL(t *testing.T, fl flavour, p Plan) {
 	t.Helper()
 	sql := planSQLText(p)
+	t.Logf("%s %s plan:\n%s", fl.name, p.Kind, sql)
 	if strings.Contains(sql, "MASTER_USE_GTID = current_pos") {
 		t.Fatalf("no repoint or rejoin uses current_pos:\n%s", sql)
 	}

@@ -1,126 +1,90 @@
 package coordinator
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/warden-ha/warden/topology"
 )
 
 // planSQL spells the statements a plan step will run on one server, in its
-// own flavour and version, for the dry run and the record.
-//
-// COMPAT(dialect): topology.Actor builds the statements it runs privately;
-// these mirror them through ServerVersion's public gates (the keyword, the
-// super_read_only and CHANGE REPLICATION SOURCE versions). When topology's
-// dialect seam lands, this file becomes calls to it and the flavour checks
-// here go away. Passwords are never spelled: '***'.
+// own dialect, for the dry run and the record: topology.PlanSQL, built by
+// the same builders the Actor executes, with the server's last facts (they
+// decide the statements that depend on its state: semi-sync, how a relay
+// log is drained). Passwords are never spelled: '***'.
 type planSQL struct {
-	v     topology.ServerVersion
-	known bool
+	d     topology.Dialect
+	facts *topology.Instance
 }
 
-// sqlFor reads the server version from an instance's facts; an instance
-// never probed spells MariaDB-neutral SLAVE statements and says so.
+// sqlFor is the statements of a server whose last facts are inst (nil or
+// never probed: the family's guess, which the dialect says is one).
 func sqlFor(inst *topology.Instance) planSQL {
-	if inst == nil || inst.Version == "" {
-		return planSQL{}
-	}
-	v, err := topology.ParseVersion(inst.Version, inst.VersionComment)
-	if err != nil {
-		return planSQL{}
-	}
-	return planSQL{v: v, known: true}
+	return planSQL{d: inst.Dialect(), facts: inst}
 }
 
-func (s planSQL) mariadb() bool { return !s.known || s.v.Flavor.IsMariaDB() }
-
+// flavor names the dialect's family for display ("" when nothing is known).
 func (s planSQL) flavor() string {
-	if !s.known {
+	if s.facts == nil || (!s.d.Known() && s.facts.Version == "") {
 		return ""
 	}
-	if s.v.Flavor.IsMariaDB() {
-		return "mariadb"
-	}
-	return "mysql"
+	return s.d.Family()
 }
 
-func (s planSQL) kw() string {
-	if s.known && s.v.UsesReplicaKeyword() {
-		return "REPLICA"
+func (s planSQL) render(a topology.Action, args topology.ActionArgs) []string {
+	args.Facts = s.facts
+	out, err := topology.PlanSQL(s.d, a, args)
+	if err != nil {
+		return []string{"(cannot spell " + string(a) + ": " + err.Error() + ")"}
 	}
-	return "SLAVE"
+	return out
 }
 
 func (s planSQL) readOnly(on bool) []string {
-	super := s.known && s.v.HasSuperReadOnly()
-	switch {
-	case on && super:
-		return []string{"SET GLOBAL read_only = ON", "SET GLOBAL super_read_only = ON"}
-	case on:
-		return []string{"SET GLOBAL read_only = ON"}
-	case super:
-		return []string{"SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"}
-	default:
-		return []string{"SET GLOBAL read_only = OFF"}
+	if on {
+		return s.render(topology.ActionSetReadOnly, topology.ActionArgs{})
 	}
+	return s.render(topology.ActionSetWritable, topology.ActionArgs{})
 }
 
-func (s planSQL) killSessions() string {
-	return "KILL CONNECTION <each client session> (not replication or system threads)"
+func (s planSQL) fence() []string {
+	return s.render(topology.ActionFence, topology.ActionArgs{})
 }
 
-// promote: Actor.Promote.
-func (s planSQL) promote() []string {
-	out := []string{"STOP " + s.kw(), "RESET " + s.kw() + " ALL"}
-	return append(out, s.readOnly(false)...)
+func (s planSQL) killSessions() []string {
+	return s.render(topology.ActionKillClientConnections, topology.ActionArgs{})
 }
 
-// changeSource: Actor.ChangeSource. MariaDB always with the given
-// MASTER_USE_GTID mode (slave_pos for every repoint Warden makes).
-func (s planSQL) changeSource(to topology.Key, user, mode string, retry, heartbeat time.Duration) []string {
-	prefix, p := "CHANGE MASTER TO ", "MASTER_"
-	if s.known && !s.v.Flavor.IsMariaDB() && s.v.AtLeast(8, 0, 23) {
-		prefix, p = "CHANGE REPLICATION SOURCE TO ", "SOURCE_"
-	}
-	parts := []string{fmt.Sprintf("%sHOST = '%s'", p, to.Host), fmt.Sprintf("%sPORT = %d", p, to.Port),
-		fmt.Sprintf("%sUSER = '%s'", p, user), p + "PASSWORD = '***'"}
-	if s.mariadb() {
-		if mode == "" {
-			mode = topology.GTIDSlavePos
-		}
-		parts = append(parts, "MASTER_USE_GTID = "+mode)
-	} else {
-		parts = append(parts, p+"AUTO_POSITION = 1")
-	}
-	parts = append(parts, fmt.Sprintf("%sCONNECT_RETRY = %d", p, int64(retry/time.Second)),
-		fmt.Sprintf("%sHEARTBEAT_PERIOD = %.3f", p, heartbeat.Seconds()))
-	return []string{"STOP " + s.kw(), prefix + strings.Join(parts, ", "), "START " + s.kw()}
+func (s planSQL) promote() []string { return s.render(topology.ActionPromote, topology.ActionArgs{}) }
+
+func (r *recoveries) source(to topology.Key) topology.SourceOptions {
+	o := r.sourceOptions(to)
+	o.Password = ""
+	return o
+}
+
+// changeSource: Actor.ChangeSource (GTID positioning in the server's
+// dialect: slave_pos on MariaDB, auto-positioning on MySQL).
+func (s planSQL) changeSource(o topology.SourceOptions) []string {
+	return s.render(topology.ActionChangeSource, topology.ActionArgs{Source: o})
+}
+
+// catchUp: Actor.CatchUpFrom.
+func (s planSQL) catchUp(o topology.SourceOptions) []string {
+	return s.render(topology.ActionCatchUpFrom, topology.ActionArgs{Source: o})
 }
 
 // adoptOwnPosition: Actor.AdoptOwnPosition (an old master about to
-// replicate: its own binlog position becomes its slave_pos on MariaDB).
+// replicate).
 func (s planSQL) adoptOwnPosition() []string {
-	if !s.mariadb() {
-		return nil
-	}
-	return []string{"STOP " + s.kw(), "SET GLOBAL gtid_slave_pos = @@gtid_current_pos"}
+	return s.render(topology.ActionAdoptOwnPosition, topology.ActionArgs{})
 }
 
-// waitGTID: the server-side wait for a position.
-func (s planSQL) waitGTID(pos string, d time.Duration) string {
-	if pos == "" {
-		pos = "<position read then>"
-	}
-	if s.mariadb() {
-		return fmt.Sprintf("SELECT MASTER_GTID_WAIT('%s', %.3f)", pos, d.Seconds())
-	}
-	return fmt.Sprintf("SELECT WAIT_FOR_EXECUTED_GTID_SET('%s', %d)", pos, int(d.Round(time.Second)/time.Second))
+// waitGTID: Actor.WaitForGTID ("" : the position read at run time).
+func (s planSQL) waitGTID(pos string, _ time.Duration) []string {
+	return s.render(topology.ActionWaitForGTID, topology.ActionArgs{GTID: pos})
 }
 
-// drain: Actor.DrainRelayLog (the applier runs to what was received; the
-// IO thread is left as found).
-func (s planSQL) drain(received string, d time.Duration) []string {
-	return []string{"START " + s.kw() + " SQL_THREAD (if stopped)", s.waitGTID(received, d)}
+// drain: Actor.DrainRelayLog.
+func (s planSQL) drain() []string {
+	return s.render(topology.ActionDrainRelayLog, topology.ActionArgs{})
 }
