@@ -18,25 +18,20 @@ import (
 // builder (candidateSteps), so what runs is always a plan.
 func (r *recoveries) actFailover(ctx context.Context, rec *election.Recovery, f *recoveryFacts, p Plan) outcome {
 	steps := p.Steps
-	for len(steps) > 0 && (steps[0].Kind == election.PlanHook || steps[0].Kind == election.PlanFence) {
-		s := steps[0]
-		steps = steps[1:]
-		switch s.Kind {
-		case election.PlanHook:
-			if err := r.preHooks(ctx, rec, topology.Key{}); err != nil {
-				return outcome{err: err}
-			}
-		case election.PlanFence:
-			if err := r.raftVerify(ctx); err != nil {
-				return outcome{err: err}
-			}
-			if err := f.kind.fence(r, ctx, rec, f); err != nil {
-				return outcome{err: err}
-			}
+	if len(steps) > 0 && steps[0].Kind == election.PlanHook {
+		if err := r.preHooks(ctx, rec, topology.Key{}); err != nil {
+			return outcome{err: err}
 		}
+		steps = steps[1:]
 	}
 	if err := r.raftVerify(ctx); err != nil {
 		return outcome{err: err}
+	}
+	if len(steps) > 0 && steps[0].Kind == election.PlanFence {
+		if err := f.kind.fence(r, ctx, rec, f); err != nil {
+			return outcome{err: err}
+		}
+		steps = steps[1:]
 	}
 	m := *p.Matrix
 	var chosen topology.Key
