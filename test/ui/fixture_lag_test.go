@@ -250,6 +250,13 @@ func TestFixtureLagPlans(t *testing.T) {
 		if overlap != "0" {
 			t.Errorf("%s labels overlap the one before: %q", overlap, labels)
 		}
+		// Nor do the axis's times and "now" (a tick just before now was
+		// printed over it).
+		axis, _ := eval[string](b, `(() => { const r = [...document.querySelectorAll('svg.history-strip text.axis')].map(e => [e.textContent, e.getBBox()]).sort((a, b) => a[1].x - b[1].x);
+			return r.slice(1).filter((x, i) => x[1].x < r[i][1].x + r[i][1].width).map(x => x[0]).join(','); })()`)
+		if axis != "" {
+			t.Errorf("axis labels overlapping the one before: %s", axis)
+		}
 		b.screenshot("50-fixture-history-crowded")
 	})
 

@@ -51,8 +51,9 @@ export function historyStrip(recs, probs, cluster, now = Date.now()) {
     const d = new Date(t);
     const p = (n) => String(n).padStart(2, '0');
     const label = span <= 2 * H24 ? `${p(d.getHours())}:${p(d.getMinutes())}` : `${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+    // A tick just before now would print over the "now" label.
     parts.push(s('line', { class: 'grid', x1: x, x2: x, y1: top - 2, y2: axisY }),
-      s('text', { class: 'axis', x, y: axisY + 12, 'text-anchor': 'middle' }, label));
+      X(now) - x > 40 ? s('text', { class: 'axis', x, y: axisY + 12, 'text-anchor': 'middle' }, label) : null);
   }
   parts.push(s('line', { class: 'now-line', x1: X(now), x2: X(now), y1: top - 4, y2: axisY }),
     s('text', { class: 'axis', x: X(now) + 4, y: axisY + 12 }, 'now'));
