@@ -73,7 +73,8 @@ func (r *recoveries) carryOut(ctx context.Context, k *recoveryKind, rec *electio
 // plan builds a kind's plan from gathered facts: the executor's and the
 // dry run's one entry.
 func (r *recoveries) plan(k *recoveryKind, f *recoveryFacts) (Plan, error) {
-	p := Plan{Kind: k.name, Cluster: f.cluster, Master: f.failed, Flavor: sqlFor(r.lastOf(f, f.failed)).flavor()}
+	p := Plan{Kind: k.name, Cluster: f.cluster, Alias: r.raft.FSM().ClusterAlias(f.cluster), Master: f.failed,
+		Flavor: sqlFor(r.lastOf(f, f.failed)).flavor()}
 	if fr := f.facts[f.failed]; fr != nil {
 		p.MasterReachable = fr.LastError == ""
 	}

@@ -19,6 +19,7 @@ import (
 type Plan struct {
 	Kind            string                    `json:"kind"`
 	Cluster         string                    `json:"cluster"`
+	Alias           string                    `json:"alias,omitempty"`
 	Flavor          string                    `json:"flavor,omitempty"`
 	Master          topology.Key              `json:"master"`
 	MasterReachable bool                      `json:"master_reachable"`

@@ -260,8 +260,10 @@ func TestDryRunRefusals(t *testing.T) {
 		t.Fatalf("switchover of a dead master: %+v", p)
 	}
 	// The contract's JSON shape, old keys included.
+	e.must(n, election.ClusterAliasSet{Cluster: "c1", Alias: "orders"})
+	p, _ = n.c.DryRun(t.Context(), election.KindSwitchover, "c1", topology.Key{})
 	b, _ := json.Marshal(p)
-	for _, k := range []string{`"kind":"switchover"`, `"cluster":"c1"`, `"master":{`, `"master_reachable":false`, `"matrix":{`, `"steps":[`, `"refusal":{"code":`, `"successor":`} {
+	for _, k := range []string{`"kind":"switchover"`, `"cluster":"c1"`, `"alias":"orders"`, `"master":{`, `"master_reachable":false`, `"matrix":{`, `"steps":[`, `"refusal":{"code":`, `"successor":`} {
 		if !strings.Contains(string(b), k) {
 			t.Fatalf("plan JSON lacks %s: %s", k, b)
 		}
