@@ -105,10 +105,11 @@ func TestResumeRepointsAReplicaLeftStopped(t *testing.T) {
 	e.w.executed[key(4)] = e.fl.pos(100)
 	e.publish(n)
 	e.kill(n, key(1))
-	n.raft.failOn = stepIs(election.StepRepoint)
 	e.w.before = func(c call) {
 		if c.Op == "ChangeSource" && c.Key == key(4) {
-			// Pointed at the new master, never started.
+			// Pointed at the new master, never started: the leader died
+			// between the CHANGE MASTER and the START.
+			n.raft.leader.Store(false)
 			e.w.mu.Lock()
 			defer e.w.mu.Unlock()
 			rs := e.w.insts[key(4)].Replication
