@@ -80,9 +80,13 @@ func TestReturningOldMaster(t *testing.T) {
 		delete(e.w.down, key(1))
 		e.fl.setPos(e.w.insts[key(1)], 103)
 		n.c.maybeFence(t.Context(), e.probeNow(n, key(1)))
-		got := e.waitRecord(rec.ID, "fenced", func(r election.Recovery) bool { return r.Fenced })
-		time.Sleep(50 * time.Millisecond) // a rejoin would follow at once
-		got = e.record(rec.ID)
+		e.waitRecord(rec.ID, "fenced", func(r election.Recovery) bool { return r.Fenced })
+		waitFor(t, "the fence and its rejoin attempt to end", func() (bool, string) {
+			n.c.mu.Lock()
+			defer n.c.mu.Unlock()
+			return !n.c.fencing[key(1)], "still acting on key(1)"
+		})
+		got := e.record(rec.ID)
 		if got.Rejoined || !e.w.insts[key(1)].ReadOnly {
 			t.Fatalf("an old master holding extra transactions rejoined: %s", describe(got))
 		}
@@ -150,8 +154,10 @@ func TestReturningReplica(t *testing.T) {
 		n.c.maybeAdopt(t.Context(), e.probeNow(n, key(4)))
 		delete(e.w.down, key(1))
 		n.c.maybeFence(t.Context(), e.probeNow(n, key(1)))
-		time.Sleep(20 * time.Millisecond)
-		if len(e.w.ops()) != before {
+		n.c.mu.Lock()
+		busy := len(n.c.fencing)
+		n.c.mu.Unlock()
+		if busy != 0 || len(e.w.ops()) != before {
 			t.Fatalf("acted on the tree while recovery %d runs: %v", open.ID, e.w.ops()[before:])
 		}
 	})
