@@ -39,7 +39,8 @@ type ActionArgs struct {
 	// GTID is the position ActionWaitForGTID and ActionCatchUpFrom wait
 	// for ("" renders a placeholder: read at run time).
 	GTID string
-	// Facts is the server's last probe, when known: it decides the
+	// Facts is the server's last probe, when known (an instance that never
+	// answered counts as unknown): it decides the
 	// statements that depend on the server's state (semi-sync on promote
 	// and rejoin, how a relay log is drained). Without it those statements
 	// are listed with the condition in parentheses.
@@ -60,6 +61,11 @@ const killSessions = "KILL CONNECTION <id> /* each client session: not replicati
 // and conditions are SQL comments, so each line stays a statement.
 func PlanSQL(d Dialect, a Action, args ActionArgs) ([]string, error) {
 	f := args.Facts
+	if f != nil && f.Version == "" && f.LastSeen.IsZero() {
+		// Never answered a probe: its empty fields say nothing (no
+		// Replication is "unknown", not "not a replica").
+		f = nil
+	}
 	var st *ReplicaStatus
 	if f != nil {
 		st = f.Replication

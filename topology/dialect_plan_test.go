@@ -78,7 +78,7 @@ func TestPlanSQLIsWhatTheActorRuns(t *testing.T) {
 			a, f := fakeActor(t, v)
 			d := a.Dialect()
 			semi := d.SemiSync()[0]
-			facts := &Instance{Replication: &ReplicaStatus{}, SemiSync: SemiSync{ReplicaEnabled: true}}
+			facts := &Instance{Version: v, Replication: &ReplicaStatus{}, SemiSync: SemiSync{ReplicaEnabled: true}}
 			if isMaria {
 				f.answer(d.ReplicaStatusQuery(), mariaStatus("Slave_IO_Running", "Connecting", "Slave_SQL_Running", "Yes"))
 				f.answer("SELECT @@global.gtid_slave_pos", []Row{row("pos", "0-1-100")})
@@ -109,7 +109,7 @@ func TestPlanSQLIsWhatTheActorRuns(t *testing.T) {
 			if err := a.Promote(deadline(t), PromoteOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			plan, err := PlanSQL(d, ActionPromote, ActionArgs{Facts: &Instance{}})
+			plan, err := PlanSQL(d, ActionPromote, ActionArgs{Facts: &Instance{Version: v}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +125,7 @@ func TestPlanSQLIsWhatTheActorRuns(t *testing.T) {
 			if err := a.ChangeSource(deadline(t), src); err != nil {
 				t.Fatal(err)
 			}
-			p1, err := PlanSQL(d, ActionAdoptOwnPosition, ActionArgs{Facts: &Instance{SemiSync: SemiSync{MasterEnabled: true}}})
+			p1, err := PlanSQL(d, ActionAdoptOwnPosition, ActionArgs{Facts: &Instance{Version: v, SemiSync: SemiSync{MasterEnabled: true}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func TestPlanSQLIsWhatTheActorRuns(t *testing.T) {
 		if _, err := a.DrainRelayLog(deadline(t), 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		facts := &Instance{GTIDSlavePos: "0-1-40", Replication: &ReplicaStatus{IORunning: "No", UsingGTID: "Slave_Pos",
+		facts := &Instance{Version: maria, GTIDSlavePos: "0-1-40", Replication: &ReplicaStatus{IORunning: "No", UsingGTID: "Slave_Pos",
 			GTIDIOPos: "0-1-100", RelayLogFile: "relay-bin.000002", RelayLogPos: 794}}
 		plan, err := PlanSQL(a.Dialect(), ActionDrainRelayLog, ActionArgs{Facts: facts})
 		if err != nil {

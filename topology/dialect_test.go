@@ -209,9 +209,9 @@ func TestPlanSQL(t *testing.T) {
 		args ActionArgs
 		want []string
 	}{
-		{"mariadb promote of a semi-sync replica", maria, ActionPromote, ActionArgs{Facts: &Instance{Replication: &ReplicaStatus{}, SemiSync: SemiSync{ReplicaEnabled: true}}},
+		{"mariadb promote of a semi-sync replica", maria, ActionPromote, ActionArgs{Facts: &Instance{Version: "10.11.19-MariaDB", Replication: &ReplicaStatus{}, SemiSync: SemiSync{ReplicaEnabled: true}}},
 			[]string{"STOP REPLICA", "RESET REPLICA ALL", "SET GLOBAL rpl_semi_sync_master_enabled = ON", "SET GLOBAL read_only = OFF"}},
-		{"mariadb promote, resumed (replication already reset, no semi-sync)", maria, ActionPromote, ActionArgs{Facts: &Instance{}},
+		{"mariadb promote, resumed (replication already reset, no semi-sync)", maria, ActionPromote, ActionArgs{Facts: &Instance{LastSeen: time.Unix(1, 0)}},
 			[]string{"SET GLOBAL read_only = OFF"}},
 		{"mysql 8.4 promote without facts", my84, ActionPromote, ActionArgs{},
 			[]string{"STOP REPLICA /* if replication is configured */", "RESET REPLICA ALL /* if replication is configured */",
@@ -221,15 +221,15 @@ func TestPlanSQL(t *testing.T) {
 			[]string{"STOP REPLICA", "CHANGE MASTER TO MASTER_HOST = '10.0.0.2', MASTER_PORT = 3306, MASTER_USER = 'repl', MASTER_PASSWORD = '***', MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 1, MASTER_HEARTBEAT_PERIOD = 1.000", "START REPLICA"}},
 		{"mysql 8.4 repoint", my84, ActionChangeSource, ActionArgs{Source: SourceOptions{Host: "db-2.example", Port: 3306, User: "repl", ConnectRetry: time.Second, HeartbeatPeriod: time.Second}},
 			[]string{"STOP REPLICA", `CHANGE REPLICATION SOURCE TO SOURCE_HOST = 'db-2.example', SOURCE_PORT = 3306, SOURCE_USER = 'repl', SOURCE_PASSWORD = '***', SOURCE_AUTO_POSITION = 1, SOURCE_CONNECT_RETRY = 1, SOURCE_HEARTBEAT_PERIOD = 1.000`, "START REPLICA"}},
-		{"mariadb rejoin of an old master with semi-sync on", maria, ActionAdoptOwnPosition, ActionArgs{Facts: &Instance{SemiSync: SemiSync{MasterEnabled: true}}},
+		{"mariadb rejoin of an old master with semi-sync on", maria, ActionAdoptOwnPosition, ActionArgs{Facts: &Instance{Version: "10.11.19-MariaDB", SemiSync: SemiSync{MasterEnabled: true}}},
 			[]string{"SET GLOBAL rpl_semi_sync_master_enabled = OFF", "STOP REPLICA", "SET GLOBAL gtid_slave_pos = @@gtid_current_pos"}},
-		{"mysql rejoin needs no position change", my84, ActionAdoptOwnPosition, ActionArgs{Facts: &Instance{}}, nil},
+		{"mysql rejoin needs no position change", my84, ActionAdoptOwnPosition, ActionArgs{Facts: &Instance{Version: "8.4.0"}}, nil},
 		{"mariadb drain with both threads stopped keeps the relay log", maria, ActionDrainRelayLog,
-			ActionArgs{Facts: &Instance{Replication: &ReplicaStatus{IORunning: "No", UsingGTID: "Slave_Pos", GTIDIOPos: "0-1-20", RelayLogFile: "relay.000002", RelayLogPos: 4}}},
+			ActionArgs{Facts: &Instance{Version: "10.11.19-MariaDB", Replication: &ReplicaStatus{IORunning: "No", UsingGTID: "Slave_Pos", GTIDIOPos: "0-1-20", RelayLogFile: "relay.000002", RelayLogPos: 4}}},
 			[]string{"CHANGE MASTER TO MASTER_USE_GTID = no, RELAY_LOG_FILE = 'relay.000002', RELAY_LOG_POS = 4", "START REPLICA SQL_THREAD",
 				"SELECT MASTER_GTID_WAIT('0-1-20', 0.250) AS r /* repeated every 250ms until reached */", "STOP REPLICA SQL_THREAD", "CHANGE MASTER TO MASTER_USE_GTID = slave_pos", "SELECT @@global.gtid_current_pos AS pos"}},
 		{"mysql drain with the IO thread connecting", my84, ActionDrainRelayLog,
-			ActionArgs{Facts: &Instance{Replication: &ReplicaStatus{IORunning: "Connecting", SQLRunning: true, RetrievedSet: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"}}},
+			ActionArgs{Facts: &Instance{Version: "8.4.0", Replication: &ReplicaStatus{IORunning: "Connecting", SQLRunning: true, RetrievedSet: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5"}}},
 			[]string{"SELECT WAIT_FOR_EXECUTED_GTID_SET('3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5', 1) AS r /* repeated every 250ms until reached */", "SELECT @@global.gtid_executed AS pos"}},
 		{"mariadb fence", maria, ActionFence, ActionArgs{},
 			[]string{"SET GLOBAL read_only = ON", processlistQuery, killSessions, "SELECT @@global.gtid_current_pos AS pos"}},
@@ -254,6 +254,12 @@ func TestPlanSQL(t *testing.T) {
 				}
 			}
 		})
+	}
+	// An instance that never answered is unknown, whatever its empty
+	// fields say: a promote plan keeps the conditional reset.
+	never, _ := PlanSQL(maria, ActionPromote, ActionArgs{Facts: &Instance{Key: Key{Host: "db", Port: 1}}})
+	if !strings.HasSuffix(never[0], "/* if replication is configured */") {
+		t.Fatalf("never-probed facts: %q", never)
 	}
 	if got := quote(`a'b\c`); got != `'a\'b\\c'` {
 		t.Fatalf("quote = %s", got)
