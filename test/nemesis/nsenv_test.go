@@ -50,14 +50,12 @@ const (
 
 // nsEnv is what the namespace topology adds to env.
 type nsEnv struct {
-	lab      *netfault.Lab
-	links    *links
-	token    string
-	skew     map[string]string // instance -> libfaketime offset file
-	mono     map[string]string // coordinator -> monotonic offset file read by its launcher
-	mount    map[string]string // coordinator -> its data dir (a small tmpfs)
-	fillers  map[string]string // coordinator -> filler file while its disk is full
-	dbStartM sync.Mutex
+	lab   *netfault.Lab
+	links *links
+	token string
+	skew  map[string]string // instance -> libfaketime offset file
+	mono  map[string]string // coordinator -> monotonic offset file read by its launcher
+	mount map[string]string // coordinator -> its data dir (a small tmpfs)
 }
 
 // libfaketime: LD_PRELOADed into every mariadbd, reading its offset from a
@@ -96,7 +94,7 @@ func startEnvNetns(t *testing.T, h *history.Writer, o nsOptions) *env {
 			t.Errorf("lab close: %v", err)
 		}
 	})
-	ns := &nsEnv{lab: lab, skew: map[string]string{}, mono: map[string]string{}, mount: map[string]string{}, fillers: map[string]string{}}
+	ns := &nsEnv{lab: lab, skew: map[string]string{}, mono: map[string]string{}, mount: map[string]string{}}
 	ns.links = newLinks(lab, nsDC, nsLatency, nsJitter)
 	t.Cleanup(ns.links.Close)
 	top := testutil.StartSandbox(t, sandbox.Config{Instances: nsInstances, SemiSync: true, SemiSyncTimeout: 30 * time.Second})
