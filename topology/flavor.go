@@ -36,31 +36,43 @@ type ServerVersion struct {
 func ParseVersion(version, comment string) (ServerVersion, error) {
 	raw := strings.TrimSpace(version)
 	v := raw
-	lowerV, lowerC := strings.ToLower(v), strings.ToLower(comment)
+	// Instance.Dialect parses at every call: no allocations on the way.
 	flavor := FlavorMySQL
 	switch {
-	case strings.Contains(lowerV, "mariadb") || strings.Contains(lowerC, "mariadb"):
+	case containsFold(v, "mariadb") || containsFold(comment, "mariadb"):
 		flavor = FlavorMariaDB
 		// COMPAT(MariaDB 10.x): the protocol handshake, and so some proxies,
 		// prefix the real version with "5.5.5-" for old MySQL clients.
 		v = strings.TrimPrefix(v, "5.5.5-")
-	case strings.Contains(lowerC, "percona") || strings.Contains(lowerV, "percona"):
+	case containsFold(comment, "percona") || containsFold(v, "percona"):
 		flavor = FlavorPercona
 	}
 	num, _, _ := strings.Cut(v, "-")
-	parts := strings.Split(num, ".")
-	if len(parts) < 2 || len(parts) > 3 {
+	dots := strings.Count(num, ".")
+	if dots < 1 || dots > 2 {
 		return ServerVersion{}, fmt.Errorf("@@version %q: want major.minor[.patch]: %w", version, ErrBadVersion)
 	}
 	var n [3]int
-	for i, p := range parts {
+	for i := 0; i <= dots; i++ {
+		p, rest, _ := strings.Cut(num, ".")
 		x, err := strconv.Atoi(p)
 		if err != nil || x < 0 || p == "" || p[0] == '+' {
 			return ServerVersion{}, fmt.Errorf("@@version %q: %q is not a version number: %w", version, p, ErrBadVersion)
 		}
-		n[i] = x
+		n[i], num = x, rest
 	}
 	return ServerVersion{Flavor: flavor, Major: n[0], Minor: n[1], Patch: n[2], Raw: raw}, nil
+}
+
+// containsFold reports whether sub (lower-case ASCII) occurs in s, ignoring
+// ASCII case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // AtLeast reports whether the version is major.minor.patch or later.
