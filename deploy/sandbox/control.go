@@ -1,8 +1,11 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 )
@@ -76,8 +79,64 @@ func (t *Topology) Start(ctx context.Context, nameOrPort string) error {
 }
 
 // Pause freezes the instance with SIGSTOP: its port still accepts TCP
-// connections but nothing answers, like a hung server.
-func (t *Topology) Pause(nameOrPort string) error { return t.signal(nameOrPort, syscall.SIGSTOP) }
+// connections but nothing answers, like a hung server. It returns once every
+// thread of the server is stopped: kill(2) returns when the signal is
+// queued, and on a busy machine a "frozen" replica went on acknowledging
+// semi-sync commits for a while after it (topology's fence tests).
+func (t *Topology) Pause(nameOrPort string) error {
+	if err := t.signal(nameOrPort, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	in, err := t.Instance(nameOrPort)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	pid := in.Pid
+	t.mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		running, err := runningThreads(pid)
+		if err != nil {
+			return fmt.Errorf("sandbox: SIGSTOP %s: %w", in.Name, err)
+		}
+		if running == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("sandbox: SIGSTOP %s: %d thread(s) of pid %d still not stopped after 30s", in.Name, running, pid)
+		}
+		time.Sleep(5 * time.Millisecond) // polling /proc, not a wait for a duration
+	}
+}
+
+// runningThreads counts the threads of pid not yet in the stopped state
+// (T or t in /proc/PID/task/*/stat). A process without threads is an error.
+func runningThreads(pid int) (int, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	if len(tasks) == 0 {
+		return 0, fmt.Errorf("pid %d has no threads", pid)
+	}
+	n := 0
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		// pid (comm) S ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return 0, fmt.Errorf("%s: unexpected %q", f, b)
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			n++
+		}
+	}
+	return n, nil
+}
 
 // Resume continues a paused instance (SIGCONT).
 func (t *Topology) Resume(nameOrPort string) error { return t.signal(nameOrPort, syscall.SIGCONT) }

@@ -1,6 +1,7 @@
 package sandbox_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -253,6 +254,20 @@ func TestInstanceControls(t *testing.T) {
 	// Pause: TCP still connects, queries time out; Resume: answers again.
 	if err := top.Pause("db2"); err != nil {
 		t.Fatal(err)
+	}
+	// Pause returns only once every thread is stopped.
+	if tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", top.Instances[1].Pid)); len(tasks) == 0 {
+		t.Fatal("db2 has no threads to look at")
+	} else {
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			if st := b[bytes.LastIndexByte(b, ')')+2]; st != 'T' && st != 't' {
+				t.Errorf("after Pause, thread %s is in state %c, want T", f, st)
+			}
+		}
 	}
 	short := strings.Replace(top.MustDSN("db2", "warden"), "readTimeout=5s", "readTimeout=500ms", 1)
 	paused := testutil.MySQL(t, short)
