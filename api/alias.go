@@ -17,8 +17,10 @@ import (
 
 // resolveCluster returns the name of the cluster name or alias v denotes,
 // or v itself when it denotes none (the caller's lookup then says 404). A
-// cluster's name wins over another cluster's alias: the state machine
-// refuses such aliases, but discovery can name a cluster later.
+// cluster's name wins over another cluster's alias. The state machine
+// refuses such aliases, and drops one when discovery later names a
+// cluster so (election: dropAliasesNamedAfter); this check stays for a
+// node still replaying from before that rule.
 func (s *Server) resolveCluster(v string) string {
 	name, ok := s.deps.Store.ClusterByAlias(v)
 	if !ok || name == v {

@@ -128,10 +128,36 @@ func TestMetrics(t *testing.T) {
 		`warden_problems{code="ReplicationBroken"} 1`,
 		`warden_recoveries{outcome="running"} 1`,
 		`warden_recoveries{outcome="success"} 1`,
+		`warden_recoveries_finished_total{outcome="success"} 1`,
+		`warden_recoveries_finished_total{outcome="failure"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+
+	// A failure, then a prune that deletes its record: the gauge of
+	// records goes back down, the counter of finishes does not (an alert
+	// on increase() must not fire, or miss, because of a prune).
+	ctx := t.Context()
+	if _, err := ts.node.Propose(ctx, election.RecoveryFinish{ID: runningRecovery, At: fixtureTime.Add(time.Minute), Error: "no candidate"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.node.Propose(ctx, election.RecoveriesPrune{FinishedBefore: fixtureTime.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ts.node.fsm.Recovery(runningRecovery); ok {
+		t.Fatal("setup: the failed record was not pruned")
+	}
+	body = ts.do(http.MethodGet, "/metrics", RoleNone, "").Body.String()
+	for _, want := range []string{
+		`warden_recoveries{outcome="failure"} 0`,
+		`warden_recoveries_finished_total{outcome="failure"} 1`,
+		`warden_recoveries_finished_total{outcome="success"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("after a failure and a prune, metrics lack %s", want)
 		}
 	}
 }

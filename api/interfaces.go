@@ -26,6 +26,9 @@ type Store interface {
 	ClusterAlias(cluster string) string
 	ClusterByAlias(alias string) (string, bool)
 	ClusterAliases() map[string]string
+	// RecoveriesFinished counts the recoveries this node's state machine
+	// saw finish since the process started (metrics).
+	RecoveriesFinished() election.FinishedRecoveries
 }
 
 // Proposer commits commands through Raft. *election.Node satisfies it.

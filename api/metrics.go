@@ -107,12 +107,13 @@ var (
 	descClusters  = prometheus.NewDesc("warden_clusters", "Clusters in the replicated state.", nil, nil)
 	descProblems  = prometheus.NewDesc("warden_problems", "Open problems by code.", []string{"code"}, nil)
 	descRecovs    = prometheus.NewDesc("warden_recoveries", "Recovery records by outcome (running, success, failure).", []string{"outcome"}, nil)
+	descFinished  = prometheus.NewDesc("warden_recoveries_finished_total", "Recoveries this node's state machine saw finish since the process started, by outcome (success, failure).", []string{"outcome"}, nil)
 	raftStates    = []string{"leader", "follower", "candidate", "shutdown"}
 )
 
 func (sc *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descLeader, descQuorum, descTerm, descLastIndex, descApplied,
-		descMembers, descInstances, descClusters, descProblems, descRecovs} {
+		descMembers, descInstances, descClusters, descProblems, descRecovs, descFinished} {
 		ch <- d
 	}
 }
@@ -166,4 +167,9 @@ func (sc *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for o, n := range outcomes {
 		gauge(descRecovs, float64(n), o)
 	}
+	// A counter, unlike warden_recoveries: pruning records does not
+	// lower it, so increase() over it sees only new finishes.
+	fin := sc.store.RecoveriesFinished()
+	ch <- prometheus.MustNewConstMetric(descFinished, prometheus.CounterValue, float64(fin.Success), "success")
+	ch <- prometheus.MustNewConstMetric(descFinished, prometheus.CounterValue, float64(fin.Failure), "failure")
 }

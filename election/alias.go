@@ -36,9 +36,15 @@ func CheckAlias(a string) error {
 // empty. Setting fails with ErrNotFound for an unknown cluster and with
 // ErrAliasTaken when another cluster holds the alias or is named so.
 //
-// It is proposed with IgnoreUnknownTypeFlag: an older node that does not
-// know aliases skips it (it could not serve them anyway) instead of
-// logging an error for every alias during a rolling upgrade.
+// Node.Propose refuses it until every voter publishes that it applies it
+// (firstGatedType): an older node would skip it and its state would
+// drift. The IgnoreUnknownTypeFlag it carries only spares such a node an
+// error per entry should one be proposed anyway (a node downgraded after
+// the check).
+//
+// The reverse conflict, a cluster later named like another cluster's
+// alias, is settled by TopologyUpdate: the alias goes
+// (dropAliasesNamedAfter).
 type ClusterAliasSet struct {
 	Cluster string `json:"cluster"`
 	Alias   string `json:"alias,omitempty"`

@@ -1,9 +1,12 @@
 package election
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,36 +112,41 @@ func TestRecoveriesPrune(t *testing.T) {
 	keyD := topology.Key{Host: "db-d", Port: 3306}
 	keyE := topology.Key{Host: "db-e", Port: 3306}
 	f := NewFSM(nil)
-	// keyA (still known, not rejoined) was replaced by keyB long ago,
-	// keyB by keyC: both records are the topology's memory and stay.
-	// keyD was replaced too but is forgotten: its record may go.
+	// keyA (not rejoined) was replaced by keyB long ago, keyB by keyC:
+	// both records are the topology's memory and stay. keyD was replaced
+	// too and then forgotten by an operator: its record stays as well, so
+	// a forgotten old master that comes back is still fenced.
 	mustApply(t, f, 1, TopologyUpdate{Upsert: []topology.Instance{instance(keyA, nil), instance(keyB, nil), instance(keyC, nil), instance(keyE, nil)}})
-	i := closedRecovery(t, f, 10, "main", keyA, keyB, old)                                   // 10: kept (keyA known)
-	i = closedRecovery(t, f, i, "main", keyB, keyC, old.Add(time.Hour))                      // 12: kept (chain from 10)
-	i = closedRecovery(t, f, i, "main", keyD, keyC, old.Add(2*time.Hour))                    // 14: old, keyD forgotten
+	i := closedRecovery(t, f, 10, "main", keyA, keyB, old)                                   // 10: kept (keyA's replacement)
+	i = closedRecovery(t, f, i, "main", keyB, keyC, old.Add(time.Hour))                      // 12: kept (keyB's, chain from 10)
+	i = closedRecovery(t, f, i, "main", keyD, keyC, old.Add(2*time.Hour))                    // 14: kept (keyD's, forgotten)
 	i = closedRecovery(t, f, i, "main", keyE, topology.Key{}, old)                           // 16: old failure
 	i = closedRecovery(t, f, i, "other", keyE, topology.Key{}, t0)                           // 18: recent
 	i = closedRecovery(t, f, i, "other", keyE, topology.Key{}, t0.Add(time.Minute))          // 20: recent
 	mustApply(t, f, i, RecoveryStart{Cluster: "main", FailedKey: keyC, Node: "n1", At: old}) // 22: open, old
 	cutoff := t0.Add(-30 * 24 * time.Hour)
 
-	if got := f.PrunableRecoveries(RecoveriesPrune{FinishedBefore: cutoff}); !slices.Equal(got, []uint64{14, 16}) {
-		t.Fatalf("prunable by age = %v, want [14 16]", got)
+	if got := f.PrunableRecoveries(RecoveriesPrune{FinishedBefore: cutoff}); !slices.Equal(got, []uint64{16}) {
+		t.Fatalf("prunable by age = %v, want [16]", got)
 	}
-	if got := f.PrunableRecoveries(RecoveriesPrune{KeepPerCluster: 1}); !slices.Equal(got, []uint64{14, 18}) {
-		t.Fatalf("prunable by count = %v, want [14 18] (16 is main's newest)", got)
+	if got := f.PrunableRecoveries(RecoveriesPrune{KeepPerCluster: 1}); !slices.Equal(got, []uint64{18}) {
+		t.Fatalf("prunable by count = %v, want [18] (16 is main's newest)", got)
+	}
+	// The protection cutoff beats the count bound: 18 finished after it.
+	if got := f.PrunableRecoveries(RecoveriesPrune{KeepPerCluster: 1, ProtectAfter: t0.Add(-time.Hour)}); len(got) != 0 {
+		t.Fatalf("prunable by count with recent records protected = %v, want none", got)
 	}
 	v := applyCmd(t, f, 30, RecoveriesPrune{FinishedBefore: cutoff})
-	if n, ok := v.(int); !ok || n != 2 {
-		t.Fatalf("prune answered %v, want 2", v)
+	if n, ok := v.(int); !ok || n != 1 {
+		t.Fatalf("prune answered %v, want 1", v)
 	}
-	if got := ids(f.Recoveries()); !slices.Equal(got, []uint64{10, 12, 18, 20, 22}) {
+	if got := ids(f.Recoveries()); !slices.Equal(got, []uint64{10, 12, 14, 18, 20, 22}) {
 		t.Fatalf("after prune: %v", got)
 	}
 	// Once the replaced master rejoined, its record is history like any other.
 	mustApply(t, f, 31, RecoveryStep{ID: 10, Step: RecoveryNote{At: t0, Kind: StepRejoined, Message: "rejoined"}})
 	mustApply(t, f, 32, RecoveriesPrune{FinishedBefore: cutoff})
-	if got := ids(f.Recoveries()); !slices.Equal(got, []uint64{12, 18, 20, 22}) {
+	if got := ids(f.Recoveries()); !slices.Equal(got, []uint64{12, 14, 18, 20, 22}) {
 		t.Fatalf("after rejoin and prune: %v", got)
 	}
 	for _, bad := range []RecoveriesPrune{{}, {KeepPerCluster: -1}} {
@@ -146,7 +154,43 @@ func TestRecoveriesPrune(t *testing.T) {
 			t.Errorf("%+v: err = %v, want ErrBadCommand", bad, err)
 		}
 	}
-	if got := ids(f.Recoveries()); !slices.Equal(got, []uint64{12, 18, 20, 22}) {
+	if got := ids(f.Recoveries()); !slices.Equal(got, []uint64{12, 14, 18, 20, 22}) {
 		t.Fatalf("a rejected prune changed the state: %v", got)
+	}
+}
+
+// Apply refuses an alias equal to another cluster's name; the reverse, a
+// cluster named (discovery.seeds "orders=host:port") after an existing
+// alias, drops the alias: the API resolves names first, so "orders" would
+// otherwise silently change meaning for every caller (failover,
+// switchover...). The drop is logged on every node.
+func TestClusterNamedAfterExistingAlias(t *testing.T) {
+	var logs bytes.Buffer
+	f := NewFSM(slog.New(slog.NewTextHandler(&logs, nil)))
+	mustApply(t, f, 1, TopologyUpdate{
+		Upsert:         []topology.Instance{instance(keyA, nil), instance(keyC, nil)},
+		UpsertClusters: []Cluster{{Name: "db-a:3306", Master: keyA, Members: []topology.Key{keyA}}},
+	})
+	mustApply(t, f, 2, ClusterAliasSet{Cluster: "db-a:3306", Alias: "orders"})
+	v := applyCmd(t, f, 3, TopologyUpdate{UpsertClusters: []Cluster{{Name: "orders", Master: keyC, Members: []topology.Key{keyC}}}})
+	named := slices.ContainsFunc(f.Clusters(), func(c Cluster) bool { return c.Name == "orders" })
+	holder, aliased := f.ClusterByAlias("orders")
+	if !named || (aliased && holder != "orders") {
+		t.Errorf("named %v; \"orders\" is the alias of %q: two clusters answer to one word", named, holder)
+	}
+	if d, ok := v.(AliasesDropped); !ok || d["db-a:3306"] != "orders" || len(d) != 1 {
+		t.Errorf("the update answered %#v, want the dropped alias", v)
+	}
+	if !strings.Contains(logs.String(), "cluster alias dropped") || !strings.Contains(logs.String(), "alias=orders") {
+		t.Errorf("the drop is not logged: %q", logs.String())
+	}
+	// A cluster keeping its own alias as its name is no conflict; an
+	// update that names nothing after an alias answers nothing.
+	mustApply(t, f, 4, ClusterAliasSet{Cluster: "orders", Alias: "orders"})
+	if v := applyCmd(t, f, 5, TopologyUpdate{UpsertClusters: []Cluster{{Name: "orders", Master: keyC}}}); v != nil {
+		t.Errorf("re-upserting a cluster under its own alias answered %#v", v)
+	}
+	if got := f.ClusterAlias("orders"); got != "orders" {
+		t.Errorf("own alias = %q", got)
 	}
 }

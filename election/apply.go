@@ -73,7 +73,38 @@ func applyTopologyUpdate(s *State, index, _ uint64, body []byte) any {
 			delete(s.Aliases, name)
 		}
 	}
-	return nil
+	return dropAliasesNamedAfter(s, c.UpsertClusters)
+}
+
+// AliasesDropped is what a TopologyUpdate answers when it named a cluster
+// after another cluster's alias: those aliases were removed (cluster name
+// -> the alias it lost). The FSM logs it on every node.
+type AliasesDropped map[string]string
+
+// dropAliasesNamedAfter removes the alias of any other cluster that an
+// upserted cluster is now named after (a seed-named cluster,
+// discovery.seeds "orders=host:port", can be created after "orders" was
+// given to another cluster as an alias). Names resolve before aliases, so
+// the alias could never be reached again and a caller using it would
+// silently address the new cluster; the name wins, deterministically, and
+// the alias goes.
+func dropAliasesNamedAfter(s *State, upserted []Cluster) any {
+	var dropped AliasesDropped
+	for _, cl := range upserted {
+		for holder, a := range s.Aliases {
+			if a == cl.Name && holder != cl.Name {
+				if dropped == nil {
+					dropped = AliasesDropped{}
+				}
+				dropped[holder] = a
+				delete(s.Aliases, holder)
+			}
+		}
+	}
+	if dropped == nil {
+		return nil
+	}
+	return dropped
 }
 
 func applyVerdictsUpdate(s *State, index, _ uint64, body []byte) any {

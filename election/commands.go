@@ -37,6 +37,20 @@ const (
 	RecoveriesPruneType                     // 13
 )
 
+// latestCommandType is the newest command type this build applies;
+// every node publishes it in its gossip metadata ("cmds"). Keep it the
+// last constant above.
+const latestCommandType = RecoveriesPruneType
+
+// firstGatedType is the first command type a node proposes only once
+// every voter publishes that it applies it (Node.Propose). Older builds
+// publish no "cmds" and would skip or refuse these entries, so their
+// state would drift from the others' until a snapshot from an upgraded
+// node replaced it: a skipped ClusterAliasSet is an alias that resolves
+// on some nodes and not others (and later alias decisions differ), a
+// skipped RecoveriesPrune keeps history the others deleted.
+const firstGatedType = ClusterAliasSetType
+
 // Command is a typed FSM command; its JSON encoding is the log entry body.
 type Command interface {
 	MessageType() MessageType

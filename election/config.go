@@ -62,7 +62,8 @@ type Config struct {
 	// once the entries applied since the last snapshot pass it, the node
 	// snapshots and compacts, keeping fewer trailing entries when they
 	// are large (logsize.go). The log then holds about twice this at
-	// most. 0 turns the size bound off (counts only).
+	// most, plus what arrives within a second. 0 turns the size bound
+	// off (counts only).
 	MaxLogBytes uint64
 
 	// RecoveryRetention is how long finished recovery records are kept
@@ -75,6 +76,11 @@ type Config struct {
 	RecoveryRetention     time.Duration
 	RecoveriesPerCluster  int
 	RecoveryPruneInterval time.Duration
+	// RecoveryProtectAge: finished records younger than this are never
+	// pruned, whatever the two bounds above say. Never less than
+	// MinRecoveryProtectAge (the fence lines' window); cmd/ sets it to the
+	// longest of that, the recovery block period and the retry window.
+	RecoveryProtectAge time.Duration
 
 	// ApplyTimeout bounds a Propose whose context has no deadline.
 	ApplyTimeout time.Duration
@@ -135,6 +141,7 @@ func Default() Config {
 		RecoveryRetention:     30 * 24 * time.Hour,
 		RecoveriesPerCluster:  100,
 		RecoveryPruneInterval: time.Hour,
+		RecoveryProtectAge:    MinRecoveryProtectAge,
 		ApplyTimeout:          10 * time.Second,
 		ReconcileInterval:     10 * time.Second,
 		JoinRetryInterval:     2 * time.Second,
@@ -151,6 +158,11 @@ const (
 	minMaxLogBytes          = 1 << 20
 	minRecoveriesPerCluster = 10
 )
+
+// MinRecoveryProtectAge is the least age of a prunable recovery record:
+// the coordinator's fence lines read a finished recovery for 24 h after
+// it ended (coordinator/fenceline.go, fenceLineWindow).
+const MinRecoveryProtectAge = 24 * time.Hour
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
@@ -235,6 +247,9 @@ func (c Config) Validate() error {
 	}
 	if c.RecoveryRetention > 0 || c.RecoveriesPerCluster > 0 {
 		positive("recovery.prune_interval", c.RecoveryPruneInterval, time.Millisecond)
+	}
+	if a := c.RecoveryProtectAge; a != 0 && a < MinRecoveryProtectAge {
+		bad("RecoveryProtectAge", a, "must be 0 (then %s) or at least %s: the fence lines read recovery records that long", MinRecoveryProtectAge, MinRecoveryProtectAge)
 	}
 	positive("raft.apply_timeout", c.ApplyTimeout, time.Millisecond)
 	positive("reconcile_interval", c.ReconcileInterval, time.Millisecond)

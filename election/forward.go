@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -24,12 +25,54 @@ type Result struct {
 // directly, forwarded to it from a follower. It returns once the command is
 // applied on the leader. An error from the FSM (a rejected command) comes
 // back as the error, with the Result of the committed entry.
+//
+// A command of type firstGatedType or later is refused (ErrConflict)
+// while a voter does not publish that it applies that type: during a
+// rolling upgrade an older node would skip it and its state would drift.
 func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
 	data, err := Encode(cmd)
 	if err != nil {
 		return Result{}, err
 	}
+	if err := n.votersApply(cmd.MessageType()); err != nil {
+		return Result{}, err
+	}
 	return n.ProposeRaw(ctx, data)
+}
+
+// votersApply returns nil when every voter of the raft configuration, as
+// this node's gossip table sees it, publishes that it applies t (always
+// nil before firstGatedType). A voter gossip never described to this node
+// counts as not applying it.
+func (n *Node) votersApply(t MessageType) error {
+	t &^= IgnoreUnknownTypeFlag
+	if t < firstGatedType || n.isShutdown() {
+		return nil
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("command type %d: read the raft configuration: %w", t, err)
+	}
+	var lacking []string
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		var meta nodeMeta
+		if string(s.ID) == n.cfg.NodeID {
+			meta = *n.meta.Load()
+		} else if mi, ok := n.members.get(string(s.ID)); ok {
+			meta = mi.meta
+		}
+		if meta.Commands < t {
+			lacking = append(lacking, string(s.ID))
+		}
+	}
+	if len(lacking) > 0 {
+		return fmt.Errorf("command type %d: coordinator(s) %s do not apply it (an older build, or not seen in gossip yet); upgrade every coordinator first: %w",
+			t, strings.Join(lacking, ", "), ErrConflict)
+	}
+	return nil
 }
 
 // ProposeRaw is Propose for an already-encoded entry (type byte + body).

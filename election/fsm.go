@@ -2,6 +2,7 @@ package election
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,9 +48,25 @@ type FSM struct {
 	// included: they were processed); kept in snapshots as State.Index.
 	index uint64
 	// bytesSinceSnap and entriesSinceSnap measure the log applied since
-	// the last snapshot or restore (logsize.go). Local bookkeeping, not
-	// replicated state.
+	// the last persisted snapshot or restore; entrySize is a moving
+	// average of the entries' size that snapshots do not reset
+	// (logsize.go). snapGen counts restores, so a snapshot persisted
+	// across a restore does not touch the restored counters. Local
+	// bookkeeping, not replicated state.
 	bytesSinceSnap, entriesSinceSnap uint64
+	entrySize                        float64
+	snapGen                          uint64
+	// finished counts the recoveries this process saw finish, by
+	// outcome (metrics: warden_recoveries_finished_total); countFrom is
+	// the first raft index counted (entries before it were applied by an
+	// earlier process and are replayed, not new).
+	finished  FinishedRecoveries
+	countFrom uint64
+}
+
+// FinishedRecoveries counts recoveries finished, by outcome.
+type FinishedRecoveries struct {
+	Success, Failure uint64
 }
 
 // NewFSM returns an FSM holding an empty state.
@@ -76,9 +93,23 @@ func (f *FSM) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v := f.applyLocked(l.Index, l.Term, l.Data)
+	if l.Index >= f.countFrom {
+		f.countFinish(l.Data, v)
+	}
+	if d, ok := v.(AliasesDropped); ok {
+		for cluster, alias := range d {
+			f.logger.Warn("cluster alias dropped: another cluster is now named so, and names resolve first",
+				"alias", alias, "cluster", cluster, "index", l.Index)
+		}
+	}
 	f.index = l.Index
 	f.bytesSinceSnap += uint64(len(l.Data))
 	f.entriesSinceSnap++
+	if f.entrySize == 0 {
+		f.entrySize = float64(len(l.Data))
+	} else {
+		f.entrySize += (float64(len(l.Data)) - f.entrySize) / entrySizeWeight
+	}
 	return applyResponse{Term: l.Term, Value: v}
 }
 
@@ -125,13 +156,64 @@ func ResponseError(resp any) error {
 // values are immutable) and encodes outside it, so Apply is blocked only for
 // the copy.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
-	// The write lock only to reset the log counters; the copy is cheap.
-	f.mu.Lock()
+	f.mu.RLock()
 	s := f.state.shallowClone()
 	s.Index = f.index
-	f.bytesSinceSnap, f.entriesSinceSnap = 0, 0
-	f.mu.Unlock()
-	return &fsmSnapshot{state: s}, nil
+	snap := &fsmSnapshot{state: s, fsm: f, bytes: f.bytesSinceSnap, entries: f.entriesSinceSnap, gen: f.snapGen}
+	f.mu.RUnlock()
+	return snap, nil
+}
+
+// persisted is called once a snapshot holding the first bytes/entries of
+// the current window is on disk: those no longer count towards the log's
+// size. Done after persisting, not when the copy is taken, so a snapshot
+// that fails to persist does not let the log grow another MaxLogBytes.
+func (f *FSM) persisted(gen, bytes, entries uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if gen != f.snapGen || bytes > f.bytesSinceSnap || entries > f.entriesSinceSnap {
+		return // a restore came in between: its counters stand
+	}
+	f.bytesSinceSnap -= bytes
+	f.entriesSinceSnap -= entries
+}
+
+// CountFinishedFrom makes the finished-recoveries counters count only
+// entries at index or later: the node sets it to the last index of its
+// log at start, so a restart does not count again the finishes it
+// replays.
+func (f *FSM) CountFinishedFrom(index uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.countFrom = index
+}
+
+// RecoveriesFinished returns how many recoveries this process saw finish
+// (applied a RecoveryFinish for), by outcome. A counter: pruning records
+// does not lower it.
+func (f *FSM) RecoveriesFinished() FinishedRecoveries {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.finished
+}
+
+// countFinish counts an applied RecoveryFinish that was accepted.
+func (f *FSM) countFinish(data []byte, v any) {
+	if len(data) == 0 || MessageType(data[0])&^IgnoreUnknownTypeFlag != RecoveryFinishType {
+		return
+	}
+	if _, failed := v.(error); failed {
+		return
+	}
+	var c RecoveryFinish
+	if json.Unmarshal(data[1:], &c) != nil {
+		return
+	}
+	if c.Success {
+		f.finished.Success++
+	} else {
+		f.finished.Failure++
+	}
 }
 
 // Restore implements raft.FSM: it decodes into a fresh state and swaps it in,
@@ -145,6 +227,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.state, f.index = s, s.Index
 	f.bytesSinceSnap, f.entriesSinceSnap = 0, 0
+	f.snapGen++
 	s.Index = 0 // kept by the FSM, not part of the replicated state
 	f.mu.Unlock()
 	return nil

@@ -29,6 +29,9 @@ type nodeMeta struct {
 	// state not updated, so this intent is how the others tell them apart
 	// (serf broadcasts a leave intent for the same reason).
 	Leaving bool `json:"leaving,omitempty"`
+	// Commands is the newest command type the node applies (builds from
+	// before it was published: 0). See firstGatedType.
+	Commands MessageType `json:"cmds,omitempty"`
 }
 
 // GossipState is a member's state as gossip sees it.

@@ -156,6 +156,13 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("read raft state in %q: %w", cfg.DataDir, err)
 	}
+	// What the log holds now was applied by an earlier process: replaying
+	// it must not count its recovery finishes again (metrics).
+	last, err := store.LastIndex()
+	if err != nil {
+		return fmt.Errorf("read raft log in %q: %w", cfg.DataDir, err)
+	}
+	n.fsm.CountFinishedFrom(last + 1)
 
 	peer, gossipKey, err := cfg.loadSecurity()
 	if err != nil {
@@ -222,7 +229,7 @@ func (n *Node) start() error {
 	// A node with raft state is part of a cluster already: it must never
 	// bootstrap, and says so in gossip so fresh nodes do not either.
 	n.bootstrapped.Store(n.hadState || cfg.BootstrapExpect == 0)
-	n.meta.Store(&nodeMeta{ID: cfg.NodeID, Raft: n.raftAdvertise, HTTP: cfg.HTTPAddr, Bootstrapped: n.hadState})
+	n.meta.Store(&nodeMeta{ID: cfg.NodeID, Raft: n.raftAdvertise, HTTP: cfg.HTTPAddr, Bootstrapped: n.hadState, Commands: latestCommandType})
 	if err := n.startGossip(gossipKey); err != nil {
 		return err
 	}

@@ -17,19 +17,29 @@ import (
 
 // RecoveriesPrune deletes finished recovery records that are older than
 // FinishedBefore, or beyond the KeepPerCluster most recent finished ones
-// of their cluster. Never deleted:
+// of their cluster. Never deleted, whatever the bounds:
 //
 //   - an open (unfinished) recovery: it is a lock and an audit in progress;
-//   - a record the topology still leans on: the latest successful recovery
-//     that replaced a master which is still a known instance and has not
-//     rejoined, and the records its successors chain through. Discovery
-//     keeps such a replaced master in its successor's cluster and the
-//     fence logic keeps it from returning as a master by reading that
-//     record (coordinator: successors, latestReplacing); deleting it would
-//     let a dead old master come back as a cluster of its own.
+//   - a record finished at or after ProtectAfter: recent records are read
+//     by the fence lines (a failed recovery with a promote intent and a
+//     fence step is a fence-line target for 24 h), the recovery block
+//     period and the retry counter of automatic recovery;
+//   - a record the topology still leans on: the latest successful
+//     recovery that replaced each master that has not rejoined, and the
+//     records its successors chain through. Discovery keeps such a
+//     replaced master in its successor's cluster and the fence logic
+//     keeps it from returning as a master by reading that record
+//     (coordinator: successors, latestReplacing); deleting it would let a
+//     dead old master come back as a cluster of its own. Kept whether or
+//     not the master is still a known instance: an operator may forget
+//     it, and if it comes back it is discovered again and must still be
+//     fenced. One record per distinct old master, so this stays small;
+//   - a record holding a "diverged" note about an instance still known:
+//     that note is what keeps the DivergedReplica problem up and the
+//     stopped replica from being restarted (coordinator: diverged).
 //
-// Proposed with IgnoreUnknownTypeFlag: an older node skips it and simply
-// keeps more history.
+// Proposed with IgnoreUnknownTypeFlag, and only once every voter applies
+// it (Node.Propose: commandsSupported).
 type RecoveriesPrune struct {
 	// FinishedBefore: finished records that ended before it go. Zero: no
 	// age bound.
@@ -37,6 +47,11 @@ type RecoveriesPrune struct {
 	// KeepPerCluster: at most this many finished records per cluster stay
 	// (the most recent). 0: no count bound.
 	KeepPerCluster int `json:"keep_per_cluster,omitempty"`
+	// ProtectAfter: records finished at or after it stay, whatever the
+	// other two bounds say. The leader sets it to now - Config.RecoveryProtectAge
+	// (at least MinRecoveryProtectAge). Zero: no protection by age (only
+	// a hand-made command; the records the topology leans on stay anyway).
+	ProtectAfter time.Time `json:"protect_after,omitzero"`
 }
 
 // MessageType implements Command.
@@ -79,7 +94,7 @@ func prunable(s *State, c RecoveriesPrune) []uint64 {
 		// deterministic, finish times come from proposers' clocks.
 		slices.SortFunc(recs, func(a, b *Recovery) int { return cmp.Compare(b.ID, a.ID) })
 		for i, r := range recs {
-			if keep[r.ID] {
+			if keep[r.ID] || (!c.ProtectAfter.IsZero() && !r.Finished.Before(c.ProtectAfter)) {
 				continue
 			}
 			old := !c.FinishedBefore.IsZero() && r.Finished.Before(c.FinishedBefore)
@@ -94,25 +109,45 @@ func prunable(s *State, c RecoveriesPrune) []uint64 {
 }
 
 // keptRecoveries is the set of finished records the topology still leans
-// on (see RecoveriesPrune).
+// on (see RecoveriesPrune). Bounded by the number of distinct old masters
+// and of known instances with a diverged note, not by time.
 func keptRecoveries(s *State) map[uint64]bool {
 	latest := map[topology.Key]*Recovery{} // failed master -> latest successful replacement
+	keep := map[uint64]bool{}
 	for _, r := range s.Recoveries {
-		if r.Done() && r.Success && !r.Successor.IsZero() {
+		if !r.Done() {
+			continue
+		}
+		if r.Success && !r.Successor.IsZero() {
 			if old, ok := latest[r.FailedKey]; !ok || r.ID > old.ID {
 				latest[r.FailedKey] = r
 			}
 		}
+		for _, st := range r.Steps {
+			if st.Kind != StepDiverged {
+				continue
+			}
+			// The coordinator reads the latest diverged note of an
+			// instance in any record; keeping every record with a note on
+			// a known instance is conservative, and such notes are rare.
+			if _, known := s.Instances[st.Instance]; known {
+				keep[r.ID] = true
+				break
+			}
+		}
 	}
-	keep := map[uint64]bool{}
-	for k, r := range latest {
-		if _, known := s.Instances[k]; !known || r.Rejoined {
+	chained := map[uint64]bool{} // walked already (keep also holds diverged notes)
+	for _, r := range latest {
+		if r.Rejoined {
 			continue
 		}
-		// Follow the chain: the successor may itself have been replaced;
-		// bounded by the number of records (a cycle stops at a kept one).
-		for r != nil && !keep[r.ID] {
-			keep[r.ID] = true
+		// Not gated on the old master being known: the fence logic reads
+		// these records for an instance discovered again after an
+		// operator forgot it. Follow the chain: the successor may itself
+		// have been replaced; bounded by the number of records (a cycle
+		// stops at a record already kept).
+		for r != nil && !chained[r.ID] {
+			chained[r.ID], keep[r.ID] = true, true
 			r = latest[r.Successor]
 		}
 	}
@@ -150,15 +185,29 @@ func (n *Node) pruneLoop(ctx context.Context) {
 	}
 }
 
+// pruneCommand is the prune the leader proposes at now: the configured
+// bounds, and the protection cutoff now - RecoveryProtectAge (never less
+// than MinRecoveryProtectAge, whatever the configuration says).
+func pruneCommand(cfg Config, now time.Time) RecoveriesPrune {
+	cmd := RecoveriesPrune{KeepPerCluster: cfg.RecoveriesPerCluster}
+	if cfg.RecoveryRetention > 0 {
+		cmd.FinishedBefore = now.Add(-cfg.RecoveryRetention).UTC()
+	}
+	cmd.ProtectAfter = now.Add(-max(cfg.RecoveryProtectAge, MinRecoveryProtectAge)).UTC()
+	return cmd
+}
+
 // pruneOnce proposes a prune as of now if it would delete anything, and
 // returns how many records went.
 func (n *Node) pruneOnce(ctx context.Context, now time.Time) int {
-	cmd := RecoveriesPrune{KeepPerCluster: n.cfg.RecoveriesPerCluster}
-	if n.cfg.RecoveryRetention > 0 {
-		cmd.FinishedBefore = now.Add(-n.cfg.RecoveryRetention).UTC()
-	}
+	cmd := pruneCommand(n.cfg, now)
 	ids := n.fsm.PrunableRecoveries(cmd)
 	if len(ids) == 0 {
+		return 0
+	}
+	if err := n.votersApply(cmd.MessageType()); err != nil {
+		// A rolling upgrade in progress: prune once it is over.
+		n.logger.Info("not pruning recovery records yet", "reason", err)
 		return 0
 	}
 	pctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
@@ -170,6 +219,6 @@ func (n *Node) pruneOnce(ctx context.Context, now time.Time) int {
 		return 0
 	}
 	n.logger.Info("pruned recovery records", "count", len(ids), "first", ids[0], "last", ids[len(ids)-1],
-		"finished_before", cmd.FinishedBefore, "keep_per_cluster", cmd.KeepPerCluster)
+		"finished_before", cmd.FinishedBefore, "keep_per_cluster", cmd.KeepPerCluster, "protect_after", cmd.ProtectAfter)
 	return len(ids)
 }

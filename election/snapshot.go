@@ -66,6 +66,10 @@ type promotionEntry struct {
 
 type fsmSnapshot struct {
 	state *State
+	// fsm, bytes, entries, gen: the log window this snapshot covers, to
+	// take off the FSM's count once persisted (FSM.persisted).
+	fsm                 *FSM
+	bytes, entries, gen uint64
 }
 
 // Persist implements raft.FSMSnapshot. It runs concurrently with Apply on a
@@ -75,7 +79,13 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		_ = sink.Cancel()
 		return err
 	}
-	return sink.Close()
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	if s.fsm != nil {
+		s.fsm.persisted(s.gen, s.bytes, s.entries)
+	}
+	return nil
 }
 
 // Release implements raft.FSMSnapshot.

@@ -282,9 +282,9 @@ var serverSettings = []setting{
 	{"recovery.fence_timeout", "", 10 * time.Second, "bound on one run of recovery.fence_command (its process group is killed past it)"},
 	{"recovery.fence_policy", "", "best_effort", "no fence succeeded and the failed master may be alive: best_effort promotes anyway and records it, require promotes nobody until a fence succeeds (FencePending meanwhile)"},
 	{"recovery.retry_attempts", "", 10, "automatic attempts at a recovery that keeps failing before it changed anything (1 s, 2 s, 4 s ... 30 s apart); only a recovery that changed the topology starts the block period"},
-	{"recovery.record_retention", "", electionDefaults.RecoveryRetention, "finished recovery records older than this are pruned (0 = no age bound; else at least 1h and at least recovery.block_period); open ones and the latest replacement of a known old master never are"},
+	{"recovery.record_retention", "", electionDefaults.RecoveryRetention, "finished recovery records older than this are pruned (0 = no age bound; else at least 1h and at least recovery.block_period); never pruned: open ones, those finished in the last 24h or recovery.block_period if longer, the latest replacement of each old master that has not rejoined, and diverged notes of known instances"},
 	{"recovery.records_per_cluster", "", electionDefaults.RecoveriesPerCluster, "finished recovery records kept per cluster, newest first (0 = no count bound; else at least 10 and at least recovery.retry_attempts)"},
-	{"recovery.prune_interval", "", electionDefaults.RecoveryPruneInterval, "how often the leader looks for recovery records to prune"},
+	{"recovery.prune_interval", "", electionDefaults.RecoveryPruneInterval, "how often the leader looks for recovery records to prune (at least 1m)"},
 	{"durability.default", "", "async", "what every cluster promises: async, or semi-sync (then a master without semi-sync is an UnsafeDurability problem)"},
 	{"durability.clusters", "", map[string]string{}, "per-cluster durability by cluster name (async or semi-sync), over durability.default"},
 	{"durability.min_semi_sync_timeout", "", 30 * time.Second, "a semi-sync master timeout shorter than this is UnsafeDurability: a master hung longer acknowledges its waiting commits the moment it resumes"},
@@ -600,6 +600,9 @@ func (c *ServerConfig) Validate() error {
 	if r := c.Recovery.RecordRetention; r > 0 && r < c.Recovery.BlockPeriod {
 		bad("recovery.record_retention", r, fmt.Sprintf("must be 0 (no age bound) or at least recovery.block_period %s: the block period reads recent records", c.Recovery.BlockPeriod))
 	}
+	if p := c.Recovery.PruneInterval; (c.Recovery.RecordRetention > 0 || c.Recovery.RecordsPerCluster > 0) && p < time.Minute {
+		bad("recovery.prune_interval", p, "must be at least 1m: each prune is a replicated command")
+	}
 	if n := c.Recovery.RecordsPerCluster; n > 0 && n < c.Recovery.RetryAttempts {
 		bad("recovery.records_per_cluster", n, fmt.Sprintf("must be 0 (no count bound) or at least recovery.retry_attempts %d: automatic recovery counts recent failed attempts in them", c.Recovery.RetryAttempts))
 	}
@@ -686,7 +689,7 @@ func readSecret(inline, file string) (string, error) {
 // electionOwnedKeys are the settings only the election package validates
 // (declared once, in election.Config.Validate); its other rules overlap
 // with the operator-level checks above, which name the operator's keys.
-var electionOwnedKeys = []string{"raft.max_log_bytes ", "recovery.record_retention ", "recovery.records_per_cluster ", "recovery.prune_interval "}
+var electionOwnedKeys = []string{"raft.max_log_bytes ", "recovery.record_retention ", "recovery.records_per_cluster "}
 
 // electionOwnedErrors keeps the errors of election.Config.Validate that
 // concern electionOwnedKeys.

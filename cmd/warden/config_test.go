@@ -139,6 +139,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{name: "negative raft log bound", env: []string{"WARDEN_RAFT_MAX_LOG_BYTES=-1"}, want: []string{"raft.max_log_bytes", `"-1"`}},
 		{name: "record retention under an hour", file: "recovery:\n  record_retention: 10m\n  block_period: 0s\n", want: []string{"recovery.record_retention", "10m0s"}},
 		{name: "record retention under the block period", file: "recovery:\n  record_retention: 2h\n  block_period: 3h\n", want: []string{"recovery.record_retention", "2h0m0s", "recovery.block_period"}},
+		{name: "prune interval under a minute", env: []string{"WARDEN_RECOVERY_PRUNE_INTERVAL=1ms"}, want: []string{"recovery.prune_interval", "1ms", "at least 1m"}},
 		{name: "too few records per cluster", env: []string{"WARDEN_RECOVERY_RECORDS_PER_CLUSTER=5"}, want: []string{"recovery.records_per_cluster", `"5"`}},
 		{name: "records per cluster under retry attempts", env: []string{"WARDEN_RECOVERY_RECORDS_PER_CLUSTER=12", "WARDEN_RECOVERY_RETRY_ATTEMPTS=20"}, want: []string{"recovery.records_per_cluster", `"12"`, "recovery.retry_attempts"}},
 		{name: "lag history interval under a second", env: []string{"WARDEN_HTTP_LAG_HISTORY_INTERVAL=100ms"}, want: []string{"http.lag_history_interval", "100ms"}},
