@@ -152,6 +152,10 @@ func electionConfig(cfg *ServerConfig) election.Config {
 	e.RecoveryRetention = cfg.Recovery.RecordRetention
 	e.RecoveriesPerCluster = cfg.Recovery.RecordsPerCluster
 	e.RecoveryPruneInterval = cfg.Recovery.PruneInterval
+	// No prune takes a record the block period or the retry counter still
+	// reads (the retry window is the block period, at least 15m), nor one
+	// the fence lines read (24 h).
+	e.RecoveryProtectAge = max(election.MinRecoveryProtectAge, cfg.Recovery.BlockPeriod, 15*time.Minute)
 	e.TLSCertFile, e.TLSKeyFile, e.TLSCAFile = cfg.Raft.TLSCertFile, cfg.Raft.TLSKeyFile, cfg.Raft.TLSCAFile
 	e.GossipKeyFile = cfg.Gossip.EncryptKeyFile
 	e.InsecureCoordinatorTraffic = cfg.Security.InsecureCoordinatorTraffic
