@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"slices"
 	"time"
 
@@ -106,10 +105,7 @@ func instanceState(in *topology.Instance) string {
 // gtidSummary is the instance's executed GTID position in its flavour's
 // notation.
 func gtidSummary(in *topology.Instance) string {
-	if in.Flavor.IsMariaDB() {
-		return cmp.Or(in.GTIDCurrentPos, in.GTIDBinlogPos)
-	}
-	return in.GTIDExecuted
+	return in.Dialect().Executed(in)
 }
 
 func lagOf(in *topology.Instance) *int64 {

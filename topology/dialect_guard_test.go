@@ -21,9 +21,7 @@ import (
 // longer offends is reported by the test so its line can go.
 //
 // coordinator/failover.go, fence.go and plansql.go left it in 7966b8d.
-var flavorCheckAllowlist = []string{
-	"api/views.go", // gtidSummary: in.Dialect().Executed(in)
-}
+var flavorCheckAllowlist = []string{}
 
 // flavorCheckExempt are not consumers of topology: they play servers of a
 // given flavour (a simulated fleet), so naming the flavour is what they do.
