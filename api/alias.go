@@ -101,8 +101,23 @@ func (s *Server) proposeAlias(c *gin.Context, a AliasAnswer) {
 		fail(c, err)
 		return
 	}
+	// The state machine decides (this node's state may be behind); the
+	// same check here only gives the usual case a plain sentence, without
+	// the Raft index the state machine's answer names.
+	if a.Alias != "" {
+		if holder, ok := s.deps.Store.ClusterByAlias(a.Alias); ok && holder != a.Cluster {
+			fail(c, fmt.Errorf("alias %q is held by cluster %q: %w", a.Alias, holder, election.ErrAliasTaken))
+			return
+		}
+		if a.Alias != a.Cluster {
+			if _, err := findCluster(s.deps.Store.Clusters(), a.Alias); err == nil {
+				fail(c, fmt.Errorf("alias %q is the name of another cluster: %w", a.Alias, election.ErrAliasTaken))
+				return
+			}
+		}
+	}
 	if _, err := s.deps.Proposer.Propose(c.Request.Context(), election.ClusterAliasSet{Cluster: a.Cluster, Alias: a.Alias}); err != nil {
-		fail(c, fmt.Errorf("cluster %q: alias %q: %w", a.Cluster, a.Alias, err))
+		fail(c, fmt.Errorf("cluster %q: %w", a.Cluster, err))
 		return
 	}
 	s.log.Info("cluster alias changed", "cluster", a.Cluster, "alias", a.Alias, "by", user(c))

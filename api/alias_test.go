@@ -67,6 +67,9 @@ func TestClusterAliases(t *testing.T) {
 	if !strings.Contains(d.Message, "c1") {
 		t.Errorf("409 does not say who holds it: %s", d.Message)
 	}
+	if strings.Contains(d.Message, "raft index") || strings.Count(d.Message, "orders") != 1 {
+		t.Errorf("409 should be one plain sentence, without the Raft index: %s", d.Message)
+	}
 	for _, body := range []string{`{"alias":"Orders"}`, `{"alias":"db:3306"}`, `{"alias":""}`, `{}`, `{"alias":7}`, `{"alias":"` + strings.Repeat("a", 64) + `"}`} {
 		wantError(t, ts.do(http.MethodPut, "/api/v1/clusters/c2/alias", RoleOperator, body), http.StatusBadRequest, "bad_request", "alias")
 	}
