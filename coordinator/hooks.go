@@ -74,6 +74,7 @@ type HookEvent struct {
 	Event         string   `json:"event"`
 	FailureType   string   `json:"failure_type,omitempty"`
 	Cluster       string   `json:"cluster"`
+	ClusterAlias  string   `json:"cluster_alias,omitempty"`
 	FailedHost    string   `json:"failed_host,omitempty"`
 	FailedPort    int      `json:"failed_port,omitempty"`
 	SuccessorHost string   `json:"successor_host,omitempty"`
@@ -88,7 +89,7 @@ type HookEvent struct {
 
 func (e HookEvent) values() map[string]string {
 	return map[string]string{
-		"event": e.Event, "failureType": e.FailureType, "cluster": e.Cluster,
+		"event": e.Event, "failureType": e.FailureType, "cluster": e.Cluster, "clusterAlias": e.ClusterAlias,
 		"failedHost": e.FailedHost, "failedPort": itoa(e.FailedPort),
 		"successorHost": e.SuccessorHost, "successorPort": itoa(e.SuccessorPort),
 		"lostReplicas": strings.Join(e.LostReplicas, ","), "recoveryId": strconv.FormatUint(e.RecoveryID, 10),
@@ -369,6 +370,9 @@ func chatSafe(s string) string {
 // escaped (chatSafe).
 func (e HookEvent) text() string {
 	e.FailureType, e.Cluster, e.Description = chatSafe(e.FailureType), chatSafe(e.Cluster), chatSafe(e.Description)
+	if e.ClusterAlias != "" {
+		e.Cluster += " (" + chatSafe(e.ClusterAlias) + ")"
+	}
 	e.FailedHost, e.SuccessorHost = chatSafe(e.FailedHost), chatSafe(e.SuccessorHost)
 	for i, l := range e.LostReplicas {
 		if i == 0 {
@@ -425,6 +429,14 @@ func (c *Coordinator) recoveryEvent(name string, rec *election.Recovery, succ to
 func (c *Coordinator) fire(ctx context.Context, ev HookEvent) []HookResult {
 	if c.hooks == nil {
 		return nil
+	}
+	// Hooks carry the cluster's alias beside its name (a person's name for
+	// it in chat; scripts may key on either).
+	if ev.ClusterAlias == "" && ev.Cluster != "" {
+		if a := c.raft.FSM().ClusterAlias(ev.Cluster); a != "" {
+			ev.ClusterAlias = a
+			ev.Text = ev.text()
+		}
 	}
 	record := func(res HookResult) {
 		if ev.RecoveryID == 0 || c.recovery == nil {

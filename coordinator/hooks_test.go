@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/warden-ha/warden/election"
 )
 
 func testHooks(cfg HookConfig) *hooks { return newHooks(cfg, slog.New(slog.DiscardHandler)) }
@@ -238,4 +241,35 @@ func TestWebhookSecretsStayOutOfErrorsAndLogs(t *testing.T) {
 	if got := redactURL("http://127.0.0.1:1/services/T000/B000/SECRETTOKEN"); got != "http://127.0.0.1:1/…" {
 		t.Fatalf("redactURL = %q", got)
 	}
+}
+
+// TestHooksCarryClusterAlias: a cluster's alias reaches shell hooks
+// ({clusterAlias}, WARDEN_CLUSTER_ALIAS), webhooks (cluster_alias) and the
+// chat text, read from the replicated state when the event fires.
+func TestHooksCarryClusterAlias(t *testing.T) {
+	var mu sync.Mutex
+	var got map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = json.NewDecoder(r.Body).Decode(&got)
+	}))
+	defer srv.Close()
+	e := newTestEnv(t, mariadb, func(c *Config) {
+		c.Hooks.Timeout = 5 * time.Second
+		c.Hooks.Commands = map[string][]string{EventOldMasterFenced: {`echo "{cluster} {clusterAlias} $WARDEN_CLUSTER_ALIAS"`}}
+		c.Hooks.Webhooks = []string{srv.URL}
+	})
+	n := e.standard()
+	e.must(n, election.ClusterAliasSet{Cluster: "c1", Alias: "orders"})
+	res := n.c.fire(t.Context(), HookEvent{Event: EventOldMasterFenced, Cluster: "c1"})
+	if len(res) != 1 || res[0].Output != "c1 orders orders\n" {
+		t.Fatalf("hook results %+v, want output %q", res, "c1 orders orders\n")
+	}
+	waitFor(t, "the webhook with the alias", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		text, _ := got["text"].(string)
+		return got["cluster_alias"] == "orders" && strings.Contains(text, "c1 (orders)"), fmt.Sprint(got)
+	})
 }

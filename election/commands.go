@@ -119,7 +119,7 @@ type RecoveryStart struct {
 	Problem   string       `json:"problem"`
 	Node      string       `json:"node"` // coordinator running it
 	At        time.Time    `json:"at"`
-	// Kind is "automatic", "manual" (failover) or "switchover".
+	// Kind is one of the recovery kinds named in steps.go (Kind*).
 	Kind string `json:"kind,omitempty"`
 	// Trigger is the analysis that started it, with its votes and the
 	// replicas' view, so the record shows why.

@@ -38,7 +38,7 @@ func TestConfigValidate(t *testing.T) {
 		{"advertise port 0", func(c *Config) { c.GossipAdvertise = "10.0.0.1:0" }, `gossip.advertise "10.0.0.1:0"`},
 		{"bad join", func(c *Config) { c.Join = []string{"host_with_underscore:1"} }, `join "host_with_underscore:1": host`},
 		{"negative expect", func(c *Config) { c.BootstrapExpect = -1 }, `bootstrap_expect "-1"`},
-		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = time.Second }, `raft.leader_lease_timeout "1s": must not exceed`},
+		{"lease above heartbeat", func(c *Config) { c.LeaderLeaseTimeout = 2 * time.Second }, `raft.leader_lease_timeout "2s": must not exceed`},
 		{"zero election timeout", func(c *Config) { c.ElectionTimeout = 0 }, `raft.election_timeout "0s": must be at least`},
 	}
 	for _, tt := range tests {

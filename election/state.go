@@ -62,31 +62,6 @@ type RecoveryNote struct {
 	Matrix *topology.CandidateMatrix `json:"matrix,omitempty"`
 }
 
-// Step kinds the FSM gives meaning to.
-const (
-	// StepPlan carries the candidate matrix.
-	StepPlan = "plan"
-	// StepPromoteIntent is committed before a replica is made writable: a
-	// new leader resuming the recovery must not make another one writable.
-	StepPromoteIntent = "promote-intent"
-	// StepFenced and StepRejoined may follow the end of a recovery: the old
-	// master came back and was made read-only, or rejoined as a replica.
-	StepFenced   = "fenced"
-	StepRejoined = "rejoined"
-	// StepPromoted follows a successful promotion (the replica is
-	// writable); its GTID is what the new master held then. The routing
-	// checks trust it until a newer probe says otherwise.
-	StepPromoted = "promoted"
-	// StepHook records a hook's result; webhooks may answer after the end.
-	StepHook = "hook"
-	// StepAdopted and StepDiverged may follow the end too: a replica that
-	// was unreachable during the recovery answered again and was moved
-	// under the new master, or holds transactions the new master lacks
-	// and was left stopped for an operator.
-	StepAdopted  = "adopted"
-	StepDiverged = "diverged"
-)
-
 // LostReplica is a replica a recovery could not keep, and why.
 type LostReplica struct {
 	Key    topology.Key `json:"key"`
