@@ -74,3 +74,35 @@ type Recoverer interface {
 type ReadOnlySetter interface {
 	SetReadOnly(ctx context.Context, k topology.Key, readOnly bool, by string) error
 }
+
+// TopologyWriter records a seed (POST /discover) and forgets an instance
+// (DELETE /instances/{host}/{port}) on the leader. The coordinator, the one
+// writer of the topology record, implements it; without one (a node
+// built without a coordinator, some tests) the API proposes the same
+// commands itself (proposedTopology).
+type TopologyWriter interface {
+	// Seed records k for discovery unless it is known (then known is true
+	// and nothing changes: a bare record would wipe its facts).
+	Seed(ctx context.Context, k topology.Key) (known bool, err error)
+	// Forget drops k; election.ErrNotFound if it is not known.
+	Forget(ctx context.Context, k topology.Key) error
+}
+
+// proposedTopology is the TopologyWriter of a node without a coordinator.
+type proposedTopology struct {
+	store    Store
+	proposer Proposer
+}
+
+func (p proposedTopology) Seed(ctx context.Context, k topology.Key) (bool, error) {
+	if _, ok := p.store.Instance(k); ok {
+		return true, nil
+	}
+	_, err := p.proposer.Propose(ctx, election.TopologyUpdate{Upsert: []topology.Instance{{Key: k}}})
+	return false, err
+}
+
+func (p proposedTopology) Forget(ctx context.Context, k topology.Key) error {
+	_, err := p.proposer.Propose(ctx, election.TopologyUpdate{Delete: []topology.Key{k}})
+	return err
+}

@@ -190,8 +190,8 @@ func (s *Server) parseDiscover(c *gin.Context) (topology.Key, error) {
 	return topology.Key{Host: req.Host, Port: req.Port}, nil
 }
 
-// discover records a seed. There is no dedicated command: it proposes a
-// bare instance (just the key), which the leader's discovery loop probes
+// discover records a seed through the topology writer (the coordinator):
+// a bare instance (just the key), which the leader's discovery loop probes
 // like any known instance. An instance already known is left untouched,
 // since upserting a bare record would wipe its facts until the next probe.
 func (s *Server) discover(c *gin.Context) {
@@ -200,12 +200,13 @@ func (s *Server) discover(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if _, ok := s.deps.Store.Instance(k); ok {
-		c.JSON(http.StatusOK, gin.H{"key": k, "status": "known"})
+	known, err := s.topology().Seed(c.Request.Context(), k)
+	if err != nil {
+		fail(c, err)
 		return
 	}
-	if _, err := s.deps.Proposer.Propose(c.Request.Context(), election.TopologyUpdate{Upsert: []topology.Instance{{Key: k}}}); err != nil {
-		fail(c, err)
+	if known {
+		c.JSON(http.StatusOK, gin.H{"key": k, "status": "known"})
 		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"key": k, "status": "queued"})
@@ -219,11 +220,20 @@ func (s *Server) forgetInstance(c *gin.Context) {
 		fail(c, err)
 		return
 	}
-	if _, err := s.deps.Proposer.Propose(c.Request.Context(), election.TopologyUpdate{Delete: []topology.Key{in.Key}}); err != nil {
+	if err := s.topology().Forget(c.Request.Context(), in.Key); err != nil {
 		fail(c, err)
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"key": in.Key, "status": "forgotten"})
+}
+
+// topology is the writer of the topology record: the coordinator's, or
+// the API's own proposals on a node without one.
+func (s *Server) topology() TopologyWriter {
+	if s.deps.Topology != nil {
+		return s.deps.Topology
+	}
+	return proposedTopology{store: s.deps.Store, proposer: s.deps.Proposer}
 }
 
 // DowntimeRequest is the body of PUT /instances/{host}/{port}/downtime.

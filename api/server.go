@@ -215,6 +215,9 @@ type Deps struct {
 	// ReadOnly, when set, serves PUT /instances/{host}/{port}/read-only;
 	// without it that route answers 503 recovery_unavailable.
 	ReadOnly ReadOnlySetter
+	// Topology records seeds and forgets instances; nil: the API proposes
+	// the commands itself.
+	Topology TopologyWriter
 	// Live, when set, freshens positions, lag and heartbeats in read
 	// answers with this node's own probes (see withLive).
 	Live LiveFacts

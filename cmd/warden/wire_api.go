@@ -109,6 +109,9 @@ func newAPIServer(cfg *ServerConfig, node *election.Node, rec api.Recoverer, reg
 		if ro, ok := rec.(api.ReadOnlySetter); ok {
 			deps.ReadOnly = ro
 		}
+		if tw, ok := rec.(api.TopologyWriter); ok {
+			deps.Topology = tw
+		}
 	}
 	return api.New(c, deps, log)
 }
@@ -119,4 +122,5 @@ var (
 	_ api.Recoverer      = (*coordinator.Coordinator)(nil)
 	_ api.LiveFacts      = (*coordinator.Coordinator)(nil)
 	_ api.ReadOnlySetter = (*coordinator.Coordinator)(nil)
+	_ api.TopologyWriter = (*coordinator.Coordinator)(nil)
 )
