@@ -126,7 +126,7 @@ type Config struct {
 // Default returns a Config with every timing field set to its default.
 func Default() Config {
 	return Config{
-		BootstrapExpect:    3,
+		BootstrapExpect: 3,
 		// hashicorp/raft's own defaults. 500/500/250 ms changed leader 11
 		// times in 2 minutes on a starved machine (test/overload, 0.3 of a
 		// core shared with four busy loops); these did not once.
