@@ -96,12 +96,8 @@ func (s *Server) checkedInstance(c *gin.Context, failed error) (topology.Instanc
 	if !ok {
 		return in, election.Cluster{}, fmt.Errorf("%w: instance %s is not known", failed, k)
 	}
-	for _, cl := range s.deps.Store.Clusters() {
-		for _, m := range members(cl) {
-			if m == k {
-				return in, cl, nil
-			}
-		}
+	if cl, ok := s.deps.Store.ClusterOf(k); ok {
+		return in, cl, nil
 	}
 	return in, election.Cluster{}, fmt.Errorf("%w: instance %s belongs to no cluster", failed, k)
 }

@@ -14,6 +14,8 @@ type Store interface {
 	Instances() []topology.Instance
 	Instance(k topology.Key) (topology.Instance, bool)
 	Clusters() []election.Cluster
+	// ClusterOf is the cluster k belongs to (member or master).
+	ClusterOf(k topology.Key) (election.Cluster, bool)
 	Problems() []election.Problem
 	Recoveries() []election.Recovery
 	Recovery(id uint64) (election.Recovery, bool)

@@ -19,15 +19,15 @@ func (s *Server) listClusters(c *gin.Context) {
 	clusters := s.deps.Store.Clusters()
 	problems := s.deps.Store.Problems()
 	aliases := s.deps.Store.ClusterAliases()
+	// One pass over the problems, not one per cluster: 10,000 instances
+	// with 3,000 open problems made this clusters × problems (issue 13).
+	perCluster := make(map[string]int, len(clusters))
+	for _, p := range problems {
+		perCluster[p.Cluster]++
+	}
 	out := make([]ClusterSummary, 0, len(clusters))
 	for _, cl := range clusters {
-		sum := ClusterSummary{Name: cl.Name, Alias: aliases[cl.Name], Master: cl.Master, Instances: len(members(cl))}
-		for _, p := range problems {
-			if p.Cluster == cl.Name {
-				sum.Problems++
-			}
-		}
-		out = append(out, sum)
+		out = append(out, ClusterSummary{Name: cl.Name, Alias: aliases[cl.Name], Master: cl.Master, Instances: len(members(cl)), Problems: perCluster[cl.Name]})
 	}
 	c.JSON(http.StatusOK, gin.H{"clusters": out})
 }

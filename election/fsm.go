@@ -62,6 +62,8 @@ type FSM struct {
 	// earlier process and are replayed, not new).
 	finished  FinishedRecoveries
 	countFrom uint64
+	// members indexes cluster membership for ClusterOf (clusterof.go).
+	members memberIndex
 }
 
 // FinishedRecoveries counts recoveries finished, by outcome.
@@ -103,6 +105,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 		}
 	}
 	f.index = l.Index
+	f.members.built = false // readers hold f.mu to use it: none now
 	f.bytesSinceSnap += uint64(len(l.Data))
 	f.entriesSinceSnap++
 	if f.entrySize == 0 {
@@ -226,6 +229,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.state, f.index = s, s.Index
+	f.members.built = false
 	f.bytesSinceSnap, f.entriesSinceSnap = 0, 0
 	f.snapGen++
 	s.Index = 0 // kept by the FSM, not part of the replicated state
