@@ -73,7 +73,7 @@ func TestMasterKillWhileLeaderHung(t *testing.T) {
 	// Give the old leader time to step down and act on whatever it had;
 	// nothing more may be promoted, and one master only.
 	acked := w.Acked()
-	testutil.WaitFor(t, 30*time.Second, func() (bool, string) { return w.Acked() > acked+100, fmt.Sprint(w.Acked()) })
+	testutil.WaitFor(t, 90*time.Second, func() (bool, string) { return w.Acked() > acked+100, fmt.Sprint(w.Acked()) })
 	leader := wc.WaitLeader(t, 20*time.Second)
 	list, err := recoveries(leader)
 	if err != nil {

@@ -50,7 +50,11 @@ func startWriter(t *testing.T, top *sandbox.Topology) *writer {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = 300*time.Millisecond, time.Second, time.Second
+		// Bounds for a busy machine: a killed master fails the statement
+		// at once (connection reset), so these only bound a slow server;
+		// 1 s read timeouts made the writer give up on a healthy new
+		// master under load (TestMasterKillWhileLeaderHung, load ~27).
+		cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = time.Second, 5*time.Second, 5*time.Second
 		db, err := sql.Open("mysql", cfg.FormatDSN())
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +110,7 @@ func (w *writer) loop() {
 func (w *writer) findMaster(current string) string {
 	for _, in := range w.top.Instances {
 		var ro int
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := w.dbs[in.Name].QueryRowContext(ctx, "SELECT @@read_only").Scan(&ro)
 		cancel()
 		if err == nil && ro == 0 {
