@@ -180,6 +180,18 @@ func (d *detector) evaluate(now time.Time) []election.Problem {
 	if d.starter != nil {
 		out = append(out, d.startRecoveries(out, now, since)...)
 	}
+	// A stable order: the leader proposes the set only when it changes
+	// (compared as a whole), and lists read better sorted. Some passes
+	// iterate maps.
+	slices.SortFunc(out, func(a, b election.Problem) int {
+		if c := strings.Compare(a.Cluster, b.Cluster); c != 0 {
+			return c
+		}
+		if c := a.Key.Compare(b.Key); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Code, b.Code)
+	})
 	return out
 }
 
