@@ -170,8 +170,6 @@ type RecoverySettings struct {
 	FencePolicy   string        `mapstructure:"fence_policy"`
 	RetryAttempts int           `mapstructure:"retry_attempts"`
 
-	StalledMasterAfter time.Duration `mapstructure:"stalled_master_after"`
-
 	RecordRetention   time.Duration `mapstructure:"record_retention"`
 	RecordsPerCluster int           `mapstructure:"records_per_cluster"`
 	PruneInterval     time.Duration `mapstructure:"prune_interval"`
@@ -284,7 +282,6 @@ var serverSettings = []setting{
 	{"recovery.fence_timeout", "", 10 * time.Second, "bound on one run of recovery.fence_command (its process group is killed past it)"},
 	{"recovery.fence_policy", "", "best_effort", "no fence succeeded and the failed master may be alive: best_effort promotes anyway and records it, require promotes nobody until a fence succeeds (FencePending meanwhile)"},
 	{"recovery.retry_attempts", "", 10, "automatic attempts at a recovery that keeps failing before it changed anything (1 s, 2 s, 4 s ... 30 s apart); only a recovery that changed the topology starts the block period"},
-	{"recovery.stalled_master_after", "", time.Duration(0), "a master that answers while every replica is connected to it and receives nothing, not even a heartbeat, for this long is fenced (a fence is required) and replaced; 0 = off (the AllReplicasNotReplicating problem is only reported)"},
 	{"recovery.record_retention", "", electionDefaults.RecoveryRetention, "finished recovery records older than this are pruned (0 = no age bound; else at least 1h and at least recovery.block_period); never pruned: open ones, those finished in the last 24h or recovery.block_period if longer, the latest replacement of each old master that has not rejoined, and diverged notes of known instances"},
 	{"recovery.records_per_cluster", "", electionDefaults.RecoveriesPerCluster, "finished recovery records kept per cluster, newest first (0 = no count bound; else at least 10 and at least recovery.retry_attempts)"},
 	{"recovery.prune_interval", "", electionDefaults.RecoveryPruneInterval, "how often the leader looks for recovery records to prune (at least 1m)"},
@@ -594,9 +591,6 @@ func (c *ServerConfig) Validate() error {
 	positive("recovery.fence_timeout", c.Recovery.FenceTimeout)
 	if n := c.Recovery.RetryAttempts; n < 1 {
 		bad("recovery.retry_attempts", n, "must be at least 1")
-	}
-	if c.Recovery.StalledMasterAfter < 0 {
-		bad("recovery.stalled_master_after", c.Recovery.StalledMasterAfter, "must not be negative (0 turns it off)")
 	}
 	if c.Raft.MaxLogBytes < 0 {
 		bad("raft.max_log_bytes", c.Raft.MaxLogBytes, "must be 0 (no size bound) or at least 1 MiB")
