@@ -43,6 +43,7 @@ deps:
 	[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null || missing="$$missing haproxy"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	[ -x /usr/bin/etcd ] || command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing="$$missing faketime"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing:$$missing"; \
@@ -84,8 +85,9 @@ bench-scale:
 # runs a bounded slice of it (seed from the commit); CHAOS_SEED=N replays one.
 CHAOS_RUNS ?= 20
 CHAOS_DURATION ?= 2m
+CHAOS_TOPOLOGY ?= mixed
 chaos: deps
-	$(GO) test -count=1 -v -timeout 3h -run 'TestChaos' ./test/nemesis -chaos.runs $(CHAOS_RUNS) -chaos.duration $(CHAOS_DURATION)
+	$(GO) test -count=1 -v -timeout 3h -run 'TestChaos' ./test/nemesis -chaos.runs $(CHAOS_RUNS) -chaos.duration $(CHAOS_DURATION) -chaos.topology $(CHAOS_TOPOLOGY)
 
 # gofmt, vet, and go.mod/go.sum saying exactly what the code imports (direct
 # requirements not marked indirect, nothing stale: `go mod tidy` is a no-op).
