@@ -112,7 +112,9 @@ type runResult struct {
 	Attributed map[string]int      `json:"attributed"` // nemesis (or "none") -> violations
 	Stats      checker.Stats       `json:"stats"`
 	Took       time.Duration       `json:"took"`
-	Dir        string              `json:"dir"`
+	// Oversubscribe: the coordinators' cpu group under -chaos.oversubscribe.
+	Oversubscribe *Oversub `json:"oversubscribe,omitempty"`
+	Dir           string   `json:"dir"`
 }
 
 // TestChaos runs -chaos.runs seeded schedules of faults against a real
@@ -220,11 +222,20 @@ func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, o ru
 	for _, n := range e.wc.Nodes {
 		coords = append(coords, n.ID)
 	}
+	var span time.Duration
 	for _, ev := range events {
 		sched = append(sched, ev.String())
+		span = max(span, ev.Heal())
+	}
+	load := ""
+	if *flagOversub > 0 {
+		// From here to the end of the run; hogs bounded well past it.
+		e.cpu = startOversub(t, e, *flagOversub, *flagOversubCores, span+20*time.Minute)
+		load = fmt.Sprintf("coordinators %g× CPU-oversubscribed: cgroup quota %.2f CPU shared with %d busy loop(s)", e.cpu.info.Factor, e.cpu.info.QuotaCores, e.cpu.info.Hogs)
+		fmt.Println("nemesis: " + load)
 	}
 	commit, _ := exec.Command("git", "rev-parse", "HEAD").Output()
-	h.Add(history.Record{Kind: history.KindMeta, Meta: &history.Meta{Seed: seed, Topology: o.topology, Schedule: sched, Instances: names, Coordinators: coords, Commit: strings.TrimSpace(string(commit))}})
+	h.Add(history.Record{Kind: history.KindMeta, Meta: &history.Meta{Seed: seed, Topology: o.topology, Schedule: sched, Instances: names, Coordinators: coords, Commit: strings.TrimSpace(string(commit)), Load: load}})
 	if err := createTable(e); err != nil {
 		t.Fatal(err)
 	}
@@ -289,12 +300,21 @@ func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, o ru
 	}
 	for _, n := range e.wc.Nodes {
 		if !n.Proc.Running() {
-			if err := n.Proc.Start(); err != nil {
+			if err := e.startCoord(n); err != nil {
 				t.Errorf("restart %s at the end: %v", n.ID, err)
 			}
 		}
 	}
 	probeUntilConverged(e, 20*time.Second)
+	if e.cpu != nil {
+		info := e.cpu.finish()
+		res.Oversubscribe = &info
+		h.Add(history.Record{Kind: history.KindNote, Note: fmt.Sprintf("oversubscribe: end; %d of %d periods throttled (%.1f s), %d joins, %d checks, %d escapes",
+			info.Throttled, info.Periods, info.ThrottledS, info.Joins, info.Checks, info.Escapes)})
+		if info.Escapes > 0 {
+			t.Errorf("oversubscribe: a coordinator was found outside the cpu group %d time(s): the run was not oversubscribed throughout (history notes name them)", info.Escapes)
+		}
+	}
 	l.Stop()
 	h.Add(history.Record{Kind: history.KindFinal, Final: finalState(e)})
 	if err := h.Close(); err != nil {

@@ -37,6 +37,7 @@ type env struct {
 	h    *history.Writer
 	root map[string]*sql.DB // instance -> root pool (the test's own reads)
 	ns   *nsEnv             // the namespace topology; nil on loopback
+	cpu  *cpuLoad           // -chaos.oversubscribe's group; nil when off
 }
 
 // startEnv starts a 4-instance semi-sync sandbox and three warden nodes

@@ -234,14 +234,14 @@ func (in *injector) startNS(ev schedule.Event, f *history.Fault, a *active, r ro
 				return true, err
 			}
 		}
-		if err := n.Proc.Start(); err != nil {
+		if err := e.startCoord(n); err != nil {
 			return true, err
 		}
 		a.heal = func() error {
 			if n.Proc.Running() {
 				return nil
 			}
-			return n.Proc.Start()
+			return e.startCoord(n)
 		}
 		return true, nil
 	}
@@ -333,7 +333,7 @@ func (in *injector) restartCoord(n *testutil.WardenNode, off string) error {
 	if err := n.Proc.Stop(); err != nil {
 		return err
 	}
-	return n.Proc.Start()
+	return in.e.startCoord(n)
 }
 
 // fill writes zeros to path until the filesystem is full (or max bytes),

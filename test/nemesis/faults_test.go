@@ -154,7 +154,7 @@ func (in *injector) start(id int, ev schedule.Event) (*active, error) {
 			if err := n.Proc.Kill(); err != nil {
 				return nil, err
 			}
-			a.heal = n.Proc.Start
+			a.heal = func() error { return e.startCoord(n) }
 		} else {
 			if err := n.Proc.Signal(syscall.SIGSTOP); err != nil {
 				return nil, err

@@ -69,6 +69,9 @@ type Meta struct {
 	Instances    []string `json:"instances"`    // db1..dbN
 	Coordinators []string `json:"coordinators"` // w1..wN
 	Commit       string   `json:"commit,omitempty"`
+	// Load says what the coordinators ran under for the whole run
+	// (-chaos.oversubscribe), "" for nothing added.
+	Load string `json:"load,omitempty"`
 }
 
 // Write is one INSERT of row Row by writer Writer on Instance, sent at

@@ -36,10 +36,10 @@ type span struct {
 // SVG renders recs and the checker's verdict.
 func SVG(recs []history.Record, v checker.Result) []byte {
 	var meta history.Meta
-	var t0, t1 time.Time
+	var t0, t1, metaT time.Time
 	for _, r := range recs {
 		if r.Kind == history.KindMeta && r.Meta != nil {
-			meta = *r.Meta
+			meta, metaT = *r.Meta, r.T
 		}
 		if r.T.IsZero() {
 			continue
@@ -117,6 +117,10 @@ func SVG(recs []history.Record, v checker.Result) []byte {
 	}
 	sort.Slice(faults, func(i, j int) bool { return faults[i].from.Before(faults[j].from) })
 	lane("faults", faults, laneH)
+	if meta.Load != "" {
+		// What the coordinators ran under for the whole run.
+		lane("CPU load", []span{{metaT, t1, meta.Load, "#8c564b"}}, laneH)
+	}
 
 	// Leader: the one most coordinators name.
 	views := map[string]string{}

@@ -46,3 +46,22 @@ func TestSVGIsWellFormedAndShowsEachLane(t *testing.T) {
 		}
 	}
 }
+
+func TestSVGShowsTheRunsCPULoad(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	load := "coordinators 2× CPU-oversubscribed: cgroup quota 0.50 CPU shared with 1 busy loop(s)"
+	recs := []history.Record{
+		{T: t0, Kind: history.KindMeta, Meta: &history.Meta{Seed: 7, Instances: []string{"db1"}, Coordinators: []string{"w1"}, Load: load}},
+		{T: t0.Add(5 * time.Second), Kind: history.KindFinal, Final: &history.Final{}},
+	}
+	svg := string(SVG(recs, checker.Result{}))
+	for _, want := range []string{">CPU load<", load} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("SVG lacks %q", want)
+		}
+	}
+	recs[0].Meta.Load = ""
+	if svg := string(SVG(recs, checker.Result{})); strings.Contains(svg, "CPU load") {
+		t.Error("a run without -chaos.oversubscribe shows a CPU load lane")
+	}
+}
