@@ -179,13 +179,13 @@ func (s *sims) cpu() time.Duration {
 
 // masters counts, over every simulator process, clusters whose writable
 // master is no longer the one built (a failover happened: in a healthy
-// fleet, a failover of a healthy master) and clusters that have no or
-// several writable masters now.
-func (s *sims) masters(dir string) (moved, notOne int, err error) {
+// fleet, a failover of a healthy master), clusters with no writable master
+// (one made read-only: a write outage) and clusters with several.
+func (s *sims) masters(dir string) (moved, none, several int, err error) {
 	for i := range s.procs {
 		ctl, err := s.control(dir, i)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		var fleet struct {
 			Clusters []struct {
@@ -194,18 +194,21 @@ func (s *sims) masters(dir string) (moved, notOne int, err error) {
 			} `json:"clusters"`
 		}
 		if err := harness.GetJSON(ctl+"/fleet", &fleet); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		for _, c := range fleet.Clusters {
-			if len(c.Masters) != 1 {
-				notOne++
+			switch {
+			case len(c.Masters) == 0:
+				none++
+			case len(c.Masters) > 1:
+				several++
 			}
 			if len(c.Masters) > 0 && len(c.Members) > 0 && c.Masters[0] != c.Members[0] {
 				moved++
 			}
 		}
 	}
-	return moved, notOne, nil
+	return moved, none, several, nil
 }
 
 func (s *sims) stop() {

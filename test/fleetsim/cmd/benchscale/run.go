@@ -143,17 +143,17 @@ func runSize(o options, n int) error {
 		return err
 	}
 	target := float64(n) / probeInterval.Seconds()
-	moved, notOne, err := s.masters(dir)
+	moved, noMaster, twoMasters, err := s.masters(dir)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("scale: instances=%d probes_per_s=%.0f target=%.0f cpu_leader=%.2f cpu_follower=%.2f rss_mb=%.0f conns_per_node=%d raft_entries_per_s=%.2f clusters_p99_ms=%.1f problems_p99_ms=%.1f\n",
 		n, probes, target, cpuLeader, cpuFollowers, float64(rssMax)/1e6, conns/len(g.Nodes), raftRate,
 		ms(cp99), ms(pp99))
-	fmt.Printf("scale-detail: instances=%d discovered=%.0f discovery_s=%.0f window_s=%.0f failed_probes_per_s=%.1f leader_changes=%.0f recoveries=%.0f open_problems=%d%s clusters_bytes=%d problems_bytes=%d requests=%d/%d cpu_per_1k_instances=%.3f cpu_ms_per_probe=%.2f simulator_cpu=%.2f masters_moved=%d clusters_without_one_master=%d fleet_rtt_p50_ms=%.1f fleet_rtt_p99_ms=%.1f fleet_rtt_errors=%d loadavg=%s\n",
+	fmt.Printf("scale-detail: instances=%d discovered=%.0f discovery_s=%.0f window_s=%.0f failed_probes_per_s=%.1f leader_changes=%.0f recoveries=%.0f open_problems=%d%s clusters_bytes=%d problems_bytes=%d requests=%d/%d cpu_per_1k_instances=%.3f cpu_ms_per_probe=%.2f simulator_cpu=%.2f masters_moved=%d clusters_without_master=%d clusters_with_several_masters=%d fleet_rtt_p50_ms=%.1f fleet_rtt_p99_ms=%.1f fleet_rtt_errors=%d loadavg=%s\n",
 		n, known["warden_instances"], took.Seconds(), o.window.Seconds(), failed, changes, known["warden_recoveries"], len(open), codes(open), csize, psize, cn, pn,
 		(cpuLeader+cpuFollowers*float64(len(g.Nodes)-1))/float64(len(g.Nodes))/(float64(n)/1000),
-		1000*(cpuLeader+cpuFollowers*float64(len(g.Nodes)-1))/float64(len(g.Nodes))/max(probes, 1), simCores, moved, notOne, ms(rtt50), ms(rtt99), rttErrs, loadavg())
+		1000*(cpuLeader+cpuFollowers*float64(len(g.Nodes)-1))/float64(len(g.Nodes))/max(probes, 1), simCores, moved, noMaster, twoMasters, ms(rtt50), ms(rtt99), rttErrs, loadavg())
 	return nil
 }
 
