@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/warden-ha/warden/coordinator/probesched"
 	"github.com/warden-ha/warden/topology"
 )
 
@@ -36,6 +37,14 @@ type Config struct {
 	GoneAfter time.Duration
 	// MaxInstances bounds discovery.
 	MaxInstances int
+	// ProbeWorkers bounds the probes in flight on this node (the pool of
+	// the probe scheduler, probesched): a due probe waits for a free
+	// worker instead of becoming one more goroutine.
+	ProbeWorkers int
+	// LateAfter: a probe that started this late after it was due, or
+	// during which this node's own scheduling delay reached this, proves
+	// nothing about the server: the node abstains (overload.go).
+	LateAfter time.Duration
 	// Watch holds a connection open to every instance with replicas, so a
 	// crashed process is noticed when the kernel closes the socket.
 	Watch bool
@@ -52,6 +61,18 @@ type Config struct {
 	Hooks      HookConfig
 }
 
+const (
+	// maxProbeWorkers: a worker is a goroutine and, while it probes, a
+	// connection; past this the pool is a misconfiguration, not a size.
+	maxProbeWorkers = 10000
+	// minLateAfter: the lag monitor ticks every 10 ms, and a busy but
+	// healthy host delays a tick by a few of them; below this a node
+	// would abstain all the time. maxLateAfter: past it a node keeps
+	// voting through delays longer than a probe's whole deadline.
+	minLateAfter = 50 * time.Millisecond
+	maxLateAfter = 5 * time.Second
+)
+
 // Default returns the defaults; see docs/detection.md for the reasoning.
 func Default() Config {
 	return Config{
@@ -61,6 +82,8 @@ func Default() Config {
 		ConfirmFailures: 2,
 		GoneAfter:       time.Hour,
 		MaxInstances:    1000,
+		ProbeWorkers:    probesched.DefaultConfig().Workers,
+		LateAfter:       probesched.DefaultConfig().LateAfter,
 		Watch:           true,
 		HandoverAfter:   3 * time.Second,
 		Analysis:        topology.DefaultAnalysisConfig(),
@@ -99,6 +122,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInstances < 1 {
 		bad("discovery.max_instances", c.MaxInstances, "must be at least 1")
+	}
+	if c.ProbeWorkers < 1 || c.ProbeWorkers > maxProbeWorkers {
+		bad("discovery.probe_workers", c.ProbeWorkers, fmt.Sprintf("must be between 1 and %d", maxProbeWorkers))
+	}
+	if c.LateAfter < minLateAfter || c.LateAfter > maxLateAfter {
+		bad("detection.late_after", c.LateAfter, fmt.Sprintf("must be between %s and %s", minLateAfter, maxLateAfter))
 	}
 	if err := c.Analysis.Validate(); err != nil {
 		errs = append(errs, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warden-ha/warden/election"
@@ -52,10 +53,16 @@ type Coordinator struct {
 
 	cache    *cache
 	verdicts *verdictSync
-	urgent   chan topology.Key
-	// probeResults carries results into the probe loop (from probes and
-	// from timed-out pings).
-	probeResults chan probeResult
+	// sched runs every probe (probeloop.go); the probe loop feeds it.
+	sched *probeSched
+	// scheduleDirty (with dirty) wakes the probe loop to rebuild the
+	// schedule's inputs after a local change; rebuilds counts rebuilds
+	// (tests: nothing changed, nothing rebuilt). haveSuspects: the last
+	// rebuild found suspects.
+	scheduleDirty chan struct{}
+	dirty         atomic.Bool
+	haveSuspects  atomic.Bool
+	rebuilds      atomic.Int64
 	// publishNow wakes the publish loop.
 	publishNow chan struct{}
 
@@ -103,8 +110,7 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		log:           log,
 		now:           time.Now,
 		cache:         newCache(),
-		urgent:        make(chan topology.Key, 64),
-		probeResults:  make(chan probeResult, 64),
+		scheduleDirty: make(chan struct{}, 1),
 		publishNow:    make(chan struct{}, 1),
 		pending:       map[topology.Key]bool{},
 		watching:      map[topology.Key]context.CancelFunc{},
@@ -114,7 +120,11 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		abstaining:    map[topology.Key]time.Time{},
 		lines:         newFenceLines(),
 		standby:       newStandbys(),
-		lag:           &lagMonitor{},
+		lag:           &lagMonitor{abstainAt: cfg.LateAfter},
+	}
+	var err error
+	if c.sched, err = c.newProbeSched(); err != nil {
+		return nil, fmt.Errorf("coordinator config: %w", err)
 	}
 	if f, ok := prober.(Fencer); ok {
 		c.fencer = f
@@ -171,10 +181,11 @@ func (c *Coordinator) Live(k topology.Key) (*topology.Instance, bool) {
 
 // Poke asks for an immediate probe of k (after a watch connection broke,
 // or when a coordinator votes it down).
+// A poke while k's probe is in flight probes it once more on return,
+// however many pokes came; an instance not on the schedule is probed once.
 func (c *Coordinator) Poke(k topology.Key) {
-	select {
-	case c.urgent <- k:
-	default: // a probe is coming anyway
+	if c.sched != nil {
+		c.sched.Poke(k)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warden-ha/warden/coordinator/probesched"
 	"github.com/warden-ha/warden/topology"
 )
 
@@ -18,18 +19,33 @@ import (
 // The node measures its own scheduling delay: a 10 ms ticker whose
 // lateness is what any probe goroutine of this process suffers too.
 
+//
+// The probe scheduler (probesched) measures the other half: how late its
+// probes start after they were due. A node whose pool is saturated, or
+// whose dispatcher does not get the CPU, has a late schedule even when no
+// single goroutine wake-up is; either measure makes the node abstain.
+
 const (
-	lagTick = 10 * time.Millisecond
-	// lagAbstain: a probe during which this node was ever this late
-	// proves nothing about the server.
-	lagAbstain = 250 * time.Millisecond
+	lagTick    = 10 * time.Millisecond
 	lagHistory = 256 // ticks kept: 2.5 s at 10 ms
 )
 
 type lagMonitor struct {
+	// abstainAt (detection.late_after): a probe during which this node
+	// was ever this late proves nothing about the server. Zero: the
+	// scheduler's default.
+	abstainAt time.Duration
+
 	mu    sync.Mutex
 	ticks [lagHistory]lagTickRec
 	n     int
+}
+
+func (m *lagMonitor) threshold() time.Duration {
+	if m.abstainAt > 0 {
+		return m.abstainAt
+	}
+	return probesched.DefaultConfig().LateAfter
 }
 
 type lagTickRec struct {
@@ -79,7 +95,7 @@ func (m *lagMonitor) maxLateSince(t time.Time) time.Duration {
 
 // starvedDuring reports whether this node was starved while a probe that
 // started at start ran (till now), and how badly: its worst single delay
-// or the sum of its delays in that window reached lagAbstain, or it is
+// or the sum of its delays in that window reached the threshold, or it is
 // late right now (the ticker itself has not run for that long).
 func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
 	if start.IsZero() {
@@ -107,7 +123,7 @@ func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
 		}
 	}
 	bad := max(worst, total)
-	return bad >= lagAbstain, bad
+	return bad >= m.threshold(), bad
 }
 
 // maxAbstain bounds how long a node abstains on one instance: under a
@@ -115,10 +131,25 @@ func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
 // (the other nodes' votes, or this one's after this long).
 const maxAbstain = 10 * time.Second
 
-// abstain reports whether this node abstains on k now (starved during the
-// probe that started at start), counting how long it has been abstaining.
-func (c *Coordinator) abstain(k topology.Key, start time.Time) (bool, time.Duration) {
+// abstain reports whether this node abstains on k now, counting how long
+// it has been abstaining: it was starved during the probe that started at
+// start (the lag monitor), or its probe schedule was late then (the probe
+// itself started late, or some probe started late or still waits since
+// start: a saturated pool or a dispatcher without CPU).
+func (c *Coordinator) abstain(k topology.Key, start time.Time, late bool) (bool, time.Duration) {
 	starved, worst := c.lag.starvedDuring(start)
+	if c.sched != nil {
+		from := start
+		if from.IsZero() {
+			from = time.Now().Add(-time.Second)
+		}
+		if d := c.sched.DelaySince(from); d > c.cfg.LateAfter {
+			starved, worst = true, max(worst, d)
+		}
+	}
+	if late {
+		starved = true
+	}
 	c.abstainMu.Lock()
 	defer c.abstainMu.Unlock()
 	if !starved {
@@ -144,6 +175,6 @@ func (c *Coordinator) logAbstain(k topology.Key, worst time.Duration, probeErr s
 		return
 	}
 	c.abstainLast = time.Now()
-	c.log.Warn("this coordinator is starved of CPU: not voting on a failed probe (overload is not evidence)",
+	c.log.Warn("this coordinator is starved of CPU or behind its probe schedule: not voting on a failed probe (overload is not evidence)",
 		"instance", k, "scheduling_delay", worst.Round(time.Millisecond), "probe_err", probeErr)
 }

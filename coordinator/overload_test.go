@@ -47,11 +47,11 @@ func TestAbstainIsBounded(t *testing.T) {
 	c := &Coordinator{lag: &lagMonitor{}, abstaining: map[topology.Key]time.Time{}}
 	c.lag.record(time.Now().Add(-time.Second), 0) // starved right now
 	k := key(1)
-	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond)); !ab {
+	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond), false); !ab {
 		t.Fatal("a starved node must abstain")
 	}
 	c.abstaining[k] = time.Now().Add(-maxAbstain - time.Second)
-	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond)); ab {
+	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond), false); ab {
 		t.Fatal("still abstaining after maxAbstain")
 	}
 }

@@ -3,37 +3,42 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"time"
 
+	"github.com/warden-ha/warden/coordinator/probesched"
 	"github.com/warden-ha/warden/topology"
 )
 
-// probeResult travels from a probe goroutine back to the loop.
+// probeResult is what a probe (or a ping that timed out, sample.go)
+// hands to handle through the scheduler.
 type probeResult struct {
 	inst *topology.Instance
 	err  error
 }
 
-// probeLoop owns the schedule: every instance is probed every Interval,
-// suspects every SuspectInterval, and a poked instance at once. Each probe
-// runs in its own goroutine with its own deadline, at most one in flight per
-// instance, so a hung server delays nobody else's probes.
-func (c *Coordinator) probeLoop(ctx context.Context) {
-	tick := time.NewTicker(c.cfg.SuspectInterval)
-	defer tick.Stop()
-	results := c.probeResults
-	inFlight := map[topology.Key]bool{}
-	again := map[topology.Key]bool{} // poked while in flight: probe again on return
-	lastStart := map[topology.Key]time.Time{}
+// probeSched is this node's probe schedule (coordinator/probesched).
+type probeSched = probesched.Scheduler[topology.Key, probeResult]
 
-	start := func(k topology.Key) {
-		if inFlight[k] {
-			again[k] = true
-			return
-		}
-		inFlight[k] = true
-		lastStart[k] = c.now()
-		go func() {
+// newProbeSched builds the schedule: every instance probed every
+// Interval at its own fixed slot within it (the node id shifts the
+// slots, so the coordinators do not probe one master in the same
+// millisecond), suspects every SuspectInterval, a poked instance at once,
+// at most ProbeWorkers probes in flight and at most one per instance.
+//
+// One handler: handle's results are taken one at a time, as by the loop
+// this replaced. Its callees take their own locks but were never reviewed
+// for concurrent calls on different keys; raising Handlers needs that
+// review first.
+func (c *Coordinator) newProbeSched() (*probeSched, error) {
+	pc := probesched.DefaultConfig()
+	pc.Workers, pc.Handlers = c.cfg.ProbeWorkers, 1
+	pc.Interval, pc.SuspectInterval = c.cfg.Interval, c.cfg.SuspectInterval
+	pc.LateAfter, pc.Salt = c.cfg.LateAfter, c.cfg.NodeID
+	return probesched.New(pc, probesched.RealClock{},
+		func(ctx context.Context, k topology.Key) probeResult {
 			began := time.Now()
 			inst, err := c.prober.Probe(ctx, k)
 			switch {
@@ -44,56 +49,120 @@ func (c *Coordinator) probeLoop(ctx context.Context) {
 			default:
 				c.Metrics.probe("error", time.Since(began))
 			}
-			select {
-			case results <- probeResult{inst: inst, err: err}:
-			case <-ctx.Done():
+			if inst == nil {
+				// Never nil from topology's prober; a result must name its key.
+				inst = &topology.Instance{Key: k, LastProbed: began, LastError: fmt.Sprint(err)}
 			}
-		}()
-	}
-	schedule := func() {
-		now := c.now()
-		suspects := c.suspects()
-		for _, k := range c.knownKeys() {
-			every := c.cfg.Interval
-			if suspects[k] {
-				every = c.cfg.SuspectInterval
-			}
-			if now.Sub(lastStart[k]) >= every {
-				start(k)
-			}
-		}
-	}
-	schedule()
+			return probeResult{inst: inst, err: err}
+		},
+		func(ctx context.Context, r probesched.Result[topology.Key, probeResult]) bool {
+			return c.handle(ctx, r.Value.inst, r.Value.err, r.Late)
+		})
+}
+
+// pokeNewMax: instances that join the schedule this few at a time and
+// were never probed (a neighbour discovery just found, a seed added
+// through the API) are probed at once, as before the scheduler; more at
+// once (a node starting, a snapshot restored) start at their slots,
+// spread over one interval instead of a burst.
+const pokeNewMax = 64
+
+// probeLoop feeds the schedule and runs it. The schedule's inputs (the
+// known instances and the suspects) are rebuilt only when they may have
+// changed: the replicated state moved (its applied index), or handle saw
+// a local change (scheduleDirty). A tick with nothing changed costs two
+// atomic reads, not a pass over every instance.
+func (c *Coordinator) probeLoop(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.sched.Run(ctx) }()
+	defer func() { <-done }()
+	tick := time.NewTicker(c.cfg.SuspectInterval)
+	defer tick.Stop()
+	var (
+		applied  uint64
+		first    = true
+		keys     []topology.Key
+		suspects map[topology.Key]bool
+	)
 	for {
+		if idx := c.raft.AppliedIndex(); first || idx != applied || c.takeScheduleDirty() {
+			first, applied = false, idx
+			keys, suspects = c.rebuildSchedule(keys, suspects)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			schedule()
-		case k := <-c.urgent:
-			start(k)
-		case r := <-results:
-			k := r.inst.Key
-			delete(inFlight, k)
-			if c.handle(ctx, r.inst, r.err) || again[k] {
-				delete(again, k)
-				start(k)
-			}
+		case <-c.scheduleDirty:
 		}
 	}
 }
 
+// rebuildSchedule recomputes the known keys and the suspects and hands
+// the scheduler what changed; it returns the new inputs.
+func (c *Coordinator) rebuildSchedule(prevKeys []topology.Key, prevSuspects map[topology.Key]bool) ([]topology.Key, map[topology.Key]bool) {
+	c.rebuilds.Add(1)
+	keys := c.knownKeys() // sorted
+	if !slices.Equal(keys, prevKeys) {
+		var fresh []topology.Key
+		if prevKeys != nil { // not at start: a node starting spreads its first probes
+			old := make(map[topology.Key]bool, len(prevKeys))
+			for _, k := range prevKeys {
+				old[k] = true
+			}
+			for _, k := range keys {
+				if !old[k] {
+					if _, probed := c.cache.get(k); !probed {
+						fresh = append(fresh, k)
+					}
+				}
+			}
+		}
+		c.sched.Set(keys)
+		if len(fresh) <= pokeNewMax {
+			for _, k := range fresh {
+				c.sched.Poke(k)
+			}
+		}
+	}
+	suspects := c.suspects()
+	c.haveSuspects.Store(len(suspects) > 0)
+	if !maps.Equal(suspects, prevSuspects) {
+		c.sched.SetSuspects(suspects)
+	}
+	return keys, suspects
+}
+
+// markScheduleDirty asks the probe loop to rebuild its inputs now.
+func (c *Coordinator) markScheduleDirty() {
+	c.dirty.Store(true)
+	select {
+	case c.scheduleDirty <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Coordinator) takeScheduleDirty() bool { return c.dirty.Swap(false) }
+
 // handle records a probe result and updates this node's verdict. It returns
 // true when the instance must be probed again at once: a first failure is
-// confirmed immediately instead of waiting a full interval.
-func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err error) (again bool) {
+// confirmed immediately instead of waiting a full interval. late: the
+// probe started late (this node's schedule, not the server).
+func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err error, late bool) (again bool) {
 	now := c.now()
 	prev, _ := c.cache.get(inst.Key)
 	e := c.cache.update(inst, now)
-	if changedRole(prev.Last, inst) {
+	role := changedRole(prev.Last, inst)
+	if role {
 		// Routing checks (/master, /replica) read the published tree: a
 		// reachability or source change must not wait for the next pass.
 		c.publishSoon()
+	}
+	if (e.Failures > 0) != (prev.Failures > 0) || (role && c.haveSuspects.Load()) {
+		// The suspects are this node's failures, every voter's "down"
+		// verdicts and their replicas: a local failure starting or ending,
+		// or a replica moving while something is suspect, changes them.
+		c.markScheduleDirty()
 	}
 	k := inst.Key
 	defer c.detector.poke()
@@ -114,7 +183,7 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 	if e.Failures < c.cfg.ConfirmFailures && !errors.Is(err, topology.ErrTimeout) {
 		return true
 	}
-	if starved, worst := c.abstain(k, inst.LastProbed); starved && !topology.IsRefused(err) {
+	if starved, worst := c.abstain(k, inst.LastProbed, late); starved && !topology.IsRefused(err) {
 		// Overload is not evidence (overload.go): abstain, keep the
 		// previous verdict, probe again soon. A refused connection is
 		// evidence whatever our own state.
@@ -139,12 +208,17 @@ func (c *Coordinator) pokeReplicasOf(k topology.Key) {
 // replicas) that discovery has not published yet.
 func (c *Coordinator) noteNeighbours(inst *topology.Instance) {
 	fsm := c.raft.FSM()
+	added := false
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, n := range topology.Neighbours(inst) {
-		if _, ok := fsm.Instance(n); !ok {
+		if _, ok := fsm.Instance(n); !ok && !c.pending[n] {
 			c.pending[n] = true
+			added = true
 		}
+	}
+	c.mu.Unlock()
+	if added {
+		c.markScheduleDirty()
 	}
 }
 

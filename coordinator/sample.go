@@ -83,7 +83,9 @@ func (c *Coordinator) ping(ctx context.Context, k topology.Key) {
 	if errors.Is(err, topology.ErrTimeout) {
 		// LastProbed is when the ping started: the overload check looks at
 		// this node's own delays over the whole ping (overload.go).
-		c.probeResults <- probeResult{inst: &topology.Instance{Key: k, LastProbed: start, LastError: err.Error()}, err: err}
+		// Through the schedule: handled like k's probe, never beside one
+		// (a probe in flight wins, and k is probed again after it).
+		c.sched.Deliver(ctx, k, probeResult{inst: &topology.Instance{Key: k, LastProbed: start, LastError: err.Error()}, err: err})
 		return
 	}
 	c.Poke(k)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/warden-ha/warden/api"
+	"github.com/warden-ha/warden/coordinator"
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
 )
@@ -121,6 +122,7 @@ type DiscoverySettings struct {
 	Interval     time.Duration `mapstructure:"interval"`
 	GoneAfter    time.Duration `mapstructure:"gone_after"`
 	MaxInstances int           `mapstructure:"max_instances"`
+	ProbeWorkers int           `mapstructure:"probe_workers"`
 }
 
 // HookSettings are the commands and webhooks run on events.
@@ -191,6 +193,7 @@ type DetectionSettings struct {
 	RequiredVotes   int           `mapstructure:"required_votes"`
 	Watch           bool          `mapstructure:"watch"`
 	LeaderHandover  time.Duration `mapstructure:"leader_handover_after"`
+	LateAfter       time.Duration `mapstructure:"late_after"`
 }
 
 // setting is one configuration key: its YAML path, its flag and its default.
@@ -207,8 +210,9 @@ type setting struct {
 // Component defaults the settings below take rather than repeat (issue 14:
 // a default is declared once, in its component's Default()).
 var (
-	apiDefaults      = api.Default()
-	electionDefaults = election.Default()
+	apiDefaults         = api.Default()
+	electionDefaults    = election.Default()
+	coordinatorDefaults = coordinator.Default()
 )
 
 var serverSettings = []setting{
@@ -261,12 +265,14 @@ var serverSettings = []setting{
 	{"discovery.interval", "", time.Second, "how often every known instance is probed"},
 	{"discovery.gone_after", "", time.Hour, "an instance unreachable this long is reported as gone (never dropped silently)"},
 	{"discovery.max_instances", "", 1000, "upper bound on instances discovery follows"},
+	{"discovery.probe_workers", "", coordinatorDefaults.ProbeWorkers, "probes in flight at once on this node (the probe pool; a due probe waits for a free worker); sized for 10,000 instances with room for 150 hung ones, see docs/scale.md"},
 	{"detection.suspect_interval", "", 100 * time.Millisecond, "probe period of a suspect instance and its replicas"},
 	{"detection.sample_interval", "", 200 * time.Millisecond, "period of the light sampling between probes (masters pinged, their replicas' status read by the leader); 0 turns it off"},
 	{"detection.confirm_failures", "", 2, "consecutive failed probes before this node votes an instance unreachable"},
 	{"detection.receive_grace", "", 500 * time.Millisecond, "slack over a replica's heartbeat period before it counts as no longer receiving"},
 	{"detection.required_votes", "", 0, "votes needed to declare an instance dead; 0 = a majority of voters (it can only raise that)"},
 	{"detection.watch", "", true, "hold a connection open to every master so a crash is noticed at once"},
+	{"detection.late_after", "", coordinatorDefaults.LateAfter, "a node whose own probes start this late, or whose scheduling delay reaches this during a probe, is overloaded: it abstains instead of voting a timed-out instance unreachable (50ms..5s)"},
 	{"detection.leader_handover_after", "", 3 * time.Second, "a leader reaching fewer database instances than another coordinator this long hands leadership to it; 0 turns it off"},
 	{"recovery.block_period", "", 15 * time.Minute, "after a recovery, automatic recoveries of the cluster wait this long unless acknowledged"},
 	{"recovery.lost_data_policy", "", "promote", "no candidate holds every received transaction: promote (and record the loss) or abort"},
@@ -596,6 +602,7 @@ func (c *ServerConfig) Validate() error {
 		bad("raft.max_log_bytes", c.Raft.MaxLogBytes, "must be 0 (no size bound) or at least 1 MiB")
 	}
 	errs = append(errs, electionOwnedErrors(electionConfig(c).Validate())...)
+	errs = append(errs, coordinatorOwnedErrors(c)...)
 	// Rules that span two components.
 	if r := c.Recovery.RecordRetention; r > 0 && r < c.Recovery.BlockPeriod {
 		bad("recovery.record_retention", r, fmt.Sprintf("must be 0 (no age bound) or at least recovery.block_period %s: the block period reads recent records", c.Recovery.BlockPeriod))
@@ -700,6 +707,31 @@ func electionOwnedErrors(err error) []error {
 	var out []error
 	for _, line := range strings.Split(err.Error(), "\n") {
 		for _, k := range electionOwnedKeys {
+			if strings.HasPrefix(line, k) {
+				out = append(out, errors.New(line))
+			}
+		}
+	}
+	return out
+}
+
+// coordinatorOwnedKeys are the settings only the coordinator validates
+// (declared once, in coordinator.Config.Validate).
+var coordinatorOwnedKeys = []string{"discovery.probe_workers ", "detection.late_after "}
+
+// coordinatorOwnedErrors runs coordinator.Config.Validate over the
+// settings it owns and keeps its errors about them.
+func coordinatorOwnedErrors(c *ServerConfig) []error {
+	cc := coordinator.Default()
+	cc.NodeID = "-"
+	cc.ProbeWorkers, cc.LateAfter = c.Discovery.ProbeWorkers, c.Detection.LateAfter
+	err := cc.Validate()
+	if err == nil {
+		return nil
+	}
+	var out []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		for _, k := range coordinatorOwnedKeys {
 			if strings.HasPrefix(line, k) {
 				out = append(out, errors.New(line))
 			}

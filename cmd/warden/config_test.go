@@ -142,6 +142,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{name: "prune interval under a minute", env: []string{"WARDEN_RECOVERY_PRUNE_INTERVAL=1ms"}, want: []string{"recovery.prune_interval", "1ms", "at least 1m"}},
 		{name: "too few records per cluster", env: []string{"WARDEN_RECOVERY_RECORDS_PER_CLUSTER=5"}, want: []string{"recovery.records_per_cluster", `"5"`}},
 		{name: "records per cluster under retry attempts", env: []string{"WARDEN_RECOVERY_RECORDS_PER_CLUSTER=12", "WARDEN_RECOVERY_RETRY_ATTEMPTS=20"}, want: []string{"recovery.records_per_cluster", `"12"`, "recovery.retry_attempts"}},
+		{name: "no probe workers", env: []string{"WARDEN_DISCOVERY_PROBE_WORKERS=0"}, want: []string{"discovery.probe_workers", `"0"`}},
+		{name: "late_after too short", file: "detection:\n  late_after: 5ms\n", want: []string{"detection.late_after", "5ms", "50ms"}},
 		{name: "lag history interval under a second", env: []string{"WARDEN_HTTP_LAG_HISTORY_INTERVAL=100ms"}, want: []string{"http.lag_history_interval", "100ms"}},
 		{name: "missing gossip key file", env: []string{"WARDEN_GOSSIP_ENCRYPT_KEY_FILE=/nonexistent/gossip.key"}, want: []string{"gossip.encrypt_key_file", "/nonexistent/gossip.key"}},
 	}

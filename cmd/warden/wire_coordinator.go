@@ -44,6 +44,8 @@ func buildCoordinator(cfg *ServerConfig, node *election.Node, logger *slog.Logge
 	cc.Interval = cfg.Discovery.Interval
 	cc.GoneAfter = cfg.Discovery.GoneAfter
 	cc.MaxInstances = cfg.Discovery.MaxInstances
+	cc.ProbeWorkers = cfg.Discovery.ProbeWorkers
+	cc.LateAfter = cfg.Detection.LateAfter
 	cc.SuspectInterval = cfg.Detection.SuspectInterval
 	cc.SampleInterval = cfg.Detection.SampleInterval
 	cc.ConfirmFailures = cfg.Detection.ConfirmFailures
