@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -132,7 +133,7 @@ func (in *injector) start(id int, ev schedule.Event) (*active, error) {
 			if err := e.top.Kill(target); err != nil {
 				return nil, err
 			}
-		} else if err := e.top.Pause(target); err != nil {
+		} else if err := in.pause(target); err != nil {
 			return nil, err
 		}
 		a.heal = func() error { return in.ensureInstance(target) }
@@ -297,6 +298,86 @@ func (in *injector) ensureInstance(name string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	return in.e.top.Start(ctx, name)
+}
+
+// pause SIGSTOPs instance name and waits until every thread has stopped.
+// On error the server is resumed: a fault reported as not applied must have
+// changed nothing. On netns the sandbox's Pause cannot be used: it waits on
+// the pid the sandbox recorded at its own Start, which is 0 for a server the
+// namespace topology started (startDB), so it failed after its SIGSTOP had
+// landed and left the master stopped with no fault in the history (seed
+// 6063938210103183904: the failover that followed was judged unjustified).
+func (in *injector) pause(name string) error {
+	e := in.e
+	if e.ns == nil {
+		err := e.top.Pause(name)
+		if err != nil {
+			_ = e.top.Resume(name)
+		}
+		return err
+	}
+	inst, err := e.top.Instance(name)
+	if err != nil {
+		return err
+	}
+	pid, err := serverPid(inst.PidFile, inst.ConfigFile)
+	if err != nil {
+		return fmt.Errorf("pause %s: %w", name, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("pause %s (pid %d): %w", name, pid, err)
+	}
+	err = testutil.Poll(30*time.Second, func() (bool, string) {
+		n, err := runningThreads(pid)
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == 0, fmt.Sprintf("%d thread(s) of pid %d not stopped", n, pid)
+	})
+	if err != nil {
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+		return fmt.Errorf("pause %s: %w", name, err)
+	}
+	return nil
+}
+
+// serverPid reads a mariadbd's pid file and checks that the process is the
+// server of configFile (a pid file can outlive its server).
+func serverPid(pidFile, configFile string) (int, error) {
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return 0, fmt.Errorf("pid file %s: %q", pidFile, b)
+	}
+	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.Contains(string(cmd), "--defaults-file="+configFile+"\x00") {
+		return 0, fmt.Errorf("pid %d of %s is not the server of %s", pid, pidFile, configFile)
+	}
+	return pid, nil
+}
+
+// runningThreads counts pid's threads not in the stopped state (T or t).
+func runningThreads(pid int) (int, error) {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("pid %d has no threads (%v)", pid, err)
+	}
+	n := 0
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread exited
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) && s[i+2] != 'T' && s[i+2] != 't' {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // lossOnPort drops pct% of TCP packets to and from port on loopback, in
