@@ -32,17 +32,32 @@ type recoveryEnv interface {
 	lineFenced(k topology.Key, after time.Time) (time.Time, bool)
 	// nameMaster records cand as the cluster's master in the topology record.
 	nameMaster(ctx context.Context, cluster string, cand topology.Key)
-	// treeChanged asks for fresh probes and a publication now.
-	treeChanged()
+	// treeChanged asks for fresh probes of the cluster and a publication now.
+	treeChanged(cluster string)
 	// sqlFencer is the SQL fence, nil when the prober cannot fence.
 	sqlFencer() Fencer
 }
 
 func (c *Coordinator) sqlFencer() Fencer { return c.fencer }
 
-// treeChanged: a recovery moved servers; probe and publish at once.
-func (c *Coordinator) treeChanged() {
-	c.pokeAll()
+// treeChanged: a recovery moved servers of cluster; probe them and
+// publish at once. Only that cluster's: every poke is a probe now (the
+// probe loop's old queue of 64 dropped the rest), and poking a fleet of
+// 10,000 after each recovery would make this node's schedule late.
+func (c *Coordinator) treeChanged(cluster string) {
+	poked := false
+	for _, cl := range c.raft.FSM().Clusters() {
+		if cl.Name == cluster {
+			for _, k := range cl.Members {
+				c.Poke(k)
+			}
+			c.Poke(cl.Master)
+			poked = true
+		}
+	}
+	if !poked {
+		c.pokeAll()
+	}
 	c.publishSoon()
 }
 

@@ -123,7 +123,7 @@ func (r *recoveries) audit(ctx context.Context, k *recoveryKind, rec *election.R
 		r.env.refresh(ctx, []topology.Key{res.successor})
 	}
 	// Publish the new tree at once rather than at the next interval.
-	r.env.treeChanged()
+	r.env.treeChanged(rec.Cluster)
 }
 
 type outcome struct {
