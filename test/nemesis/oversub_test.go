@@ -100,8 +100,12 @@ func startOversub(t *testing.T, e *env, factor, cores float64, limit time.Durati
 	c.info = Oversub{Factor: factor, QuotaCores: cores, Hogs: hogs, Shares: shares, Group: c.dir}
 	secs := strconv.Itoa(int(limit.Seconds()) + 1)
 	for range hogs {
-		// The shell joins the group before it execs, so the loop is born inside.
-		cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec timeout -s KILL "$2" sh -c 'while :; do :; done'`, "hog", c.dir, secs)
+		// The shell joins the group before it execs, so the loop is born
+		// inside. The loop is the child itself (same pid, so Pdeathsig kills
+		// it with the test) and bounds itself by bash's $SECONDS: a `timeout`
+		// wrapper would leave its child looping when it is SIGKILLed with
+		// the test (seen: a hog reparented to init, at 0.5 CPU, until swept).
+		cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec bash -c 'while [ $SECONDS -lt '"$2"' ]; do :; done'`, "hog", c.dir, secs)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("-chaos.oversubscribe: hog: %v", err)
@@ -253,7 +257,7 @@ func releaseCPUGroup(dir string) {
 var oversubRE = regexp.MustCompile(`^` + oversubPrefix + `(\d+)-\d+$`)
 
 // sweepOversub removes the groups of runs whose process is gone (killed by
-// a timeout before its cleanup); their hogs die by their own `timeout`.
+// a timeout before its cleanup), killing what is left in them.
 func sweepOversub() {
 	ents, err := os.ReadDir(cpuRoot)
 	if err != nil {

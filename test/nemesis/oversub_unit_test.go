@@ -93,3 +93,29 @@ func TestOversubKeepsCoordinatorsInTheGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestOversubHogsDieWithTheirBound checks that a hog ends by itself at its
+// bound (so one orphaned by a killed test does not loop forever).
+func TestOversubHogsDieWithTheirBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs root and the cgroup v1 cpu controller")
+	}
+	h, err := history.Create(filepath.Join(t.TempDir(), "h.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, h: h, wc: &testutil.WardenCluster{}}
+	c := startOversub(t, e, 1, 0.1, time.Second)
+	hog := c.hogs[0]
+	done := make(chan error, 1)
+	go func() { done <- hog.Wait() }()
+	select {
+	case err := <-done:
+		c.hogs = nil // waited for: nothing for cleanup to kill
+		if err != nil {
+			t.Errorf("hog exited with %v, want 0 at its bound", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("hog bounded to 2 s still running after 30 s")
+	}
+}
