@@ -175,7 +175,14 @@ func (c *check) index() {
 		open     bool
 	}
 	reads := map[string][]history.Read{}
-	var fails = map[string][]time.Time{} // record time of unanswered reads
+	// Client receive time of every read, and whether it was answered: a run
+	// of unanswered reads with no answer between is a period the sampler
+	// lost the instance.
+	type answer struct {
+		t  time.Time
+		ok bool
+	}
+	var answers = map[string][]answer{}
 	for _, r := range c.recs {
 		switch r.Kind {
 		case history.KindMeta:
@@ -200,10 +207,10 @@ func (c *check) index() {
 					rd.At = rd.Sent.Add(r.T.Sub(rd.Sent) / 2)
 					c.res.Stats.UntrustedClock++
 				}
+				answers[rd.Instance] = append(answers[rd.Instance], answer{r.T, rd.OK})
 				if rd.OK {
 					reads[rd.Instance] = append(reads[rd.Instance], rd)
 				} else {
-					fails[rd.Instance] = append(fails[rd.Instance], r.T)
 					// An unanswered read ends a writable period: mark it
 					// with the client's clock.
 					reads[rd.Instance] = append(reads[rd.Instance], history.Read{Instance: rd.Instance, At: r.T})
@@ -242,23 +249,28 @@ func (c *check) index() {
 		c.res.Stats.WritablePeriods += len(c.periods[inst])
 	}
 	sort.SliceStable(c.lastW, func(i, j int) bool { return c.lastW[i].at.Before(c.lastW[j].at) })
-	// Runs of unanswered reads, by the client's clock.
+	// Runs of unanswered reads with no answer between, by the client's
+	// clock. (Not a gap rule: a hung server's reads fail at the sampler's
+	// timeout, ~210 ms apart, and a 200 ms gap rule cut such a run into
+	// single failures, so a hung master was never "lost": seed
+	// 6063938210103183904.)
 	c.unseen = map[string][]period{}
-	for inst, ts := range fails {
-		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	for inst, as := range answers {
+		sort.SliceStable(as, func(i, j int) bool { return as[i].t.Before(as[j].t) })
 		var cur period
-		for i, t := range ts {
-			// Rounds come every ~10 ms; a gap of more than 200 ms between
-			// two failures means the instance answered in between.
-			if i == 0 || t.Sub(ts[i-1]) > 200*time.Millisecond {
-				if i > 0 {
-					c.unseen[inst] = append(c.unseen[inst], cur)
-				}
-				cur = period{t, t}
+		open := false
+		for _, a := range as {
+			switch {
+			case !a.ok && !open:
+				cur, open = period{a.t, a.t}, true
+			case !a.ok:
+				cur.to = a.t
+			case open:
+				c.unseen[inst] = append(c.unseen[inst], cur)
+				open = false
 			}
-			cur.to = t
 		}
-		if len(ts) > 0 {
+		if open {
 			c.unseen[inst] = append(c.unseen[inst], cur)
 		}
 	}

@@ -211,12 +211,58 @@ func TestJustifiedFailovers(t *testing.T) {
 		t.Fatalf("majority cut: %v", res.Violations)
 	}
 	s = healthy()
+	s.recs = withoutReads(s.recs, "db3", at(8990), at(10500))
 	for ms := 9000; ms < 10500; ms += 10 {
 		s.add(at(ms), history.Record{Kind: history.KindSample, Sample: &history.Sample{Reads: []history.Read{{Instance: "db3", Err: "i/o timeout"}}}})
 	}
 	s.final().Recoveries = append(s.final().Recoveries, history.Recovery{ID: 13, Kind: "intermediate", Failed: "db3", Started: at(10400), Finished: at(10500)})
 	if res := Check(s.recs, Default()); res.Count(UnjustifiedFailover) != 0 {
 		t.Fatalf("sampler lost db3 for 1.5 s: %v", res.Violations)
+	}
+}
+
+// withoutReads drops inst's sampled reads received in [from, to).
+func withoutReads(recs []history.Record, inst string, from, to time.Time) []history.Record {
+	var out []history.Record
+	for _, r := range recs {
+		if r.Kind == history.KindSample && !r.T.Before(from) && r.T.Before(to) {
+			var rs []history.Read
+			for _, rd := range r.Sample.Reads {
+				if rd.Instance != inst {
+					rs = append(rs, rd)
+				}
+			}
+			r.Sample = &history.Sample{Reads: rs}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// A hung server's reads fail at the sampler's timeout, ~210 ms apart: that
+// is losing it as much as failures every 10 ms. An answer between two
+// failures is not.
+func TestHungInstanceIsLostBetweenSlowFailures(t *testing.T) {
+	hung := func(answerBetween bool) Result {
+		s := healthy()
+		var reads []history.Record
+		for ms := 9000; ms < 10500; ms += 210 {
+			reads = append(reads, history.Record{T: at(ms), Kind: history.KindSample, Sample: &history.Sample{Reads: []history.Read{{Instance: "db3", Err: "invalid connection"}}}})
+			if answerBetween {
+				reads = append(reads, history.Record{T: at(ms + 100), Kind: history.KindSample, Sample: &history.Sample{Reads: []history.Read{{Instance: "db3", OK: true, ReadOnly: true, At: at(ms + 99)}}}})
+			}
+		}
+		// healthy() answers db3 every 10 ms: only the slow failures (and
+		// answers) speak in the window.
+		s.recs = append(withoutReads(s.recs, "db3", at(8990), at(10500)), reads...)
+		s.final().Recoveries = append(s.final().Recoveries, history.Recovery{ID: 14, Kind: "intermediate", Failed: "db3", Started: at(10400), Finished: at(10500)})
+		return Check(s.recs, Default())
+	}
+	if res := hung(false); res.Count(UnjustifiedFailover) != 0 {
+		t.Errorf("db3 unanswered for 1.3 s (a failure every 210 ms): %v", res.Violations)
+	}
+	if res := hung(true); res.Count(UnjustifiedFailover) != 1 {
+		t.Errorf("db3 answering between failures: want 1 unjustified-failover, got %v", res.Violations)
 	}
 }
 
