@@ -168,7 +168,10 @@ func (c *cpuLoad) keep(e *env) {
 			if pid == 0 {
 				continue
 			}
-			if ok, cg := c.inGroup(pid); !ok {
+			// A dying process leaves its cgroup (for the root) before it is
+			// reaped and Pid() says 0: that is a kill, not an escape (seen
+			// at a wipe-coord's kill, seed 1602).
+			if ok, cg := c.inGroup(pid); !ok && !exiting(pid) {
 				c.info.Escapes++
 				err := c.join(n)
 				e.h.Add(history.Record{Kind: history.KindNote, Note: fmt.Sprintf("oversubscribe: %s (pid %d) found in cpu group %q, moved back: %v", n.ID, pid, cg, err)})
@@ -176,6 +179,30 @@ func (c *cpuLoad) keep(e *env) {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// exiting says whether pid is dying or dead: a zombie, or PF_EXITING
+// (0x4) in its flags, set when do_exit starts, before the kernel moves it
+// out of its cgroups.
+func exiting(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return true
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 7 {
+		return true
+	}
+	if f[0] == "Z" || f[0] == "X" {
+		return true
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err != nil || flags&0x4 != 0
 }
 
 // startCoord starts n again and, under -chaos.oversubscribe, puts it into

@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -91,6 +92,29 @@ func TestOversubKeepsCoordinatorsInTheGroup(t *testing.T) {
 		if cg, err := cpuCgroup(n.Proc.Pid()); err != nil || cg != "/" {
 			t.Errorf("%s left in cpu group %q (%v)", n.ID, cg, err)
 		}
+	}
+}
+
+// TestExitingSeesZombies: a process that has exited but is not reaped
+// (it has left its cgroup) is exiting; a live one is not.
+func TestExitingSeesZombies(t *testing.T) {
+	live := exec.Command("sleep", "600")
+	if err := live.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = live.Process.Kill(); _ = live.Wait() })
+	if exiting(live.Process.Pid) {
+		t.Error("a sleeping process is exiting")
+	}
+	dead := exec.Command("true")
+	if err := dead.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dead.Wait() })
+	if err := testutil.Poll(10*time.Second, func() (bool, string) {
+		return exiting(dead.Process.Pid), "not yet a zombie"
+	}); err != nil {
+		t.Errorf("an exited, unreaped process: %v", err)
 	}
 }
 
