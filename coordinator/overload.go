@@ -18,8 +18,6 @@ import (
 //
 // The node measures its own scheduling delay: a 10 ms ticker whose
 // lateness is what any probe goroutine of this process suffers too.
-
-//
 // The probe scheduler (probesched) measures the other half: how late its
 // probes start after they were due. A node whose pool is saturated, or
 // whose dispatcher does not get the CPU, has a late schedule even when no
