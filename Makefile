@@ -91,8 +91,10 @@ bench-scale:
 CHAOS_RUNS ?= 20
 CHAOS_DURATION ?= 2m
 CHAOS_TOPOLOGY ?= mixed
+# e.g. CHAOS_FLAGS='-chaos.oversubscribe 2' (coordinators CPU-starved for whole runs)
+CHAOS_FLAGS ?=
 chaos: deps
-	$(GO) test -count=1 -v -timeout 3h -run 'TestChaos' ./test/nemesis -chaos.runs $(CHAOS_RUNS) -chaos.duration $(CHAOS_DURATION) -chaos.topology $(CHAOS_TOPOLOGY)
+	$(GO) test -count=1 -v -timeout 3h -run 'TestChaos' ./test/nemesis -chaos.runs $(CHAOS_RUNS) -chaos.duration $(CHAOS_DURATION) -chaos.topology $(CHAOS_TOPOLOGY) $(CHAOS_FLAGS)
 
 # gofmt, vet, and go.mod/go.sum saying exactly what the code imports (direct
 # requirements not marked indirect, nothing stale: `go mod tidy` is a no-op).

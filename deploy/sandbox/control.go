@@ -84,16 +84,14 @@ func (t *Topology) Start(ctx context.Context, nameOrPort string) error {
 // queued, and on a busy machine a "frozen" replica went on acknowledging
 // semi-sync commits for a while after it (topology's fence tests).
 func (t *Topology) Pause(nameOrPort string) error {
-	if err := t.signal(nameOrPort, syscall.SIGSTOP); err != nil {
+	pid, err := t.signalPid(nameOrPort, syscall.SIGSTOP)
+	if err != nil {
 		return err
 	}
 	in, err := t.Instance(nameOrPort)
 	if err != nil {
 		return err
 	}
-	t.mu.Lock()
-	pid := in.Pid
-	t.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		running, err := runningThreads(pid)
@@ -142,20 +140,28 @@ func runningThreads(pid int) (int, error) {
 func (t *Topology) Resume(nameOrPort string) error { return t.signal(nameOrPort, syscall.SIGCONT) }
 
 func (t *Topology) signal(nameOrPort string, sig syscall.Signal) error {
+	_, err := t.signalPid(nameOrPort, sig)
+	return err
+}
+
+// signalPid sends sig to the instance's running server and returns the pid
+// it signalled (found by runningPid, so also a server this Topology did not
+// start itself).
+func (t *Topology) signalPid(nameOrPort string, sig syscall.Signal) (int, error) {
 	in, err := t.Instance(nameOrPort)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	pid := runningPid(in)
 	if pid == 0 {
-		return fmt.Errorf("sandbox: %s %s: not running", sig, in.Name)
+		return 0, fmt.Errorf("sandbox: %s %s: not running", sig, in.Name)
 	}
 	if err := syscall.Kill(pid, sig); err != nil {
-		return fmt.Errorf("sandbox: %s %s: %w", sig, in.Name, err)
+		return 0, fmt.Errorf("sandbox: %s %s: %w", sig, in.Name, err)
 	}
-	return nil
+	return pid, nil
 }
 
 // Running reports whether the instance's server process is alive (a paused

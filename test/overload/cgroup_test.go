@@ -64,8 +64,11 @@ func (g *cpuGroup) add(pid int) error {
 func (g *cpuGroup) hog(t *testing.T, limit time.Duration) {
 	t.Helper()
 	secs := strconv.Itoa(int(limit.Seconds()) + 1)
-	cmd := exec.Command("sh", "-c", `echo $$ > "$1/cgroup.procs" && exec timeout -s KILL "$2" sh -c 'while :; do :; done'`, "hog", g.dir, secs)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The loop is the direct child (no timeout wrapper whose own child
+	// would outlive a SIGKILLed test under init), bounds itself with
+	// bash's $SECONDS, and dies with the test (Pdeathsig).
+	cmd := exec.Command("bash", "-c", `echo $$ > "$1/cgroup.procs" && while [ "$SECONDS" -lt "$2" ]; do :; done`, "hog", g.dir, secs)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
