@@ -103,7 +103,8 @@ func (c *Coordinator) probeLoop(ctx context.Context) {
 func (c *Coordinator) rebuildSchedule(prevKeys []topology.Key, prevSuspects map[topology.Key]bool) ([]topology.Key, map[topology.Key]bool) {
 	c.rebuilds.Add(1)
 	keys := c.knownKeys() // sorted
-	if !slices.Equal(keys, prevKeys) {
+	keysChanged := !slices.Equal(keys, prevKeys)
+	if keysChanged {
 		var fresh []topology.Key
 		if prevKeys != nil { // not at start: a node starting spreads its first probes
 			old := make(map[topology.Key]bool, len(prevKeys))
@@ -127,7 +128,11 @@ func (c *Coordinator) rebuildSchedule(prevKeys []topology.Key, prevSuspects map[
 	}
 	suspects := c.suspects()
 	c.haveSuspects.Store(len(suspects) > 0)
-	if !maps.Equal(suspects, prevSuspects) {
+	// After Set, too: the scheduler forgets the flag of a key it drops and
+	// ignores one for a key it does not have, so a suspect that left the
+	// schedule and came back (forgotten, rediscovered) would otherwise be
+	// probed at the normal interval while the suspect set looks unchanged.
+	if keysChanged || !maps.Equal(suspects, prevSuspects) {
 		c.sched.SetSuspects(suspects)
 	}
 	return keys, suspects
