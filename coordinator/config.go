@@ -35,7 +35,9 @@ type Config struct {
 	// GoneAfter: an instance unreachable this long is reported as gone (it
 	// is kept, never silently dropped).
 	GoneAfter time.Duration
-	// MaxInstances bounds discovery.
+	// MaxInstances bounds discovery, so a misconfigured seed cannot make a
+	// node crawl without end; past it a sorted subset is probed and a
+	// warning is logged once per change of the count.
 	MaxInstances int
 	// ProbeWorkers bounds the probes in flight on this node (the pool of
 	// the probe scheduler, probesched): a due probe waits for a free
@@ -74,6 +76,9 @@ const (
 )
 
 // Default returns the defaults; see docs/detection.md for the reasoning.
+// cmd/warden takes the default of every setting that lands here from this
+// value (and from topology.DefaultProberConfig for mysql.*), so each
+// default is declared once.
 func Default() Config {
 	return Config{
 		Interval:        time.Second,
@@ -81,7 +86,7 @@ func Default() Config {
 		SampleInterval:  200 * time.Millisecond,
 		ConfirmFailures: 2,
 		GoneAfter:       time.Hour,
-		MaxInstances:    1000,
+		MaxInstances:    10000,
 		ProbeWorkers:    probesched.DefaultConfig().Workers,
 		LateAfter:       probesched.DefaultConfig().LateAfter,
 		Watch:           true,
@@ -89,7 +94,7 @@ func Default() Config {
 		Analysis:        topology.DefaultAnalysisConfig(),
 		Problems:        topology.DefaultProblemConfig(),
 		Recovery:        DefaultRecoveryConfig(),
-		Hooks:           HookConfig{Timeout: 10 * time.Second},
+		Hooks:           DefaultHookConfig(),
 	}
 }
 

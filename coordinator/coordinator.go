@@ -207,15 +207,19 @@ func (c *Coordinator) knownKeys() []topology.Key {
 		set[k] = true
 	}
 	c.mu.Unlock()
+	// Warn once per change of the count, not at every pass (ten a
+	// second); back under the bound, forget it so going over again (even
+	// to the same count) warns again.
+	over := 0
 	if len(set) > c.cfg.MaxInstances {
-		// Once per change of the count, not at every pass (ten a second).
-		c.mu.Lock()
-		changed := c.overMax != len(set)
-		c.overMax = len(set)
-		c.mu.Unlock()
-		if changed {
-			c.log.Warn("more instances than discovery.max_instances; probing a subset", "known", len(set), "max", c.cfg.MaxInstances)
-		}
+		over = len(set)
+	}
+	c.mu.Lock()
+	changed := c.overMax != over
+	c.overMax = over
+	c.mu.Unlock()
+	if changed && over > 0 {
+		c.log.Warn("more instances than discovery.max_instances; probing a subset", "known", over, "max", c.cfg.MaxInstances)
 	}
 	keys := make([]topology.Key, 0, len(set))
 	for k := range set {

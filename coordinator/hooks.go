@@ -44,6 +44,12 @@ type HookConfig struct {
 	Timeout time.Duration
 }
 
+// DefaultHookConfig returns the defaults: no commands, no webhooks, 10 s
+// per command or webhook.
+func DefaultHookConfig() HookConfig {
+	return HookConfig{Timeout: 10 * time.Second}
+}
+
 // Validate names the bad field.
 func (c HookConfig) Validate() error {
 	var errs []error

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // ProblemCode names one kind of problem. Codes are stable strings: they
@@ -100,6 +101,12 @@ func DefaultProblemConfig() ProblemConfig {
 		Durability:         DurabilityAsync,
 		MinSemiSyncTimeout: 30,
 	}
+}
+
+// MinSemiSyncTimeoutDuration is MinSemiSyncTimeout as a duration (the
+// unit durability.min_semi_sync_timeout is configured in).
+func (c ProblemConfig) MinSemiSyncTimeoutDuration() time.Duration {
+	return time.Duration(c.MinSemiSyncTimeout * float64(time.Second))
 }
 
 // Validate checks every field and names the bad ones.
