@@ -59,18 +59,11 @@ func apiConfig(cfg *ServerConfig) (api.Config, error) {
 	return c, nil
 }
 
-// validateAPISettings checks the http.tls_* and auth.* settings for
-// ServerConfig.Validate, so a bad token or certificate stops the server
-// with exit code 2 before anything starts.
-func validateAPISettings(cfg *ServerConfig) []error {
+// apiFileErrors checks the files http.tls_* name, which the API server
+// reads only when it starts, so a bad certificate stops the server with
+// exit code 2 before anything starts.
+func apiFileErrors(c api.Config) []error {
 	var errs []error
-	c, err := apiConfig(cfg)
-	if err != nil {
-		return []error{err}
-	}
-	if err := c.Validate(); err != nil {
-		errs = append(errs, err)
-	}
 	if c.TLSCertFile != "" && c.TLSKeyFile != "" {
 		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
 			errs = append(errs, fmt.Errorf("http.tls_cert_file %q, http.tls_key_file %q: %w", c.TLSCertFile, c.TLSKeyFile, err))

@@ -35,29 +35,6 @@ func etcdConfig(c *ServerConfig) kvpublish.Config {
 	return k
 }
 
-// validateEtcdSettings checks the etcd.* keys; files only when
-// publication is on.
-func validateEtcdSettings(c *ServerConfig) []error {
-	var errs []error
-	e := c.Etcd
-	if (e.Username == "") != (e.PasswordFile == "") {
-		errs = append(errs, fmt.Errorf("etcd.username %q / etcd.password_file %q: set both or neither", e.Username, e.PasswordFile))
-	}
-	k := etcdConfig(c)
-	// Both-or-neither is checked above, naming the file; the file itself
-	// is checked with the other secrets (0600) and read at start.
-	k.Username, k.Password = "", ""
-	if err := k.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if len(k.Endpoints) > 0 {
-		if err := k.CheckFiles(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errs
-}
-
 // buildPublisher returns the etcd publisher, or nil when etcd.endpoints
 // is empty. It runs on the leader only (registered by wireEtcd).
 func buildPublisher(cfg *ServerConfig, node *election.Node, logger *slog.Logger) (*kvpublish.Publisher, error) {
