@@ -221,11 +221,6 @@ var (
 	etcdDefaults        = kvpublish.Default()
 )
 
-// secondsDuration converts the float seconds some components keep (the
-// unit MySQL's own variables use) to the duration the setting is written
-// in.
-func secondsDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
 var serverSettings = []setting{
 	{"node_id", "node-id", "", "unique id of this coordinator in the Raft group (default: the host name)"},
 	{"data_dir", "data-dir", "/var/lib/warden", "directory for the Raft log, snapshots and node state"},
@@ -304,7 +299,7 @@ var serverSettings = []setting{
 	{"recovery.prune_interval", "", electionDefaults.RecoveryPruneInterval, "how often the leader looks for recovery records to prune (at least 1m)"},
 	{"durability.default", "", coordinatorDefaults.Problems.Durability, "what every cluster promises: async, or semi-sync (then a master without semi-sync is an UnsafeDurability problem)"},
 	{"durability.clusters", "", coordinatorDefaults.Durability, "per-cluster durability by cluster name (async or semi-sync), over durability.default"},
-	{"durability.min_semi_sync_timeout", "", secondsDuration(coordinatorDefaults.Problems.MinSemiSyncTimeout), "a semi-sync master timeout shorter than this is UnsafeDurability: a master hung longer acknowledges its waiting commits the moment it resumes"},
+	{"durability.min_semi_sync_timeout", "", coordinatorDefaults.Problems.MinSemiSyncTimeoutDuration(), "a semi-sync master timeout shorter than this is UnsafeDurability: a master hung longer acknowledges its waiting commits the moment it resumes"},
 	{"hooks.failure_detected", "", coordinatorDefaults.Hooks.Commands[coordinator.EventFailureDetected], "shell commands run when a failure is first detected"},
 	{"hooks.pre_failover", "", coordinatorDefaults.Hooks.Commands[coordinator.EventPreFailover], "shell commands run before a failover acts; a non-zero exit aborts it"},
 	{"hooks.post_failover", "", coordinatorDefaults.Hooks.Commands[coordinator.EventPostFailover], "shell commands run after a successful failover"},
@@ -404,6 +399,7 @@ func decodeServerConfig(fs *pflag.FlagSet, environ []string) (*ServerConfig, err
 		numberToDurationHook,
 		stringToDurationHook,
 		stringToSliceHook,
+		stringToMapHook,
 	)))
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
@@ -467,6 +463,27 @@ func stringToSliceHook(from, to reflect.Type, data any) (any, error) {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
+	}
+	return out, nil
+}
+
+// stringToMapHook reads a map from the environment as comma-separated
+// name=value pairs (WARDEN_DURABILITY_CLUSTERS=orders=semi-sync,logs=async);
+// without it the documented variable failed to decode at all.
+func stringToMapHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Map {
+		return data, nil
+	}
+	out := map[string]string{}
+	for _, p := range strings.Split(data.(string), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(p, "=")
+		if k, v = strings.TrimSpace(k), strings.TrimSpace(v); !ok || k == "" {
+			return nil, fmt.Errorf("%q is not name=value: want comma-separated name=value pairs", p)
+		}
+		out[k] = v
 	}
 	return out, nil
 }
