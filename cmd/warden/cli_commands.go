@@ -38,7 +38,8 @@ var clientEnv = os.Getenv
 func addClientFlags(cmd *cobra.Command, o *clientOptions) {
 	def := clientEnv("WARDEN_API")
 	if def == "" {
-		def = "127.0.0.1:3000"
+		// A node listening on the default http.addr.
+		def = apiDefaults.Addr
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.api, "api", def, "API addresses of one or more nodes, comma separated (env WARDEN_API)")
