@@ -126,6 +126,8 @@ type Config struct {
 // Default returns a Config with every timing field set to its default.
 func Default() Config {
 	return Config{
+		RaftAddr:        "127.0.0.1:7000",
+		GossipAddr:      "127.0.0.1:7946",
 		BootstrapExpect: 3,
 		// hashicorp/raft's own defaults. 500/500/250 ms changed leader 11
 		// times in 2 minutes on a starved machine (test/overload, 0.3 of a
@@ -211,10 +213,10 @@ func (c Config) Validate() error {
 		checkAddr("http.advertise", c.HTTPAddr, false)
 	}
 	for _, j := range c.Join {
-		checkAddr("join", j, false)
+		checkAddr("gossip.join", j, false)
 	}
 	if c.BootstrapExpect < 0 {
-		bad("bootstrap_expect", c.BootstrapExpect, "must be 0 (join only) or more")
+		bad("raft.bootstrap_expect", c.BootstrapExpect, "must be 0 (join only) or more")
 	}
 	positive := func(field string, d, min time.Duration) {
 		if d < min {

@@ -168,14 +168,8 @@ func (c *ServerConfig) secretFileErrors() []error {
 
 // electionKey maps the names election's errors use to the settings they
 // come from, where the two differ.
-// TODO(election): name raft.bootstrap_expect and gossip.join in
-// Config.Validate; this mapping then goes.
 func (c *ServerConfig) electionKey(k string) string {
 	switch k {
-	case "bootstrap_expect":
-		return "raft.bootstrap_expect"
-	case "join":
-		return "gossip.join"
 	case "http.advertise":
 		// election's HTTPAddr is http.advertise, or http.addr without one.
 		if c.HTTP.Advertise == "" {
