@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -22,6 +23,13 @@ type live struct {
 	LastReceive time.Time
 	// Failures counts consecutive failed probes.
 	Failures int
+	// Position is the instance's own binlog position (what it executed
+	// and what it logged) at its latest successful probe; LastAdvance is
+	// when this node first saw it there. A failed probe clears
+	// LastAdvance: an unbroken run of answers is what says a master's
+	// writes stall (topology.MasterFacts.WritesIdleFor).
+	Position    string
+	LastAdvance time.Time
 	// Sample is the replica's status as last sampled between probes (the
 	// leader samples the replicas of masters), SampleAt when.
 	Sample   *topology.ReplicaStatus
@@ -48,9 +56,14 @@ func (c *cache) update(inst *topology.Instance, now time.Time) live {
 	e.Last = inst
 	if inst.LastError != "" {
 		e.Failures++
+		e.LastAdvance = time.Time{}
 		return *e
 	}
 	e.Failures = 0
+	d := inst.Dialect()
+	if pos := fmt.Sprintf("%s | %s | %s:%d", d.Executed(inst), d.Written(inst), inst.BinlogFile, inst.BinlogPos); pos != e.Position || e.LastAdvance.IsZero() {
+		e.Position, e.LastAdvance = pos, now
+	}
 	prevGood := e.Good
 	if e.Sample != nil && prevGood != nil && prevGood.IsReplica() && e.SampleAt.After(prevGood.LastProbed) {
 		// Compare with the newer of the last probe and the last sample.

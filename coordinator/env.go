@@ -80,6 +80,9 @@ func masterFacts(cluster string, k topology.Key, isMaster bool, voterIDs []strin
 	for _, r := range replicas {
 		mf.Replicas = append(mf.Replicas, replicaView(r, k, live[r], now))
 	}
+	if e := live[k]; e.Last != nil && e.Last.LastError == "" && !e.LastAdvance.IsZero() {
+		mf.WritesIdleFor = max(now.Sub(e.LastAdvance), time.Nanosecond)
+	}
 	return mf
 }
 

@@ -21,6 +21,13 @@ const (
 	DeadIntermediateMaster    AnalysisCode = "DeadIntermediateMaster"
 	UnreachableIntermediate   AnalysisCode = "UnreachableIntermediateMaster"
 	AllReplicasNotReplicating AnalysisCode = "AllReplicasNotReplicating"
+	// StalledMaster: the master answers every coordinator, each of its
+	// replicas is connected to it (IO thread Yes, heartbeats on) and
+	// receives nothing, and the master's own binlog position has not moved
+	// for longer than that too. A master whose writes go on while no
+	// replica receives (links cut, relay space full) is
+	// AllReplicasNotReplicating instead: it holds what nobody else has.
+	StalledMaster AnalysisCode = "StalledMaster"
 )
 
 // Actionable reports whether the code calls for a recovery.
@@ -120,19 +127,29 @@ type MasterFacts struct {
 	Voters   []string
 	Votes    []Vote
 	Replicas []ReplicaView
+	// WritesIdleFor is how long the node building the facts has seen the
+	// master's own binlog position (what it executed and logged) unchanged,
+	// counted from its first successful probe of it and restarted by any
+	// failed probe; 0 when unknown. It tells a stalled master (its commits
+	// wait on the binlog) from one that commits while no replica receives.
+	WritesIdleFor time.Duration
 }
 
 // Analysis is the result, with everything an operator needs to see why.
 type Analysis struct {
-	Code        AnalysisCode  `json:"code"`
-	Cluster     string        `json:"cluster"`
-	Key         Key           `json:"key"`
-	VotesDown   []string      `json:"votes_down"` // voters that cannot reach it
-	VotesUp     []string      `json:"votes_up"`   // voters that can
-	Quorum      int           `json:"quorum"`
-	Replicas    []ReplicaView `json:"replicas"`
-	Receiving   []Key         `json:"receiving,omitempty"` // replicas still receiving from it
-	Reachable   int           `json:"reachable_replicas"`
+	Code      AnalysisCode  `json:"code"`
+	Cluster   string        `json:"cluster"`
+	Key       Key           `json:"key"`
+	VotesDown []string      `json:"votes_down"` // voters that cannot reach it
+	VotesUp   []string      `json:"votes_up"`   // voters that can
+	Quorum    int           `json:"quorum"`
+	Replicas  []ReplicaView `json:"replicas"`
+	Receiving []Key         `json:"receiving,omitempty"` // replicas still receiving from it
+	Reachable int           `json:"reachable_replicas"`
+	// StalledFor (StalledMaster only) is how long the stall has lasted
+	// without a break by these facts: the shortest of the master's idle
+	// writes and each replica's silence. Any receive or write restarts it.
+	StalledFor  time.Duration `json:"stalled_for,omitempty"`
 	Description string        `json:"description"`
 }
 
@@ -201,10 +218,52 @@ func Analyze(f MasterFacts, cfg AnalysisConfig) Analysis {
 		a.Code = UnreachableIntermediate
 	case f.IsMaster && len(f.Replicas) > 0 && notReplicating == len(f.Replicas):
 		a.Code = AllReplicasNotReplicating
+		if d, ok := stalled(f, cfg); ok {
+			a.Code, a.StalledFor = StalledMaster, d
+			why = append(why, fmt.Sprintf("the master's binlog position has not moved for %s", f.WritesIdleFor.Round(time.Millisecond)))
+		} else if f.WritesIdleFor > 0 && allConnected(f.Replicas) {
+			why = append(why, fmt.Sprintf("the master's binlog position moved %s ago: it commits what no replica receives", f.WritesIdleFor.Round(time.Millisecond)))
+		}
 	}
 	a.Description = fmt.Sprintf("%d of %d coordinators cannot reach %s (quorum %d); %d of %d replicas reachable, %d receiving. %s",
 		down, len(f.Voters), f.Key, a.Quorum, a.Reachable, len(f.Replicas), len(a.Receiving), strings.Join(why, "; "))
 	return a
+}
+
+// allConnected: every replica is reachable, pointed at the master, its IO
+// thread Yes with heartbeats on: waiting on the master, so the silence is
+// the master's (a replica stopped, failing or pointed elsewhere is not).
+func allConnected(views []ReplicaView) bool {
+	for _, v := range views {
+		if !v.Reachable || !v.SourceMatches || v.IORunning != "Yes" || v.HeartbeatPeriod <= 0 {
+			return false
+		}
+	}
+	return len(views) > 0
+}
+
+// stalled reports whether a master that no replica receives from is
+// stalled (StalledMaster), and for how long without a break: every
+// replica connected and silent longer than its heartbeat+grace, and the
+// master's binlog position unmoved for longer than the longest
+// heartbeat+grace too (a master that committed since then is not stalled).
+func stalled(f MasterFacts, cfg AnalysisConfig) (time.Duration, bool) {
+	if !allConnected(f.Replicas) || f.WritesIdleFor <= 0 {
+		return 0, false
+	}
+	d := f.WritesIdleFor
+	var longest time.Duration
+	for _, v := range f.Replicas {
+		if ok, _ := v.Receiving(cfg); ok {
+			return 0, false
+		}
+		d = min(d, v.SinceLastReceive)
+		longest = max(longest, v.HeartbeatPeriod+cfg.ReceiveGrace)
+	}
+	if f.WritesIdleFor <= longest {
+		return 0, false
+	}
+	return d, true
 }
 
 func orDash(s string) string {
