@@ -205,8 +205,8 @@ func (d *detector) startRecoveries(problems []election.Problem, now time.Time, s
 		}
 		if why := d.starter.consider(p, now); why != "" {
 			out = append(out, election.Problem{
-				Code: CodeRecoveryBlocked, Cluster: p.Cluster, Key: p.Key, Severity: "critical",
-				Since: since(CodeRecoveryBlocked, p.Key), Description: fmt.Sprintf("%s on %s is not being recovered: %s", p.Code, p.Key, why),
+				Code: string(topology.ProblemRecoveryBlocked), Cluster: p.Cluster, Key: p.Key, Severity: severityOf(topology.ProblemRecoveryBlocked),
+				Since: since(string(topology.ProblemRecoveryBlocked), p.Key), Description: fmt.Sprintf("%s on %s is not being recovered: %s", p.Code, p.Key, why),
 			})
 		}
 	}
@@ -289,9 +289,17 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 			if a.Code == topology.NoProblem {
 				continue
 			}
+			seen := since(string(a.Code), k)
+			if a.Code == topology.StalledMaster {
+				// Since is the start of the unbroken stall by this node's
+				// own observations, not the first publication: a single
+				// receive or write restarts it, and a leader that has just
+				// started has not seen a whole stall window yet.
+				seen = now.Add(-a.StalledFor)
+			}
 			out = append(out, election.Problem{
 				Code: string(a.Code), Cluster: cl.Name, Key: k, Description: a.Description,
-				Since: since(string(a.Code), k), Severity: analysisSeverity(a.Code),
+				Since: seen, Severity: severityOf(a.Code),
 				VotesDown: a.VotesDown, VotesUp: a.VotesUp, Quorum: a.Quorum, Replicas: a.Replicas,
 			})
 		}
@@ -303,7 +311,7 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 			}
 			if e, ok := live[m]; ok && e.Good != nil && e.Last.LastError != "" && now.Sub(e.Good.LastSeen) > d.cfg.GoneAfter {
 				out = append(out, election.Problem{
-					Code: CodeInstanceGone, Cluster: cl.Name, Key: m, Since: since(CodeInstanceGone, m), Severity: "warning",
+					Code: string(topology.ProblemInstanceGone), Cluster: cl.Name, Key: m, Since: since(string(topology.ProblemInstanceGone), m), Severity: severityOf(topology.ProblemInstanceGone),
 					Description: fmt.Sprintf("%s unreachable since %s (discovery.gone_after %s); kept until an operator forgets it", m, e.Good.LastSeen.Format(time.RFC3339), d.cfg.GoneAfter),
 				})
 			}
@@ -318,7 +326,7 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 			}
 			if msg, ok := diverged(recs, m); ok {
 				out = append(out, election.Problem{
-					Code: CodeDivergedReplica, Cluster: cl.Name, Key: m, Since: since(CodeDivergedReplica, m), Severity: "critical",
+					Code: string(topology.ProblemDivergedReplica), Cluster: cl.Name, Key: m, Since: since(string(topology.ProblemDivergedReplica), m), Severity: severityOf(topology.ProblemDivergedReplica),
 					Description: msg,
 					Fix:         "re-apply the listed transactions on the master if they must be kept, then rebuild the replica from the master (or repoint it with the transactions removed)",
 				})
@@ -332,7 +340,7 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 			if succ, old := replaced[p.Instance]; old && succ != p.Instance && p.Code == topology.ProblemReadOnlyMaster {
 				// A replaced master left fenced is not a master that should
 				// be writable: "SET GLOBAL read_only=OFF" would make two.
-				out = append(out, fencedOldMaster(recs, cl.Name, p.Instance, succ, since(CodeFencedOldMaster, p.Instance)))
+				out = append(out, fencedOldMaster(recs, cl.Name, p.Instance, succ, since(string(topology.ProblemFencedOldMaster), p.Instance)))
 				continue
 			}
 			out = append(out, election.Problem{
@@ -378,8 +386,8 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 		if pending >= 0 {
 			last := rec.Steps[pending]
 			out = append(out, election.Problem{
-				Code: CodeFencePending, Cluster: rec.Cluster, Key: rec.FailedKey, Severity: "critical",
-				Since: since(CodeFencePending, rec.FailedKey), Description: fmt.Sprintf("recovery %d: %s", rec.ID, last.Message),
+				Code: string(topology.ProblemFencePending), Cluster: rec.Cluster, Key: rec.FailedKey, Severity: severityOf(topology.ProblemFencePending),
+				Since: since(string(topology.ProblemFencePending), rec.FailedKey), Description: fmt.Sprintf("recovery %d: %s", rec.ID, last.Message),
 				Fix: "make recovery.fence_command succeed (or power the old master off by hand); the recovery retries and promotes once a fence succeeds",
 			})
 		}
@@ -414,12 +422,8 @@ func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaVie
 	return v
 }
 
-func analysisSeverity(code topology.AnalysisCode) string {
-	if code.Actionable() || code == topology.DeadMasterWithoutReplicas {
-		return "critical"
-	}
-	return "warning"
-}
+// severityOf is a code's severity, from topology's code table.
+func severityOf[C ~string](code C) string { return string(topology.SeverityOf(code)) }
 
 // signature identifies a problem set for change detection: codes,
 // instances, votes and which replicas still receive, not the descriptions
@@ -486,24 +490,6 @@ func (d *detector) fresh(problems []election.Problem) []election.Problem {
 	return out
 }
 
-// The problem codes the coordinator raises itself, from what the
-// recovery engine knows (records, fences, the cache). Every other code
-// comes from topology's tables (AnalysisCode, ProblemCode).
-// COMPAT(problem codes): these belong in topology's ProblemCode table.
-const (
-	// CodeRecoveryBlocked: a problem that triggers a recovery kind is held
-	// (automatic recovery off, a block period, a downtime, retries used up).
-	CodeRecoveryBlocked = "RecoveryBlocked"
-	// CodeInstanceGone: unreachable longer than discovery.gone_after.
-	CodeInstanceGone = "InstanceGone"
-	// CodeDivergedReplica: a replica unreachable during a failover came
-	// back holding transactions the new master lacks and was left stopped.
-	CodeDivergedReplica = "DivergedReplica"
-	// CodeFencedOldMaster: a replaced master answers, fenced (read-only)
-	// and not rejoined: it must not be made writable.
-	CodeFencedOldMaster = "FencedOldMaster"
-)
-
 // fencedOldMaster describes a fenced old master, with what its latest
 // recovery recorded about it (the GTIDs only it holds, if any).
 func fencedOldMaster(recs []election.Recovery, cluster string, k, succ topology.Key, since time.Time) election.Problem {
@@ -523,14 +509,10 @@ func fencedOldMaster(recs []election.Recovery, cluster string, k, succ topology.
 		}
 	}
 	return election.Problem{
-		Code: CodeFencedOldMaster, Cluster: cluster, Key: k, Severity: "warning", Since: since, Description: desc, Related: []topology.Key{succ},
+		Code: string(topology.ProblemFencedOldMaster), Cluster: cluster, Key: k, Severity: severityOf(topology.ProblemFencedOldMaster), Since: since, Description: desc, Related: []topology.Key{succ},
 		Fix: fmt.Sprintf("never make it writable: %s is the master. Rebuild it from %s, or re-apply the transactions only it holds on %s and let it rejoin (recovery.rejoin_old_master)", succ, succ, succ),
 	}
 }
-
-// CodeFencePending: a failover waits for a fence of the failed master
-// (recovery.fence_policy=require) and promotes nobody meanwhile.
-const CodeFencePending = "FencePending"
 
 // diverged returns the latest "diverged" note any recovery recorded for k.
 func diverged(recs []election.Recovery, k topology.Key) (string, bool) {

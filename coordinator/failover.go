@@ -34,6 +34,15 @@ func (r *recoveries) actFailover(ctx context.Context, rec *election.Recovery, f 
 		steps = steps[1:]
 	}
 	m := *p.Matrix
+	if f.mustHold != "" {
+		// The fenced master answered: what it holds counts as received
+		// (its binlog sender stalled before sending it).
+		u, err := topology.UnionGTIDs(r.lastOf(f, f.failed).Dialect().GTIDFlavor(), m.Received, f.mustHold)
+		if err != nil {
+			return outcome{err: fmt.Errorf("what %s holds (%s) against what its replicas received: %w", f.failed, f.mustHold, err)}
+		}
+		m.Received = u
+	}
 	var chosen topology.Key
 	var lostGTIDs string
 	var repoints []PlanStep
@@ -138,7 +147,7 @@ func (r *recoveries) runCandidate(ctx context.Context, rec *election.Recovery, f
 				_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepCatchUp, Instance: cand, Message: fmt.Sprintf("caught up from %s to %s", donor, donorPos)})
 			}
 		case s.Kind == election.PlanDrain:
-			lg, err := r.drainCandidate(ctx, rec, r.lastOf(f, cand).Dialect().GTIDFlavor(), m, cand)
+			lg, err := r.drainCandidate(ctx, rec, r.lastOf(f, cand).Dialect().GTIDFlavor(), m, cand, f.mustHold != "")
 			if err != nil {
 				return "", err
 			}
@@ -154,7 +163,7 @@ func (r *recoveries) runCandidate(ctx context.Context, rec *election.Recovery, f
 
 // drainCandidate applies cand's relay log and checks that it now holds
 // everything any replica received.
-func (r *recoveries) drainCandidate(ctx context.Context, rec *election.Recovery, gf gtid.Flavor, m topology.CandidateMatrix, cand topology.Key) (string, error) {
+func (r *recoveries) drainCandidate(ctx context.Context, rec *election.Recovery, gf gtid.Flavor, m topology.CandidateMatrix, cand topology.Key, fencedHeld bool) (string, error) {
 	var applied string
 	err := r.withActor(ctx, cand, r.cfg.DrainTimeout, func(actx context.Context, a Actor) error {
 		pos, err := a.DrainRelayLog(actx, r.cfg.DrainTimeout)
@@ -181,8 +190,12 @@ func (r *recoveries) drainCandidate(ctx context.Context, rec *election.Recovery,
 	if r.cfg.LostDataPolicy == PolicyAbort {
 		return "", fmt.Errorf("%s lacks %s: %w (recovery.lost_data_policy=abort)", cand, missing, ErrDataLoss)
 	}
+	holders := "only unreachable or failed replicas held"
+	if fencedHeld {
+		holders = "only the fenced master (or unreachable or failed replicas) held"
+	}
 	_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepLostData, Instance: cand,
-		Message: fmt.Sprintf("promoting %s without %s, which only unreachable or failed replicas held (recovery.lost_data_policy=promote)", cand, missing)})
+		Message: fmt.Sprintf("promoting %s without %s, which %s (recovery.lost_data_policy=promote)", cand, missing, holders)})
 	return missing, nil
 }
 

@@ -24,6 +24,9 @@ import (
 //  5. act     the kind carries the plan's steps out, each committed to the
 //             record before it acts, with leadership verified right before
 //             every database action.
+//  5b. undo  a kind that stops short of its change (any error but a lost
+//             leadership, nothing promoted) puts back what it changed on
+//             the way (the stalled-master kind's fence).
 //  6. audit   the record is finished and the post hooks run; a lost
 //             leadership leaves it open for the next leader, which resumes
 //             it from the record (promote intent) through the same flow.
@@ -36,7 +39,22 @@ func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
 		return
 	}
 	res := r.carryOut(ctx, k, &rec)
+	if res.err != nil && res.successor.IsZero() && k.undo != nil && !r.interrupted(ctx, res.err) {
+		// 5b. Undo: stopped short, nothing promoted: the kind puts back
+		// what it changed on the way.
+		res.err = k.undo(r, ctx, &rec, res.err)
+	}
 	r.audit(ctx, k, &rec, res)
+}
+
+// interrupted: err is a lost leadership (the record stays open for the
+// next leader), not a result.
+func (r *recoveries) interrupted(ctx context.Context, err error) bool {
+	// (An outcome-unknown proposal from a node that no longer leads is
+	// a lost leadership too: finishing the record now would close one
+	// the next leader may be resuming.)
+	return ctx.Err() != nil || errors.Is(err, election.ErrNotLeader) || errors.Is(err, election.ErrNoLeader) ||
+		(errors.Is(err, election.ErrOutcomeUnknown) && !r.raft.IsLeader())
 }
 
 // carryOut is steps 2 to 5.
@@ -87,11 +105,7 @@ func (r *recoveries) plan(k *recoveryKind, f *recoveryFacts) (Plan, error) {
 
 // audit is step 6.
 func (r *recoveries) audit(ctx context.Context, k *recoveryKind, rec *election.Recovery, res outcome) {
-	if ctx.Err() != nil || errors.Is(res.err, election.ErrNotLeader) || errors.Is(res.err, election.ErrNoLeader) ||
-		(errors.Is(res.err, election.ErrOutcomeUnknown) && !r.raft.IsLeader()) {
-		// (An outcome-unknown proposal from a node that no longer leads is
-		// a lost leadership too: finishing the record now would close one
-		// the next leader may be resuming.)
+	if r.interrupted(ctx, res.err) {
 		r.log.Warn("recovery interrupted by a leadership change; the next leader resumes it", "recovery", rec.ID, "err", res.err)
 		return
 	}
@@ -161,6 +175,9 @@ type recoveryFacts struct {
 	targetFacts *topology.Instance
 	// refreshed is the audit text of the refresh ("" records none).
 	refreshed string
+	// mustHold: what a fenced master that answered held (stalled.go);
+	// the successor must hold it too, else it is lost data.
+	mustHold string
 }
 
 func (r *recoveries) newFacts(k *recoveryKind, cluster string, failed, requested, promoting topology.Key) *recoveryFacts {

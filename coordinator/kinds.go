@@ -20,8 +20,6 @@ type recoveryKind struct {
 	// triggers are the analysis codes (topology's table) that start this
 	// kind automatically; none: only an operator starts it.
 	triggers []topology.AnalysisCode
-	// when narrows a trigger by the analysis' replica views (nil: any).
-	when func(views []topology.ReplicaView) bool
 	// after: how long the problem must have lasted before the kind acts,
 	// and whether the kind acts automatically at all (nil: at once).
 	after func(cfg RecoveryConfig) (time.Duration, bool)
@@ -39,6 +37,11 @@ type recoveryKind struct {
 	act func(r *recoveries, ctx context.Context, rec *election.Recovery, f *recoveryFacts, p Plan) outcome
 	// fence carries out a failover plan's fence step.
 	fence func(r *recoveries, ctx context.Context, rec *election.Recovery, f *recoveryFacts) error
+	// undo runs when the recovery stops short (any error but a lost
+	// leadership) before it changed the topology for good, and returns
+	// the error to record: a kind that changed something on the way (a
+	// fence of a master that answers) puts it back (nil: nothing to undo).
+	undo func(r *recoveries, ctx context.Context, rec *election.Recovery, cause error) error
 	// Hook events: before acting (a failure aborts), after success, after
 	// failure ("": none).
 	pre, post, postFailed string
@@ -136,11 +139,10 @@ func kindNamed(name string) *recoveryKind {
 }
 
 // kindFor returns the kind a problem triggers, if any: its code is one
-// of the row's triggers (topology's analysis codes) and the row's when
-// accepts its replica views.
+// of the row's triggers (topology's analysis codes).
 func kindFor(p election.Problem) (*recoveryKind, bool) {
 	for _, k := range kinds {
-		if slices.Contains(k.triggers, topology.AnalysisCode(p.Code)) && (k.when == nil || k.when(p.Replicas)) {
+		if slices.Contains(k.triggers, topology.AnalysisCode(p.Code)) {
 			return k, true
 		}
 	}

@@ -27,7 +27,7 @@ func TestKindsTable(t *testing.T) {
 			t.Fatalf("kind %s has no hook events", k.name)
 		}
 		for _, c := range k.triggers {
-			if !strings.HasPrefix(string(c), "Dead") && c != topology.AllReplicasNotReplicating {
+			if row, ok := topology.LookupCode(string(c)); !ok || row.Source != topology.SourceAnalysis {
 				t.Fatalf("kind %s: trigger %q is not one of topology's analysis codes", k.name, c)
 			}
 		}
@@ -50,13 +50,11 @@ func TestKindsTable(t *testing.T) {
 	if _, ok := kindFor(election.Problem{Code: string(topology.UnreachableMaster)}); ok {
 		t.Fatal("an unreachable master (no quorum) starts nothing")
 	}
-	stopped := election.Problem{Code: string(topology.AllReplicasNotReplicating), Replicas: []topology.ReplicaView{{Reachable: true, SourceMatches: true, IORunning: "No"}}}
-	if _, ok := kindFor(stopped); ok {
-		t.Fatal("replicas stopped by an operator start a stalled-master recovery")
+	if _, ok := kindFor(election.Problem{Code: string(topology.AllReplicasNotReplicating)}); ok {
+		t.Fatal("replicas that receive nothing from a master that keeps committing (or stopped by an operator) start a recovery")
 	}
-	starved := election.Problem{Code: string(topology.AllReplicasNotReplicating), Replicas: []topology.ReplicaView{{Reachable: true, SourceMatches: true, IORunning: "Yes", HeartbeatPeriod: time.Second}}}
-	if k, ok := kindFor(starved); !ok || k.name != election.KindStalledMaster {
-		t.Fatal("starved replicas of a master that answers: the stalled-master row")
+	if k, ok := kindFor(election.Problem{Code: string(topology.StalledMaster)}); !ok || k.name != election.KindStalledMaster {
+		t.Fatal("StalledMaster: the stalled-master row")
 	}
 }
 
@@ -260,7 +258,7 @@ func TestDetectorStartsAndHoldsRecoveries(t *testing.T) {
 	for _, p := range ps {
 		codes = append(codes, p.Code+"@"+p.Key.String())
 	}
-	if !slices.Contains(codes, string(topology.DeadMaster)+"@"+key(1).String()) || !slices.Contains(codes, CodeRecoveryBlocked+"@"+key(1).String()) {
+	if !slices.Contains(codes, string(topology.DeadMaster)+"@"+key(1).String()) || !slices.Contains(codes, string(topology.ProblemRecoveryBlocked)+"@"+key(1).String()) {
 		t.Fatalf("problems %v: want DeadMaster and RecoveryBlocked", codes)
 	}
 	on := true

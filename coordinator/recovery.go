@@ -96,8 +96,9 @@ type RecoveryConfig struct {
 	// FencePolicy is FenceBestEffort or FenceRequire.
 	FencePolicy string
 	// StalledMasterAfter: a master that answers while every replica is
-	// connected to it and receives nothing for this long is fenced and
-	// replaced (stalled.go). 0: never automatically.
+	// connected to it and receives nothing, and whose own binlog position
+	// does not move, for this long without a break (topology's
+	// StalledMaster) is fenced and replaced (stalled.go). 0: never.
 	StalledMasterAfter time.Duration
 	// RetryAttempts bounds the automatic attempts at a recovery that keeps
 	// failing before it changed anything (each one recorded); only a
@@ -366,6 +367,12 @@ func retryBackoff(n int) time.Duration {
 func changedTopology(rec election.Recovery) bool {
 	if !rec.Promoting.IsZero() || !rec.Successor.IsZero() {
 		return true
+	}
+	if kindNamed(rec.Kind).undo != nil && rolledBack(rec) {
+		// Stopped short and put back (a stalled master made writable
+		// again; its replicas only applied their relay logs): a retry,
+		// not a change that holds the cluster for the block period.
+		return false
 	}
 	for _, s := range rec.Steps {
 		switch s.Kind {

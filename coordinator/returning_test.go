@@ -98,7 +98,7 @@ func TestReturningOldMaster(t *testing.T) {
 		for _, p := range ps {
 			codes = append(codes, p.Code)
 		}
-		if !slices.Contains(codes, CodeFencedOldMaster) {
+		if !slices.Contains(codes, string(topology.ProblemFencedOldMaster)) {
 			t.Fatalf("problems %v: want FencedOldMaster", codes)
 		}
 	})
@@ -142,7 +142,7 @@ func TestReturningReplica(t *testing.T) {
 		for _, p := range n.c.detector.evaluate(time.Now()) {
 			codes = append(codes, p.Code+"@"+p.Key.String())
 		}
-		if !slices.Contains(codes, CodeDivergedReplica+"@"+key(4).String()) {
+		if !slices.Contains(codes, string(topology.ProblemDivergedReplica)+"@"+key(4).String()) {
 			t.Fatalf("problems %v: want DivergedReplica on key(4)", codes)
 		}
 	})

@@ -10,68 +10,95 @@ import (
 	"github.com/warden-ha/warden/topology"
 )
 
-// The stalled-master kind: a master every coordinator reaches, whose
-// replicas are all connected (IO thread Yes, pointed at it) and yet
-// received nothing, not even a heartbeat, for longer than heartbeat+grace.
-// Its binlog sender is stuck, which is what a stalled disk or a blocked
-// binlog looks like from outside: its commits wait on the same binlog, and
-// nothing it acknowledged reached any replica. It answers, so it is alive:
-// it is fenced first, and without a fence nobody is promoted (a master
-// that answers would be a second writable one). Then it is a failover:
-// the best replica catches up, applies what it received and is promoted;
-// the others follow it. The old master stays fenced for an operator.
+// The stalled-master kind: topology's StalledMaster. The master answers
+// every coordinator, each of its replicas is connected to it and receives
+// nothing, not even a heartbeat, and its own binlog position has not moved
+// either: its commits wait on a stuck binlog (a stalled disk). Nothing it
+// acknowledged is missing from its binlog, and the fence reads that binlog
+// position, so what the successor lacks is known, recorded, and refused
+// under recovery.lost_data_policy=abort. A master that keeps committing
+// while no replica receives is AllReplicasNotReplicating instead: it holds
+// what nobody else has, and no kind acts on it.
 //
-// This row, its recheck and its fence are the whole of the kind.
+// The flow (flow.go) with this row's parts:
+//   - trigger: StalledMaster lasting recovery.stalled_master_after by this
+//     node's own unbroken observations (the problem's Since is the start
+//     of the stall, not of its publication: any receive or write restarts
+//     it, and a leader that has just started has not seen a whole window);
+//   - recheck: on fresh probes, the same analysis and window again, the
+//     master writable; skipped when resuming after this recovery's own
+//     fence (that fence made the master read-only) or promote intent;
+//   - plan: a failover to a replica that holds everything any replica
+//     received (no catch-up: a repointed replica is not rolled back), the
+//     fence first; refused before any fence when the master holds
+//     transactions no replica received and the policy is abort;
+//   - fence: SQL (read_only, sessions killed, its executed GTIDs read
+//     afresh), else recovery.fence_command; no fence, no promotion;
+//   - undo: a recovery that stops after its fence and before its promote
+//     intent makes the master writable again and records it, unless the
+//     fence was the operator's command (it may have powered the master off).
 var stalledMasterKind = &recoveryKind{
 	name:     election.KindStalledMaster,
-	triggers: []topology.AnalysisCode{topology.AllReplicasNotReplicating},
-	when:     allConnectedAndStarved,
-	// Off unless configured, and then only after longer than any vote
-	// confirmation: a master that hangs shows AllReplicasNotReplicating
-	// for a moment before its votes make it DeadMaster, and the failover
-	// kinds handle that.
+	triggers: []topology.AnalysisCode{topology.StalledMaster},
+	// Off unless configured (the window is validated against heartbeats).
 	after: func(cfg RecoveryConfig) (time.Duration, bool) {
 		return cfg.StalledMasterAfter, cfg.StalledMasterAfter > 0
 	},
 	asMaster: true,
-	gather:   (*recoveries).gatherSwitchover, recheck: (*recoveries).recheckStalled,
+	gather:   (*recoveries).gatherStalledMaster, recheck: (*recoveries).recheckStalled,
 	plan: (*recoveries).planStalled, act: (*recoveries).actFailover, fence: (*recoveries).fenceStalled,
-	pre: EventPreFailover, post: EventPostFailover, postFailed: EventPostUnsuccessfulFailover,
-	family: familyMaster, retried: true, replacesFailed: true, fenceLines: true,
+	undo: (*recoveries).undoStalled,
+	pre:  EventPreFailover, post: EventPostFailover, postFailed: EventPostUnsuccessfulFailover,
+	family: familyMaster, retried: true, replacesFailed: true,
+	// No fence lines: the master answers and is fenced synchronously here;
+	// a line firing after an undo would make it read-only again with
+	// nobody promoted. After a success the probe path (fence.go) keeps it
+	// read-only.
+	fenceLines: false,
 }
 
-// allConnectedAndStarved: AllReplicasNotReplicating says no replica
-// receives; this says each is connected to the master and waiting (IO
-// thread Yes, heartbeats configured), so the silence is the master's: a
-// replica stopped by an operator, pointed elsewhere or failing with an
-// error is not a stalled master's doing.
-//
-// COMPAT(analysis): a dedicated analysis code in topology's table
-// (StalledMaster) would replace this refinement.
-func allConnectedAndStarved(views []topology.ReplicaView) bool {
-	for _, v := range views {
-		if !v.Reachable || !v.SourceMatches || v.IORunning != "Yes" || v.HeartbeatPeriod <= 0 {
-			return false
-		}
-	}
-	return len(views) > 0
-}
-
-// stalledFenceWait bounds the SQL fence of a stalled master: it answers
-// queries, so a fence that takes longer is stuck too.
+// stalledFenceWait bounds the SQL fence of a stalled master: on a stuck
+// binlog SET GLOBAL read_only waits for the commits in progress, so a
+// fence that takes longer is stuck too (then the fence command is tried).
 const stalledFenceWait = 2 * time.Second
+
+// minStalledMasterAfter is the least recovery.stalled_master_after: a
+// stall shorter than this is a hiccup (a checkpoint, a busy disk).
+const minStalledMasterAfter = 10 * time.Second
 
 // ErrNotFenced: a master that answers could not be fenced; nobody was
 // promoted.
 var ErrNotFenced = errors.New("the master could not be fenced")
 
-// recheckStalled: still answering and writable, still
-// AllReplicasNotReplicating on the fresh facts, and every replica
-// connected to it but starved (a replica stopped by an operator, pointed
-// elsewhere or failing with an error is not a stalled master's doing).
+// ErrStallUnproven: this node has not itself watched the stall for the
+// whole window (it has just become leader, or the stall restarted).
+var ErrStallUnproven = errors.New("the stall is not proven by this node's own observations")
+
+// gatherStalledMaster: the master and its replicas, full probes; a resumed
+// record's fence tells what the master held when it was fenced.
+func (r *recoveries) gatherStalledMaster(ctx context.Context, f *recoveryFacts) {
+	r.gatherSwitchover(ctx, f)
+	if f.rec != nil {
+		if n, ok := lastStep(*f.rec, election.StepFenced, f.failed); ok && fenceStarted(*f.rec) {
+			f.mustHold = n.GTID
+		}
+	}
+}
+
+// recheckStalled: still answering and writable, and the whole analysis on
+// the fresh facts still StalledMaster for the whole window by this node's
+// own observations.
 func (r *recoveries) recheckStalled(ctx context.Context, rec *election.Recovery, f *recoveryFacts) error {
 	if !f.promoting.IsZero() {
 		return nil
+	}
+	if fenceStarted(*rec) {
+		// A predecessor fenced (or began to): the master is read-only by
+		// our own doing and its facts are ours. Go on, as a promote intent
+		// does: the fence runs again and reads afresh what the master
+		// holds; the undo makes it writable again if this stops short.
+		return r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRecheck, Instance: f.failed,
+			Message: "resuming after this recovery's own fence: not rechecked (the fence made the master read-only); it is fenced again and what it holds read again before any promotion"})
 	}
 	gone := func(why string) error {
 		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRecheck, Instance: f.failed, Message: why + ": nothing to do"})
@@ -87,74 +114,219 @@ func (r *recoveries) recheckStalled(ctx context.Context, rec *election.Recovery,
 	if err != nil {
 		return err
 	}
-	if !allConnectedAndStarved(a.Replicas) {
-		return gone("not every replica is connected to it and waiting: not a stalled master")
+	if want := r.cfg.StalledMasterAfter; a.StalledFor < want {
+		msg := fmt.Sprintf("this node has watched the stall of %s for %s of recovery.stalled_master_after %s (a receive or a write restarts it; a new leader starts from its own first probe): not acting yet",
+			f.failed, a.StalledFor.Round(time.Millisecond), want)
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRecheck, Instance: f.failed, Message: msg})
+		return fmt.Errorf("%s: %w", msg, ErrStallUnproven)
 	}
 	return nil
 }
 
-// planStalled is a failover's plan whose fence is required.
+// planStalled: the failover plan of a master that answers. Only replicas
+// that hold everything any replica received are candidates: each needs
+// only to apply its relay log, which leaves it replicating from the master
+// (a catch-up repoints it, which an undo could not simply reverse).
 func (r *recoveries) planStalled(f *recoveryFacts, p Plan) (Plan, error) {
-	p, err := r.planFailover(f, p)
-	if err != nil || p.Refusal != nil {
+	if !f.promoting.IsZero() {
+		return r.planFailover(f, p) // finish what the predecessor chose
+	}
+	m, err := topology.RankCandidates(f.last, f.inputs)
+	if err != nil {
 		return p, err
 	}
-	for i := range p.Steps {
-		if p.Steps[i].Kind == election.PlanFence {
-			p.Steps[i].Summary = fmt.Sprintf("fence %s (it answers): no promotion unless a fence succeeds", f.failed)
+	p.Matrix = &m
+	for _, k := range eligibleOrder(m, f.requested) {
+		if candidateRow(m, k).Behind == 0 {
+			p.order = append(p.order, k)
 		}
 	}
-	for i := range p.Fence {
-		if p.Fence[i].Method == "none" {
-			p.Fence[i].Detail = "if no fence succeeds: promote nobody (the master answers: it would be a second writable master); retried with backoff"
-		}
-		if p.Fence[i].Method == "sql" {
-			p.Fence[i].Detail = fmt.Sprintf("at most %s: %s", stalledFenceWait, p.Fence[i].Detail)
-		}
+	if len(p.order) == 0 {
+		return p.refuse(fmt.Errorf("%w: no eligible replica of %s holds everything the replicas received (a stalled master is replaced only by one that needs no catch-up)", ErrNoCandidate, f.failed)), nil
 	}
-	p.Reason = fmt.Sprintf("%s answers but no replica receives anything from it; %s", f.failed, p.Reason)
+	d := f.last.Dialect()
+	if !d.GTIDEnabled(f.last) {
+		return p.refuse(fmt.Errorf("%s has no GTID positions: what only it holds cannot be accounted for: %w", f.failed, ErrDataLoss)), nil
+	}
+	// What the master holds that no replica received: its binlog sender
+	// stalled before sending it. Known before the fence (its position has
+	// not moved for the whole window) and read again after it.
+	held := firstNonEmpty(f.mustHold, d.Executed(f.last))
+	only, err := topology.MissingGTIDs(d.GTIDFlavor(), held, m.Received)
+	if err != nil {
+		return p.refuse(fmt.Errorf("%s: cannot compare what it holds (%s) with what its replicas received (%s): %v: %w", f.failed, held, m.Received, err, ErrDataLoss)), nil
+	}
+	if only != "" && r.cfg.LostDataPolicy == PolicyAbort {
+		return p.refuse(fmt.Errorf("%s holds %s, which no replica received; a successor would lack it: %w (recovery.lost_data_policy=abort)", f.failed, only, ErrDataLoss)), nil
+	}
+	cand := p.order[0]
+	p.withSuccessor(cand)
+	p.Reason = fmt.Sprintf("%s answers but its writes stall and no replica receives anything from it; %s", f.failed, successorReason(m, f, cand))
+	if only != "" {
+		p.Reason += fmt.Sprintf("; it holds %s that no replica received: the successor will lack it (recorded as lost, recovery.lost_data_policy=promote)", only)
+	}
+	p.Hooks = []string{hookKey(EventPreFailover), hookKey(EventPostFailover), hookKey(EventPostUnsuccessfulFailover)}
+	p.Steps = append(p.Steps, hookStep(EventPreFailover))
+	p.Fence = r.stalledFenceSteps(f)
+	p.Steps = append(p.Steps, PlanStep{Kind: election.PlanFence, Target: f.failed.String(), target: f.failed,
+		Summary: fmt.Sprintf("fence %s (it answers), then read what it holds: the successor must hold it too, else it is recorded lost (or the recovery stops: recovery.lost_data_policy=abort); no promotion unless a fence succeeds", f.failed),
+		SQL:     sqlFor(f.last).fence()})
+	p.Steps = append(p.Steps, r.candidateSteps(f, m, cand)...)
+	p.Steps = append(p.Steps, r.repointSteps(f, cand, f.replicas)...)
 	return p, nil
 }
 
-// fenceStalled fences the stalled master, required: SQL fence (through
-// the fencer, or the actor when there is none), then the operator's fence
-// command.
+func (r *recoveries) stalledFenceSteps(f *recoveryFacts) []FenceStep {
+	out := []FenceStep{{Method: "sql", Target: f.failed.String(),
+		Detail: fmt.Sprintf("at most %s: read_only on, client sessions killed, then what it executed read afresh", stalledFenceWait)}}
+	if len(r.cfg.FenceCommand) > 0 {
+		out = append(out, FenceStep{Method: "command", Target: f.failed.String(),
+			Detail: fmt.Sprintf("if the SQL fence fails: recovery.fence_command (bounded by recovery.fence_timeout %s); the master is then never made writable again by Warden", r.cfg.FenceTimeout)})
+	}
+	return append(out, FenceStep{Method: "none", Target: f.failed.String(),
+		Detail: "if no fence succeeds: promote nobody (the master answers: it would be a second writable master), make it writable again, retry with backoff"})
+}
+
+// fenceStalled fences the stalled master (required) and reads what it
+// holds: the SQL fence through the fencer (or the actor when there is
+// none), then the operator's fence command.
 func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f *recoveryFacts) error {
 	k := f.failed
 	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepFence, Instance: k,
-		Message: fmt.Sprintf("%s answers but its replicas receive nothing: fencing it before promoting anyone", k)}); err != nil {
+		Message: fmt.Sprintf("%s answers but its writes stall and its replicas receive nothing: fencing it before promoting anyone", k)}); err != nil {
 		return err
 	}
-	how, ok := "", false
-	if r.env.sqlFencer() != nil {
-		how, ok = r.fenceOnce(ctx, rec, stalledFenceWait)
+	var held string
+	var err error
+	if fc := r.env.sqlFencer(); fc != nil {
+		err = r.act(ctx, stalledFenceWait, func(actx context.Context) error {
+			res, err := fc.Fence(actx, k, nil, nil, nil)
+			held = res.Executed
+			return err
+		})
 	} else {
-		err := r.withActor(ctx, k, stalledFenceWait, func(actx context.Context, a Actor) error {
+		err = r.withActor(ctx, k, stalledFenceWait, func(actx context.Context, a Actor) error {
 			if err := a.SetReadOnly(actx, true); err != nil {
 				return err
 			}
-			_, err := a.KillClientConnections(actx, nil)
+			if _, err := a.KillClientConnections(actx, nil); err != nil {
+				return err
+			}
+			held, _, err = a.GTIDState(actx)
 			return err
 		})
-		note := election.RecoveryNote{Kind: election.StepFenceSQL, Instance: k, Message: "read_only on, client sessions killed"}
-		if err != nil {
-			note.Error, note.Message = err.Error(), fmt.Sprintf("no fence within %s", stalledFenceWait)
-		}
-		_ = r.note(ctx, rec.ID, note)
-		how, ok = "SQL: read_only on and client sessions killed", err == nil
-		if !ok && len(r.cfg.FenceCommand) > 0 {
-			res := r.runFenceCommand(ctx, k)
-			_ = r.note(ctx, rec.ID, fenceCommandNote(k, res, ""))
-			how, ok = "recovery.fence_command exited 0", res.OK()
-		}
 	}
-	if !ok {
-		return fmt.Errorf("%s answers and %w: nobody promoted (a second writable master)", k, ErrNotFenced)
-	}
-	note := election.RecoveryNote{Kind: election.StepFenced, Instance: k, Message: fmt.Sprintf("%s fenced before the promotion (%s)", k, how)}
-	if err := r.note(ctx, rec.ID, note); err != nil {
+	if errors.Is(err, election.ErrNotLeader) || errors.Is(err, election.ErrNoLeader) {
 		return err
 	}
-	r.env.fire(ctx, r.env.recoveryEvent(EventOldMasterFenced, rec, topology.Key{}, nil, true, note.Message))
+	how := "SQL: read_only on, client sessions killed"
+	note := election.RecoveryNote{Kind: StepFenceSQL, Instance: k, Message: how + "; it holds " + orNone(held)}
+	if err != nil {
+		note.Error, note.Message = err.Error(), fmt.Sprintf("no complete SQL fence within %s", stalledFenceWait)
+	}
+	_ = r.note(ctx, rec.ID, note)
+	if err != nil {
+		if len(r.cfg.FenceCommand) == 0 {
+			return fmt.Errorf("%s answers and %w: nobody promoted (a second writable master)", k, ErrNotFenced)
+		}
+		res := r.runFenceCommand(ctx, k)
+		_ = r.note(ctx, rec.ID, fenceCommandNote(k, res, ""))
+		if !res.OK() {
+			return fmt.Errorf("%s answers and %w (SQL fence and recovery.fence_command failed): nobody promoted", k, ErrNotFenced)
+		}
+		// Nothing left to read: what it held before the fence, unmoved
+		// for the whole window, stands for it.
+		how, held = "recovery.fence_command exited 0", firstNonEmpty(f.mustHold, f.last.Dialect().Executed(f.last))
+	}
+	if held == "" {
+		held = f.last.Dialect().Executed(f.last)
+	}
+	f.mustHold = held
+	msg := fmt.Sprintf("%s fenced before the promotion (%s); it holds %s: the successor must hold it too", k, how, orNone(held))
+	fenced := election.RecoveryNote{Kind: election.StepFenced, Instance: k, GTID: held, Message: msg}
+	if err := r.note(ctx, rec.ID, fenced); err != nil {
+		return err
+	}
+	r.env.fire(ctx, r.env.recoveryEvent(EventOldMasterFenced, rec, topology.Key{}, nil, true, msg))
 	return nil
+}
+
+// undoStalled runs when the recovery stops after its fence began and
+// before its promote intent: nobody was promoted, so the master is made
+// writable again (a half-done fence too) and that is recorded. Not when
+// the fence was the operator's command (Warden cannot know what it did:
+// the master may be powered off), nor after a promote intent (a replica
+// may be writable).
+func (r *recoveries) undoStalled(ctx context.Context, rec *election.Recovery, cause error) error {
+	cur, ok := r.raft.FSM().Recovery(rec.ID)
+	if !ok || !cur.Promoting.IsZero() || !fenceStarted(cur) {
+		return cause
+	}
+	k := cur.FailedKey
+	if n, ok := lastStep(cur, StepFenceCommand, k); ok && n.Error == "" {
+		msg := fmt.Sprintf("%s stays fenced: recovery.fence_command acted on it (it may be powered off or cut off) and nobody was promoted: the cluster has no writable master until an operator decides", k)
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRollback, Instance: k, Error: "not rolled back", Message: msg})
+		return fmt.Errorf("%w; %s", cause, msg)
+	}
+	err := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, false) })
+	if errors.Is(err, election.ErrNotLeader) || errors.Is(err, election.ErrNoLeader) {
+		// The next leader resumes the record after the fence and undoes
+		// it if it stops short too.
+		return fmt.Errorf("%w (making %s writable again: %w)", cause, k, err)
+	}
+	if err != nil {
+		msg := fmt.Sprintf("%s could not be made writable again: it stays read-only and the cluster has no writable master (ReadOnlyMaster); make it writable once the cause is dealt with", k)
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRollback, Instance: k, Error: err.Error(), Message: msg})
+		return fmt.Errorf("%w; %s: %v", cause, msg, err)
+	}
+	msg := fmt.Sprintf("%s made writable again (read_only off): the recovery stopped before any promotion: %v", k, cause)
+	if nerr := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRollback, Instance: k, Message: msg}); nerr != nil {
+		return fmt.Errorf("%w (recording the rollback: %w)", cause, nerr)
+	}
+	return fmt.Errorf("%w; rolled back: %s is writable again, nobody was promoted", cause, k)
+}
+
+// fenceStarted: the record holds a fence of its failed master (begun,
+// even if it failed half-way) that no rollback followed.
+func fenceStarted(rec election.Recovery) bool {
+	fence, back := -1, -1
+	for i, s := range rec.Steps {
+		if s.Instance != rec.FailedKey {
+			continue
+		}
+		switch s.Kind {
+		case StepFence:
+			fence = i
+		case election.StepRollback:
+			back = i
+		}
+	}
+	return fence > back
+}
+
+// rolledBack: the last fence of the failed master was undone.
+func rolledBack(rec election.Recovery) bool {
+	fence, back := -1, -1
+	for i, s := range rec.Steps {
+		if s.Instance != rec.FailedKey {
+			continue
+		}
+		switch {
+		case s.Kind == StepFence:
+			fence = i
+		case s.Kind == election.StepRollback && s.Error == "":
+			back = i
+		}
+	}
+	return back > fence
+}
+
+// lastStep is the record's latest step of a kind on k.
+func lastStep(rec election.Recovery, kind string, k topology.Key) (election.RecoveryNote, bool) {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		if s := rec.Steps[i]; s.Kind == kind && s.Instance == k {
+			return s, true
+		}
+	}
+	return election.RecoveryNote{}, false
 }

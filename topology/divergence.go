@@ -42,6 +42,32 @@ func MissingGTIDs(f gtid.Flavor, received, executed string) (string, error) {
 	return diff.String(), nil
 }
 
+// UnionGTIDs is everything a or b holds, as canonical text: what a
+// successor must hold when both a server's own position (a live master
+// that was fenced) and what its replicas received count. MySQL: set
+// union; MariaDB: per domain the later GTID by sequence number.
+func UnionGTIDs(f gtid.Flavor, a, b string) (string, error) {
+	switch {
+	case strings.TrimSpace(a) == "":
+		return b, nil
+	case strings.TrimSpace(b) == "":
+		return a, nil
+	}
+	x, err := gtid.Parse(f, a)
+	if err != nil {
+		return "", err
+	}
+	y, err := gtid.Parse(f, b)
+	if err != nil {
+		return "", err
+	}
+	u, err := x.Union(y)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
+}
+
 // HoldsExtra returns the transactions a server that followed the old
 // master holds (have) and the new master lacks, and whether that could be
 // decided at all: an unknown or unparsable position decides nothing, and

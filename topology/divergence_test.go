@@ -137,3 +137,26 @@ func TestCompare(t *testing.T) {
 		t.Fatal("a MariaDB position compared as MySQL must fail")
 	}
 }
+
+func TestUnionGTIDs(t *testing.T) {
+	cases := []struct {
+		f    gtid.Flavor
+		a, b string
+		want string
+	}{
+		{gtid.MariaDB, "0-1-150", "0-1-100", "0-1-150"},
+		{gtid.MariaDB, "0-1-100,1-1-5", "0-2-120", "0-2-120,1-1-5"},
+		{gtid.MariaDB, "", "0-1-7", "0-1-7"},
+		{gtid.MySQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-150", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-100", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-150"},
+		{gtid.MySQL, "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5", "4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2", "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,4e11fa47-71ca-11e1-9e33-c80aa9429562:1-2"},
+	}
+	for _, c := range cases {
+		got, err := UnionGTIDs(c.f, c.a, c.b)
+		if err != nil || got != c.want {
+			t.Errorf("UnionGTIDs(%s, %q, %q) = %q, %v; want %q", c.f, c.a, c.b, got, err, c.want)
+		}
+	}
+	if _, err := UnionGTIDs(gtid.MariaDB, "0-1-1", "garbage"); err == nil {
+		t.Error("a bad position is an error")
+	}
+}
