@@ -134,14 +134,12 @@ func (c Config) Validate() error {
 	if c.LateAfter < minLateAfter || c.LateAfter > maxLateAfter {
 		bad("detection.late_after", c.LateAfter, fmt.Sprintf("must be between %s and %s", minLateAfter, maxLateAfter))
 	}
-	if d := c.Recovery.StalledMasterAfter; d > 0 {
-		// Three missed heartbeats at least (the largest period a replica
-		// may have without a SlowDetectionSettings problem, or the one
-		// Warden sets), so a stall is not a heartbeat that came late.
-		hb := max(c.Recovery.HeartbeatPeriod, time.Duration(c.Problems.MaxHeartbeatPeriod*float64(time.Second)))
-		floor := max(minStalledMasterAfter, 3*(hb+c.Analysis.ReceiveGrace))
-		if d < floor {
-			bad("recovery.stalled_master_after", d, fmt.Sprintf("must be 0 (off) or at least %s (10s, and 3x the largest heartbeat period + detection.receive_grace)", floor))
+	for _, k := range kinds {
+		// A kind's own settings, judged against the rest (its row).
+		if k.validate != nil {
+			if err := k.validate(c); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := c.Analysis.Validate(); err != nil {

@@ -290,12 +290,13 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 				continue
 			}
 			seen := since(string(a.Code), k)
-			if a.Code == topology.StalledMaster {
-				// Since is the start of the unbroken stall by this node's
-				// own observations, not the first publication: a single
-				// receive or write restarts it, and a leader that has just
-				// started has not seen a whole stall window yet.
-				seen = now.Add(-a.StalledFor)
+			if a.Lasted > 0 {
+				// A finding whose facts say how long it has held (a
+				// StalledMaster's unbroken stall by this node's own
+				// observations): since is its start, not the first
+				// publication, so a break restarts it and a leader that
+				// has just started has not seen a whole window yet.
+				seen = now.Add(-a.Lasted)
 			}
 			out = append(out, election.Problem{
 				Code: string(a.Code), Cluster: cl.Name, Key: k, Description: a.Description,

@@ -23,6 +23,9 @@ type recoveryKind struct {
 	// after: how long the problem must have lasted before the kind acts,
 	// and whether the kind acts automatically at all (nil: at once).
 	after func(cfg RecoveryConfig) (time.Duration, bool)
+	// validate checks the kind's own settings against the whole
+	// configuration (Config.Validate runs every row's); errors name the key.
+	validate func(c Config) error
 	// asMaster: the failed instance is analysed as a master (else as an
 	// intermediate master) by the recheck.
 	asMaster bool

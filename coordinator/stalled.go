@@ -44,6 +44,7 @@ var stalledMasterKind = &recoveryKind{
 	after: func(cfg RecoveryConfig) (time.Duration, bool) {
 		return cfg.StalledMasterAfter, cfg.StalledMasterAfter > 0
 	},
+	validate: validateStalled,
 	asMaster: true,
 	gather:   (*recoveries).gatherStalledMaster, recheck: (*recoveries).recheckStalled,
 	plan: (*recoveries).planStalled, act: (*recoveries).actFailover, fence: (*recoveries).fenceStalled,
@@ -65,6 +66,23 @@ const stalledFenceWait = 2 * time.Second
 // minStalledMasterAfter is the least recovery.stalled_master_after: a
 // stall shorter than this is a hiccup (a checkpoint, a busy disk).
 const minStalledMasterAfter = 10 * time.Second
+
+// validateStalled: recovery.stalled_master_after is 0 (off) or at least
+// three missed heartbeats (the largest period a replica may have without a
+// SlowDetectionSettings problem, or the one Warden sets, plus the receive
+// grace), and at least minStalledMasterAfter: a stall is not a heartbeat
+// that came late.
+func validateStalled(c Config) error {
+	d := c.Recovery.StalledMasterAfter
+	if d <= 0 {
+		return nil // 0 is off; a negative value is RecoveryConfig.Validate's
+	}
+	hb := max(c.Recovery.HeartbeatPeriod, time.Duration(c.Problems.MaxHeartbeatPeriod*float64(time.Second)))
+	if floor := max(minStalledMasterAfter, 3*(hb+c.Analysis.ReceiveGrace)); d < floor {
+		return fmt.Errorf("recovery.stalled_master_after %q: must be 0 (off) or at least %s (10s, and 3x the largest heartbeat period + detection.receive_grace)", d, floor)
+	}
+	return nil
+}
 
 // ErrNotFenced: a master that answers could not be fenced; nobody was
 // promoted.
@@ -114,9 +132,9 @@ func (r *recoveries) recheckStalled(ctx context.Context, rec *election.Recovery,
 	if err != nil {
 		return err
 	}
-	if want := r.cfg.StalledMasterAfter; a.StalledFor < want {
+	if want := r.cfg.StalledMasterAfter; a.Lasted < want {
 		msg := fmt.Sprintf("this node has watched the stall of %s for %s of recovery.stalled_master_after %s (a receive or a write restarts it; a new leader starts from its own first probe): not acting yet",
-			f.failed, a.StalledFor.Round(time.Millisecond), want)
+			f.failed, a.Lasted.Round(time.Millisecond), want)
 		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRecheck, Instance: f.failed, Message: msg})
 		return fmt.Errorf("%s: %w", msg, ErrStallUnproven)
 	}

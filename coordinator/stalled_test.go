@@ -168,8 +168,8 @@ func TestStalledMasterDetection(t *testing.T) {
 		e.w.mu.Unlock()
 		n.c.refresh(t.Context(), []topology.Key{key(1)})
 		a := n.c.analyze("c1", key(1), true, []topology.Key{key(2), key(3)}, time.Now())
-		if a.Code == topology.StalledMaster && a.StalledFor > 5*time.Second {
-			t.Fatalf("an unbroken stall across a failed probe: %s", a.StalledFor)
+		if a.Code == topology.StalledMaster && a.Lasted > 5*time.Second {
+			t.Fatalf("an unbroken stall across a failed probe: %s", a.Lasted)
 		}
 	})
 	t.Run("too short a window is a configuration error", func(t *testing.T) {

@@ -146,10 +146,11 @@ type Analysis struct {
 	Replicas  []ReplicaView `json:"replicas"`
 	Receiving []Key         `json:"receiving,omitempty"` // replicas still receiving from it
 	Reachable int           `json:"reachable_replicas"`
-	// StalledFor (StalledMaster only) is how long the stall has lasted
-	// without a break by these facts: the shortest of the master's idle
-	// writes and each replica's silence. Any receive or write restarts it.
-	StalledFor  time.Duration `json:"stalled_for,omitempty"`
+	// Lasted is how long the finding has held without a break by these
+	// facts, for the codes whose facts say it (StalledMaster: the shortest
+	// of the master's idle writes and each replica's silence; any receive
+	// or write restarts it); 0 for the others.
+	Lasted      time.Duration `json:"lasted,omitempty"`
 	Description string        `json:"description"`
 }
 
@@ -219,7 +220,7 @@ func Analyze(f MasterFacts, cfg AnalysisConfig) Analysis {
 	case f.IsMaster && len(f.Replicas) > 0 && notReplicating == len(f.Replicas):
 		a.Code = AllReplicasNotReplicating
 		if d, ok := stalled(f, cfg); ok {
-			a.Code, a.StalledFor = StalledMaster, d
+			a.Code, a.Lasted = StalledMaster, d
 			why = append(why, fmt.Sprintf("the master's binlog position has not moved for %s", f.WritesIdleFor.Round(time.Millisecond)))
 		} else if f.WritesIdleFor > 0 && allConnected(f.Replicas) {
 			why = append(why, fmt.Sprintf("the master's binlog position moved %s ago: it commits what no replica receives", f.WritesIdleFor.Round(time.Millisecond)))

@@ -283,7 +283,7 @@ func TestStalledBinlogRealServer(t *testing.T) {
 			IORunning: last.io[i], HeartbeatPeriod: time.Duration(last.period[i] * float64(time.Second)), SinceLastReceive: silent})
 	}
 	a := topology.Analyze(mf, topology.DefaultAnalysisConfig())
-	t.Logf("analysis of the real facts: %s (stalled for %s): %s", orNo(a.Code), a.StalledFor, a.Description)
+	t.Logf("analysis of the real facts: %s (stalled for %s): %s", orNo(a.Code), a.Lasted, a.Description)
 	switch {
 	case heartbeatsFlow:
 		// Measured on 10.11.19: the binlog dump threads keep sending

@@ -51,8 +51,8 @@ func TestAnalyzeStalledMaster(t *testing.T) {
 			if got.Code != c.want {
 				t.Fatalf("code %q, want %q\n%s", got.Code, c.want, got.Description)
 			}
-			if got.StalledFor != c.stalledFor {
-				t.Errorf("stalled for %s, want %s", got.StalledFor, c.stalledFor)
+			if got.Lasted != c.stalledFor {
+				t.Errorf("stalled for %s, want %s", got.Lasted, c.stalledFor)
 			}
 			if c.says != "" && !strings.Contains(got.Description, c.says) {
 				t.Errorf("description lacks %q: %s", c.says, got.Description)
