@@ -110,11 +110,14 @@ func (r *recoveries) recheckStalled(ctx context.Context, rec *election.Recovery,
 	if !f.promoting.IsZero() {
 		return nil
 	}
-	if fenceStarted(*rec) {
-		// A predecessor fenced (or began to): the master is read-only by
-		// our own doing and its facts are ours. Go on, as a promote intent
+	if fo := f.facts[f.failed]; fenceStarted(*rec) && (fo == nil || fo.LastError != "" || fo.ReadOnly) {
+		// A predecessor fenced: the master is read-only (or, after the
+		// operator's fence command, gone) by our own doing, so the
+		// analysis would judge our fence. Go on, as a promote intent
 		// does: the fence runs again and reads afresh what the master
 		// holds; the undo makes it writable again if this stops short.
+		// (A fence that did not take leaves the master writable: then the
+		// recheck below runs, and the undo is a no-op.)
 		return r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRecheck, Instance: f.failed,
 			Message: "resuming after this recovery's own fence: not rechecked (the fence made the master read-only); it is fenced again and what it holds read again before any promotion"})
 	}

@@ -408,6 +408,32 @@ func TestStalledMasterResumesAtEachStep(t *testing.T) {
 			})
 		}
 	})
+	t.Run("a fence that did not take: the resume rechecks and finds it gone", func(t *testing.T) {
+		e := newTestEnv(t, mariadb, stalledOn())
+		n := e.standard()
+		e.stall(n)
+		e.w.fail["SetReadOnly "+key(1).String()] = errors.New("lock wait timeout")
+		n.raft.failOn = stepIs(StepFenceSQL)
+		rec := e.run(n, election.KindStalledMaster, key(1), topology.Key{})
+		if rec.Done() || !fenceStarted(rec) || e.w.insts[key(1)].ReadOnly {
+			t.Fatalf("premise: fence begun, not taken, record open:\n%s", describe(rec))
+		}
+		delete(e.w.fail, "SetReadOnly "+key(1).String())
+		n2 := e.addNode("n2", 2) // its replicas receive again: no stall
+		var keys []topology.Key
+		for k := range e.w.insts {
+			keys = append(keys, k)
+		}
+		n2.c.refresh(t.Context(), keys)
+		n2.c.recovery.run(t.Context(), rec)
+		got := e.record(rec.ID)
+		if got.Success || !strings.Contains(got.Error, ErrProblemGone.Error()) || len(e.w.promotions()) != 0 {
+			t.Fatalf("%s actions %v", describe(got), e.w.ops())
+		}
+		if w := e.w.writable(); !slices.Equal(w, []topology.Key{key(1)}) {
+			t.Fatalf("writable %v", w)
+		}
+	})
 	t.Run("a cold new leader before the fence waits for its own window", func(t *testing.T) {
 		e := newTestEnv(t, mariadb, stalledOn())
 		n := e.standard()
