@@ -368,10 +368,14 @@ func changedTopology(rec election.Recovery) bool {
 	if !rec.Promoting.IsZero() || !rec.Successor.IsZero() {
 		return true
 	}
-	if kindNamed(rec.Kind).undo != nil && rolledBack(rec) {
-		// Stopped short and put back (a stalled master made writable
-		// again; its replicas only applied their relay logs): a retry,
-		// not a change that holds the cluster for the block period.
+	if kindNamed(rec.Kind).undo != nil {
+		// A kind with an undo stops short of its change or finishes it:
+		// nothing promoted (above) means its steps changed no replica's
+		// source (the stalled-master kind only fences, undone when it
+		// can be, and lets replicas apply their relay logs). A retry, not
+		// a change that holds the cluster for the block period, even when
+		// the undo itself failed (the master left read-only is its own
+		// problem, ReadOnlyMaster; blocking would only delay a failover).
 		return false
 	}
 	for _, s := range rec.Steps {

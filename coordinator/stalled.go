@@ -325,23 +325,6 @@ func fenceStarted(rec election.Recovery) bool {
 	return fence > back
 }
 
-// rolledBack: the last fence of the failed master was undone.
-func rolledBack(rec election.Recovery) bool {
-	fence, back := -1, -1
-	for i, s := range rec.Steps {
-		if s.Instance != rec.FailedKey {
-			continue
-		}
-		switch {
-		case s.Kind == StepFence:
-			fence = i
-		case s.Kind == election.StepRollback && s.Error == "":
-			back = i
-		}
-	}
-	return back > fence
-}
-
 // lastStep is the record's latest step of a kind on k.
 func lastStep(rec election.Recovery, kind string, k topology.Key) (election.RecoveryNote, bool) {
 	for i := len(rec.Steps) - 1; i >= 0; i-- {

@@ -327,6 +327,31 @@ func TestStalledMasterUndoesItsFence(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the undo fails: recorded, and still nothing is held for the block period", func(t *testing.T) {
+		e := newTestEnv(t, mariadb, stalledOn())
+		n := e.standard()
+		e.stall(n)
+		e.w.fail["DrainRelayLog "+key(2).String()] = errors.New("timeout")
+		e.w.fail["DrainRelayLog "+key(3).String()] = errors.New("timeout")
+		e.w.before = func(c call) {
+			if c.Op == "SetReadOnly" && c.Arg == "false" {
+				e.w.mu.Lock()
+				e.w.fail["SetReadOnly "+c.Key.String()] = errors.New("the server is gone")
+				e.w.mu.Unlock()
+			}
+		}
+		rec := e.run(n, election.KindStalledMaster, key(1), topology.Key{})
+		back, ok := stepOf(rec, election.StepRollback)
+		if rec.Success || !ok || back.Error == "" || !strings.Contains(rec.Error, "could not be made writable again") {
+			t.Fatalf("%s actions %v", describe(rec), e.w.ops())
+		}
+		if changedTopology(rec) {
+			t.Fatal("a failed undo counts as a change: it would hold a dead-master failover for the block period")
+		}
+		if why := n.c.recovery.blocked("c1", kindNamed(election.KindAutomatic), key(1), time.Now()); why != "" {
+			t.Fatalf("holds a dead-master failover: %q", why)
+		}
+	})
 	t.Run("no fence at all: nobody promoted, writable", func(t *testing.T) {
 		e := newTestEnv(t, mariadb, stalledOn())
 		n := e.standard()
