@@ -183,7 +183,45 @@ func TestStalledBinlogRealServer(t *testing.T) {
 			s.at, s.masterErr, s.pos, s.masterProbeTookMs, s.io, s.beats, s.received, s.replicaProbeErrors, s.ackedSinceFreeze)
 		time.Sleep(250 * time.Millisecond) // the sampling period of the measurement, not a wait for a state
 	}
+	// The stalled-master kind's SQL fence on this master (2 s, as the
+	// kind bounds it), and whether a fence that timed out lands later.
+	fctx, fcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	t0 := time.Now()
+	res, ferr := p.Fence(fctx, master, nil, nil, nil)
+	fcancel()
+	t.Logf("SQL fence of the stalled master: err=%v after %s, it holds %q, %d session(s) killed", ferr, time.Since(t0).Round(time.Millisecond), res.Executed, res.Killed)
+	// The kind's undo on this master: read_only off again, as the
+	// coordinator's Actor does it (the warden user).
+	uctx, ucancel := context.WithTimeout(context.Background(), 2*time.Second)
+	t0 = time.Now()
+	actor, uerr := p.Actor(uctx, master)
+	if uerr == nil {
+		uerr = actor.SetReadOnly(uctx, false)
+		actor.Close()
+	}
+	ucancel()
+	t.Logf("undo (read_only off) on the stalled master: err=%v after %s", uerr, time.Since(t0).Round(time.Millisecond))
 	thaw()
+	readOnly := func() string {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		var v string
+		if err := root.QueryRowContext(ctx, "SELECT @@read_only").Scan(&v); err != nil {
+			return "error: " + err.Error()
+		}
+		return v
+	}
+	if ferr != nil {
+		seen, deadline := readOnly(), time.Now().Add(5*time.Second)
+		for seen != "1" && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond) // sampling a value for a bounded time, logged either way
+			seen = readOnly()
+		}
+		t.Logf("after the thaw, read_only of the master whose fence timed out: %s (1: the timed-out fence landed later)", seen)
+	}
+	if _, err := root.Exec("SET GLOBAL read_only = OFF"); err != nil {
+		t.Fatal(err)
+	}
 	testutil.WaitFor(t, 60*time.Second, func() (bool, string) {
 		return acked.Load()-ackedAtFreeze > samples[len(samples)-1].ackedSinceFreeze+100, "writers committing again after the thaw"
 	})
