@@ -82,6 +82,7 @@ func masterFacts(cluster string, k topology.Key, isMaster bool, voterIDs []strin
 	}
 	if e := live[k]; e.Last != nil && e.Last.LastError == "" && !e.LastAdvance.IsZero() {
 		mf.WritesIdleFor = max(now.Sub(e.LastAdvance), time.Nanosecond)
+		mf.CommitWait = e.Last.CommitWait
 	}
 	return mf
 }

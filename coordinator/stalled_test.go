@@ -12,14 +12,17 @@ import (
 )
 
 // stall: the master answers every coordinator, its replicas are connected
-// (IO thread Yes) and received nothing for a minute, and its own binlog
-// position has not moved for as long (by n's own observations).
+// (IO thread Yes) and received nothing for a minute, a commit has waited a
+// minute, and its own binlog position has not moved for as long (by n's
+// own observations).
 func (e *testEnv) stall(n *node) { e.stallFor(n, time.Minute, time.Minute) }
 
 // stallFor: the replicas silent for silent, the master's position unmoved
-// for idle, as n has watched them.
+// for idle, as n has watched them, and its oldest commit waiting as long
+// (the processlist's TIME: whole seconds).
 func (e *testEnv) stallFor(n *node, silent, idle time.Duration) {
 	e.t.Helper()
+	e.commitWait(idle.Truncate(time.Second))
 	var keys []topology.Key
 	for k := range e.w.insts {
 		keys = append(keys, k)
@@ -31,6 +34,14 @@ func (e *testEnv) stallFor(n *node, silent, idle time.Duration) {
 	}
 	n.c.cache.m[key(1)].LastAdvance = time.Now().Add(-idle)
 	n.c.cache.mu.Unlock()
+}
+
+// commitWait sets how long the master's oldest commit has waited, as its
+// probes will read it.
+func (e *testEnv) commitWait(d time.Duration) {
+	e.w.mu.Lock()
+	e.w.insts[key(1)].CommitWait = d
+	e.w.mu.Unlock()
 }
 
 // stalledOn turns the kind on with a 30 s window.
@@ -126,19 +137,43 @@ func TestStalledMasterDetection(t *testing.T) {
 			t.Fatal("a master that commits what no replica receives triggers a recovery")
 		}
 	})
-	t.Run("a single receive restarts the window", func(t *testing.T) {
+	t.Run("heartbeats still flow (a frozen disk, measured): still stalled", func(t *testing.T) {
 		e := newTestEnv(t, mariadb, stalledOn())
 		n := e.standard()
 		e.stall(n)
 		n.c.cache.mu.Lock()
-		n.c.cache.m[key(3)].LastReceive = time.Now().Add(-2 * time.Second) // a heartbeat 2 s ago
+		for _, k := range []topology.Key{key(2), key(3)} {
+			n.c.cache.m[k].LastReceive = time.Now().Add(-300 * time.Millisecond) // a heartbeat
+		}
 		n.c.cache.mu.Unlock()
 		p := problemOf(t, n, topology.StalledMaster)
-		if time.Since(p.Since) > 5*time.Second {
-			t.Fatalf("the stall's start ignores a receive 2 s ago: since %s", time.Since(p.Since))
+		if time.Since(p.Since) < 55*time.Second {
+			t.Fatalf("heartbeats restarted the stall: since %s", time.Since(p.Since))
+		}
+	})
+	t.Run("idle master, replicas silent, no commit waiting: never stalled", func(t *testing.T) {
+		e := newTestEnv(t, mariadb, stalledOn())
+		n := e.standard()
+		e.stall(n)
+		e.commitWait(0)
+		n.c.refresh(t.Context(), []topology.Key{key(1)})
+		p := problemOf(t, n, topology.AllReplicasNotReplicating)
+		if _, ok := kindFor(p); ok || !strings.Contains(p.Description, "no commit waits") {
+			t.Fatalf("an idle master triggers a recovery or says nothing of it: %s", p.Description)
+		}
+	})
+	t.Run("a commit that began 5 s ago: the window is 5 s", func(t *testing.T) {
+		e := newTestEnv(t, mariadb, stalledOn())
+		n := e.standard()
+		e.stall(n)
+		e.commitWait(5 * time.Second)
+		n.c.refresh(t.Context(), []topology.Key{key(1)})
+		p := problemOf(t, n, topology.StalledMaster)
+		if time.Since(p.Since) > 10*time.Second {
+			t.Fatalf("the stall's start ignores the commit's: since %s", time.Since(p.Since))
 		}
 		if why := n.c.recovery.consider(p, time.Now()); why != "" || len(e.fsm.Recoveries()) != 0 {
-			t.Fatalf("started 2 s into a 30 s window: %q", why)
+			t.Fatalf("started 5 s into a 30 s window: %q", why)
 		}
 	})
 	t.Run("a single write restarts the window", func(t *testing.T) {
@@ -511,9 +546,10 @@ func TestStalledMasterResumesAtEachStep(t *testing.T) {
 // The recheck finds the problem gone, in each way, and nothing acts.
 func TestStalledMasterRecheck(t *testing.T) {
 	on := stalledOn()
-	t.Run("replicas stopped by an operator", func(t *testing.T) {
+	t.Run("every replica stopped by an operator: none could succeed it", func(t *testing.T) {
 		e := newTestEnv(t, mariadb, on)
 		n := e.standard()
+		e.w.insts[key(2)].Replication.IORunning = "No"
 		e.w.insts[key(3)].Replication.IORunning = "No"
 		e.stall(n)
 		rec := e.run(n, election.KindStalledMaster, key(1), topology.Key{})

@@ -21,12 +21,15 @@ const (
 	DeadIntermediateMaster    AnalysisCode = "DeadIntermediateMaster"
 	UnreachableIntermediate   AnalysisCode = "UnreachableIntermediateMaster"
 	AllReplicasNotReplicating AnalysisCode = "AllReplicasNotReplicating"
-	// StalledMaster: the master answers every coordinator, each of its
-	// replicas is connected to it (IO thread Yes, heartbeats on) and
-	// receives nothing, and the master's own binlog position has not moved
-	// for longer than that too. A master whose writes go on while no
-	// replica receives (links cut, relay space full) is
-	// AllReplicasNotReplicating instead: it holds what nobody else has.
+	// StalledMaster: the master answers every coordinator and has a
+	// replica connected to it, a client session has been committing for
+	// longer than MinCommitStall, and the master's own binlog position has
+	// not moved for that long either: its commits wait on a stuck binlog
+	// or disk. Its binlog dump threads may well keep sending heartbeats
+	// (measured on a frozen disk), so the replicas' silence is not asked
+	// for. An idle master (no commit waiting) is never stalled; a master
+	// whose writes go on while no replica receives (links cut, relay space
+	// full) is AllReplicasNotReplicating: it holds what nobody else has.
 	StalledMaster AnalysisCode = "StalledMaster"
 )
 
@@ -133,7 +136,16 @@ type MasterFacts struct {
 	// failed probe; 0 when unknown. It tells a stalled master (its commits
 	// wait on the binlog) from one that commits while no replica receives.
 	WritesIdleFor time.Duration
+	// CommitWait is how long the master's oldest commit in progress has
+	// waited (Instance.CommitWait, its latest probe); 0 when none.
+	CommitWait time.Duration
 }
+
+// MinCommitStall is the least time a commit must have waited, with the
+// binlog position unmoved as long, for StalledMaster: a commit lasts
+// milliseconds, a slow fsync well under a second. The coordinator's
+// recovery.stalled_master_after (10 s at least) is what a recovery waits.
+const MinCommitStall = 2 * time.Second
 
 // Analysis is the result, with everything an operator needs to see why.
 type Analysis struct {
@@ -147,9 +159,9 @@ type Analysis struct {
 	Receiving []Key         `json:"receiving,omitempty"` // replicas still receiving from it
 	Reachable int           `json:"reachable_replicas"`
 	// Lasted is how long the finding has held without a break by these
-	// facts, for the codes whose facts say it (StalledMaster: the shortest
-	// of the master's idle writes and each replica's silence; any receive
-	// or write restarts it); 0 for the others.
+	// facts, for the codes whose facts say it (StalledMaster: the shorter
+	// of the master's unmoved binlog position and its oldest waiting
+	// commit; a write restarts it); 0 for the others.
 	Lasted      time.Duration `json:"lasted,omitempty"`
 	Description string        `json:"description"`
 }
@@ -217,13 +229,17 @@ func Analyze(f MasterFacts, cfg AnalysisConfig) Analysis {
 		a.Code = UnreachableMaster
 	case down > 0 && len(f.Replicas) > 0:
 		a.Code = UnreachableIntermediate
+	case f.IsMaster && stalled(f):
+		a.Code, a.Lasted = StalledMaster, min(f.WritesIdleFor, f.CommitWait)
+		why = append(why, fmt.Sprintf("a commit has waited %s and the master's binlog position has not moved for %s", f.CommitWait, f.WritesIdleFor.Round(time.Millisecond)))
 	case f.IsMaster && len(f.Replicas) > 0 && notReplicating == len(f.Replicas):
 		a.Code = AllReplicasNotReplicating
-		if d, ok := stalled(f, cfg); ok {
-			a.Code, a.Lasted = StalledMaster, d
-			why = append(why, fmt.Sprintf("the master's binlog position has not moved for %s", f.WritesIdleFor.Round(time.Millisecond)))
-		} else if f.WritesIdleFor > 0 && allConnected(f.Replicas) {
-			why = append(why, fmt.Sprintf("the master's binlog position moved %s ago: it commits what no replica receives", f.WritesIdleFor.Round(time.Millisecond)))
+		if f.WritesIdleFor > 0 && allConnected(f.Replicas) {
+			if f.WritesIdleFor > MinCommitStall && f.CommitWait == 0 {
+				why = append(why, fmt.Sprintf("the master's binlog position has not moved for %s but no commit waits: idle, not stalled", f.WritesIdleFor.Round(time.Millisecond)))
+			} else {
+				why = append(why, fmt.Sprintf("the master's binlog position moved %s ago: it commits what no replica receives", f.WritesIdleFor.Round(time.Millisecond)))
+			}
 		}
 	}
 	a.Description = fmt.Sprintf("%d of %d coordinators cannot reach %s (quorum %d); %d of %d replicas reachable, %d receiving. %s",
@@ -236,35 +252,33 @@ func Analyze(f MasterFacts, cfg AnalysisConfig) Analysis {
 // the master's (a replica stopped, failing or pointed elsewhere is not).
 func allConnected(views []ReplicaView) bool {
 	for _, v := range views {
-		if !v.Reachable || !v.SourceMatches || v.IORunning != "Yes" || v.HeartbeatPeriod <= 0 {
+		if !connected(v) || v.HeartbeatPeriod <= 0 {
 			return false
 		}
 	}
 	return len(views) > 0
 }
 
-// stalled reports whether a master that no replica receives from is
-// stalled (StalledMaster), and for how long without a break: every
-// replica connected and silent longer than its heartbeat+grace, and the
-// master's binlog position unmoved for longer than the longest
-// heartbeat+grace too (a master that committed since then is not stalled).
-func stalled(f MasterFacts, cfg AnalysisConfig) (time.Duration, bool) {
-	if !allConnected(f.Replicas) || f.WritesIdleFor <= 0 {
-		return 0, false
+// connected: reachable, pointed at the master, IO thread Yes.
+func connected(v ReplicaView) bool {
+	return v.Reachable && v.SourceMatches && v.IORunning == "Yes"
+}
+
+// stalled reports whether a master that answers is StalledMaster: a commit
+// has waited longer than MinCommitStall and its binlog position has not
+// moved for that long (a master that logged anything since is not
+// stalled, whatever its sessions show), and at least one replica is
+// connected to it (one that could succeed it; heartbeats allowed).
+func stalled(f MasterFacts) bool {
+	if f.CommitWait <= MinCommitStall || f.WritesIdleFor <= MinCommitStall {
+		return false
 	}
-	d := f.WritesIdleFor
-	var longest time.Duration
 	for _, v := range f.Replicas {
-		if ok, _ := v.Receiving(cfg); ok {
-			return 0, false
+		if connected(v) {
+			return true
 		}
-		d = min(d, v.SinceLastReceive)
-		longest = max(longest, v.HeartbeatPeriod+cfg.ReceiveGrace)
 	}
-	if f.WritesIdleFor <= longest {
-		return 0, false
-	}
-	return d, true
+	return false
 }
 
 func orDash(s string) string {

@@ -66,7 +66,7 @@ var codeTable = []CodeInfo{
 	{string(DeadIntermediateMaster), SourceAnalysis, SeverityCritical, "a quorum cannot reach a replica that has replicas, and none of them receives from it"},
 	{string(UnreachableIntermediate), SourceAnalysis, SeverityWarning, "some coordinators cannot reach an intermediate master"},
 	{string(AllReplicasNotReplicating), SourceAnalysis, SeverityWarning, "the master answers but none of its reachable replicas receives from it (stopped, failing, pointed elsewhere, or cut off while the master keeps committing)"},
-	{string(StalledMaster), SourceAnalysis, SeverityCritical, "the master answers, every replica is connected to it and receives nothing, not even heartbeats, and the master's own binlog position does not move: its writes stall (a stuck disk or binlog)"},
+	{string(StalledMaster), SourceAnalysis, SeverityCritical, "the master answers and has a replica connected to it, a client session has been committing for seconds, and the master's own binlog position does not move: its commits stall (a stuck disk or binlog); its replicas may still receive heartbeats"},
 
 	{string(ProblemReplicationStopped), SourceInstance, SeverityWarning, "a replica's IO or SQL thread is stopped without an error"},
 	{string(ProblemReplicationBroken), SourceInstance, SeverityCritical, "a replica's IO or SQL thread stopped on an error"},

@@ -57,6 +57,12 @@ type Dialect interface {
 	// BinlogStatusQuery: SHOW MASTER STATUS / SHOW BINARY LOG STATUS
 	// (MySQL 8.2; 8.4 removed the other).
 	BinlogStatusQuery() string
+	// CommitStates are the processlist STATE values of a client session
+	// that is committing (its transaction on the way to the binary log and
+	// the storage engine), not waiting on a lock: a session that stays in
+	// one of them while the binlog position does not move is a stalled
+	// commit (StalledMaster).
+	CommitStates() []string
 	// VariablesQuery is the probe's one SELECT of global variables.
 	VariablesQuery() string
 	// ExecutedQuery selects, as column pos, everything the server

@@ -83,6 +83,15 @@ func (d mysqlDialect) BinlogStatusQuery() string {
 	return "SHOW MASTER STATUS"
 }
 
+// CommitStates: MySQL's general thread states (reference manual, "General
+// Thread States"): "waiting for handler commit" (8.0: the transaction is
+// committing) and "query end" (5.7 and 8.0: after the statement, where the
+// binary log group commit runs). Not "Waiting for commit lock" (a FLUSH
+// TABLES WITH READ LOCK, a backup's, holds it: not a stall of the disk).
+func (d mysqlDialect) CommitStates() []string {
+	return []string{"waiting for handler commit", "query end"}
+}
+
 func (d mysqlDialect) VariablesQuery() string {
 	q := "SELECT @@version AS version, @@version_comment AS version_comment, @@server_id AS server_id, " +
 		"@@read_only AS read_only, @@log_bin AS log_bin, "

@@ -82,6 +82,12 @@ type Instance struct {
 	BinlogFormat      string `json:"binlog_format,omitempty"`
 	BinlogFile        string `json:"binlog_file,omitempty"`
 	BinlogPos         uint64 `json:"binlog_pos,omitempty"`
+	// StatusBlocked: SHOW MASTER STATUS or SHOW GLOBAL STATUS did not
+	// answer within a quarter of the read timeout while the rest of the
+	// probe did (a commit holds the binary log's locks: a stuck binlog
+	// write); BinlogFile/Pos, UptimeSeconds and the semi-sync status
+	// (not its settings) are then unknown.
+	StatusBlocked bool `json:"status_blocked,omitempty"`
 
 	// MySQL GTID state.
 	GTIDMode     string `json:"gtid_mode,omitempty"`
@@ -99,6 +105,11 @@ type Instance struct {
 	// Replicas are the replicas the instance reports (SHOW SLAVE HOSTS, or
 	// binlog dump threads in the processlist when a replica reports no host).
 	Replicas []Key `json:"replicas,omitempty"`
+	// CommitWait is how long the oldest client session has been in a
+	// commit state (Dialect.CommitStates; the processlist's TIME, whole
+	// seconds), 0 when none is; read only on an instance that has
+	// replicas. With the binlog position unmoved it is a stalled commit.
+	CommitWait time.Duration `json:"commit_wait,omitempty"`
 	// Invalid describes values this instance reported about other servers
 	// that are not a host and port (a Master_Host of "$(id)", say): they
 	// are never followed (reported.go).

@@ -203,21 +203,36 @@ func (p *Prober) probe(ctx context.Context, inst *Instance) error {
 	if err := p.probeReplication(ctx, db, inst, d); err != nil {
 		return err
 	}
-	if inst.LogBin {
-		rows, err := queryRows(ctx, db, d.BinlogStatusQuery())
-		if err != nil {
-			return unreachableErr(inst.Key, err)
-		}
-		if bs, err := ParseBinlogStatus(rows); err == nil {
-			inst.BinlogFile, inst.BinlogPos = bs.File, bs.Position
-		} else if !errors.Is(err, ErrNoBinlog) {
-			return err
-		}
-	}
 	if err := p.probeReplicas(ctx, db, inst, d); err != nil {
 		return err
 	}
-	return p.probeStatus(ctx, db, inst, d)
+	if err := p.probeStatus(ctx, db, inst, d); err != nil {
+		return err
+	}
+	if inst.LogBin {
+		return p.probeBinlogStatus(ctx, db, inst, d)
+	}
+	return nil
+}
+
+// probeBinlogStatus reads the binlog file and position last, bounded
+// (Prober.bounded). SHOW MASTER STATUS waits for the binary log's lock,
+// which a commit stuck writing the binlog holds (measured on 10.11 with
+// the master's disk frozen: the statement sat in state "starting" while
+// everything else answered in ms): such a master still answers, and its
+// probe must say so (StalledMaster), so a read that times out leaves the
+// coordinates empty with StatusBlocked set instead of failing the probe.
+func (p *Prober) probeBinlogStatus(ctx context.Context, db *sql.DB, inst *Instance, d Dialect) error {
+	rows, err := p.bounded(ctx, db, inst, d.BinlogStatusQuery())
+	if err != nil || rows == nil {
+		return err
+	}
+	if bs, err := ParseBinlogStatus(rows); err == nil {
+		inst.BinlogFile, inst.BinlogPos = bs.File, bs.Position
+	} else if !errors.Is(err, ErrNoBinlog) {
+		return err
+	}
+	return nil
 }
 
 func (p *Prober) probeReplication(ctx context.Context, db *sql.DB, inst *Instance, d Dialect) error {
@@ -247,13 +262,15 @@ func (p *Prober) probeReplicas(ctx context.Context, db *sql.DB, inst *Instance, 
 		return err
 	}
 	inst.Replicas = ReplicaKeys(hosts)
-	if len(inst.Replicas) == len(hosts) {
-		return nil
+	if len(hosts) == 0 {
+		return nil // a leaf: no dump threads, and no stall to tell replicas about
 	}
-	// Some replicas report no host: their binlog dump threads still show
-	// where they connect from. Assume they listen on this server's port,
-	// the usual layout; discovery verifies by probing.
-	dump, err := queryRows(ctx, db, "SELECT HOST AS host FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID')")
+	// One read of the processlist: the binlog dump threads (where the
+	// replicas that report no host connect from) and the oldest commit in
+	// progress (a commit that waits while the binlog position does not
+	// move is a stalled master, which still answers and whose dump threads
+	// still send heartbeats: measured on a frozen disk).
+	pl, err := queryRows(ctx, db, processlistProbeQuery(d))
 	if err != nil {
 		return unreachableErr(inst.Key, err)
 	}
@@ -261,9 +278,19 @@ func (p *Prober) probeReplicas(ctx context.Context, db *sql.DB, inst *Instance, 
 	for _, k := range inst.Replicas {
 		seen[k] = true
 	}
-	for _, r := range dump {
-		host, _, _ := strings.Cut(r["host"].String, ":")
-		if host == "" {
+	all := len(inst.Replicas) == len(hosts)
+	for _, r := range pl {
+		if r["kind"].String == "commit" {
+			if secs, err := strconv.ParseInt(r["v"].String, 10, 64); err == nil && secs > 0 {
+				inst.CommitWait = time.Duration(secs) * time.Second
+			}
+			continue
+		}
+		// Some replicas report no host: their binlog dump threads still
+		// show where they connect from. Assume they listen on this
+		// server's port, the usual layout; discovery verifies by probing.
+		host, _, _ := strings.Cut(r["v"].String, ":")
+		if all || host == "" {
 			continue
 		}
 		k := Key{Host: host, Port: inst.Key.Port}
@@ -275,6 +302,38 @@ func (p *Prober) probeReplicas(ctx context.Context, db *sql.DB, inst *Instance, 
 	return nil
 }
 
+// processlistProbeQuery reads, in one round trip, the binlog dump threads'
+// hosts (kind dump) and the longest time a client session has been in a
+// commit state (kind commit, whole seconds; 0 when none). The states are
+// literals of the dialect, never client input.
+func processlistProbeQuery(d Dialect) string {
+	return "SELECT 'dump' AS kind, HOST AS v FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Binlog Dump', 'Binlog Dump GTID') " +
+		"UNION ALL SELECT 'commit', CAST(COALESCE(MAX(TIME), 0) AS CHAR) FROM information_schema.PROCESSLIST " +
+		"WHERE COMMAND IN ('Query', 'Execute') AND STATE IN (" + quoteNames(d.CommitStates()) + ")"
+}
+
+// bounded runs a status statement that a stuck binlog write blocks within
+// a quarter of the read timeout (two of them fit in the probe's deadline
+// after everything else). A timeout sets inst.StatusBlocked and returns no
+// rows and no error: the server answered everything else. (The server
+// thread of the timed-out statement stays blocked until the lock is
+// released; one per probe, as before, when the whole probe timed out.)
+func (p *Prober) bounded(ctx context.Context, db *sql.DB, inst *Instance, q string) ([]Row, error) {
+	wait := p.cfg.ReadTimeout / 4
+	bctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	start := time.Now()
+	rows, err := queryRows(bctx, db, q)
+	if err != nil {
+		if ctx.Err() == nil && time.Since(start) >= wait*9/10 {
+			inst.StatusBlocked = true
+			return nil, nil
+		}
+		return nil, unreachableErr(inst.Key, err)
+	}
+	return rows, nil
+}
+
 // probeStatus reads uptime and semi-sync settings and status, under every
 // name the dialect says the server may have (MySQL 8.0.26 renamed
 // master/slave to source/replica with its new plugin).
@@ -284,13 +343,17 @@ func (p *Prober) probeStatus(ctx context.Context, db *sql.DB, inst *Instance, d 
 		statusNames = append(statusNames, n.MasterStatus, n.ReplicaStatus, n.MasterClients)
 		varNames = append(varNames, n.MasterEnabled, n.ReplicaEnabled, n.WaitPoint, n.MasterTimeout)
 	}
-	rows, err := queryRows(ctx, db, "SHOW GLOBAL STATUS WHERE Variable_name IN ("+quoteNames(statusNames)+")")
-	if err != nil {
-		return unreachableErr(inst.Key, err)
-	}
 	vars, err := queryRows(ctx, db, "SHOW GLOBAL VARIABLES WHERE Variable_name IN ("+quoteNames(varNames)+")")
 	if err != nil {
 		return unreachableErr(inst.Key, err)
+	}
+	// SHOW GLOBAL STATUS computes every status variable, the binlog's
+	// among them, under the binary log's locks: bounded, as
+	// probeBinlogStatus (measured: it sat in "Filling schema table" on a
+	// master whose disk froze under a binlog write).
+	rows, err := p.bounded(ctx, db, inst, "SHOW GLOBAL STATUS WHERE Variable_name IN ("+quoteNames(statusNames)+")")
+	if err != nil {
+		return err
 	}
 	on := func(s string) bool { return strings.EqualFold(s, "ON") || s == "1" }
 	for _, r := range append(rows, vars...) {

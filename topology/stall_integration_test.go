@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -141,6 +142,9 @@ func TestStalledBinlogRealServer(t *testing.T) {
 		beats              []uint64
 		received           []string
 		ackedSinceFreeze   int64
+		sessions           string
+		commitWait         time.Duration
+		binlogBlocked      bool
 		masterProbeTookMs  int64
 		replicaProbeErrors []string
 		source             []topology.Key
@@ -162,7 +166,7 @@ func TestStalledBinlogRealServer(t *testing.T) {
 		if err != nil {
 			s.masterErr = err.Error()
 		} else {
-			s.pos = m.Dialect().Written(m)
+			s.pos, s.commitWait, s.binlogBlocked = m.Dialect().Written(m), m.CommitWait, m.StatusBlocked
 		}
 		for _, r := range replicas {
 			in, err := probe(r)
@@ -178,9 +182,10 @@ func TestStalledBinlogRealServer(t *testing.T) {
 			s.received = append(s.received, in.Replication.GTIDIOPos)
 		}
 		s.ackedSinceFreeze = acked.Load() - ackedAtFreeze
+		s.sessions = sessionStates(root)
 		samples = append(samples, s)
-		t.Logf("t+%s master: err=%q pos=%s (probe %d ms) | replicas io=%v heartbeats=%v received=%v errs=%v | acked since freeze %d",
-			s.at, s.masterErr, s.pos, s.masterProbeTookMs, s.io, s.beats, s.received, s.replicaProbeErrors, s.ackedSinceFreeze)
+		t.Logf("t+%s master: err=%q pos=%s commit wait %s status blocked %v (probe %d ms) | replicas io=%v heartbeats=%v received=%v errs=%v | acked since freeze %d | sessions %s",
+			s.at, s.masterErr, s.pos, s.commitWait, s.binlogBlocked, s.masterProbeTookMs, s.io, s.beats, s.received, s.replicaProbeErrors, s.ackedSinceFreeze, s.sessions)
 		time.Sleep(250 * time.Millisecond) // the sampling period of the measurement, not a wait for a state
 	}
 	// The stalled-master kind's SQL fence on this master (2 s, as the
@@ -253,38 +258,27 @@ func TestStalledBinlogRealServer(t *testing.T) {
 			t.Errorf("t+%s: the master's binlog position moved on a frozen disk: %s -> %s", s.at, pos, s.pos)
 		}
 	}
-	// Both seen on 10.11.19: the master answers every probe in a few ms,
-	// or every probe times out (a probe statement waits on the binary
-	// log's lock, held by a write stuck on the disk), depending on where
-	// the freeze caught the writers.
+	// Seen on 10.11.19 before the probe read the binlog status last and
+	// bounded: in about half the runs every probe timed out, its SHOW
+	// MASTER STATUS waiting (state "starting") on the binary log's lock,
+	// held by a commit stuck writing the binlog. Now such a probe answers
+	// with BinlogStatusBlocked.
 	t.Logf("the master answered %d of %d probes with its disk frozen", answered, len(late))
 	if answered < len(late) {
-		// Which of the probe's statements waits (logged for the record).
-		pc := topology.DefaultProberConfig()
-		pc.Password = top.Users[sandbox.UserWarden].Password
-		fresh := topology.NewProber(pc)
-		for _, d := range []time.Duration{500 * time.Millisecond, 3 * time.Second} {
-			ctx, cancel := context.WithTimeout(context.Background(), d)
-			t0 := time.Now()
-			_, err := fresh.Probe(ctx, master)
-			cancel()
-			t.Logf("with the disk frozen, a new prober's probe bounded by %s: %v after %s", d, err, time.Since(t0).Round(time.Millisecond))
-		}
-		fresh.Close()
-		for range 2 {
-			t0 := time.Now()
-			_, err := probe(master)
-			t.Logf("with the disk frozen, then the test's prober again: %v after %s", err, time.Since(t0).Round(time.Millisecond))
-		}
-		db := testutil.MySQL(t, top.MustDSN("db1", sandbox.UserWarden))
-		for _, q := range []string{"SELECT @@gtid_binlog_pos", "SHOW MASTER STATUS", "SHOW ALL SLAVES STATUS", "SHOW SLAVE HOSTS",
-			"SELECT HOST FROM information_schema.PROCESSLIST", "SHOW GLOBAL STATUS WHERE Variable_name IN ('Uptime')", "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('read_only')"} {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			t0 := time.Now()
-			_, err := db.ExecContext(ctx, q)
-			cancel()
-			t.Logf("with the disk frozen, %q: %v after %s", q, err, time.Since(t0).Round(time.Millisecond))
-		}
+		t.Errorf("the master's probe failed %d of %d times with its disk frozen (it answers: StalledMaster needs its probe): last %q, sessions %s",
+			len(late)-answered, len(late), last.masterErr, last.sessions)
+	}
+	// Measured on 10.11.19, 1 run in 5: the freeze caught every writer
+	// inside the statement (state "Update", stuck in InnoDB before its
+	// commit), none in "Commit". "Update" is also a row-lock wait, so it
+	// is not a commit state: that case is not StalledMaster (a known gap,
+	// docs/detection.md) and is asserted as such.
+	inCommit := strings.Contains(last.sessions, `/"Commit"`)
+	if !inCommit {
+		t.Logf("no session stuck in a commit state (%s): the known gap, not StalledMaster", last.sessions)
+	}
+	if inCommit && last.commitWait < 10*time.Second {
+		t.Errorf("t+%s: the probe says the oldest commit waited %s; want the commits stuck since the freeze (sessions %s)", last.at, last.commitWait, last.sessions)
 	}
 	for i := range replicas {
 		if last.received[i] != first.received[i] {
@@ -312,6 +306,7 @@ func TestStalledBinlogRealServer(t *testing.T) {
 		Votes: []topology.Vote{{Node: "n1", Reachable: reached}}}
 	if reached {
 		mf.WritesIdleFor = changed(func(s sample) string { return s.pos })
+		mf.CommitWait = last.commitWait
 	}
 	heartbeatsFlow := false
 	for i, r := range replicas {
@@ -321,25 +316,17 @@ func TestStalledBinlogRealServer(t *testing.T) {
 			IORunning: last.io[i], HeartbeatPeriod: time.Duration(last.period[i] * float64(time.Second)), SinceLastReceive: silent})
 	}
 	a := topology.Analyze(mf, topology.DefaultAnalysisConfig())
-	t.Logf("analysis of the real facts: %s (stalled for %s): %s", orNo(a.Code), a.Lasted, a.Description)
-	switch {
-	case heartbeatsFlow:
-		// Measured on 10.11.19: the binlog dump threads keep sending
-		// heartbeats while every binlog write waits on the frozen disk (a
-		// dump thread waits for new events and sends a heartbeat when none
-		// comes), so the replicas are receiving: never StalledMaster, and
-		// never a dead master either (a replica still receives from it).
-		if a.Code != topology.NoProblem && a.Code != topology.UnreachableMaster {
-			t.Errorf("replicas receiving heartbeats, yet the analysis says %s", a.Code)
+	// Measured on 10.11.19: the binlog dump threads keep sending heartbeats
+	// while every binlog write waits on the frozen disk, so the replicas
+	// receive; the stall is told by the commits that wait while the
+	// binlog position stands still.
+	t.Logf("analysis of the real facts (heartbeats flowing: %v): %s (stalled for %s): %s", heartbeatsFlow, orNo(a.Code), a.Lasted, a.Description)
+	if !inCommit {
+		if a.Code == topology.StalledMaster {
+			t.Errorf("StalledMaster with no session in a commit state: %s", a.Description)
 		}
-	case reached:
-		if a.Code != topology.StalledMaster {
-			t.Errorf("a master that answers, writes nothing and sends nothing: the analysis says %s, want StalledMaster", orNo(a.Code))
-		}
-	default:
-		if a.Code != topology.DeadMaster {
-			t.Errorf("a master that does not answer and sends nothing: the analysis says %s, want DeadMaster", orNo(a.Code))
-		}
+	} else if a.Code != topology.StalledMaster || a.Lasted < 10*time.Second {
+		t.Errorf("a master that answers, whose commits wait and whose binlog position stands still: the analysis says %s for %s, want StalledMaster for 10 s or more", orNo(a.Code), a.Lasted)
 	}
 }
 
@@ -348,4 +335,28 @@ func orNo(c topology.AnalysisCode) string {
 		return "no problem"
 	}
 	return string(c)
+}
+
+// sessionStates summarises the master's client sessions that are running
+// a statement (not the binlog dump threads, not the reader itself) as
+// "COMMAND/STATE xN max Ts", for the record.
+func sessionStates(db *sql.DB) string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	rows, err := db.QueryContext(ctx, "SELECT COMMAND, COALESCE(STATE, ''), COUNT(*), MAX(TIME), COALESCE(MIN(LEFT(INFO, 12)), '') FROM information_schema.PROCESSLIST "+
+		"WHERE ID <> CONNECTION_ID() AND COMMAND NOT IN ('Sleep', 'Daemon', 'Binlog Dump', 'Binlog Dump GTID') GROUP BY COMMAND, STATE")
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var cmd, state, info string
+		var n, maxTime int64
+		if err := rows.Scan(&cmd, &state, &n, &maxTime, &info); err != nil {
+			return "error: " + err.Error()
+		}
+		out = append(out, fmt.Sprintf("%s/%q x%d max %ds (%s)", cmd, state, n, maxTime, info))
+	}
+	return strings.Join(out, ", ")
 }
