@@ -11,9 +11,12 @@ import (
 )
 
 // The stalled-master kind: topology's StalledMaster. The master answers
-// every coordinator, each of its replicas is connected to it and receives
-// nothing, not even a heartbeat, and its own binlog position has not moved
-// either: its commits wait on a stuck binlog (a stalled disk). Nothing it
+// every coordinator, a replica is connected to it (heartbeats may flow:
+// measured on a frozen disk), a client session has been committing for
+// seconds and its own binlog position has not moved: its commits wait on
+// a stuck binlog (a stalled disk). The SQL fence times out on such a
+// master (read_only waits for the stuck commits), so in practice only
+// recovery.fence_command lets it promote. Nothing it
 // acknowledged is missing from its binlog, and the fence reads that binlog
 // position, so what the successor lacks is known, recorded, and refused
 // under recovery.lost_data_policy=abort. A master that keeps committing

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -416,6 +417,22 @@ func TestStalledMasterUndoesItsFence(t *testing.T) {
 			if c.Arg == "false" {
 				t.Fatalf("made writable after a STONITH: %v", e.w.ops())
 			}
+		}
+	})
+	t.Run("SQL fence times out and the fence command fails: nobody promoted, recorded", func(t *testing.T) {
+		e := newTestEnv(t, mariadb, stalledOn(func(c *Config) { c.Recovery.FenceCommand = []string{"false"} }))
+		n := e.standard()
+		e.stall(n)
+		e.w.fail["SetReadOnly "+key(1).String()] = context.DeadlineExceeded // read_only waits for the stuck commits
+		rec := e.run(n, election.KindStalledMaster, key(1), topology.Key{})
+		if rec.Success || !strings.Contains(rec.Error, ErrNotFenced.Error()) || len(e.w.promotions()) != 0 {
+			t.Fatalf("%s actions %v", describe(rec), e.w.ops())
+		}
+		if c, ok := stepOf(rec, StepFenceCommand); !ok || c.Error == "" {
+			t.Fatalf("the failed fence command is not recorded: %s", describe(rec))
+		}
+		if _, ok := stepOf(rec, election.StepFenced); ok {
+			t.Fatalf("recorded as fenced: %s", describe(rec))
 		}
 	})
 	t.Run("the fence command succeeds: promoted", func(t *testing.T) {
