@@ -247,6 +247,7 @@ func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, o ru
 	t.Cleanup(l.Stop)
 	startSampler(e, l)
 	startLeaderWatch(e, l)
+	startRecoveryWatch(e, l)
 	r := startRouter(e, l)
 	w := newLoops()
 	t.Cleanup(w.Stop)

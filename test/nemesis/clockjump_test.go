@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,6 +48,36 @@ func (in *injector) startClockJump(ev schedule.Event, f *history.Fault, a *activ
 		return err
 	}
 	a.heal = func() error { return in.jumpClock(n, 0) }
+	return nil
+}
+
+// startJumpKillMaster steps the leader's wall clock by ev.Param seconds,
+// then kills the master: the failover that follows is stamped by the
+// stepped clock, and stays in the replicated state after the clock comes
+// back (what a later failover, block period or retry reads). The heal
+// restarts the old master, then steps the clock back to 0.
+func (in *injector) startJumpKillMaster(ev schedule.Event, f *history.Fault, a *active, r roles) error {
+	if err := r.needLeader(); err != nil {
+		return err
+	}
+	if err := r.needMaster(); err != nil {
+		return err
+	}
+	n, m := r.leader, r.master
+	d := time.Duration(ev.Param) * time.Second
+	f.Coordinators, f.Instances = []string{n.ID}, []string{m}
+	f.Detail = fmt.Sprintf("%s (leader) wall clock %+d s (%s), then %s (master) killed", n.ID, ev.Param, d, m)
+	if err := in.jumpClock(n, d); err != nil {
+		_ = in.jumpClock(n, 0)
+		return err
+	}
+	if err := in.e.top.Kill(m); err != nil {
+		_ = in.jumpClock(n, 0)
+		return err
+	}
+	a.heal = func() error {
+		return errors.Join(in.ensureInstance(m), in.jumpClock(n, 0))
+	}
 	return nil
 }
 

@@ -220,6 +220,8 @@ func (in *injector) startNS(ev schedule.Event, f *history.Fault, a *active, r ro
 		return true, nil
 	case schedule.ClockJump:
 		return true, in.startClockJump(ev, f, a, r)
+	case schedule.JumpKillMaster:
+		return true, in.startJumpKillMaster(ev, f, a, r)
 	case schedule.WipeCoord:
 		n, _ := choose(all, ev.Pick, byID)
 		f.Coordinators = []string{n.ID}

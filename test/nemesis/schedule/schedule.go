@@ -46,6 +46,7 @@ const (
 	DiskFullLeader Nemesis = "disk-full-leader" // the Raft leader's data dir filesystem filled up
 	WipeCoord      Nemesis = "wipe-coord"       // one coordinator restarted with an empty data dir
 	ClockJump      Nemesis = "clock-jump"       // one coordinator's wall clock stepped by Param seconds (leader if Pick is even, else a follower); heal: back to 0
+	JumpKillMaster Nemesis = "jump-kill-master" // the leader's wall clock stepped by Param seconds, then the master killed (the failover is stamped by the stepped clock); heal: master restarted, clock back to 0
 )
 
 // Loopback lists the nemeses of the loopback topology, in a fixed order.
@@ -58,7 +59,7 @@ var Loopback = []Nemesis{
 // All lists every nemesis, in a fixed order: the namespace topology's set.
 var All = append(slices.Clone(Loopback),
 	CutAllDB, IsolateLeader, RingCoords, BridgeCoords, OneWayLeader, CutReplication,
-	LatencyMaster, JitterCoords, SkewDB, MonotonicCoord, DiskFullLeader, WipeCoord, ClockJump)
+	LatencyMaster, JitterCoords, SkewDB, MonotonicCoord, DiskFullLeader, WipeCoord, ClockJump, JumpKillMaster)
 
 // Parse reads a comma-separated list of nemesis names ("all" for All).
 func Parse(s string) ([]Nemesis, error) {
@@ -176,7 +177,8 @@ var bounds = map[Nemesis]struct {
 	DiskFullLeader: {3 * time.Second, 8 * time.Second, 0, 0},
 	WipeCoord:      {4 * time.Second, 8 * time.Second, 0, 0},
 	// Seconds to hours either way, log-uniform in magnitude (clockJump).
-	ClockJump: {4 * time.Second, 10 * time.Second, -maxClockJump, maxClockJump},
+	ClockJump:      {4 * time.Second, 10 * time.Second, -maxClockJump, maxClockJump},
+	JumpKillMaster: {5 * time.Second, 10 * time.Second, -maxClockJump, maxClockJump},
 }
 
 // Clock jumps span 2 s to 3 h: small steps (NTP) and large ones (a wrong
@@ -240,7 +242,7 @@ func Generate(seed uint64, cfg Config) ([]Event, error) {
 				e.Param = b.paramHi
 			}
 		}
-		if n == ClockJump {
+		if n == ClockJump || n == JumpKillMaster {
 			e.Param = clockJump(rng)
 		}
 		out = append(out, e)
