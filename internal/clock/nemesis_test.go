@@ -27,7 +27,10 @@ func TestNemesisClock(t *testing.T) {
 	if d := got.Sub(now); d < 0 || d > time.Second {
 		t.Fatalf("monotonic difference %s: a local duration felt the jump", d)
 	}
-	if err := os.WriteFile(path, []byte("90m second\n"), 0o644); err != nil {
+	if err := os.WriteFile(path+".tmp", []byte("90m second\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)

@@ -78,7 +78,8 @@ func (w *offsetWatch) get() time.Duration {
 // newOffsetWatch reads path now and then every poll until done is closed
 // (nil: for the life of the process); changed is called for each new
 // (offset, serial) applied. No path: the offset stays 0. A missing or
-// unreadable file keeps the last offset (the writer replaces it whole).
+// unreadable file keeps the last offset. The writer must replace the file
+// whole (write another, rename it over): half of "-1h30m" reads as "-1h".
 func newOffsetWatch(path string, poll time.Duration, done <-chan struct{}, changed func(time.Duration, string)) *offsetWatch {
 	w := &offsetWatch{}
 	if path == "" {

@@ -63,7 +63,7 @@ func TestParseOffset(t *testing.T) {
 
 func TestOffsetWatch(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "offset")
-	if err := os.WriteFile(path, []byte("2h a\n"), 0o644); err != nil {
+	if err := replaceFile(t, path, []byte("2h a\n")); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
@@ -89,7 +89,7 @@ func TestOffsetWatch(t *testing.T) {
 			t.Fatalf("offset %+v never applied (now %s)", want, w.get())
 		}
 	}
-	if err := os.WriteFile(path, []byte("-5s b\n"), 0o644); err != nil {
+	if err := replaceFile(t, path, []byte("-5s b\n")); err != nil {
 		t.Fatal(err)
 	}
 	wait(change{-5 * time.Second, "b"})
@@ -97,14 +97,25 @@ func TestOffsetWatch(t *testing.T) {
 		t.Fatalf("offset = %s, want -5s", got)
 	}
 	// A bad file keeps the last good offset; the next good one applies.
-	if err := os.WriteFile(path, []byte("garbage\n"), 0o644); err != nil {
+	if err := replaceFile(t, path, []byte("garbage\n")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(path, []byte("0 c\n"), 0o644); err != nil {
+	if err := replaceFile(t, path, []byte("0 c\n")); err != nil {
 		t.Fatal(err)
 	}
 	wait(change{0, "c"})
 	if (*offsetWatch)(nil).get() != 0 || newOffsetWatch("", time.Millisecond, done, nil).get() != 0 {
 		t.Fatal("no watch or no path must mean no offset")
 	}
+}
+
+// replaceFile writes path whole, by rename, as a writer of the offset file
+// must: the watcher may read at any moment, and half of "-1h30m" is "-1h".
+func replaceFile(t *testing.T, path string, data []byte) error {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
