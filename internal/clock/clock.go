@@ -18,6 +18,14 @@
 // without the tag ignores the variable and the file (Jumpable is false).
 package clock
 
+import "time"
+
 // EnvFile names the environment variable the nemesis_clock build reads the
 // offset file's path from.
 const EnvFile = "WARDEN_NEMESIS_CLOCK_FILE"
+
+// ShiftWall returns what a step of the wall clock by d does to the reading
+// t: its wall reading moved, its monotonic reading (if any) kept. The
+// nemesis_clock build's Now is ShiftWall(time.Now(), offset); tests use it
+// to show code immune (or not) to a step.
+func ShiftWall(t time.Time, d time.Duration) time.Time { return shiftWall(t, d) }
