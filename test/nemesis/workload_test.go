@@ -251,12 +251,15 @@ func startRecoveryWatch(e *env, l *loops) {
 	l.Go(func() {
 		deadline := time.Now().Add(maxRunTime)
 		last := ""
+		var prev time.Time // when the last answered poll was sent
 		for time.Now().Before(deadline) && l.pause(recoveryPace) {
+			sent := time.Now()
 			recs, err := e.recoveries()
 			if err != nil {
 				continue
 			}
-			seen := &history.Seen{}
+			seen := &history.Seen{Prev: prev}
+			prev = sent
 			for _, r := range recs {
 				seen.Recoveries = append(seen.Recoveries, r.ID)
 				if r.Finished.IsZero() {

@@ -45,6 +45,11 @@ func DateRecoveries(recs []history.Record) Dates {
 		if r.Kind != history.KindSeen || r.Seen == nil {
 			continue
 		}
+		// Lists are recorded when they change: the poll before this one
+		// (Prev) still gave the previous list, so a new id started after it.
+		if !r.Seen.Prev.IsZero() {
+			lastWithout = r.Seen.Prev
+		}
 		for _, id := range r.Seen.Recoveries {
 			if _, ok := d.Started[id]; !ok {
 				d.Started[id] = Window{From: lastWithout, To: r.T}
@@ -53,10 +58,8 @@ func DateRecoveries(recs []history.Record) Dates {
 			if open {
 				lastOpen[id] = r.T
 			} else if _, ok := d.Finished[id]; !ok {
-				from := lastOpen[id]
-				if from.IsZero() {
-					from = d.Started[id].From
-				}
+				// Open (or not yet listed) at every earlier poll.
+				from := later(lastOpen[id], later(r.Seen.Prev, d.Started[id].From))
 				d.Finished[id] = Window{From: from, To: r.T}
 			}
 		}

@@ -38,6 +38,24 @@ func TestRecoveryDatedByObservation(t *testing.T) {
 		}
 	}
 
+	// Lists are recorded when they change; Prev (the poll before) narrows
+	// the window: a stamp 550 ms early, before the kill, is then outside it
+	// and the failover is still the kill's.
+	s0 := healthy()
+	r0 := &s0.final().Recoveries[0]
+	r0.Started = at(4500)
+	s0.add(at(4000), history.Record{Kind: history.KindSeen, Seen: &history.Seen{}})
+	if res := Check(s0.recs, Default()); res.Count(UnjustifiedFailover) != 1 {
+		t.Fatalf("stamp 4.5 s, before the kill: want unjustified while nothing narrows it, got %v", res.Violations)
+	}
+	s0.add(at(5200), history.Record{Kind: history.KindSeen, Seen: &history.Seen{Recoveries: []uint64{7}, Prev: at(5100)}})
+	if res := Check(s0.recs, Default()); !res.OK() {
+		t.Fatalf("listed at 5.2 s, absent from the poll sent at 5.1 s: %v", res.Violations)
+	}
+	if w := DateRecoveries(s0.recs).Finished[7]; !w.From.Equal(at(5100)) || !w.To.Equal(at(5200)) {
+		t.Fatalf("finish window %v, want 5.1..5.2 s", w)
+	}
+
 	// A stamp inside the window is kept as it is.
 	s := healthy()
 	seen(s, 5000, nil, nil)

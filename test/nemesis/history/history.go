@@ -67,10 +67,13 @@ type Record struct {
 }
 
 // Seen lists the recovery records GET /api/v1/recoveries answered with at
-// the record's T, and which of them were still open.
+// the record's T, and which of them were still open. Prev is when the poll
+// before it was sent (the list then was the previous Seen's): a record
+// new here started after Prev. Zero in histories written before it existed.
 type Seen struct {
-	Recoveries []uint64 `json:"recoveries"`
-	Open       []uint64 `json:"open,omitempty"`
+	Recoveries []uint64  `json:"recoveries"`
+	Open       []uint64  `json:"open,omitempty"`
+	Prev       time.Time `json:"prev,omitzero"`
 }
 
 // Meta describes the run.
