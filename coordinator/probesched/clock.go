@@ -29,8 +29,9 @@ type Timer interface {
 // RealClock is the wall clock.
 type RealClock struct{}
 
-// Now returns time.Now() (internal/clock: steppable in the nemesis suite's
-// build, since due times are wall readings, slotAfter).
+// Now returns internal/clock's Now: time.Now(), whose wall reading the
+// nemesis suite's build can step (due times and delays are compared by
+// their monotonic readings, queue.go's mono).
 func (RealClock) Now() time.Time { return wallclock.Now() }
 
 // NewTimer returns a stopped wall-clock timer.
@@ -46,8 +47,9 @@ func (r *realTimer) C() <-chan time.Time { return r.t.C }
 
 func (r *realTimer) ResetAt(at time.Time) {
 	// Since Go 1.23 Reset discards a pending value, so no drain is needed.
-	// Not time.Until: a due time from slotAfter has no monotonic reading, so
-	// this is wall time against the same clock Now reads.
+	// A due time from slotAfter keeps its monotonic reading, and so does
+	// wallclock.Now (its nemesis offset moves the wall reading only): the
+	// difference is monotonic, immune to a step of the wall clock.
 	r.t.Reset(max(at.Sub(wallclock.Now()), 0))
 }
 
