@@ -1,6 +1,7 @@
 package probesched
 
-// Reviewer's test (branch clock). Drop into coordinator/probesched/ to run.
+// Tests from the review of the clock branch: a step of the wall clock must
+// neither reorder due times nor lose recorded start delays.
 
 import (
 	"testing"
@@ -21,7 +22,7 @@ import (
 func TestDelayRingSurvivesWallStep(t *testing.T) {
 	for _, step := range []time.Duration{-time.Hour, time.Hour, -3 * time.Second} {
 		c := newCore[key](testConfig())
-		start := time.Now()                     // the probe starts (clock.Now: monotonic kept)
+		start := time.Now()                       // the probe starts (clock.Now: monotonic kept)
 		late := start.Add(200 * time.Millisecond) // a start 2 s late, recorded then
 		c.delays.record(late, 2*time.Second)
 		// Control: no step, the delay is seen.
