@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/warden-ha/warden/api/laghistory"
+	"github.com/warden-ha/warden/internal/clock"
 )
 
 // Config configures the HTTP server. Field names in errors are the
@@ -274,7 +275,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (*Server, error) {
 		lag:   laghistory.New(cfg.LagHistoryInterval, cfg.LagHistoryWindow),
 	}
 	if s.now == nil {
-		s.now = time.Now
+		s.now = clock.Now // time.Now; steppable in the nemesis suite's build
 	}
 	if s.cfg.Registry == nil {
 		s.cfg.Registry = prometheus.NewRegistry()

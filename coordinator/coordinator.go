@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/internal/clock"
 	"github.com/warden-ha/warden/topology"
 )
 
@@ -108,7 +109,7 @@ func New(cfg Config, raft Raft, prober Prober, watch Watcher, actors Actors, log
 		prober:        prober,
 		watch:         watch,
 		log:           log,
-		now:           time.Now,
+		now:           clock.Now, // wall readings the nemesis suite can step (internal/clock)
 		cache:         newCache(),
 		scheduleDirty: make(chan struct{}, 1),
 		publishNow:    make(chan struct{}, 1),

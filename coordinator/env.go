@@ -28,8 +28,9 @@ type recoveryEnv interface {
 	mayTakeWrites(ctx context.Context, k topology.Key) error
 	fire(ctx context.Context, ev HookEvent) []HookResult
 	recoveryEvent(name string, rec *election.Recovery, succ topology.Key, lost []election.LostReplica, ok bool, desc string) HookEvent
-	// lineFenced reports whether this node's fence line fenced k after t.
-	lineFenced(k topology.Key, after time.Time) (time.Time, bool)
+	// lineFenced reports whether this node's fence line of recovery id
+	// fenced k, and when.
+	lineFenced(k topology.Key, id uint64) (time.Time, bool)
 	// nameMaster records cand as the cluster's master in the topology record.
 	nameMaster(ctx context.Context, cluster string, cand topology.Key)
 	// treeChanged asks for fresh probes of the cluster and a publication now.

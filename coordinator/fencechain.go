@@ -151,7 +151,7 @@ func sqlWait(live topology.Liveness) time.Duration {
 // It says how the master was fenced, or false.
 func (r *recoveries) fenceOnce(ctx context.Context, rec *election.Recovery, wait time.Duration) (string, bool) {
 	k := rec.FailedKey
-	if at, ok := r.env.lineFenced(k, rec.Started); ok {
+	if at, ok := r.env.lineFenced(k, rec.ID); ok {
 		return fmt.Sprintf("a coordinator's fence line reached it at %s: read_only on, client sessions killed", at.Format(time.RFC3339Nano)), true
 	}
 	if f := r.env.sqlFencer(); f != nil && wait > 0 {

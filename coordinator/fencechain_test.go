@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/warden-ha/warden/election"
+	"github.com/warden-ha/warden/internal/clock"
 	"github.com/warden-ha/warden/topology"
 )
 
@@ -311,13 +312,13 @@ func TestFenceLineFencesOnResume(t *testing.T) {
 	if ff.calls.Load() == 0 {
 		t.Fatal("no fence line was started for a recovery that is fencing")
 	}
-	if _, ok := c.lineFenced(failed, rec.Started.Add(-time.Second)); ok {
+	if _, ok := c.lineFenced(failed, rec.ID); ok {
 		t.Fatal("fenced while the server is hung")
 	}
 	close(ff.resumed) // the server resumes: the waiting attempt goes through
 	deadline = time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, ok := c.lineFenced(failed, rec.Started.Add(-time.Second)); ok {
+		if _, ok := c.lineFenced(failed, rec.ID); ok {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -333,4 +334,28 @@ func countOf(ss []string, s string) int {
 		}
 	}
 	return n
+}
+
+// A line's fence counts for its own recovery only (review of the clock
+// branch): an earlier recovery's line fenced k, k was promoted again since
+// and now fails; with the leader's wall clock stepped back an hour, a
+// comparison of the old fence's time with the new record's stamp took the
+// stale fence as this recovery's, and promoted with k unfenced.
+func TestStaleLineFenceIsNotThisRecoverysFence(t *testing.T) {
+	c, _ := testRecoveries(t, DefaultRecoveryConfig())
+	c.lines.mu.Lock()
+	c.lines.fenced[7] = lineFence{k: key(1), at: time.Now()}
+	c.lines.mu.Unlock()
+	started := clock.ShiftWall(time.Now().Add(20*time.Minute), -time.Hour).Round(0)
+	rec := election.Recovery{ID: 99, Cluster: "c1", FailedKey: key(1), Started: started, Kind: election.KindAutomatic}
+	if how, ok := c.recovery.fenceOnce(t.Context(), &rec, 0); ok {
+		t.Errorf("an earlier recovery's line fence of %s reported as this recovery's: %q", key(1), how)
+	}
+	// This recovery's own line did fence it: that counts.
+	c.lines.mu.Lock()
+	c.lines.fenced[99] = lineFence{k: key(1), at: time.Now()}
+	c.lines.mu.Unlock()
+	if _, ok := c.recovery.fenceOnce(t.Context(), &rec, 0); !ok {
+		t.Error("this recovery's own line fence of the failed master not counted")
+	}
 }

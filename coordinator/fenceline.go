@@ -40,19 +40,30 @@ type fenceLines struct {
 	computedAt time.Time
 	running    map[uint64]context.CancelFunc // recovery id -> its line
 	done       map[uint64]bool               // lines that fenced: never again
-	fenced     map[topology.Key]time.Time    // when a line of this node last fenced k
+	fenced     map[uint64]lineFence          // recovery id -> what its line fenced, and when
 }
 
 func newFenceLines() *fenceLines {
-	return &fenceLines{running: map[uint64]context.CancelFunc{}, done: map[uint64]bool{}, fenced: map[topology.Key]time.Time{}}
+	return &fenceLines{running: map[uint64]context.CancelFunc{}, done: map[uint64]bool{}, fenced: map[uint64]lineFence{}}
 }
 
-// lineFenced reports whether a fence line of this node fenced k after t.
-func (c *Coordinator) lineFenced(k topology.Key, after time.Time) (time.Time, bool) {
+type lineFence struct {
+	k  topology.Key
+	at time.Time
+}
+
+// lineFenced reports whether this node's fence line of recovery id fenced
+// k, and when. Matched by the recovery, not by comparing times: the line
+// of recovery id starts after its fence step, so whatever it fenced was
+// fenced for it, while an earlier line's fence of the same server is no
+// evidence for a later recovery (the server may have rejoined and been
+// promoted since), and the recovery's start is another node's wall
+// reading, which a clock step on either makes meaningless to compare.
+func (c *Coordinator) lineFenced(k topology.Key, id uint64) (time.Time, bool) {
 	c.lines.mu.Lock()
 	defer c.lines.mu.Unlock()
-	at, ok := c.lines.fenced[k]
-	return at, ok && at.After(after)
+	f, ok := c.lines.fenced[id]
+	return f.at, ok && f.k == k
 }
 
 // fenceLineWindow bounds how long after a successful failover the lines
@@ -210,7 +221,7 @@ func (c *Coordinator) fenceLine(ctx context.Context, id uint64, k topology.Key) 
 		if err == nil {
 			at := c.now()
 			c.lines.mu.Lock()
-			c.lines.fenced[k] = at
+			c.lines.fenced[id] = lineFence{k: k, at: at}
 			c.lines.done[id] = true
 			delete(c.lines.running, id)
 			c.lines.mu.Unlock()

@@ -209,6 +209,9 @@ type recoveries struct {
 	// blockedWhy: the last reason logged per cluster, so a block is
 	// logged once per change, not at every evaluation.
 	blockedWhy map[string]string
+	// future: records whose Finished was later than this node's clock
+	// when it first read them, and when that was (finishedAt).
+	future map[uint64]time.Time
 }
 
 // logBlocked logs at WARN when a cluster's reason to hold a recovery
@@ -233,7 +236,7 @@ func (r *recoveries) logBlocked(cluster, why string) {
 
 func newRecoveries(c *Coordinator, cfg RecoveryConfig, actors Actors) *recoveries {
 	return &recoveries{raft: c.raft, env: c, log: c.log, now: func() time.Time { return c.now() }, nodeID: c.cfg.NodeID,
-		cfg: cfg, actors: actors, running: map[string]bool{}, starting: map[string]bool{}, blockedWhy: map[string]string{}}
+		cfg: cfg, actors: actors, running: map[string]bool{}, starting: map[string]bool{}, blockedWhy: map[string]string{}, future: map[uint64]time.Time{}}
 }
 
 // lead runs while this node leads: it resumes the recoveries a previous
@@ -323,15 +326,15 @@ func (r *recoveries) blocked(cluster string, k *recoveryKind, failed topology.Ke
 			// only: an old veto by a hook, a manual failover that was
 			// refused, or another kind's attempt must not use up (or delay)
 			// the attempts of this one.
-			if rec.FailedKey == failed && !rec.Acknowledged && rk.retried && rk == k && now.Sub(rec.Finished) < r.retryWindow() {
+			if rec.FailedKey == failed && !rec.Acknowledged && rk.retried && rk == k && now.Sub(r.finishedAt(rec, now)) < r.retryWindow() {
 				attempts, lastFailed = attempts+1, rec
 			}
 			continue
 		}
 		attempts = 0
-		if !rec.Acknowledged && now.Sub(rec.Finished) < r.cfg.BlockPeriod {
+		if age := now.Sub(r.finishedAt(rec, now)); !rec.Acknowledged && age < r.cfg.BlockPeriod {
 			return fmt.Sprintf("recovery %d finished %s ago; automatic recoveries of %s are blocked for %s unless it is acknowledged (POST /api/v1/recoveries/%d/ack)",
-				rec.ID, now.Sub(rec.Finished).Round(time.Second), cluster, r.cfg.BlockPeriod, rec.ID)
+				rec.ID, age.Round(time.Second), cluster, r.cfg.BlockPeriod, rec.ID)
 		}
 	}
 	if attempts == 0 {
@@ -341,11 +344,35 @@ func (r *recoveries) blocked(cluster string, k *recoveryKind, failed topology.Ke
 		return fmt.Sprintf("%d automatic attempts failed before changing anything (last: recovery %d: %s); no more attempts until one is acknowledged (POST /api/v1/recoveries/%d/ack)",
 			attempts, lastFailed.ID, lastFailed.Error, lastFailed.ID)
 	}
-	if next := lastFailed.Finished.Add(retryBackoff(attempts)); now.Before(next) {
+	if next := r.finishedAt(lastFailed, now).Add(retryBackoff(attempts)); now.Before(next) {
 		return fmt.Sprintf("attempt %d of %d (recovery %d) failed before changing anything: %s; next attempt at %s",
 			attempts, r.cfg.RetryAttempts, lastFailed.ID, lastFailed.Error, next.UTC().Format(time.RFC3339))
 	}
 	return ""
+}
+
+// finishedAt is when rec finished as far as this node can vouch for it:
+// rec.Finished, stamped by the wall clock of the node that finished it,
+// unless that was later than this node's clock when it first read the
+// record (one of the two clocks was wrong: the finisher's ahead, or this
+// one stepped back); then the moment it first read it, by its own clock.
+// Without this, a leader whose clock was stepped forward during a failover
+// and then corrected held every later automatic recovery of the cluster
+// for the size of the step (the block period read a negative age as
+// "just finished", even with block_period 0), and a failed attempt
+// stamped ahead delayed the retry by as much: nemesis seed 200
+// (jump-kill-master, then kill-master: the second master stayed down).
+func (r *recoveries) finishedAt(rec election.Recovery, now time.Time) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if at, ok := r.future[rec.ID]; ok {
+		return at
+	}
+	if !rec.Finished.After(now) {
+		return rec.Finished
+	}
+	r.future[rec.ID] = now
+	return now
 }
 
 // retryWindow is how far back attempts that changed nothing count: the

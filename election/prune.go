@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/warden-ha/warden/internal/clock"
 	"github.com/warden-ha/warden/topology"
 )
 
@@ -180,7 +181,7 @@ func (n *Node) pruneLoop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		n.pruneOnce(ctx, time.Now())
+		n.pruneOnce(ctx, clock.Now()) // the cutoffs are wall times, compared with records' Finished
 		timer.Reset(n.cfg.RecoveryPruneInterval)
 	}
 }

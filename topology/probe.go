@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/warden-ha/warden/internal/clock"
 )
 
 // ErrTimeout marks a probe that failed because the server did not answer
@@ -135,7 +137,7 @@ func (p *Prober) DB(k Key) (*sql.DB, error) { return p.pool(k) }
 // Probe reads every fact about one instance within one deadline. On failure
 // it still returns an Instance carrying Key, LastProbed and LastError.
 func (p *Prober) Probe(ctx context.Context, k Key) (*Instance, error) {
-	start := time.Now()
+	start := clock.Now() // LastSeen/LastProbed are compared with Raft-stamped times (api/health.go)
 	inst := &Instance{Key: k, LastProbed: start}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout+p.cfg.ReadTimeout)
 	defer cancel()
@@ -149,7 +151,7 @@ func (p *Prober) Probe(ctx context.Context, k Key) (*Instance, error) {
 		inst.LastError = err.Error()
 		return inst, err
 	}
-	inst.LastSeen = time.Now()
+	inst.LastSeen = clock.Now()
 	return inst, nil
 }
 
@@ -458,7 +460,7 @@ func (p *Prober) ProbeAll(ctx context.Context, keys []Key) map[Key]*Instance {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				mu.Lock()
-				out[k] = &Instance{Key: k, LastProbed: time.Now(), LastError: ctx.Err().Error()}
+				out[k] = &Instance{Key: k, LastProbed: clock.Now(), LastError: ctx.Err().Error()}
 				mu.Unlock()
 				return
 			}

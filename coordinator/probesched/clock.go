@@ -1,6 +1,10 @@
 package probesched
 
-import "time"
+import (
+	"time"
+
+	wallclock "github.com/warden-ha/warden/internal/clock"
+)
 
 // Clock is the scheduler's only source of time, injected so that tests
 // drive it by hand. The scheduler never calls time.Now itself.
@@ -25,8 +29,10 @@ type Timer interface {
 // RealClock is the wall clock.
 type RealClock struct{}
 
-// Now returns time.Now().
-func (RealClock) Now() time.Time { return time.Now() }
+// Now returns internal/clock's Now: time.Now(), whose wall reading the
+// nemesis suite's build can step (due times and delays are compared by
+// their monotonic readings, queue.go's mono).
+func (RealClock) Now() time.Time { return wallclock.Now() }
 
 // NewTimer returns a stopped wall-clock timer.
 func (RealClock) NewTimer() Timer {
@@ -41,7 +47,10 @@ func (r *realTimer) C() <-chan time.Time { return r.t.C }
 
 func (r *realTimer) ResetAt(at time.Time) {
 	// Since Go 1.23 Reset discards a pending value, so no drain is needed.
-	r.t.Reset(max(time.Until(at), 0))
+	// A due time from slotAfter keeps its monotonic reading, and so does
+	// wallclock.Now (its nemesis offset moves the wall reading only): the
+	// difference is monotonic, immune to a step of the wall clock.
+	r.t.Reset(max(at.Sub(wallclock.Now()), 0))
 }
 
 func (r *realTimer) Stop() { r.t.Stop() }

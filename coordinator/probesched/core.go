@@ -88,7 +88,11 @@ func slotAfter(t time.Time, phase uint64, every time.Duration) time.Time {
 	if r < 0 {
 		r += p
 	}
-	return time.Unix(0, n-r+p)
+	// t plus the gap, not time.Unix(0, ...): the result keeps t's monotonic
+	// reading, so a due time is immune to a step of the wall clock (built
+	// from the wall reading, a step back of an hour left every key an hour
+	// from due: the coordinator stopped probing; internal/clock).
+	return t.Add(time.Duration(p - r))
 }
 
 // add schedules k (its first probe at its slot within the next interval).

@@ -482,7 +482,7 @@ func TestHeapOrder(t *testing.T) {
 			h.fix(e)
 		}
 		for j, it := range h.a {
-			if it.e.hidx != j || !it.e.due.Equal(time.Unix(0, it.due)) {
+			if it.e.hidx != j || it.due != mono(it.e.due) {
 				t.Fatalf("step %d: item %d index %d or due out of sync", i, j, it.e.hidx)
 			}
 		}

@@ -11,9 +11,19 @@ import "time"
 type dueHeap[K Key] struct{ a []hitem[K] }
 
 type hitem[K Key] struct {
-	due int64 // e.due in Unix nanoseconds
+	due int64 // mono(e.due)
 	e   *entry[K]
 }
+
+// monoBase anchors the heap's and the delay ring's integer times:
+// t.Sub(monoBase) reads the monotonic clock when both carry it (every real
+// due time does, slotAfter), so a step of the wall clock changes neither the
+// order of the due times nor which bucket a delay lands in. Times without a
+// monotonic reading (a fake clock's) fall back to their wall readings,
+// consistently among themselves.
+var monoBase = time.Now()
+
+func mono(t time.Time) int64 { return int64(t.Sub(monoBase)) }
 
 const arity = 4
 
@@ -27,7 +37,7 @@ func (h *dueHeap[K]) set(i int, it hitem[K]) {
 
 func (h *dueHeap[K]) push(e *entry[K]) {
 	h.a = append(h.a, hitem[K]{})
-	h.up(len(h.a)-1, hitem[K]{due: e.due.UnixNano(), e: e})
+	h.up(len(h.a)-1, hitem[K]{due: mono(e.due), e: e})
 }
 
 func (h *dueHeap[K]) pop() *entry[K] {
@@ -52,7 +62,7 @@ func (h *dueHeap[K]) removeAt(i int) {
 
 // fix moves e after its due time changed.
 func (h *dueHeap[K]) fix(e *entry[K]) {
-	h.place(e.hidx, hitem[K]{due: e.due.UnixNano(), e: e})
+	h.place(e.hidx, hitem[K]{due: mono(e.due), e: e})
 }
 
 // place puts it at hole i, sifting up or down as needed.
@@ -175,7 +185,7 @@ const (
 )
 
 func (r *delayRing) record(at time.Time, d time.Duration) {
-	i := at.UnixNano() / int64(ringBucket)
+	i := mono(at) / int64(ringBucket)
 	s := i % ringBuckets
 	if s < 0 {
 		s += ringBuckets
@@ -189,8 +199,8 @@ func (r *delayRing) record(at time.Time, d time.Duration) {
 // since is the worst delay recorded in the buckets from t's to now's
 // (the whole window when t is older than it).
 func (r *delayRing) since(t, now time.Time) time.Duration {
-	to := now.UnixNano() / int64(ringBucket)
-	from := t.UnixNano() / int64(ringBucket)
+	to := mono(now) / int64(ringBucket)
+	from := mono(t) / int64(ringBucket)
 	if to-from >= ringBuckets {
 		from = to - ringBuckets + 1
 	}

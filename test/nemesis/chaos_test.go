@@ -35,7 +35,7 @@ var (
 	flagNemeses  = flag.String("chaos.nemeses", "all", "comma-separated nemeses to draw from (see schedule.All)")
 	flagOut      = flag.String("chaos.out", "", "artifacts directory; default <module>/test/artifacts/nemesis")
 	flagTopology = flag.String("chaos.topology", "mixed", "netns (namespaces, latency between data centres), loopback, or mixed (netns for even seeds)")
-	flagUnsafe   = flag.Bool("chaos.unsafe", false, "TestUnsafeBuildCaught: build warden with -tags "+unsafeTag+" and require the checker to catch it")
+	flagUnsafe   = flag.Bool("chaos.unsafe", true, "TestUnsafeBuildCaught: build warden with -tags "+unsafeTag+" and require the checker to catch it (false skips it)")
 )
 
 // topologyOf returns the topology of the run of seed under -chaos.topology;
@@ -247,6 +247,7 @@ func runOne(t *testing.T, seed uint64, events []schedule.Event, dir string, o ru
 	t.Cleanup(l.Stop)
 	startSampler(e, l)
 	startLeaderWatch(e, l)
+	startRecoveryWatch(e, l)
 	r := startRouter(e, l)
 	w := newLoops()
 	t.Cleanup(w.Stop)

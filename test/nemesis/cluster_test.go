@@ -255,8 +255,43 @@ func (e *env) leaderNow() *testutil.WardenNode {
 	return nil
 }
 
-// recoveries reads GET /api/v1/recoveries from the first node that answers.
+// recoveries reads GET /api/v1/recoveries from every running node and
+// returns the fullest answer (the most records, then the fewest open): a
+// node that was just restarted answers from a state it has not caught up
+// yet, and the first answer would then be an empty list (seed
+// 12341330662520180556: the final list came from w1 a moment after its
+// restart, and the checker had no recovery to judge).
 func (e *env) recoveries() ([]history.Recovery, error) {
+	var best []history.Recovery
+	bestOpen, answered := 0, false
+	var lastErr error
+	for _, n := range e.wc.Nodes {
+		if !n.Proc.Running() {
+			continue
+		}
+		recs, err := e.recoveriesFrom(n)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		open := 0
+		for _, r := range recs {
+			if r.Finished.IsZero() {
+				open++
+			}
+		}
+		if !answered || len(recs) > len(best) || (len(recs) == len(best) && open < bestOpen) {
+			best, bestOpen, answered = recs, open, true
+		}
+	}
+	if !answered {
+		return nil, fmt.Errorf("no node answered /api/v1/recoveries: %v", lastErr)
+	}
+	return best, nil
+}
+
+// recoveriesFrom reads GET /api/v1/recoveries from n.
+func (e *env) recoveriesFrom(n *testutil.WardenNode) ([]history.Recovery, error) {
 	type key struct {
 		Host string `json:"host"`
 		Port int    `json:"port"`
@@ -271,32 +306,24 @@ func (e *env) recoveries() ([]history.Recovery, error) {
 		Success   bool      `json:"success"`
 		Error     string    `json:"error"`
 	}
-	var lastErr error
-	for _, n := range e.wc.Nodes {
-		if !n.Proc.Running() {
-			continue
-		}
-		var body json.RawMessage
-		if _, err := e.get(n, "/api/v1/recoveries", &body); err != nil {
-			lastErr = err
-			continue
-		}
-		if err := json.Unmarshal(body, &raw); err != nil {
-			var obj struct {
-				Recoveries json.RawMessage `json:"recoveries"`
-			}
-			if err2 := json.Unmarshal(body, &obj); err2 != nil || json.Unmarshal(obj.Recoveries, &raw) != nil {
-				return nil, fmt.Errorf("recoveries: %v: %s", err, body)
-			}
-		}
-		out := make([]history.Recovery, 0, len(raw))
-		for _, r := range raw {
-			out = append(out, history.Recovery{ID: r.ID, Kind: r.Kind, Failed: e.nameOf(r.FailedKey.Host, r.FailedKey.Port),
-				Successor: e.nameOf(r.Successor.Host, r.Successor.Port), Started: r.Started, Finished: r.Finished, Success: r.Success, Error: r.Error})
-		}
-		return out, nil
+	var body json.RawMessage
+	if _, err := e.get(n, "/api/v1/recoveries", &body); err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no node answered /api/v1/recoveries: %v", lastErr)
+	if err := json.Unmarshal(body, &raw); err != nil {
+		var obj struct {
+			Recoveries json.RawMessage `json:"recoveries"`
+		}
+		if err2 := json.Unmarshal(body, &obj); err2 != nil || json.Unmarshal(obj.Recoveries, &raw) != nil {
+			return nil, fmt.Errorf("recoveries: %v: %s", err, body)
+		}
+	}
+	out := make([]history.Recovery, 0, len(raw))
+	for _, r := range raw {
+		out = append(out, history.Recovery{ID: r.ID, Kind: r.Kind, Failed: e.nameOf(r.FailedKey.Host, r.FailedKey.Port),
+			Successor: e.nameOf(r.Successor.Host, r.Successor.Port), Started: r.Started, Finished: r.Finished, Success: r.Success, Error: r.Error})
+	}
+	return out, nil
 }
 
 // problems maps instance names to the problem codes a node reports on them.

@@ -218,6 +218,10 @@ func (in *injector) startNS(ev schedule.Event, f *history.Fault, a *active, r ro
 		f.Detail = fmt.Sprintf("%s's data dir filesystem full (%d MiB filler)", r.leader.ID, n>>20)
 		a.heal = func() error { return os.Remove(filler) }
 		return true, nil
+	case schedule.ClockJump:
+		return true, in.startClockJump(ev, f, a, r)
+	case schedule.JumpKillMaster:
+		return true, in.startJumpKillMaster(ev, f, a, r)
 	case schedule.WipeCoord:
 		n, _ := choose(all, ev.Pick, byID)
 		f.Coordinators = []string{n.ID}

@@ -55,6 +55,7 @@ type nsEnv struct {
 	token string
 	skew  map[string]string // instance -> libfaketime offset file
 	mono  map[string]string // coordinator -> monotonic offset file read by its launcher
+	clock map[string]string // coordinator -> wall clock offset file (internal/clock, nemesis_clock build)
 	mount map[string]string // coordinator -> its data dir (a small tmpfs)
 }
 
@@ -94,7 +95,7 @@ func startEnvNetns(t *testing.T, h *history.Writer, o nsOptions) *env {
 			t.Errorf("lab close: %v", err)
 		}
 	})
-	ns := &nsEnv{lab: lab, skew: map[string]string{}, mono: map[string]string{}, mount: map[string]string{}}
+	ns := &nsEnv{lab: lab, skew: map[string]string{}, mono: map[string]string{}, clock: map[string]string{}, mount: map[string]string{}}
 	ns.links = newLinks(lab, nsDC, nsLatency, nsJitter)
 	t.Cleanup(ns.links.Close)
 	top := testutil.StartSandbox(t, sandbox.Config{Instances: nsInstances, SemiSync: true, SemiSyncTimeout: 30 * time.Second})
@@ -322,7 +323,13 @@ func (e *env) startDB(name string) error {
 func (e *env) startWardensNetns(o nsOptions) {
 	t, ns := e.t, e.ns
 	began := time.Now()
-	bin := buildWarden(t, o.buildTags)
+	// Always the nemesis_clock build: the clock-jump nemesis steps its wall
+	// clock (it is time.Now until an offset file says otherwise).
+	tags := clockTag
+	if o.buildTags != "" {
+		tags = o.buildTags + "," + clockTag
+	}
+	bin := buildWarden(t, tags)
 	t.Logf("netns: warden binary ready in %s", time.Since(began).Round(time.Millisecond))
 	root, err := os.MkdirTemp("", fmt.Sprintf("warden-nemesis-%d-", os.Getpid()))
 	if err != nil {
@@ -380,6 +387,10 @@ func (e *env) startWardensNetns(o nsOptions) {
 			return testutil.WriteSecret(t, filepath.Join(secrets, filepath.Base(p)), string(b), 0)
 		}
 		ns.mono[id] = filepath.Join(root, id+".monotonic")
+		ns.clock[id] = filepath.Join(root, id+".clock")
+		if err := writeAtomic(ns.clock[id], "0 start\n"); err != nil {
+			t.Fatal(err)
+		}
 		args := []string{"server", "--node-id", id, "--data-dir", n.DataDir,
 			"--http-addr", n.HTTP, "--raft-addr", n.Raft, "--gossip-addr", n.Gossip,
 			"--join", strings.Join(join, ","), "--bootstrap-expect", strconv.Itoa(len(nsCoords)),
@@ -391,7 +402,7 @@ func (e *env) startWardensNetns(o nsOptions) {
 			"--discover", m.Addr(), "--config", cfg,
 		}
 		argv := ns.lab.Command(id, append([]string{"/bin/sh", launcher, ns.mono[id], bin}, args...)...)
-		n.Proc = testutil.StartProcess(t, argv[0], argv[1:], []string{"WARDEN_AUTH_TOKENS_FILE=" + tokens}, filepath.Join(root, id+".log"))
+		n.Proc = testutil.StartProcess(t, argv[0], argv[1:], []string{"WARDEN_AUTH_TOKENS_FILE=" + tokens, clockEnv(ns.clock[id])}, filepath.Join(root, id+".log"))
 		e.wc.Nodes = append(e.wc.Nodes, n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -241,6 +242,42 @@ func startLeaderWatch(e *env, l *loops) {
 		})
 	}
 }
+
+// startRecoveryWatch records the recovery records Warden lists (and which
+// are open) each time that changes, dated by the test's clock: the
+// records' own times are the leader's wall clock, which the clock nemeses
+// step, so the checker bounds them by these observations.
+func startRecoveryWatch(e *env, l *loops) {
+	l.Go(func() {
+		deadline := time.Now().Add(maxRunTime)
+		last := ""
+		var prev time.Time // when the last answered poll was sent
+		for time.Now().Before(deadline) && l.pause(recoveryPace) {
+			sent := time.Now()
+			recs, err := e.recoveries()
+			if err != nil {
+				continue
+			}
+			seen := &history.Seen{Prev: prev}
+			prev = sent
+			for _, r := range recs {
+				seen.Recoveries = append(seen.Recoveries, r.ID)
+				if r.Finished.IsZero() {
+					seen.Open = append(seen.Open, r.ID)
+				}
+			}
+			slices.Sort(seen.Recoveries)
+			slices.Sort(seen.Open)
+			if key := fmt.Sprint(seen.Recoveries, seen.Open); key != last {
+				e.h.Add(history.Record{Kind: history.KindSeen, Seen: seen})
+				last = key
+			}
+		}
+	})
+}
+
+// recoveryPace is how often startRecoveryWatch reads the records.
+const recoveryPace = 200 * time.Millisecond
 
 // createTable makes app.rows on the master before the workload starts.
 func createTable(e *env) error {

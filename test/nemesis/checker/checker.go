@@ -498,14 +498,27 @@ func (c *check) failovers() {
 		return
 	}
 	majority := len(c.meta.Coordinators)/2 + 1
+	dates := DateRecoveries(c.recs)
 	for _, r := range c.final.Recoveries {
 		switch r.Kind {
 		case "switchover", "set-writable", "manual":
 			continue // asked for by someone, not decided by detection
 		}
-		if why := c.justified(r.Failed, r.Started, majority); why == "" {
-			c.add(UnjustifiedFailover, r.Started, "recovery %d (%s) of %s started while no fault hit it and the sampler read it: %s",
-				r.ID, r.Kind, r.Failed, c.faultsAround(r.Started))
+		// Dated by when the API first listed it, when Warden's own stamp
+		// (a coordinator's wall clock) falls outside that: then it started
+		// somewhere in that window, and either end may be judged.
+		started := dates.Start(r)
+		why := c.justified(r.Failed, started, majority)
+		if w := dates.Started[r.ID]; why == "" && !started.Equal(r.Started) {
+			for _, end := range []time.Time{w.From, w.To} {
+				if why == "" && !end.IsZero() {
+					why = c.justified(r.Failed, end, majority)
+				}
+			}
+		}
+		if why == "" {
+			c.add(UnjustifiedFailover, started, "recovery %d (%s) of %s started while no fault hit it and the sampler read it: %s",
+				r.ID, r.Kind, r.Failed, c.faultsAround(started))
 		}
 	}
 }

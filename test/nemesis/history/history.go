@@ -30,6 +30,10 @@ const (
 	KindProbe  = "probe"  // a convergence probe after the last heal
 	KindFinal  = "final"  // the databases and recovery records at the end
 	KindNote   = "note"   // free text from the harness (e.g. a heal that failed)
+	// KindSeen: the recovery records Warden's API listed, each time that
+	// list changed. The records' own times are a coordinator's wall clock
+	// (which the clock nemeses step); these are the test's.
+	KindSeen = "seen"
 )
 
 // Write outcomes.
@@ -58,7 +62,18 @@ type Record struct {
 	Leader *Leader   `json:"leader,omitempty"`
 	Probe  *Probe    `json:"probe,omitempty"`
 	Final  *Final    `json:"final,omitempty"`
+	Seen   *Seen     `json:"seen,omitempty"`
 	Note   string    `json:"note,omitempty"`
+}
+
+// Seen lists the recovery records GET /api/v1/recoveries answered with at
+// the record's T, and which of them were still open. Prev is when the poll
+// before it was sent (the list then was the previous Seen's): a record
+// new here started after Prev. Zero in histories written before it existed.
+type Seen struct {
+	Recoveries []uint64  `json:"recoveries"`
+	Open       []uint64  `json:"open,omitempty"`
+	Prev       time.Time `json:"prev,omitzero"`
 }
 
 // Meta describes the run.

@@ -5,6 +5,7 @@ package schedule
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -44,6 +45,8 @@ const (
 	MonotonicCoord Nemesis = "monotonic-coord"  // one coordinator restarted in a time namespace, monotonic clock +Param hours
 	DiskFullLeader Nemesis = "disk-full-leader" // the Raft leader's data dir filesystem filled up
 	WipeCoord      Nemesis = "wipe-coord"       // one coordinator restarted with an empty data dir
+	ClockJump      Nemesis = "clock-jump"       // one coordinator's wall clock stepped by Param seconds (leader if Pick is even, else a follower); heal: back to 0
+	JumpKillMaster Nemesis = "jump-kill-master" // the leader's wall clock stepped by Param seconds, then the master killed (the failover is stamped by the stepped clock); heal: master restarted, clock back to 0
 )
 
 // Loopback lists the nemeses of the loopback topology, in a fixed order.
@@ -56,7 +59,7 @@ var Loopback = []Nemesis{
 // All lists every nemesis, in a fixed order: the namespace topology's set.
 var All = append(slices.Clone(Loopback),
 	CutAllDB, IsolateLeader, RingCoords, BridgeCoords, OneWayLeader, CutReplication,
-	LatencyMaster, JitterCoords, SkewDB, MonotonicCoord, DiskFullLeader, WipeCoord)
+	LatencyMaster, JitterCoords, SkewDB, MonotonicCoord, DiskFullLeader, WipeCoord, ClockJump, JumpKillMaster)
 
 // Parse reads a comma-separated list of nemesis names ("all" for All).
 func Parse(s string) ([]Nemesis, error) {
@@ -173,6 +176,23 @@ var bounds = map[Nemesis]struct {
 	MonotonicCoord: {4 * time.Second, 8 * time.Second, 1, 2400},
 	DiskFullLeader: {3 * time.Second, 8 * time.Second, 0, 0},
 	WipeCoord:      {4 * time.Second, 8 * time.Second, 0, 0},
+	// Seconds to hours either way, log-uniform in magnitude (clockJump).
+	ClockJump:      {4 * time.Second, 10 * time.Second, -maxClockJump, maxClockJump},
+	JumpKillMaster: {5 * time.Second, 10 * time.Second, -maxClockJump, maxClockJump},
+}
+
+// Clock jumps span 2 s to 3 h: small steps (NTP) and large ones (a wrong
+// date set by hand, a VM restored from a snapshot) are equally likely.
+const minClockJump, maxClockJump = 2, 3 * 3600
+
+// clockJump draws a jump's signed size in seconds.
+func clockJump(rng *rand.Rand) int {
+	lo, hi := math.Log(minClockJump), math.Log(maxClockJump)
+	s := int(math.Round(math.Exp(lo + rng.Float64()*(hi-lo))))
+	if rng.IntN(2) == 0 {
+		s = -s
+	}
+	return s
 }
 
 // Generate returns the events of seed under cfg, ordered by start, never
@@ -221,6 +241,9 @@ func Generate(seed uint64, cfg Config) ([]Event, error) {
 			if e.Param == 0 { // 0 means "no parameter": a skew of 0 s is none
 				e.Param = b.paramHi
 			}
+		}
+		if n == ClockJump || n == JumpKillMaster {
+			e.Param = clockJump(rng)
 		}
 		out = append(out, e)
 		at = e.Heal() + between(cfg.MinGap, cfg.MaxGap)

@@ -1,7 +1,9 @@
 package schedule
 
 import (
+	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +113,35 @@ func TestEveryNemesisHasBounds(t *testing.T) {
 	for _, n := range All {
 		if b, ok := bounds[n]; !ok || b.min <= 0 || b.max < b.min {
 			t.Errorf("%s: bounds %+v", n, b)
+		}
+	}
+}
+
+// Clock jumps are seconds to hours, both ways, and each sign and decade
+// shows up.
+func TestClockJumpSizes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var neg, pos int
+	decades := map[int]int{}
+	for range 2000 {
+		s := clockJump(rng)
+		a := s
+		if a < 0 {
+			a, neg = -a, neg+1
+		} else {
+			pos++
+		}
+		if a < minClockJump || a > maxClockJump {
+			t.Fatalf("jump %d s outside %d..%d", s, minClockJump, maxClockJump)
+		}
+		decades[len(strconv.Itoa(a))]++
+	}
+	if neg < 800 || pos < 800 {
+		t.Fatalf("%d backward, %d forward jumps of 2000", neg, pos)
+	}
+	for d := 1; d <= 4; d++ { // 5 digits: only 10000..10800
+		if decades[d] < 50 || decades[5] == 0 {
+			t.Fatalf("jumps of %d digit(s): %d of 2000 (%v)", d, decades[d], decades)
 		}
 	}
 }

@@ -171,19 +171,20 @@ func SVG(recs []history.Record, v checker.Result) []byte {
 
 	// Recoveries.
 	var recov []span
+	dates := checker.DateRecoveries(recs)
 	for _, r := range recs {
 		if r.Kind != history.KindFinal || r.Final == nil {
 			continue
 		}
 		for _, rc := range r.Final.Recoveries {
-			end := rc.Finished
+			end := dates.Finish(rc)
 			color := "#2ca02c"
 			if end.IsZero() {
 				end, color = t1, "#ff9896"
 			} else if !rc.Success {
 				color = "#ff7f0e"
 			}
-			recov = append(recov, span{rc.Started, end, fmt.Sprintf("#%d %s %s→%s", rc.ID, rc.Kind, rc.Failed, rc.Successor), color})
+			recov = append(recov, span{dates.Start(rc), end, fmt.Sprintf("#%d %s %s→%s", rc.ID, rc.Kind, rc.Failed, rc.Successor), color})
 		}
 	}
 	lane("recoveries", recov, laneH)
