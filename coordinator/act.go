@@ -17,6 +17,11 @@ import (
 // note commits one audit step.
 func (r *recoveries) note(ctx context.Context, id uint64, step election.RecoveryNote) error {
 	step.At = r.now()
+	if step.Kind == election.StepPromoteIntent {
+		// Sent is enough: a proposal that times out may commit later
+		// (through the next leader), so no undo may follow it.
+		r.barUndo(id, fmt.Sprintf("the promote intent of %s was sent", step.Instance))
+	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	_, err := r.raft.Propose(pctx, election.RecoveryStep{ID: id, Step: step})

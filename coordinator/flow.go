@@ -38,6 +38,7 @@ func (r *recoveries) run(ctx context.Context, rec election.Recovery) {
 		r.resumeSetWritable(ctx, rec)
 		return
 	}
+	defer r.undoBarred(rec.ID, true)
 	res := r.carryOut(ctx, k, &rec)
 	if res.err != nil && res.successor.IsZero() && k.undo != nil && !r.interrupted(ctx, res.err) {
 		// 5b. Undo: stopped short, nothing promoted: the kind puts back

@@ -212,6 +212,35 @@ type recoveries struct {
 	// future: records whose Finished was later than this node's clock
 	// when it first read them, and when that was (finishedAt).
 	future map[uint64]time.Time
+	// noUndo: records for which this node sent a proposal that bars an
+	// undo whatever became of it (a promote intent; a fence command's
+	// note whose outcome is unknown), and why. An outcome-unknown
+	// proposal may still commit after the local state machine was read.
+	noUndo map[uint64]string
+}
+
+// barUndo records that rec may no longer be undone by this node.
+func (r *recoveries) barUndo(id uint64, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.noUndo == nil {
+		r.noUndo = map[uint64]string{}
+	}
+	if _, ok := r.noUndo[id]; !ok {
+		r.noUndo[id] = why
+	}
+}
+
+// undoBarred says why this node's run of rec may not be undone ("": it
+// may); forget drops the mark once the run is over.
+func (r *recoveries) undoBarred(id uint64, forget bool) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	why := r.noUndo[id]
+	if forget {
+		delete(r.noUndo, id)
+	}
+	return why
 }
 
 // logBlocked logs at WARN when a cluster's reason to hold a recovery

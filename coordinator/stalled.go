@@ -153,7 +153,18 @@ func (r *recoveries) recheckStalled(ctx context.Context, rec *election.Recovery,
 // (a catch-up repoints it, which an undo could not simply reverse).
 func (r *recoveries) planStalled(f *recoveryFacts, p Plan) (Plan, error) {
 	if !f.promoting.IsZero() {
-		return r.planFailover(f, p) // finish what the predecessor chose
+		// Finish what the predecessor chose, but fence the master again
+		// first when it answers: an undo may have made it writable (a
+		// predecessor that did not know its intent would commit).
+		p, err := r.planFailover(f, p)
+		if err != nil || p.Refusal != nil {
+			return p, err
+		}
+		if fo := f.facts[f.failed]; fo != nil && fo.LastError == "" {
+			p.Fence = r.stalledFenceSteps(f)
+			p.Steps = append([]PlanStep{r.stalledFenceStep(f)}, p.Steps...)
+		}
+		return p, nil
 	}
 	m, err := topology.RankCandidates(f.last, f.inputs)
 	if err != nil {
@@ -192,12 +203,16 @@ func (r *recoveries) planStalled(f *recoveryFacts, p Plan) (Plan, error) {
 	p.Hooks = []string{hookKey(EventPreFailover), hookKey(EventPostFailover), hookKey(EventPostUnsuccessfulFailover)}
 	p.Steps = append(p.Steps, hookStep(EventPreFailover))
 	p.Fence = r.stalledFenceSteps(f)
-	p.Steps = append(p.Steps, PlanStep{Kind: election.PlanFence, Target: f.failed.String(), target: f.failed,
-		Summary: fmt.Sprintf("fence %s (it answers), then read what it holds: the successor must hold it too, else it is recorded lost (or the recovery stops: recovery.lost_data_policy=abort); no promotion unless a fence succeeds", f.failed),
-		SQL:     sqlFor(f.last).fence()})
+	p.Steps = append(p.Steps, r.stalledFenceStep(f))
 	p.Steps = append(p.Steps, r.candidateSteps(f, m, cand)...)
 	p.Steps = append(p.Steps, r.repointSteps(f, cand, f.replicas)...)
 	return p, nil
+}
+
+func (r *recoveries) stalledFenceStep(f *recoveryFacts) PlanStep {
+	return PlanStep{Kind: election.PlanFence, Target: f.failed.String(), target: f.failed,
+		Summary: fmt.Sprintf("fence %s (it answers), then read what it holds: the successor must hold it too, else it is recorded lost (or the recovery stops: recovery.lost_data_policy=abort); no promotion unless a fence succeeds", f.failed),
+		SQL:     sqlFor(f.last).fence()}
 }
 
 func (r *recoveries) stalledFenceSteps(f *recoveryFacts) []FenceStep {
@@ -213,7 +228,12 @@ func (r *recoveries) stalledFenceSteps(f *recoveryFacts) []FenceStep {
 
 // fenceStalled fences the stalled master (required) and reads what it
 // holds: the SQL fence through the fencer (or the actor when there is
-// none), then the operator's fence command.
+// none), then the operator's fence command. What it holds is read after
+// the fence, never taken from the probe before it (commits that waited may
+// have completed when read_only waited them out); a read that fails is
+// retried once with its own bound, and what stays unknown is said so:
+// refused under recovery.lost_data_policy=abort (undone), recorded as
+// unknown under promote.
 func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f *recoveryFacts) error {
 	k := f.failed
 	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepFence, Instance: k,
@@ -236,14 +256,24 @@ func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f
 			if _, err := a.KillClientConnections(actx, nil); err != nil {
 				return err
 			}
-			held, _, err = a.GTIDState(actx)
-			return err
+			if h, _, err := a.GTIDState(actx); err == nil {
+				held = h // else unknown: read again below
+			}
+			return nil
 		})
 	}
-	if errors.Is(err, election.ErrNotLeader) || errors.Is(err, election.ErrNoLeader) {
+	if lostLeadership(err) {
 		return err
 	}
 	how := "SQL: read_only on, client sessions killed"
+	if err == nil && held == "" {
+		// The fence's read shares its bound with a read_only that may
+		// have waited for the stuck commits: read again, on its own.
+		if held, err = r.readHeld(ctx, k); lostLeadership(err) {
+			return err
+		}
+		err = nil // the fence landed; what it holds stays unknown
+	}
 	note := election.RecoveryNote{Kind: StepFenceSQL, Instance: k, Message: how + "; it holds " + orNone(held)}
 	if err != nil {
 		note.Error, note.Message = err.Error(), fmt.Sprintf("no complete SQL fence within %s", stalledFenceWait)
@@ -254,19 +284,26 @@ func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f
 			return fmt.Errorf("%s answers and %w: nobody promoted (a second writable master)", k, ErrNotFenced)
 		}
 		res := r.runFenceCommand(ctx, k)
-		_ = r.note(ctx, rec.ID, fenceCommandNote(k, res, ""))
+		if nerr := r.note(ctx, rec.ID, fenceCommandNote(k, res, "")); nerr != nil {
+			// Its outcome is unknown: it may commit later and say the
+			// command acted, so no undo may follow.
+			r.barUndo(rec.ID, fmt.Sprintf("the record of recovery.fence_command's run could not be confirmed (%v)", nerr))
+		}
 		if !res.OK() {
 			return fmt.Errorf("%s answers and %w (SQL fence and recovery.fence_command failed): nobody promoted", k, ErrNotFenced)
 		}
-		// Nothing left to read: what it held before the fence, unmoved
-		// for the whole window, stands for it.
-		how, held = "recovery.fence_command exited 0", firstNonEmpty(f.mustHold, f.last.Dialect().Executed(f.last))
+		// The command may have cut it off from clients only: read what
+		// it holds if it still answers (after a kill -9 it does not).
+		how = "recovery.fence_command exited 0"
+		if held, err = r.readHeld(ctx, k); lostLeadership(err) {
+			return err
+		}
 	}
 	if held == "" {
-		held = f.last.Dialect().Executed(f.last)
+		return r.heldUnknown(ctx, rec, f, how)
 	}
 	f.mustHold = held
-	msg := fmt.Sprintf("%s fenced before the promotion (%s); it holds %s: the successor must hold it too", k, how, orNone(held))
+	msg := fmt.Sprintf("%s fenced before the promotion (%s); it holds %s (read after the fence): the successor must hold it too", k, how, held)
 	fenced := election.RecoveryNote{Kind: election.StepFenced, Instance: k, GTID: held, Message: msg}
 	if err := r.note(ctx, rec.ID, fenced); err != nil {
 		return err
@@ -275,31 +312,97 @@ func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f
 	return nil
 }
 
+// readHeld reads what k executed, bounded on its own.
+func (r *recoveries) readHeld(ctx context.Context, k topology.Key) (string, error) {
+	var held string
+	err := r.withActor(ctx, k, stalledFenceWait, func(actx context.Context, a Actor) error {
+		h, _, err := a.GTIDState(actx)
+		if err == nil {
+			held = h
+		}
+		return err
+	})
+	return held, err
+}
+
+// heldUnknown: the master is fenced but what it holds could not be read.
+// Its last probe is a lower bound, not what it holds: commits that waited
+// may have completed since. Under abort nothing is promoted without
+// knowing (the undo follows, where allowed); under promote the successor
+// must hold at least what the probe saw, and the rest is recorded as
+// unknown, never as a value that looks read.
+func (r *recoveries) heldUnknown(ctx context.Context, rec *election.Recovery, f *recoveryFacts, how string) error {
+	k := f.failed
+	seen, at := f.last.Dialect().Executed(f.last), f.last.LastSeen
+	unknown := fmt.Sprintf("unknown after %s (what it executed could not be read after the fence; its last probe then saw %s)",
+		at.UTC().Format(time.RFC3339Nano), orNone(seen))
+	if r.cfg.LostDataPolicy == PolicyAbort {
+		return fmt.Errorf("%s fenced (%s) but what it holds is %s: nobody promoted without knowing what a successor would lack: %w (recovery.lost_data_policy=abort)",
+			k, how, unknown, ErrDataLoss)
+	}
+	f.mustHold = seen
+	msg := fmt.Sprintf("%s fenced before the promotion (%s); what it holds is %s: the successor must hold at least that", k, how, unknown)
+	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepFenced, Instance: k, Message: msg}); err != nil {
+		return err
+	}
+	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepLostData, Instance: k,
+		Message: fmt.Sprintf("what %s committed after its last probe is %s: the successor may lack it (recovery.lost_data_policy=promote)", k, unknown)}); err != nil {
+		return err
+	}
+	r.env.fire(ctx, r.env.recoveryEvent(EventOldMasterFenced, rec, topology.Key{}, nil, true, msg))
+	return nil
+}
+
+func lostLeadership(err error) bool {
+	return errors.Is(err, election.ErrNotLeader) || errors.Is(err, election.ErrNoLeader)
+}
+
 // undoStalled runs when the recovery stops after its fence began and
 // before its promote intent: nobody was promoted, so the master is made
 // writable again (a half-done fence too) and that is recorded. Not when
 // the fence was the operator's command (Warden cannot know what it did:
-// the master may be powered off), nor after a promote intent (a replica
-// may be writable).
+// the master may be powered off), nor once this run sent a promote intent
+// or a fence command's note of unknown outcome (either may still commit,
+// through the next leader: a writable master beside a promoted replica),
+// nor when this node cannot first see its own proposals applied.
 func (r *recoveries) undoStalled(ctx context.Context, rec *election.Recovery, cause error) error {
+	k := rec.FailedKey
+	if why := r.undoBarred(rec.ID, false); why != "" {
+		msg := fmt.Sprintf("%s not made writable again: %s (it may still commit, and the next leader finish the promotion): an operator decides", k, why)
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRollback, Instance: k, Error: "not rolled back", Message: msg})
+		return fmt.Errorf("%w; %s", cause, msg)
+	}
+	// The local state machine must hold every proposal this node made
+	// for the record before it is read (a barrier on the leader: what it
+	// sent and what times out are both settled by it).
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := r.raft.SyncWithLeader(sctx)
+	cancel()
+	if err != nil {
+		msg := fmt.Sprintf("%s not made writable again: this node's own proposals could not be confirmed applied (%v): a promote intent may be on its way; the next leader resumes the record", k, err)
+		r.log.Warn("stalled-master undo skipped", "recovery", rec.ID, "err", err)
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRollback, Instance: k, Error: "not rolled back", Message: msg})
+		return fmt.Errorf("%w; %s", cause, msg)
+	}
 	cur, ok := r.raft.FSM().Recovery(rec.ID)
 	if !ok || !cur.Promoting.IsZero() || !fenceStarted(cur) {
 		return cause
 	}
-	k := cur.FailedKey
 	if n, ok := lastStep(cur, StepFenceCommand, k); ok && n.Error == "" {
 		msg := fmt.Sprintf("%s stays fenced: recovery.fence_command acted on it (it may be powered off or cut off) and nobody was promoted: the cluster has no writable master until an operator decides", k)
 		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRollback, Instance: k, Error: "not rolled back", Message: msg})
 		return fmt.Errorf("%w; %s", cause, msg)
 	}
-	err := r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, false) })
+	err = r.withActor(ctx, k, 0, func(actx context.Context, a Actor) error { return a.SetReadOnly(actx, false) })
 	if errors.Is(err, election.ErrNotLeader) || errors.Is(err, election.ErrNoLeader) {
 		// The next leader resumes the record after the fence and undoes
 		// it if it stops short too.
 		return fmt.Errorf("%w (making %s writable again: %w)", cause, k, err)
 	}
 	if err != nil {
-		msg := fmt.Sprintf("%s could not be made writable again: it stays read-only and the cluster has no writable master (ReadOnlyMaster); make it writable once the cause is dealt with", k)
+		// Unreached or refused: whether the fence landed (or a timed-out
+		// read_only lands later) is not known here.
+		msg := fmt.Sprintf("%s could not be made writable again: its read_only state is not known (the fence may or may not have landed; a read_only that timed out can still land); if it is read-only the cluster has no writable master (ReadOnlyMaster says so once it answers): make it writable once the cause is dealt with", k)
 		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRollback, Instance: k, Error: err.Error(), Message: msg})
 		return fmt.Errorf("%w; %s: %v", cause, msg, err)
 	}

@@ -16,7 +16,9 @@ type FenceResult struct {
 	// Executed is the server's executed GTID position read after the
 	// fence: everything it committed, including what its clients
 	// committed between a resume and the fence (fresh, never a cached
-	// probe's). "" if it could not be read.
+	// probe's). "" if it could not be read (the read shares the fence's
+	// deadline, which a read_only waiting on stuck commits may use up):
+	// unknown, never to be replaced by an earlier probe's position.
 	Executed string
 	// Version is the server's version as read after the fence.
 	Version ServerVersion
