@@ -172,6 +172,8 @@ type RecoverySettings struct {
 	FencePolicy   string        `mapstructure:"fence_policy"`
 	RetryAttempts int           `mapstructure:"retry_attempts"`
 
+	StalledMasterAfter time.Duration `mapstructure:"stalled_master_after"`
+
 	RecordRetention   time.Duration `mapstructure:"record_retention"`
 	RecordsPerCluster int           `mapstructure:"records_per_cluster"`
 	PruneInterval     time.Duration `mapstructure:"prune_interval"`
@@ -294,6 +296,7 @@ var serverSettings = []setting{
 	{"recovery.fence_timeout", "", recoveryDefaults.FenceTimeout, "bound on one run of recovery.fence_command (its process group is killed past it)"},
 	{"recovery.fence_policy", "", recoveryDefaults.FencePolicy, "no fence succeeded and the failed master may be alive: best_effort promotes anyway and records it, require promotes nobody until a fence succeeds (FencePending meanwhile)"},
 	{"recovery.retry_attempts", "", recoveryDefaults.RetryAttempts, "automatic attempts at a recovery that keeps failing before it changed anything (1 s, 2 s, 4 s ... 30 s apart); only a recovery that changed the topology starts the block period"},
+	{"recovery.stalled_master_after", "", recoveryDefaults.StalledMasterAfter, "a master that answers while its commits wait and its binlog position stands still is fenced (in practice by recovery.fence_command) and replaced after this long; 0 = off; else at least 10s and 3x (largest heartbeat period + detection.receive_grace)"},
 	{"recovery.record_retention", "", electionDefaults.RecoveryRetention, "finished recovery records older than this are pruned (0 = no age bound; else at least 1h and at least recovery.block_period); never pruned: open ones, those finished in the last 24h or recovery.block_period if longer, the latest replacement of each old master that has not rejoined, and diverged notes of known instances"},
 	{"recovery.records_per_cluster", "", electionDefaults.RecoveriesPerCluster, "finished recovery records kept per cluster, newest first (0 = no count bound; else at least 10 and at least recovery.retry_attempts)"},
 	{"recovery.prune_interval", "", electionDefaults.RecoveryPruneInterval, "how often the leader looks for recovery records to prune (at least 1m)"},

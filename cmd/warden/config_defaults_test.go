@@ -113,6 +113,7 @@ var settingFields = map[string]func(w wiredConfigs) any{
 	"recovery.fence_timeout":                func(w wiredConfigs) any { return w.coord.Recovery.FenceTimeout },
 	"recovery.fence_policy":                 func(w wiredConfigs) any { return w.coord.Recovery.FencePolicy },
 	"recovery.retry_attempts":               func(w wiredConfigs) any { return w.coord.Recovery.RetryAttempts },
+	"recovery.stalled_master_after":         func(w wiredConfigs) any { return w.coord.Recovery.StalledMasterAfter },
 	"durability.default":                    func(w wiredConfigs) any { return w.coord.Problems.Durability },
 	"durability.clusters":                   func(w wiredConfigs) any { return w.coord.Durability },
 	"durability.min_semi_sync_timeout":      func(w wiredConfigs) any { return w.coord.Problems.MinSemiSyncTimeoutDuration() },

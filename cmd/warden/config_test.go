@@ -128,6 +128,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{name: "relative data dir", args: []string{"--data-dir", "data"}, want: []string{"data_dir", `"data"`}},
 		{name: "lease above heartbeat", file: "raft:\n  heartbeat_timeout: 100ms\n  leader_lease_timeout: 200ms\n", want: []string{"raft.leader_lease_timeout", "200ms"}},
 		{name: "bad lost data policy", env: []string{"WARDEN_RECOVERY_LOST_DATA_POLICY=maybe"}, want: []string{"recovery.lost_data_policy", `"maybe"`}},
+		{name: "stalled master window too short", env: []string{"WARDEN_RECOVERY_STALLED_MASTER_AFTER=5s"}, want: []string{"recovery.stalled_master_after", "5s", "at least"}},
 		{name: "fractional connect retry", file: "recovery:\n  connect_retry: 1500ms\n", want: []string{"recovery.connect_retry", "1.5s"}},
 		{name: "read timeout above interval", env: []string{"WARDEN_MYSQL_READ_TIMEOUT=2s"}, want: []string{"mysql.read_timeout", "2s"}},
 		{name: "negative leader handover", env: []string{"WARDEN_DETECTION_LEADER_HANDOVER_AFTER=-1s"}, want: []string{"detection.leader_handover_after", "-1s"}},

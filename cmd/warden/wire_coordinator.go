@@ -96,6 +96,7 @@ func coordinatorConfig(cfg *ServerConfig) coordinator.Config {
 	cc.Recovery.SwitchoverTimeout, cc.Recovery.SwitchoverKillConnections = rs.SwitchoverTimeout, rs.SwitchoverKillConnections
 	cc.Recovery.FenceCommand, cc.Recovery.FenceTimeout, cc.Recovery.FencePolicy = rs.FenceCommand, rs.FenceTimeout, rs.FencePolicy
 	cc.Recovery.RetryAttempts = rs.RetryAttempts
+	cc.Recovery.StalledMasterAfter = rs.StalledMasterAfter
 	cc.Problems.Durability = cfg.Durability.Default
 	cc.Problems.MinSemiSyncTimeout = cfg.Durability.MinSemiSyncTimeout.Seconds()
 	cc.Durability = cfg.Durability.Clusters
