@@ -34,6 +34,10 @@ type live struct {
 	// leader samples the replicas of masters), SampleAt when.
 	Sample   *topology.ReplicaStatus
 	SampleAt time.Time
+	// NoEvidence: the latest probe failed while this node was late
+	// (handle abstained on it), so it says nothing about the server; the
+	// replicas' view reads Good instead (replicaView).
+	NoEvidence bool
 }
 
 // cache holds the live view of every probed instance. Safe for concurrent use.
@@ -54,6 +58,7 @@ func (c *cache) update(inst *topology.Instance, now time.Time) live {
 		c.m[inst.Key] = e
 	}
 	e.Last = inst
+	e.NoEvidence = false
 	if inst.LastError != "" {
 		e.Failures++
 		e.LastAdvance = time.Time{}
@@ -101,6 +106,16 @@ func (c *cache) get(k topology.Key) (live, bool) {
 		return live{}, false
 	}
 	return *e, true
+}
+
+// noEvidence marks k's latest failed probe as no evidence (this node was
+// late during it), unless a newer result replaced it since.
+func (c *cache) noEvidence(k topology.Key, last *topology.Instance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[k]; e != nil && e.Last == last {
+		e.NoEvidence = true
+	}
 }
 
 func (c *cache) forget(k topology.Key) {

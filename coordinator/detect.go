@@ -397,20 +397,39 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 }
 
 // replicaView is what replica r's latest probe says about its link to src.
+//
+// Overload is not evidence here either (overload.go): what this node has
+// not looked at recently says nothing about now. A replica last seen
+// receiving, and not observed since (its probes late, abstained on, or
+// still in flight), is reported as of that last observation, not as
+// "nothing received since": without this a leader short of CPU saw every
+// replica of a healthy master stop receiving, and with a quorum of probe
+// timeouts on the master that was a DeadMaster and a failover of a healthy
+// master (issue 13). A leader on time observes every replica at least
+// every discovery.interval (of a suspect master's, every
+// detection.suspect_interval), so its views are never stale.
 func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaView {
 	v := topology.ReplicaView{Key: r}
 	if e.Last == nil {
 		v.Error = "not probed yet"
 		return v
 	}
-	if e.Last.LastError != "" {
-		v.Error = e.Last.LastError
-		return v
+	last := e.Last
+	if last.LastError != "" {
+		if !e.NoEvidence || e.Good == nil {
+			v.Error = last.LastError
+			return v
+		}
+		// A probe that failed while this node was late proves nothing:
+		// the replica as last seen, with that observation's age.
+		last = e.Good
 	}
 	v.Reachable = true
-	rs := e.Last.Replication
-	if e.Sample != nil && e.SampleAt.After(e.Last.LastProbed) {
+	rs := last.Replication
+	seen := last.LastProbed
+	if e.Sample != nil && e.SampleAt.After(last.LastProbed) {
 		rs = e.Sample // fresher than the last full probe
+		seen = e.SampleAt
 	}
 	if rs == nil {
 		return v
@@ -420,6 +439,11 @@ func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaVie
 	v.LastIOErrno = rs.LastIOErrno
 	v.HeartbeatPeriod = time.Duration(rs.HeartbeatPeriod * float64(time.Second))
 	v.SinceLastReceive = now.Sub(e.LastReceive)
+	if stale := now.Sub(seen); v.HeartbeatPeriod > 0 && stale > v.HeartbeatPeriod {
+		// Not observed for longer than a heartbeat period: only what the
+		// last observation showed is known.
+		v.SinceLastReceive = max(0, seen.Sub(e.LastReceive))
+	}
 	return v
 }
 

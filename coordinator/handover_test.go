@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"testing"
+	"time"
 
 	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
@@ -28,8 +29,10 @@ func TestHandoverTarget(t *testing.T) {
 			"a": sees(false, true, true, true), "b": sees(false, true, true, true), "c": sees(false, true, true, true)}, want: ""},
 		{name: "the leader is cut from the databases: hand over to the lowest id that sees most", verdicts: map[string]map[topology.Key]election.Verdict{
 			"a": sees(false, false, false, false), "b": all, "c": all}, want: "b"},
-		{name: "the leader misses one instance: hand over", verdicts: map[string]map[topology.Key]election.Verdict{
-			"a": sees(false, true, true, true), "b": sees(true, true, true, false), "c": all}, want: "c"},
+		{name: "the leader misses one instance of four: within the margin, stay", verdicts: map[string]map[topology.Key]election.Verdict{
+			"a": sees(false, true, true, true), "b": sees(true, true, true, false), "c": all}, want: ""},
+		{name: "the leader misses two instances of four: hand over", verdicts: map[string]map[topology.Key]election.Verdict{
+			"a": sees(false, false, true, true), "b": sees(true, true, true, false), "c": all}, want: "c"},
 		{name: "each misses a different one: no better node, stay", verdicts: map[string]map[topology.Key]election.Verdict{
 			"a": sees(false, true, true, true), "b": sees(true, false, true, true), "c": sees(true, true, false, true)}, want: ""},
 		{name: "a node without verdicts yet is no target", verdicts: map[string]map[topology.Key]election.Verdict{
@@ -47,5 +50,80 @@ func TestHandoverTarget(t *testing.T) {
 				t.Fatalf("target %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// The margin: 1% of the known instances, at least 5, at most half (a
+// leader cut from a 3-instance group still hands over). Without it a
+// difference of one instance moved leadership (issue 13's ping-pong).
+func TestHandoverMargin(t *testing.T) {
+	for _, c := range []struct{ known, want int }{
+		{1, 1}, {3, 1}, {4, 2}, {10, 5}, {40, 5}, {500, 5}, {1000, 10}, {2000, 20}, {10000, 100},
+	} {
+		if got := handoverMargin(c.known); got != c.want {
+			t.Errorf("handoverMargin(%d) = %d, want %d", c.known, got, c.want)
+		}
+	}
+	var known []topology.Key
+	for i := range 1000 {
+		known = append(known, key(i+1))
+	}
+	reach := func(n int) map[topology.Key]election.Verdict {
+		m := map[topology.Key]election.Verdict{}
+		for i, k := range known {
+			m[k] = election.Verdict{Key: k, Reachable: i < n}
+		}
+		return m
+	}
+	voters := []string{"a", "b", "c"}
+	if got, _, _ := handoverTarget("a", voters, known, map[string]map[topology.Key]election.Verdict{"a": reach(991), "b": reach(1000), "c": reach(995)}); got != "" {
+		t.Fatalf("9 more of 1,000 (margin 10): handed to %q", got)
+	}
+	if got, mine, theirs := handoverTarget("a", voters, known, map[string]map[topology.Key]election.Verdict{"a": reach(990), "b": reach(995), "c": reach(1000)}); got != "c" || mine != 990 || theirs != 1000 {
+		t.Fatalf("10 more of 1,000: target %q (%d vs %d), want c (990 vs 1000)", got, mine, theirs)
+	}
+}
+
+// The gate: a better voter on every check for the whole window, a leader
+// never late meanwhile, a tenure after becoming leader.
+func TestHandoverGate(t *testing.T) {
+	after := 3 * time.Second
+	t0 := time.Unix(1000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	tenure := handoverTenure(after)
+
+	g := handoverGate{after: after, became: t0}
+	for d := time.Duration(0); d < tenure; d += 500 * time.Millisecond {
+		if g.ready(at(d), true, false) {
+			t.Fatalf("handed over %s after becoming leader (tenure %s)", d, tenure)
+		}
+	}
+	if !g.ready(at(tenure), true, false) {
+		t.Fatal("a better voter for the whole tenure: want a handover")
+	}
+
+	// Past the tenure: the window restarts whenever the better voter is
+	// gone for one check, or this leader was late.
+	for _, interrupt := range []struct {
+		name         string
+		better, late bool
+	}{{"no better voter for one check", false, false}, {"this leader late for one check", true, true}} {
+		g := handoverGate{after: after, became: t0}
+		base := tenure
+		g.ready(at(base), true, false)
+		g.ready(at(base+2*time.Second), interrupt.better, interrupt.late)
+		if g.ready(at(base+after), true, false) {
+			t.Fatalf("%s: handed over 1 s after the window restarted", interrupt.name)
+		}
+		if !g.ready(at(base+after+2*time.Second+after), true, false) {
+			t.Fatalf("%s: no handover a full window after it", interrupt.name)
+		}
+	}
+	// A late leader never hands over, however long.
+	g = handoverGate{after: after, became: t0}
+	for d := time.Duration(0); d < 10*tenure; d += 500 * time.Millisecond {
+		if g.ready(at(d), true, true) {
+			t.Fatalf("a late leader handed over at %s", d)
+		}
 	}
 }

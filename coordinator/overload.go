@@ -124,16 +124,23 @@ func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
 	return bad >= m.threshold(), bad
 }
 
-// maxAbstain bounds how long a node abstains on one instance: under a
-// starvation that never ends, a hung master must still be failed over
-// (the other nodes' votes, or this one's after this long).
-const maxAbstain = 10 * time.Second
-
-// abstain reports whether this node abstains on k now, counting how long
-// it has been abstaining: it was starved during the probe that started at
-// start (the lag monitor), or its probe schedule was late then (the probe
-// itself started late, or some probe started late or still waits since
-// start: a saturated pool or a dispatcher without CPU).
+// abstain reports whether this node abstains on k now: it was starved
+// during the probe that started at start (the lag monitor), or its probe
+// schedule was late then (the probe itself started late, or some probe
+// started late or still waits since start: a saturated pool or a
+// dispatcher without CPU). The decision is per probe: the node-wide
+// measures are read over that probe's own window, so a node that was late
+// a minute ago votes on a probe it ran on time.
+//
+// An abstention never turns into a "down" vote while the node stays late,
+// however long: a node starved for good keeps its previous verdict on k
+// for as long as it is starved. Its vote then counts for nothing in the
+// quorum (only "down" votes are counted against it), so a hung master is
+// failed over by the quorum of the coordinators that are not late, and by
+// nobody while a majority of them is: a failover decided by starved nodes
+// is exactly the false recovery this file exists to prevent.
+// abstaining[k] records since when this node abstains on k (reported in
+// the log), never to end the abstention.
 func (c *Coordinator) abstain(k topology.Key, start time.Time, late bool) (bool, time.Duration) {
 	starved, worst := c.lag.starvedDuring(start)
 	if c.sched != nil {
@@ -154,15 +161,21 @@ func (c *Coordinator) abstain(k topology.Key, start time.Time, late bool) (bool,
 		delete(c.abstaining, k)
 		return false, worst
 	}
-	since, ok := c.abstaining[k]
-	if !ok {
+	if _, ok := c.abstaining[k]; !ok {
 		c.abstaining[k] = time.Now()
-		return true, worst
-	}
-	if time.Since(since) > maxAbstain {
-		return false, worst // starved for good: vote after all
 	}
 	return true, worst
+}
+
+// lateSince reports whether this node is late right now or was within the
+// last window: its own scheduling delay (the lag monitor) or its probe
+// schedule's reached LateAfter since then. The handover uses it: a leader
+// that is late cannot tell its own slowness from the databases'.
+func (c *Coordinator) lateSince(from time.Time) bool {
+	if starved, _ := c.lag.starvedDuring(from); starved {
+		return true
+	}
+	return c.sched != nil && c.sched.DelaySince(from) > c.cfg.LateAfter
 }
 
 // logAbstain logs an abstention at WARN, at most every 10 s.

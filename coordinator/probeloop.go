@@ -190,8 +190,10 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 	}
 	if starved, worst := c.abstain(k, inst.LastProbed, late); starved && !topology.IsRefused(err) {
 		// Overload is not evidence (overload.go): abstain, keep the
-		// previous verdict, probe again soon. A refused connection is
-		// evidence whatever our own state.
+		// previous verdict, probe again soon; and the replicas' view does
+		// not read this failure either (replicaView). A refused
+		// connection is evidence whatever our own state.
+		c.cache.noEvidence(k, inst)
 		c.logAbstain(k, worst, inst.LastError)
 		return false
 	}
