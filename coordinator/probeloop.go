@@ -128,6 +128,7 @@ func (c *Coordinator) rebuildSchedule(prevKeys []topology.Key, prevSuspects map[
 	}
 	suspects := c.suspects()
 	c.haveSuspects.Store(len(suspects) > 0)
+	c.suspectSet.Store(&suspects)
 	// After Set, too: the scheduler forgets the flag of a key it drops and
 	// ignores one for a key it does not have, so a suspect that left the
 	// schedule and came back (forgotten, rediscovered) would otherwise be
