@@ -124,6 +124,45 @@ func (c *cache) forget(k topology.Key) {
 	c.mu.Unlock()
 }
 
+// addSuspects adds to set the instances whose latest probes failed, then,
+// if set is not empty, every replica of an instance in it. One pass each
+// under the read lock, no copy of the cache.
+func (c *cache) addSuspects(set map[topology.Key]bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for k, e := range c.m {
+		if e.Failures > 0 {
+			set[k] = true
+		}
+	}
+	if len(set) == 0 {
+		return
+	}
+	var replicas []topology.Key
+	for k, e := range c.m {
+		if g := e.Good; g != nil && g.IsReplica() && set[g.Replication.SourceKey()] {
+			replicas = append(replicas, k)
+		}
+	}
+	for _, k := range replicas {
+		set[k] = true
+	}
+}
+
+// replicasOf lists the instances whose last good probe replicates from
+// k, without a copy of the cache.
+func (c *cache) replicasOf(k topology.Key) []topology.Key {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []topology.Key
+	for rk, e := range c.m {
+		if g := e.Good; g != nil && g.IsReplica() && g.Replication.SourceKey() == k {
+			out = append(out, rk)
+		}
+	}
+	return out
+}
+
 // snapshot returns a copy of every entry.
 func (c *cache) snapshot() map[topology.Key]live {
 	c.mu.RLock()

@@ -197,8 +197,8 @@ func (c *Coordinator) Poke(k topology.Key) {
 // and neighbours seen but not yet published.
 func (c *Coordinator) knownKeys() []topology.Key {
 	set := map[topology.Key]bool{}
-	for _, in := range c.raft.FSM().Instances() {
-		set[in.Key] = true
+	for _, k := range c.raft.FSM().InstanceKeys() { // no copy of every instance
+		set[k] = true
 	}
 	for _, k := range c.cfg.Seeds {
 		set[k] = true
@@ -240,25 +240,7 @@ func (c *Coordinator) knownKeys() []topology.Key {
 // plus their replicas: all probed every SuspectInterval until it resolves.
 func (c *Coordinator) suspects() map[topology.Key]bool {
 	out := map[topology.Key]bool{}
-	for _, byKey := range c.raft.FSM().AllVerdicts() {
-		for k, v := range byKey {
-			if !v.Reachable {
-				out[k] = true
-			}
-		}
-	}
-	for k, e := range c.cache.snapshot() {
-		if e.Failures > 0 {
-			out[k] = true
-		}
-	}
-	if len(out) == 0 {
-		return out
-	}
-	for k, e := range c.cache.snapshot() {
-		if g := e.Good; g != nil && g.IsReplica() && out[g.Replication.SourceKey()] {
-			out[k] = true
-		}
-	}
+	c.raft.FSM().AddDown(out)
+	c.cache.addSuspects(out)
 	return out
 }

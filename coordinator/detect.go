@@ -33,6 +33,8 @@ type detector struct {
 	nextMu sync.Mutex
 	next   time.Time
 	wake   chan struct{}
+	// gap paces the evaluations by their cost (run).
+	gap time.Duration
 	// announced holds the failures whose failure-detected hooks ran, so
 	// each fires once per occurrence, on the leader only.
 	announced map[string]bool
@@ -95,8 +97,23 @@ func (d *detector) run(ctx context.Context) {
 			}
 			lastIndex = idx
 		}
+		// An evaluation is a pass over every cluster, and a result handled
+		// anywhere pokes it: unbounded, a fleet's probe results (N a
+		// second) each bought a pass over N instances. Pace it by its own
+		// cost instead: after a pass that took t, the next starts no
+		// sooner than 3t later (the detector takes at most a quarter of a
+		// core, whatever the fleet), and never later than SuspectInterval;
+		// pokes meanwhile are coalesced into that one pass.
+		if wait := time.Until(lastEval.Add(d.gap)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
 		lastEval = time.Now()
 		problems := d.evaluate(d.now())
+		d.gap = min(3*time.Since(lastEval), d.cfg.SuspectInterval)
 		sig := signature(problems)
 		if sig == d.lastSig {
 			continue

@@ -205,10 +205,8 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 // pokeReplicasOf asks for an immediate probe of every instance whose last
 // known source is k.
 func (c *Coordinator) pokeReplicasOf(k topology.Key) {
-	for rk, e := range c.cache.snapshot() {
-		if g := e.Good; g != nil && g.IsReplica() && g.Replication.SourceKey() == k {
-			c.Poke(rk)
-		}
+	for _, rk := range c.cache.replicasOf(k) {
+		c.Poke(rk)
 	}
 }
 
