@@ -63,10 +63,10 @@ type Coordinator struct {
 	scheduleDirty chan struct{}
 	dirty         atomic.Bool
 	haveSuspects  atomic.Bool
+	rebuilds      atomic.Int64
 	// suspectSet is the last rebuild's suspect set (read-only once
 	// stored): the sample loop reads the replicas of these masters only.
 	suspectSet atomic.Pointer[map[topology.Key]bool]
-	rebuilds      atomic.Int64
 	// publishNow wakes the publish loop.
 	publishNow chan struct{}
 
