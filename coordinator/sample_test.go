@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warden-ha/warden/election"
 	"github.com/warden-ha/warden/topology"
 )
 
@@ -84,5 +85,66 @@ func TestSampleLoopReadsOnlySuspectsReplicas(t *testing.T) {
 	})
 	if _, s := sw.counts(); s[key(1)] != 0 {
 		t.Fatalf("the master itself read as a replica: %v", s)
+	}
+}
+
+// blockingPings holds every ping until released, counting those in flight.
+type blockingPings struct {
+	*world
+	mu            sync.Mutex
+	inFlight, max int
+	release       chan struct{}
+}
+
+func (b *blockingPings) Ping(ctx context.Context, _ topology.Key) error {
+	b.mu.Lock()
+	b.inFlight++
+	b.max = max(b.max, b.inFlight)
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	b.inFlight--
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *blockingPings) ReplicaStatus(context.Context, topology.Key) (*topology.ReplicaStatus, error) {
+	return nil, nil
+}
+
+// Pings that do not come back (a node short of CPU, hung servers) stop at
+// sampleInFlight: the loop skips the rest instead of starting a goroutine
+// per master per tick.
+func TestSampleLoopBoundsInFlight(t *testing.T) {
+	e := newTestEnv(t, mariadb, func(c *Config) { c.Watch = false })
+	n := e.standard()
+	var upd election.TopologyUpdate
+	for i := range 3 * sampleInFlight {
+		m := topology.Key{Host: "10.0.1.1", Port: 1000 + i}
+		upd.UpsertClusters = append(upd.UpsertClusters, election.Cluster{Name: m.String(), Master: m, Members: []topology.Key{m}})
+	}
+	e.must(n, upd)
+	b := &blockingPings{world: e.w, release: make(chan struct{})}
+	cfg := e.cfg
+	cfg.SampleInterval = 5 * time.Millisecond
+	c, err := New(cfg, n.raft, b, nil, e.w.actors, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runLoop(t, c.sampleLoop)
+	t.Cleanup(func() { close(b.release) })
+	waitFor(t, "pings in flight up to the bound", func() (bool, string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.inFlight == sampleInFlight, fmt.Sprint(b.inFlight)
+	})
+	time.Sleep(20 * cfg.SampleInterval) // more ticks: the bound must hold across them
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.max > sampleInFlight {
+		t.Fatalf("%d pings in flight at once, bound %d", b.max, sampleInFlight)
 	}
 }
