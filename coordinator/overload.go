@@ -134,13 +134,13 @@ func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
 //
 // An abstention never turns into a "down" vote while the node stays late,
 // however long: a node starved for good keeps its previous verdict on k
-// for as long as it is starved. Its vote then counts for nothing in the
-// quorum (only "down" votes are counted against it), so a hung master is
+// for as long as it is starved. A kept "reachable" blocks nothing (the
+// analysis counts "down" votes against the quorum), so a hung master is
 // failed over by the quorum of the coordinators that are not late, and by
 // nobody while a majority of them is: a failover decided by starved nodes
 // is exactly the false recovery this file exists to prevent.
-// abstaining[k] records since when this node abstains on k (reported in
-// the log), never to end the abstention.
+// abstaining[k] records since when this node abstains on k; nothing ends
+// an abstention but a probe on time.
 func (c *Coordinator) abstain(k topology.Key, start time.Time, late bool) (bool, time.Duration) {
 	starved, worst := c.lag.starvedDuring(start)
 	if c.sched != nil {
@@ -167,9 +167,9 @@ func (c *Coordinator) abstain(k topology.Key, start time.Time, late bool) (bool,
 	return true, worst
 }
 
-// lateSince reports whether this node is late right now or was within the
-// last window: its own scheduling delay (the lag monitor) or its probe
-// schedule's reached LateAfter since then. The handover uses it: a leader
+// lateSince reports whether this node was late at any time since from,
+// or is late now: its own scheduling delay (the lag monitor) or its probe
+// schedule's reached LateAfter. The handover uses it: a leader
 // that is late cannot tell its own slowness from the databases'.
 func (c *Coordinator) lateSince(from time.Time) bool {
 	if starved, _ := c.lag.starvedDuring(from); starved {
