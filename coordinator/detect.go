@@ -422,9 +422,10 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 // "nothing received since": without this a leader short of CPU saw every
 // replica of a healthy master stop receiving, and with a quorum of probe
 // timeouts on the master that was a DeadMaster and a failover of a healthy
-// master (issue 13). A leader on time observes every replica at least
-// every discovery.interval (of a suspect master's, every
-// detection.suspect_interval), so its views are never stale.
+// master (issue 13). A leader on time observes a suspect master's
+// replicas every detection.suspect_interval (and samples them), so the
+// views a DeadMaster rests on are fresh; a healthy master's replicas,
+// probed every discovery.interval, read as of their last probe at worst.
 func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaView {
 	v := topology.ReplicaView{Key: r}
 	if e.Last == nil {
