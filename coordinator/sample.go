@@ -40,66 +40,97 @@ func (c *Coordinator) sampleLoop(ctx context.Context) {
 	defer tick.Stop()
 	var mu sync.Mutex
 	busy := map[topology.Key]bool{}
-	// At most sampleInFlight pings and samples at once; past that a tick
-	// skips the rest (a ping not sent is no vote either way). Unbounded,
-	// a node short of CPU had one goroutine per master per tick waiting
-	// for the CPU beside its Raft heartbeats (seconds of scheduling delay
-	// at 2,000 instances on a loaded host).
+	// At most sampleInFlight pings and samples at once. Unbounded, a node
+	// short of CPU had one goroutine per master per tick waiting for the
+	// CPU beside its Raft heartbeats (seconds of scheduling delay at 2,000
+	// instances on a loaded host). A full pool makes the tick wait for a
+	// free slot, until the next tick is due: the slots recycle within the
+	// tick (each a round trip of 1-5 ms). What the tick could not reach
+	// by then is where the next one starts (a rotation), so every master
+	// is pinged in turn even when a tick cannot cover them all; handing
+	// the slots out without waiting and skipping the rest pinged the same
+	// first 64 masters every tick and never the others (review of issue
+	// 13).
 	slots := make(chan struct{}, sampleInFlight)
-	run := func(k topology.Key, fn func()) {
+	// run starts fn on k unless k is still busy; false: the tick is over
+	// (the deadline passed or ctx ended) before a slot freed.
+	run := func(tick context.Context, k topology.Key, fn func()) bool {
 		mu.Lock()
-		if busy[k] {
-			mu.Unlock()
-			return
+		isBusy := busy[k]
+		mu.Unlock()
+		if isBusy {
+			return true // its previous ping is still out: no second one
 		}
 		select {
 		case slots <- struct{}{}:
-		default:
-			mu.Unlock()
-			return
+		case <-tick.Done(): // the next tick is due, or ctx ended
+			return false
 		}
+		mu.Lock()
 		busy[k] = true
 		mu.Unlock()
 		go func() {
 			defer func() { mu.Lock(); delete(busy, k); mu.Unlock(); <-slots }()
 			fn()
 		}()
+		return true
 	}
+	next := 0 // where the next tick starts in the cluster list
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		tctx, cancel := context.WithTimeout(ctx, c.cfg.SampleInterval)
 		replaced := c.replacedMasters()
 		var suspects map[topology.Key]bool
 		if p := c.suspectSet.Load(); p != nil && c.raft.IsLeader() {
 			suspects = *p
 		}
-		var index map[topology.Key][]topology.Key
+		clusters := c.raft.FSM().Clusters()
+		masters := make([]topology.Key, len(clusters))
+		for i, cl := range clusters {
+			masters[i] = cl.Master
+			if s, ok := replaced[cl.Master]; ok {
+				masters[i] = s
+			}
+		}
+		// The suspects' replicas first: they are what a DeadMaster waits
+		// for, and there are few of them.
 		if len(suspects) > 0 {
-			index = c.replicaIndex()
-		}
-		for _, cl := range c.raft.FSM().Clusters() {
-			m := cl.Master
-			if s, ok := replaced[m]; ok {
-				m = s
-			}
-			run(m, func() { c.ping(ctx, m) })
-			if !suspects[m] {
-				continue
-			}
-			for _, r := range index[m] {
-				run(r, func() { c.sampleReplica(ctx, r) })
+			index := c.replicaIndex()
+			for _, m := range masters {
+				if !suspects[m] {
+					continue
+				}
+				for _, r := range index[m] {
+					run(tctx, r, func() { c.sampleReplica(ctx, r) })
+				}
 			}
 		}
+		if len(masters) > 0 {
+			start := next % len(masters)
+			next = start
+			for i := range masters {
+				m := masters[(start+i)%len(masters)]
+				if !run(tctx, m, func() { c.ping(ctx, m) }) {
+					break
+				}
+				next = start + i + 1
+			}
+		}
+		cancel()
 	}
 }
 
 // sampleInFlight bounds the pings and replica samples in flight on one
-// node: 64 round trips of 1-5 ms each are 13,000-64,000 a second, above the
-// 12,500 pings a second 2,500 masters (10,000 instances in clusters of
-// four) ask at the default sample interval.
+// node. The slots recycle within a tick: a tick waits for a free one (up
+// to the next tick), so 64 round trips of 1-5 ms each serve 13,000-64,000
+// pings a second, above the 12,500 a second 2,500 masters (10,000
+// instances in clusters of four) ask at the default sample interval; past
+// what the slots serve in a tick, the masters are pinged in turn (the
+// next tick starts where this one stopped), each less often.
 const sampleInFlight = 64
 
 // ping checks a master between probes. A timeout counts like a failed
