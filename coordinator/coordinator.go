@@ -91,6 +91,7 @@ type Coordinator struct {
 	abstainMu   sync.Mutex
 	abstainLast time.Time
 	abstaining  map[topology.Key]time.Time // since when this node abstains on k
+	late        lateFlag                   // published lateness (late.go)
 
 	detector *detector
 	recovery *recoveries
@@ -158,8 +159,9 @@ func (c *Coordinator) Run(ctx context.Context) {
 		c.raft.OnLeadership("recovery", c.recovery.lead)
 	}
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(7)
 	go func() { defer wg.Done(); c.lag.run(ctx) }()
+	go func() { defer wg.Done(); c.lateLoop(ctx) }()
 	go func() { defer wg.Done(); c.fenceLoop(ctx) }()
 	go func() { defer wg.Done(); c.standbyLoop(ctx) }()
 	go func() { defer wg.Done(); c.verdicts.run(ctx) }()

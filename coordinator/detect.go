@@ -45,6 +45,8 @@ type detectorEnv interface {
 	// liveSnapshot is this node's live cache.
 	liveSnapshot() map[topology.Key]live
 	replacedMasters() map[topology.Key]topology.Key
+	// lateVoters are the voters short of CPU (late.go).
+	lateVoters(st election.Status) map[string]bool
 	fire(ctx context.Context, ev HookEvent) []HookResult
 }
 
@@ -235,7 +237,9 @@ func (d *detector) startRecoveries(problems []election.Problem, now time.Time, s
 // instances show by themselves. It starts nothing.
 func (d *detector) problems(now time.Time, since func(string, topology.Key) time.Time) []election.Problem {
 	fsm := d.raft.FSM()
-	voterIDs := voters(d.raft.Status())
+	st := d.raft.Status()
+	voterIDs := voters(st)
+	late := d.env.lateVoters(st)
 	allVerdicts := fsm.AllVerdicts()
 	live := d.env.liveSnapshot()
 
@@ -293,13 +297,23 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 				continue
 			}
 			verdicts := map[string]election.Verdict{}
+			ignored := 0
 			for node, byKey := range allVerdicts {
 				if v, ok := byKey[k]; ok {
+					if late[node] && !v.Reachable {
+						// A late voter abstains: its "down", kept from
+						// before or not, is a vote "unknown" (late.go).
+						ignored++
+						continue
+					}
 					verdicts[node] = v
 				}
 			}
 			mf := masterFacts(cl.Name, k, isMaster, voterIDs, verdicts, replicasOf[k], live, now)
 			a := topology.Analyze(mf, d.cfg.Analysis)
+			if p, ok := detectionBlocked(a, voterIDs, late, ignored, since); ok {
+				out = append(out, p)
+			}
 			if a.Code == topology.UnreachableMaster || a.Code == topology.UnreachableIntermediate {
 				d.dueAt(receiveDeadline(mf.Replicas, d.cfg.Analysis, now))
 			}
@@ -417,15 +431,21 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 //
 // Overload is not evidence here either (overload.go): what this node has
 // not looked at recently says nothing about now. A replica last seen
-// receiving, and not observed since (its probes late, abstained on, or
-// still in flight), is reported as of that last observation, not as
-// "nothing received since": without this a leader short of CPU saw every
-// replica of a healthy master stop receiving, and with a quorum of probe
-// timeouts on the master that was a DeadMaster and a failover of a healthy
-// master (issue 13). A leader on time observes a suspect master's
-// replicas every detection.suspect_interval (and samples them), so the
-// views a DeadMaster rests on are fresh; a healthy master's replicas,
-// probed every discovery.interval, read as of their last probe at worst.
+// receiving, and not observed since (its probe still in flight, not due
+// yet), is reported as of that last observation, not as "nothing received
+// since": without this a leader short of CPU saw every replica of a
+// healthy master stop receiving (issue 13). A leader on time observes a
+// suspect master's replicas every detection.suspect_interval (and samples
+// them), so the views a DeadMaster rests on are fresh; a healthy master's
+// replicas, probed every discovery.interval, read as of their last probe
+// at worst.
+//
+// A failed probe this node abstained on is "unknown", never "receiving":
+// it is no witness that the master lives (only a replica seen receiving
+// is), and reading it as last seen kept a rack's dead replicas
+// "receiving" for ever, so that their master, voted down by the quorum,
+// was never declared dead (review of issue 13). It reads as unreachable
+// with the reason, as any replica this node cannot see.
 func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaView {
 	v := topology.ReplicaView{Key: r}
 	if e.Last == nil {
@@ -434,13 +454,11 @@ func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaVie
 	}
 	last := e.Last
 	if last.LastError != "" {
-		if !e.NoEvidence || e.Good == nil {
-			v.Error = last.LastError
-			return v
+		v.Error = last.LastError
+		if e.NoEvidence {
+			v.Error = "unknown (this coordinator was short of CPU during the probe): " + last.LastError
 		}
-		// A probe that failed while this node was late proves nothing:
-		// the replica as last seen, with that observation's age.
-		last = e.Good
+		return v
 	}
 	v.Reachable = true
 	rs := last.Replication

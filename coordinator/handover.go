@@ -16,23 +16,33 @@ type transferer interface {
 }
 
 // handoverLoop runs on the leader. The node that acts on the databases
-// must be one that can reach them: a leader whose own verdicts count
-// clearly fewer reachable instances than another live voter's
-// (handoverMargin), on every check for HandoverAfter on end, hands
-// leadership to the voter that reaches the most. Without this, a leader
-// cut off from the databases (but not from the other coordinators) would
-// stay leader, and a master failing meanwhile would meet a recovery that
-// can reach no candidate.
+// must be one that can reach them and is on time. Three reasons to hand
+// leadership over (pickHandover), each held on every check for
+// HandoverAfter on end:
+//
+//   - this leader is late (short of CPU, overload.go) and a live voter is
+//     not (late.go): a late leader abstains, reads the replicas it could
+//     not see as unknown, and cannot decide a failover the on-time quorum
+//     voted; before this, a leader starved for good blocked the failover
+//     of a hung master for as long as it was starved (review of issue 13);
+//   - another voter on time reaches clearly more instances
+//     (handoverMargin);
+//   - another voter on time reaches instances of a cluster with replicas
+//     of which this leader reaches none: the margin is fleet-wide, the
+//     harm per cluster (a leader cut from one cluster of four among 1,000
+//     would see its master's death as DeadMasterWithoutReplicas and
+//     promote nobody).
 //
 // Hysteresis, because leadership is not free (an election, the new
-// leader's warm-up) and load follows it: the leader does more work than
-// a follower, so on a busy host the leader is the node whose probes time
+// leader's warm-up) and load follows it: the leader does more work than a
+// follower, so on a busy host the leader is the node whose probes time
 // out, and handing over on a difference of one instance moved leadership
 // round the group every few seconds (issue 13: 11 of 13 leader changes in
-// a 1,000-instance run). So: a margin; a leader that is itself late (its
-// scheduling delay or its probe schedule, overload.go) does not hand over,
-// its low count being its own slowness as likely as the databases'; and a
-// new leader holds leadership for handoverTenure before it may hand over.
+// a 1,000-instance run). So: a margin; a late leader's counts are not
+// compared (its verdicts are kept ones) and it hands over only to a voter
+// on time; a late voter is no target; and a new leader holds leadership
+// for handoverTenure before it may hand over, which bounds a ping-pong
+// between nodes that each become late when they lead.
 func (c *Coordinator) handoverLoop(ctx context.Context) {
 	t, ok := c.raft.(transferer)
 	if !ok || c.cfg.HandoverAfter <= 0 {
@@ -55,29 +65,120 @@ func (c *Coordinator) handoverLoop(ctx context.Context) {
 			g.reset()
 			continue
 		}
-		fsm := c.raft.FSM()
-		var known []topology.Key
-		for _, in := range fsm.Instances() {
-			known = append(known, in.Key)
-		}
-		target, mine, theirs := handoverTarget(c.cfg.NodeID, liveVoters(c.raft.Status()), known, fsm.AllVerdicts())
+		pick := c.handoverCandidate(period)
 		now := c.now()
-		// Late over the last two checks: the lag monitor and the schedule
-		// run on the real clock.
-		if !g.ready(now, target != "", c.lateSince(time.Now().Add(-2*period))) {
+		if !g.ready(now, pick.target != "") {
 			continue
 		}
-		c.log.Warn("handing leadership over: this node reaches fewer database instances than another coordinator",
-			"to", target, "reachable_here", mine, "reachable_there", theirs, "instances", len(known))
+		c.log.Warn("handing leadership over", "to", pick.target, "why", pick.why,
+			"reachable_here", pick.mine, "reachable_there", pick.theirs)
 		c.Metrics.handover()
-		if err := t.TransferLeadership(target); err != nil {
-			c.log.Error("leadership handover failed; still leading", "to", target, "err", err)
+		if err := t.TransferLeadership(pick.target); err != nil {
+			c.log.Error("leadership handover failed; still leading", "to", pick.target, "err", err)
 			g.failed(now) // try again after another full period
 			continue
 		}
 		<-ctx.Done() // leadership is on its way out
 		return
 	}
+}
+
+// handoverCandidate is one check of the handover: the voter to hand over
+// to now, if any, and why. period is the check period: this leader is late
+// if it was late (the lag monitor, on the real clock) over the last two.
+func (c *Coordinator) handoverCandidate(period time.Duration) handoverPick {
+	st := c.raft.Status()
+	fsm := c.raft.FSM()
+	return pickHandover(handoverView{
+		self:     c.cfg.NodeID,
+		voters:   liveVoters(st),
+		late:     c.lateVoters(st),
+		selfLate: c.lateSince(time.Now().Add(-2 * period)),
+		known:    fsm.InstanceKeys(),
+		clusters: fsm.Clusters(),
+		verdicts: fsm.AllVerdicts(),
+	})
+}
+
+// handoverView is what one check of the handover reads.
+type handoverView struct {
+	self     string
+	voters   []string        // live voters
+	late     map[string]bool // voters that publish they are late
+	selfLate bool
+	known    []topology.Key
+	clusters []election.Cluster
+	verdicts map[string]map[topology.Key]election.Verdict
+}
+
+// handoverPick is the voter to hand over to (none: "") and why.
+type handoverPick struct {
+	target, why  string
+	mine, theirs int
+}
+
+// pickHandover applies the three reasons of handoverLoop to one check.
+// Ties go to the lowest id, so the choice is stable.
+func pickHandover(v handoverView) handoverPick {
+	reached := func(node string) int {
+		n := 0
+		for _, k := range v.known {
+			if vd, ok := v.verdicts[node][k]; ok && vd.Reachable {
+				n++
+			}
+		}
+		return n
+	}
+	var onTime []string
+	for _, id := range v.voters {
+		if id != v.self && !v.late[id] {
+			onTime = append(onTime, id)
+		}
+	}
+	slices.Sort(onTime)
+	mine := reached(v.self)
+	if v.selfLate {
+		best := handoverPick{mine: mine, theirs: -1}
+		for _, id := range onTime {
+			if n := reached(id); n > best.theirs {
+				best.target, best.theirs = id, n
+			}
+		}
+		best.why = "this leader is short of CPU (it abstains); " + best.target + " is on time"
+		if best.target == "" {
+			return handoverPick{mine: mine}
+		}
+		return best
+	}
+	if target, _, theirs := handoverTarget(v.self, onTime, v.known, v.verdicts); target != "" {
+		return handoverPick{target: target, why: "another coordinator reaches clearly more database instances", mine: mine, theirs: theirs}
+	}
+	// A cluster with replicas of which this leader reaches nothing.
+	reaches := func(node string, keys []topology.Key) bool {
+		for _, k := range keys {
+			if vd, ok := v.verdicts[node][k]; ok && vd.Reachable {
+				return true
+			}
+		}
+		return false
+	}
+	best := handoverPick{mine: mine, theirs: -1}
+	for _, cl := range v.clusters {
+		if len(cl.Members) < 2 || reaches(v.self, cl.Members) {
+			continue
+		}
+		for _, id := range onTime {
+			// Not a node worse elsewhere: at least as many instances overall.
+			if n := reached(id); reaches(id, cl.Members) && n >= mine && n > best.theirs {
+				best.target, best.theirs = id, n
+				best.why = "this leader reaches no instance of cluster " + cl.Name + "; " + id + " does"
+			}
+		}
+	}
+	if best.target == "" {
+		return handoverPick{mine: mine}
+	}
+	return best
 }
 
 // liveVoters are the voters gossip sees alive.
@@ -91,9 +192,9 @@ func liveVoters(st election.Status) []string {
 	return out
 }
 
-// handoverGate is the hysteresis of the handover: a better voter seen on
-// every check for a whole HandoverAfter, by a leader that was never late
-// meanwhile and has led for handoverTenure.
+// handoverGate is the hysteresis of the handover: a target seen on every
+// check for a whole HandoverAfter, by a leader that has led for
+// handoverTenure.
 type handoverGate struct {
 	after      time.Duration
 	became     time.Time
@@ -102,11 +203,10 @@ type handoverGate struct {
 
 func (g *handoverGate) reset() { g.worseSince = time.Time{} }
 
-// ready takes one check: better says some voter reaches clearly more
-// (handoverTarget), late that this leader was late since the previous
-// check. It reports whether to hand over now.
-func (g *handoverGate) ready(now time.Time, better, late bool) bool {
-	if !better || late {
+// ready takes one check: better says there is a target (pickHandover).
+// It reports whether to hand over now.
+func (g *handoverGate) ready(now time.Time, better bool) bool {
+	if !better {
 		g.reset()
 		return false
 	}

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,8 +86,8 @@ func TestHandoverMargin(t *testing.T) {
 	}
 }
 
-// The gate: a better voter on every check for the whole window, a leader
-// never late meanwhile, a tenure after becoming leader.
+// The gate: a target on every check for the whole window, a tenure after
+// becoming leader.
 func TestHandoverGate(t *testing.T) {
 	after := 3 * time.Second
 	t0 := time.Unix(1000, 0)
@@ -94,36 +96,79 @@ func TestHandoverGate(t *testing.T) {
 
 	g := handoverGate{after: after, became: t0}
 	for d := time.Duration(0); d < tenure; d += 500 * time.Millisecond {
-		if g.ready(at(d), true, false) {
+		if g.ready(at(d), true) {
 			t.Fatalf("handed over %s after becoming leader (tenure %s)", d, tenure)
 		}
 	}
-	if !g.ready(at(tenure), true, false) {
-		t.Fatal("a better voter for the whole tenure: want a handover")
+	if !g.ready(at(tenure), true) {
+		t.Fatal("a target for the whole tenure: want a handover")
 	}
-
-	// Past the tenure: the window restarts whenever the better voter is
-	// gone for one check, or this leader was late.
-	for _, interrupt := range []struct {
-		name         string
-		better, late bool
-	}{{"no better voter for one check", false, false}, {"this leader late for one check", true, true}} {
-		g := handoverGate{after: after, became: t0}
-		base := tenure
-		g.ready(at(base), true, false)
-		g.ready(at(base+2*time.Second), interrupt.better, interrupt.late)
-		if g.ready(at(base+after), true, false) {
-			t.Fatalf("%s: handed over 1 s after the window restarted", interrupt.name)
-		}
-		if !g.ready(at(base+after+2*time.Second+after), true, false) {
-			t.Fatalf("%s: no handover a full window after it", interrupt.name)
-		}
-	}
-	// A late leader never hands over, however long.
+	// Past the tenure: the window restarts whenever the target is gone
+	// for one check.
 	g = handoverGate{after: after, became: t0}
-	for d := time.Duration(0); d < 10*tenure; d += 500 * time.Millisecond {
-		if g.ready(at(d), true, true) {
-			t.Fatalf("a late leader handed over at %s", d)
+	base := tenure
+	g.ready(at(base), true)
+	g.ready(at(base+2*time.Second), false)
+	if g.ready(at(base+after), true) {
+		t.Fatal("handed over 1 s after the window restarted")
+	}
+	if !g.ready(at(base+after+2*time.Second+after), true) {
+		t.Fatal("no handover a full window after it")
+	}
+}
+
+// pickHandover: a late leader's counts are not compared, it hands over
+// to a voter on time only; a late voter is no target; a leader that
+// reaches no instance of a whole cluster hands over though the fleet-wide
+// counts are within the margin (review of issue 13: 996 of 1,000).
+func TestPickHandover(t *testing.T) {
+	var known []topology.Key
+	for i := range 1000 {
+		known = append(known, key(i+1))
+	}
+	var clusters []election.Cluster
+	for i := 0; i < 1000; i += 4 {
+		clusters = append(clusters, election.Cluster{Name: fmt.Sprintf("c%03d", i/4), Master: known[i], Members: known[i : i+4]})
+	}
+	reach := func(except ...topology.Key) map[topology.Key]election.Verdict {
+		m := map[topology.Key]election.Verdict{}
+		for _, k := range known {
+			m[k] = election.Verdict{Key: k, Reachable: !slices.Contains(except, k)}
 		}
+		return m
+	}
+	all := reach()
+	cutC0 := reach(known[0], known[1], known[2], known[3])    // all of cluster c000
+	oneEach := reach(known[0], known[4], known[8], known[12]) // one instance of four clusters
+	cases := []struct {
+		name     string
+		late     map[string]bool
+		selfLate bool
+		verdicts map[string]map[topology.Key]election.Verdict
+		want     string
+	}{
+		{name: "all on time, all reach all: stay", verdicts: map[string]map[topology.Key]election.Verdict{"a": all, "b": all, "c": all}},
+		{name: "leader cut from one whole cluster of four: hand over", verdicts: map[string]map[topology.Key]election.Verdict{"a": cutC0, "b": all, "c": all}, want: "b"},
+		{name: "leader misses one instance of four clusters: within the margin, stay", verdicts: map[string]map[topology.Key]election.Verdict{"a": oneEach, "b": all, "c": all}},
+		{name: "cut from a cluster, but the only voter that reaches it is late: stay", late: map[string]bool{"b": true, "c": true},
+			verdicts: map[string]map[topology.Key]election.Verdict{"a": cutC0, "b": all, "c": all}},
+		{name: "a cluster nobody reaches (dead): stay", verdicts: map[string]map[topology.Key]election.Verdict{"a": cutC0, "b": cutC0, "c": cutC0}},
+		{name: "leader late, b and c on time: hand over to the lowest id reaching most", selfLate: true,
+			verdicts: map[string]map[topology.Key]election.Verdict{"a": all, "b": oneEach, "c": all}, want: "c"},
+		{name: "leader late, b late too, c on time: c", selfLate: true, late: map[string]bool{"b": true},
+			verdicts: map[string]map[topology.Key]election.Verdict{"a": all, "b": all, "c": oneEach}, want: "c"},
+		{name: "leader late, every voter late: stay", selfLate: true, late: map[string]bool{"b": true, "c": true},
+			verdicts: map[string]map[topology.Key]election.Verdict{"a": all, "b": all, "c": all}},
+		{name: "leader late and cut from everything: its counts are not compared, still hands over to one on time", selfLate: true,
+			verdicts: map[string]map[topology.Key]election.Verdict{"a": reach(known...), "b": all, "c": all}, want: "b"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := pickHandover(handoverView{self: "a", voters: []string{"c", "a", "b"}, late: c.late, selfLate: c.selfLate,
+				known: known, clusters: clusters, verdicts: c.verdicts})
+			if p.target != c.want {
+				t.Fatalf("target %q (%s; %d vs %d), want %q", p.target, p.why, p.mine, p.theirs, c.want)
+			}
+		})
 	}
 }

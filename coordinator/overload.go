@@ -17,11 +17,9 @@ import (
 // quorum of the other coordinators still decides.
 //
 // The node measures its own scheduling delay: a 10 ms ticker whose
-// lateness is what any probe goroutine of this process suffers too.
-// The probe scheduler (probesched) measures the other half: how late its
-// probes start after they were due. A node whose pool is saturated, or
-// whose dispatcher does not get the CPU, has a late schedule even when no
-// single goroutine wake-up is; either measure makes the node abstain.
+// lateness is what any probe goroutine of this process suffers too. That
+// is the only measure of "starved": the probe schedule's own lateness
+// (probesched) is a busy pool, not a slow clock (abstain).
 
 const (
 	lagTick    = 10 * time.Millisecond
@@ -124,37 +122,31 @@ func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
 	return bad >= m.threshold(), bad
 }
 
-// abstain reports whether this node abstains on k now: it was starved
-// during the probe that started at start (the lag monitor), or its probe
-// schedule was late then (the probe itself started late, or some probe
-// started late or still waits since start: a saturated pool or a
-// dispatcher without CPU). The decision is per probe: the node-wide
-// measures are read over that probe's own window, so a node that was late
-// a minute ago votes on a probe it ran on time.
+// abstain reports whether this node abstains on k now: it was starved of
+// CPU during the probe that started at start (the lag monitor). The
+// decision is per probe: the lag is read over that probe's own window, so
+// a node that was late a minute ago votes on a probe it ran on time.
 //
-// An abstention never turns into a "down" vote while the node stays late,
-// however long: a node starved for good keeps its previous verdict on k
-// for as long as it is starved. A kept "reachable" blocks nothing (the
-// analysis counts "down" votes against the quorum), so a hung master is
-// failed over by the quorum of the coordinators that are not late, and by
-// nobody while a majority of them is: a failover decided by starved nodes
-// is exactly the false recovery this file exists to prevent.
-// abstaining[k] records since when this node abstains on k; nothing ends
-// an abstention but a probe on time.
-func (c *Coordinator) abstain(k topology.Key, start time.Time, late bool) (bool, time.Duration) {
+// Only the lack of CPU, not the probe schedule's lateness (probesched's
+// delay, a probe's Late flag): a probe that starts late because the pool
+// is busy (timeouts to instances that are failing: a rack gone dark, a
+// leader cut from the databases) still times out on its own clock, so its
+// timeout is as much evidence as any. Counting the backlog as lateness
+// made the failure itself silence the node that saw it: its schedule late
+// because of the dead instances' timeouts, it abstained on them, read the
+// dead replicas as unknown and never declared the master dead (review of
+// issue 13). The schedule's lateness stays visible (its Health, metrics).
+//
+// An abstention never turns into a "down" vote while the node stays
+// starved, however long: it keeps its previous verdict on k. What bounds
+// the harm instead is visible and decided by others (late.go): the node
+// publishes that it is late, the leader does not count a late node's
+// "down" verdicts, reports a failover that late nodes block
+// (DetectionBlocked), and a leader late for HandoverAfter hands over to a
+// voter on time. abstaining[k] records since when this node abstains on
+// k; nothing ends an abstention but a probe on time.
+func (c *Coordinator) abstain(k topology.Key, start time.Time) (bool, time.Duration) {
 	starved, worst := c.lag.starvedDuring(start)
-	if c.sched != nil {
-		from := start
-		if from.IsZero() {
-			from = time.Now().Add(-time.Second)
-		}
-		if d := c.sched.DelaySince(from); d > c.cfg.LateAfter {
-			starved, worst = true, max(worst, d)
-		}
-	}
-	if late {
-		starved = true
-	}
 	c.abstainMu.Lock()
 	defer c.abstainMu.Unlock()
 	if !starved {
@@ -164,18 +156,16 @@ func (c *Coordinator) abstain(k topology.Key, start time.Time, late bool) (bool,
 	if _, ok := c.abstaining[k]; !ok {
 		c.abstaining[k] = time.Now()
 	}
+	c.markLate() // the others must know before they count this node's verdicts
 	return true, worst
 }
 
-// lateSince reports whether this node was late at any time since from,
-// or is late now: its own scheduling delay (the lag monitor) or its probe
-// schedule's reached LateAfter. The handover uses it: a leader
-// that is late cannot tell its own slowness from the databases'.
+// lateSince reports whether this node was short of CPU (the lag monitor)
+// at any time since from, or is now. The schedule's backlog does not
+// count (abstain says why).
 func (c *Coordinator) lateSince(from time.Time) bool {
-	if starved, _ := c.lag.starvedDuring(from); starved {
-		return true
-	}
-	return c.sched != nil && c.sched.DelaySince(from) > c.cfg.LateAfter
+	starved, _ := c.lag.starvedDuring(from)
+	return starved
 }
 
 // logAbstain logs an abstention at WARN, at most every 10 s.

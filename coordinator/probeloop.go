@@ -152,9 +152,10 @@ func (c *Coordinator) takeScheduleDirty() bool { return c.dirty.Swap(false) }
 
 // handle records a probe result and updates this node's verdict. It returns
 // true when the instance must be probed again at once: a first failure is
-// confirmed immediately instead of waiting a full interval. late: the
-// probe started late (this node's schedule, not the server).
-func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err error, late bool) (again bool) {
+// confirmed immediately instead of waiting a full interval. lateStart: the
+// probe started late (this node's schedule, not the server); it is no
+// reason to abstain (abstain says why).
+func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err error, lateStart bool) (again bool) {
 	now := c.now()
 	prev, _ := c.cache.get(inst.Key)
 	e := c.cache.update(inst, now)
@@ -189,7 +190,7 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 	if e.Failures < c.cfg.ConfirmFailures && !errors.Is(err, topology.ErrTimeout) {
 		return true
 	}
-	if starved, worst := c.abstain(k, inst.LastProbed, late); starved && !topology.IsRefused(err) {
+	if starved, worst := c.abstain(k, inst.LastProbed); starved && !topology.IsRefused(err) {
 		// Overload is not evidence (overload.go): abstain, keep the
 		// previous verdict, probe again soon; and the replicas' view does
 		// not read this failure either (replicaView). A refused

@@ -47,10 +47,11 @@ func TestReplicaViewStaleIsNotEvidence(t *testing.T) {
 				Sample: replica(now, "").Replication, SampleAt: now.Add(-100 * time.Millisecond)},
 		},
 		{
-			name: "the latest probe timed out while this node was late: the last good view",
+			// Unknown, never receiving: a dead replica read "as last seen"
+			// would vouch for a dead master (review: a dark rack).
+			name: "the latest probe timed out while this node was late: unknown, not receiving",
 			e: live{Last: replica(now, "probe timed out"), Good: replica(now.Add(-2*time.Second), ""), LastReceive: now.Add(-2100 * time.Millisecond),
 				Failures: 2, NoEvidence: true},
-			receiving: true,
 		},
 		{
 			name: "the latest probe timed out on time: replica unreachable",
