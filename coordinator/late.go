@@ -114,10 +114,11 @@ func (c *Coordinator) markLate() {
 
 func (c *Coordinator) publishLate() {
 	late, _ := c.late.state()
-	if c.log == nil { // a bare Coordinator in a unit test
-	} else if late {
+	switch {
+	case c.log == nil: // a bare Coordinator in a unit test
+	case late:
 		c.log.Warn("this coordinator is short of CPU: it abstains and tells the others (its down verdicts do not count)")
-	} else {
+	default:
 		c.log.Info("this coordinator is on time again")
 	}
 	c.Metrics.setLate(late)
@@ -162,7 +163,7 @@ func detectionBlocked(a topology.Analysis, voterIDs []string, late map[string]bo
 	slices.Sort(lates)
 	return election.Problem{
 		Code: string(topology.ProblemDetectionBlocked), Cluster: a.Cluster, Key: a.Key, Severity: severityOf(topology.ProblemDetectionBlocked),
-		Since: since(string(topology.ProblemDetectionBlocked), a.Key),
+		Since:     since(string(topology.ProblemDetectionBlocked), a.Key),
 		VotesDown: a.VotesDown, VotesUp: a.VotesUp, Quorum: a.Quorum,
 		Description: fmt.Sprintf("coordinators late (short of CPU, abstaining): %s; %d of %d coordinators on time cannot reach %s (quorum %d): its failover cannot be decided",
 			strings.Join(lates, ", "), down, len(voterIDs), a.Key, a.Quorum),
