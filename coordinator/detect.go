@@ -102,10 +102,12 @@ func (d *detector) run(ctx context.Context) {
 		// An evaluation is a pass over every cluster, and a result handled
 		// anywhere pokes it: unbounded, a fleet's probe results (N a
 		// second) each bought a pass over N instances. Pace it by its own
-		// cost instead: after a pass that took t, the next starts no
-		// sooner than 3t later (the detector takes at most a quarter of a
-		// core, whatever the fleet), and never later than SuspectInterval;
-		// pokes meanwhile are coalesced into that one pass.
+		// cost instead: a pass that took t starts the next no sooner than
+		// 3t after its own start (a third of a core at most), but the gap
+		// is capped at SuspectInterval, so a pass longer than a third of
+		// it (a very large fleet) takes more, up to a whole core when one
+		// pass lasts SuspectInterval; pokes meanwhile are coalesced into
+		// the next pass.
 		if wait := time.Until(lastEval.Add(d.gap)); wait > 0 {
 			select {
 			case <-ctx.Done():
