@@ -116,7 +116,8 @@ func (b *blockingPings) ReplicaStatus(context.Context, topology.Key) (*topology.
 }
 
 // Pings that do not come back (a node short of CPU, hung servers) stop at
-// sampleInFlight: the loop skips the rest instead of starting a goroutine
+// sampleInFlight: a tick waits for a free slot (up to the next tick)
+// instead of starting a goroutine
 // per master per tick.
 func TestSampleLoopBoundsInFlight(t *testing.T) {
 	e := newTestEnv(t, mariadb, func(c *Config) { c.Watch = false })
