@@ -442,12 +442,18 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 // replicas, probed every discovery.interval, read as of their last probe
 // at worst.
 //
-// A failed probe this node abstained on is "unknown", never "receiving":
-// it is no witness that the master lives (only a replica seen receiving
-// is), and reading it as last seen kept a rack's dead replicas
-// "receiving" for ever, so that their master, voted down by the quorum,
-// was never declared dead (review of issue 13). It reads as unreachable
-// with the reason, as any replica this node cannot see.
+// A failed probe this node abstained on (short of CPU) is "unknown": it
+// is never evidence that the replica stopped receiving. The replica reads
+// as of its last successful probe, with that observation's age: seen
+// receiving, it is still a witness that its master lived then. Reading it
+// as unreachable instead made a leader short of CPU see no replica
+// receiving and fail a live master over, voted down by coordinators cut
+// from its host (second review of issue 13). A node that stays late does
+// not keep a dead master alive for ever this way: a late leader starts no
+// automatic recovery and hands over to a voter on time (late.go,
+// handover.go). (The "dead rack read as receiving for ever" seen before
+// came from counting a busy probe pool as late; only a lack of CPU makes
+// a node abstain now.)
 func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaView {
 	v := topology.ReplicaView{Key: r}
 	if e.Last == nil {
@@ -456,11 +462,14 @@ func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaVie
 	}
 	last := e.Last
 	if last.LastError != "" {
-		v.Error = last.LastError
-		if e.NoEvidence {
-			v.Error = "unknown (this coordinator was short of CPU during the probe): " + last.LastError
+		if !e.NoEvidence || e.Good == nil {
+			v.Error = last.LastError
+			if e.NoEvidence {
+				v.Error = "unknown (this coordinator was short of CPU during the probe, never reached it before): " + last.LastError
+			}
+			return v
 		}
-		return v
+		last = e.Good
 	}
 	v.Reachable = true
 	rs := last.Replication

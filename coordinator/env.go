@@ -37,6 +37,13 @@ type recoveryEnv interface {
 	treeChanged(cluster string)
 	// sqlFencer is the SQL fence, nil when the prober cannot fence.
 	sqlFencer() Fencer
+	// selfLate reports whether this node's late flag is up (late.go).
+	selfLate() bool
+}
+
+func (c *Coordinator) selfLate() bool {
+	late, _ := c.late.state()
+	return late
 }
 
 func (c *Coordinator) sqlFencer() Fencer { return c.fencer }

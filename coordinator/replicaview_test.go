@@ -47,10 +47,22 @@ func TestReplicaViewStaleIsNotEvidence(t *testing.T) {
 				Sample: replica(now, "").Replication, SampleAt: now.Add(-100 * time.Millisecond)},
 		},
 		{
-			// Unknown, never receiving: a dead replica read "as last seen"
-			// would vouch for a dead master (review: a dark rack).
-			name: "the latest probe timed out while this node was late: unknown, not receiving",
+			// Unknown, never evidence of a stop: as last seen, receiving
+			// then (second review of issue 13: read as unreachable, a late
+			// leader failed a live master over).
+			name: "the latest probe timed out while this node was late, receiving when last seen: receiving as last seen",
 			e: live{Last: replica(now, "probe timed out"), Good: replica(now.Add(-2*time.Second), ""), LastReceive: now.Add(-2100 * time.Millisecond),
+				Failures: 2, NoEvidence: true},
+			receiving: true,
+		},
+		{
+			name: "the latest probe timed out while this node was late, not receiving when last seen: not receiving",
+			e: live{Last: replica(now, "probe timed out"), Good: replica(now.Add(-2*time.Second), ""), LastReceive: now.Add(-6 * time.Second),
+				Failures: 2, NoEvidence: true},
+		},
+		{
+			name: "the latest probe timed out while this node was late, never reached: not receiving",
+			e: live{Last: replica(now, "probe timed out"), LastReceive: now.Add(-2100 * time.Millisecond),
 				Failures: 2, NoEvidence: true},
 		},
 		{
