@@ -298,19 +298,13 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 				// one failure).
 				continue
 			}
-			verdicts := map[string]election.Verdict{}
-			ignored := 0
+			byNode := map[string]election.Verdict{}
 			for node, byKey := range allVerdicts {
 				if v, ok := byKey[k]; ok {
-					if late[node] && !v.Reachable {
-						// A late voter abstains: its "down", kept from
-						// before or not, is a vote "unknown" (late.go).
-						ignored++
-						continue
-					}
-					verdicts[node] = v
+					byNode[node] = v
 				}
 			}
+			verdicts, ignored := countedVerdicts(byNode, late)
 			mf := masterFacts(cl.Name, k, isMaster, voterIDs, verdicts, replicasOf[k], live, now)
 			a := topology.Analyze(mf, d.cfg.Analysis)
 			if p, ok := detectionBlocked(a, voterIDs, late, ignored, since); ok {

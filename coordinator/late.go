@@ -142,6 +142,23 @@ func (c *Coordinator) lateVoters(st election.Status) map[string]bool {
 	return out
 }
 
+// countedVerdicts are the verdicts on one instance (by node) that count
+// in its quorum: a late voter abstains, so its "down", kept from before
+// or not, is a vote "unknown" and is dropped; ignored is how many were.
+// The detector and a recovery's recheck both use it, so the recheck
+// cannot confirm a failure on votes the detector did not count.
+func countedVerdicts(byNode map[string]election.Verdict, late map[string]bool) (counted map[string]election.Verdict, ignored int) {
+	counted = make(map[string]election.Verdict, len(byNode))
+	for node, v := range byNode {
+		if late[node] && !v.Reachable {
+			ignored++
+			continue
+		}
+		counted[node] = v
+	}
+	return counted, ignored
+}
+
 // detectionBlocked is the DetectionBlocked problem of analysis a, if some
 // voters say down (on time, or late and not counted: ignored) while the
 // late voters that do not count keep the quorum out of reach: the

@@ -304,11 +304,18 @@ func TestLateVotersDownDoesNotCount(t *testing.T) {
 	if blocked.Code == "" || !strings.Contains(blocked.Description, "n2, n3") {
 		t.Fatalf("no DetectionBlocked naming n2, n3: problems %q, %+v", s, blocked)
 	}
+	// A recovery's recheck (flow.go) reads the same votes: no quorum.
+	if a := n1.c.analyze("c1", m, true, []topology.Key{key(2), key(3)}, time.Now()); a.Code.Actionable() || len(a.VotesDown) != 0 {
+		t.Fatalf("the recheck counts late voters' down votes the detector ignored: %s %q (down %v)", a.Code, a.Description, a.VotesDown)
+	}
 	// On time again (their flag falls): the same verdicts count again.
 	for _, n := range []*node{n2, n3} {
 		n.raft.SetLate(false)
 	}
 	if s, _ := codes(); !strings.Contains(s, string(topology.DeadMaster)+" ") {
 		t.Fatalf("on time again, their down votes must count: %q", s)
+	}
+	if a := n1.c.analyze("c1", m, true, []topology.Key{key(2), key(3)}, time.Now()); a.Code != topology.DeadMaster {
+		t.Fatalf("on time again, the recheck must count their down votes: %s %q", a.Code, a.Description)
 	}
 }
