@@ -31,7 +31,13 @@ type transferer interface {
 //     of which this leader reaches none: the margin is fleet-wide, the
 //     harm per cluster (a leader cut from one cluster of four among 1,000
 //     would see its master's death as DeadMasterWithoutReplicas and
-//     promote nobody).
+//     promote nobody). Only when that cluster has a problem this leader
+//     cannot judge (unjudged), or the other voter reaches every cluster
+//     this leader reaches: else two nodes each cut from a cluster the
+//     other reaches hand leadership back and forth.
+//
+// A target always reaches some database (and, for a late leader, some
+// instance of a cluster in trouble, if any).
 //
 // Hysteresis, because leadership is not free (an election, the new
 // leader's warm-up) and load follows it: the leader does more work than a
@@ -97,6 +103,7 @@ func (c *Coordinator) handoverCandidate(period time.Duration) handoverPick {
 		known:    fsm.InstanceKeys(),
 		clusters: fsm.Clusters(),
 		verdicts: fsm.AllVerdicts(),
+		problems: fsm.Problems(),
 	})
 }
 
@@ -109,6 +116,18 @@ type handoverView struct {
 	known    []topology.Key
 	clusters []election.Cluster
 	verdicts map[string]map[topology.Key]election.Verdict
+	problems []election.Problem // the published problems
+}
+
+// unjudged are the problems of a cluster a leader that reaches none of
+// its instances cannot judge or act on: whether its master lives, and
+// which replica to promote, rest on what the leader sees.
+var unjudged = map[string]bool{
+	string(topology.UnreachableMaster): true, string(topology.DeadMaster): true,
+	string(topology.DeadMasterAndSomeReplicas): true, string(topology.DeadMasterWithoutReplicas): true,
+	string(topology.UnreachableIntermediate): true, string(topology.DeadIntermediateMaster): true,
+	string(topology.AllReplicasNotReplicating): true, string(topology.ProblemDetectionBlocked): true,
+	string(topology.ProblemRecoveryBlocked): true,
 }
 
 // handoverPick is the voter to hand over to (none: "") and why.
@@ -137,10 +156,39 @@ func pickHandover(v handoverView) handoverPick {
 	}
 	slices.Sort(onTime)
 	mine := reached(v.self)
+	reaches := func(node string, keys []topology.Key) bool {
+		for _, k := range keys {
+			if vd, ok := v.verdicts[node][k]; ok && vd.Reachable {
+				return true
+			}
+		}
+		return false
+	}
+	troubled := map[string]bool{} // clusters with a problem this leader cannot judge blind
+	for _, p := range v.problems {
+		if p.Cluster != "" && unjudged[p.Code] {
+			troubled[p.Cluster] = true
+		}
+	}
 	if v.selfLate {
+		// The target must be able to act: it reaches some database, and
+		// some instance of a cluster in trouble if there is one (a late
+		// leader handed over to an on-time voter that reached nothing:
+		// second review of issue 13).
+		useful := func(id string) bool {
+			if len(troubled) == 0 {
+				return true
+			}
+			for _, cl := range v.clusters {
+				if troubled[cl.Name] && reaches(id, cl.Members) {
+					return true
+				}
+			}
+			return false
+		}
 		best := handoverPick{mine: mine, theirs: -1}
 		for _, id := range onTime {
-			if n := reached(id); n > best.theirs {
+			if n := reached(id); n > 0 && n > best.theirs && useful(id) {
 				best.target, best.theirs = id, n
 			}
 		}
@@ -153,14 +201,18 @@ func pickHandover(v handoverView) handoverPick {
 	if target, _, theirs := handoverTarget(v.self, onTime, v.known, v.verdicts); target != "" {
 		return handoverPick{target: target, why: "another coordinator reaches clearly more database instances", mine: mine, theirs: theirs}
 	}
-	// A cluster with replicas of which this leader reaches nothing.
-	reaches := func(node string, keys []topology.Key) bool {
-		for _, k := range keys {
-			if vd, ok := v.verdicts[node][k]; ok && vd.Reachable {
-				return true
+	// A cluster with replicas of which this leader reaches nothing: hand
+	// over for it only when it has a problem this leader cannot judge, or
+	// to a node that loses no cluster this leader reaches. Otherwise two
+	// nodes each cut from a cluster the other reaches handed leadership
+	// back and forth every tenure (second review of issue 13).
+	reachesAllMine := func(id string) bool {
+		for _, cl := range v.clusters {
+			if reaches(v.self, cl.Members) && !reaches(id, cl.Members) {
+				return false
 			}
 		}
-		return false
+		return true
 	}
 	best := handoverPick{mine: mine, theirs: -1}
 	for _, cl := range v.clusters {
@@ -169,7 +221,7 @@ func pickHandover(v handoverView) handoverPick {
 		}
 		for _, id := range onTime {
 			// Not a node worse elsewhere: at least as many instances overall.
-			if n := reached(id); reaches(id, cl.Members) && n >= mine && n > best.theirs {
+			if n := reached(id); reaches(id, cl.Members) && n >= mine && n > best.theirs && (troubled[cl.Name] || reachesAllMine(id)) {
 				best.target, best.theirs = id, n
 				best.why = "this leader reaches no instance of cluster " + cl.Name + "; " + id + " does"
 			}
