@@ -34,6 +34,10 @@ type live struct {
 	// leader samples the replicas of masters), SampleAt when.
 	Sample   *topology.ReplicaStatus
 	SampleAt time.Time
+	// NoEvidence: the latest probe failed while this node was late
+	// (handle abstained on it), so it says nothing about the server; the
+	// replicas' view reads Good instead (replicaView).
+	NoEvidence bool
 }
 
 // cache holds the live view of every probed instance. Safe for concurrent use.
@@ -54,6 +58,7 @@ func (c *cache) update(inst *topology.Instance, now time.Time) live {
 		c.m[inst.Key] = e
 	}
 	e.Last = inst
+	e.NoEvidence = false
 	if inst.LastError != "" {
 		e.Failures++
 		e.LastAdvance = time.Time{}
@@ -103,10 +108,59 @@ func (c *cache) get(k topology.Key) (live, bool) {
 	return *e, true
 }
 
+// noEvidence marks k's latest failed probe as no evidence (this node was
+// late during it), unless a newer result replaced it since.
+func (c *cache) noEvidence(k topology.Key, last *topology.Instance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[k]; e != nil && e.Last == last {
+		e.NoEvidence = true
+	}
+}
+
 func (c *cache) forget(k topology.Key) {
 	c.mu.Lock()
 	delete(c.m, k)
 	c.mu.Unlock()
+}
+
+// addSuspects adds to set the instances whose latest probes failed, then,
+// if set is not empty, every replica of an instance in it. One pass each
+// under the read lock, no copy of the cache.
+func (c *cache) addSuspects(set map[topology.Key]bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for k, e := range c.m {
+		if e.Failures > 0 {
+			set[k] = true
+		}
+	}
+	if len(set) == 0 {
+		return
+	}
+	var replicas []topology.Key
+	for k, e := range c.m {
+		if g := e.Good; g != nil && g.IsReplica() && set[g.Replication.SourceKey()] {
+			replicas = append(replicas, k)
+		}
+	}
+	for _, k := range replicas {
+		set[k] = true
+	}
+}
+
+// replicasOf lists the instances whose last good probe replicates from
+// k, without a copy of the cache.
+func (c *cache) replicasOf(k topology.Key) []topology.Key {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []topology.Key
+	for rk, e := range c.m {
+		if g := e.Good; g != nil && g.IsReplica() && g.Replication.SourceKey() == k {
+			out = append(out, rk)
+		}
+	}
+	return out
 }
 
 // snapshot returns a copy of every entry.

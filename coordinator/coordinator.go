@@ -64,6 +64,9 @@ type Coordinator struct {
 	dirty         atomic.Bool
 	haveSuspects  atomic.Bool
 	rebuilds      atomic.Int64
+	// suspectSet is the last rebuild's suspect set (read-only once
+	// stored): the sample loop reads the replicas of these masters only.
+	suspectSet atomic.Pointer[map[topology.Key]bool]
 	// publishNow wakes the publish loop.
 	publishNow chan struct{}
 
@@ -88,6 +91,7 @@ type Coordinator struct {
 	abstainMu   sync.Mutex
 	abstainLast time.Time
 	abstaining  map[topology.Key]time.Time // since when this node abstains on k
+	late        lateFlag                   // published lateness (late.go)
 
 	detector *detector
 	recovery *recoveries
@@ -155,8 +159,9 @@ func (c *Coordinator) Run(ctx context.Context) {
 		c.raft.OnLeadership("recovery", c.recovery.lead)
 	}
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(7)
 	go func() { defer wg.Done(); c.lag.run(ctx) }()
+	go func() { defer wg.Done(); c.lateLoop(ctx) }()
 	go func() { defer wg.Done(); c.fenceLoop(ctx) }()
 	go func() { defer wg.Done(); c.standbyLoop(ctx) }()
 	go func() { defer wg.Done(); c.verdicts.run(ctx) }()
@@ -194,8 +199,8 @@ func (c *Coordinator) Poke(k topology.Key) {
 // and neighbours seen but not yet published.
 func (c *Coordinator) knownKeys() []topology.Key {
 	set := map[topology.Key]bool{}
-	for _, in := range c.raft.FSM().Instances() {
-		set[in.Key] = true
+	for _, k := range c.raft.FSM().InstanceKeys() { // no copy of every instance
+		set[k] = true
 	}
 	for _, k := range c.cfg.Seeds {
 		set[k] = true
@@ -237,25 +242,7 @@ func (c *Coordinator) knownKeys() []topology.Key {
 // plus their replicas: all probed every SuspectInterval until it resolves.
 func (c *Coordinator) suspects() map[topology.Key]bool {
 	out := map[topology.Key]bool{}
-	for _, byKey := range c.raft.FSM().AllVerdicts() {
-		for k, v := range byKey {
-			if !v.Reachable {
-				out[k] = true
-			}
-		}
-	}
-	for k, e := range c.cache.snapshot() {
-		if e.Failures > 0 {
-			out[k] = true
-		}
-	}
-	if len(out) == 0 {
-		return out
-	}
-	for k, e := range c.cache.snapshot() {
-		if g := e.Good; g != nil && g.IsReplica() && out[g.Replication.SourceKey()] {
-			out[k] = true
-		}
-	}
+	c.raft.FSM().AddDown(out)
+	c.cache.addSuspects(out)
 	return out
 }

@@ -33,6 +33,8 @@ type detector struct {
 	nextMu sync.Mutex
 	next   time.Time
 	wake   chan struct{}
+	// gap paces the evaluations by their cost (run).
+	gap time.Duration
 	// announced holds the failures whose failure-detected hooks ran, so
 	// each fires once per occurrence, on the leader only.
 	announced map[string]bool
@@ -43,6 +45,8 @@ type detectorEnv interface {
 	// liveSnapshot is this node's live cache.
 	liveSnapshot() map[topology.Key]live
 	replacedMasters() map[topology.Key]topology.Key
+	// lateVoters are the voters short of CPU (late.go).
+	lateVoters(st election.Status) map[string]bool
 	fire(ctx context.Context, ev HookEvent) []HookResult
 }
 
@@ -95,8 +99,25 @@ func (d *detector) run(ctx context.Context) {
 			}
 			lastIndex = idx
 		}
+		// An evaluation is a pass over every cluster, and a result handled
+		// anywhere pokes it: unbounded, a fleet's probe results (N a
+		// second) each bought a pass over N instances. Pace it by its own
+		// cost instead: a pass that took t starts the next no sooner than
+		// 3t after its own start (a third of a core at most), but the gap
+		// is capped at SuspectInterval, so a pass longer than a third of
+		// it (a very large fleet) takes more, up to a whole core when one
+		// pass lasts SuspectInterval; pokes meanwhile are coalesced into
+		// the next pass.
+		if wait := time.Until(lastEval.Add(d.gap)); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
 		lastEval = time.Now()
 		problems := d.evaluate(d.now())
+		d.gap = min(3*time.Since(lastEval), d.cfg.SuspectInterval)
 		sig := signature(problems)
 		if sig == d.lastSig {
 			continue
@@ -218,7 +239,9 @@ func (d *detector) startRecoveries(problems []election.Problem, now time.Time, s
 // instances show by themselves. It starts nothing.
 func (d *detector) problems(now time.Time, since func(string, topology.Key) time.Time) []election.Problem {
 	fsm := d.raft.FSM()
-	voterIDs := voters(d.raft.Status())
+	st := d.raft.Status()
+	voterIDs := voters(st)
+	late := d.env.lateVoters(st)
 	allVerdicts := fsm.AllVerdicts()
 	live := d.env.liveSnapshot()
 
@@ -275,14 +298,18 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 				// one failure).
 				continue
 			}
-			verdicts := map[string]election.Verdict{}
+			byNode := map[string]election.Verdict{}
 			for node, byKey := range allVerdicts {
 				if v, ok := byKey[k]; ok {
-					verdicts[node] = v
+					byNode[node] = v
 				}
 			}
+			verdicts, ignored := countedVerdicts(byNode, late)
 			mf := masterFacts(cl.Name, k, isMaster, voterIDs, verdicts, replicasOf[k], live, now)
 			a := topology.Analyze(mf, d.cfg.Analysis)
+			if p, ok := detectionBlocked(a, voterIDs, late, ignored, since); ok {
+				out = append(out, p)
+			}
 			if a.Code == topology.UnreachableMaster || a.Code == topology.UnreachableIntermediate {
 				d.dueAt(receiveDeadline(mf.Replicas, d.cfg.Analysis, now))
 			}
@@ -397,20 +424,53 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 }
 
 // replicaView is what replica r's latest probe says about its link to src.
+//
+// Overload is not evidence here either (overload.go): what this node has
+// not looked at recently says nothing about now. A replica last seen
+// receiving, and not observed since (its probe still in flight, not due
+// yet), is reported as of that last observation, not as "nothing received
+// since": without this a leader short of CPU saw every replica of a
+// healthy master stop receiving (issue 13). A leader on time observes a
+// suspect master's replicas every detection.suspect_interval (and samples
+// them), so the views a DeadMaster rests on are fresh; a healthy master's
+// replicas, probed every discovery.interval, read as of their last probe
+// at worst.
+//
+// A failed probe this node abstained on (short of CPU) is "unknown": it
+// is never evidence that the replica stopped receiving. The replica reads
+// as of its last successful probe, with that observation's age: seen
+// receiving, it is still a witness that its master lived then. Reading it
+// as unreachable instead made a leader short of CPU see no replica
+// receiving and fail a live master over, voted down by coordinators cut
+// from its host (second review of issue 13). A node that stays late does
+// not keep a dead master alive for ever this way: a late leader starts no
+// automatic recovery and hands over to a voter on time (late.go,
+// handover.go). (The "dead rack read as receiving for ever" seen before
+// came from counting a busy probe pool as late; only a lack of CPU makes
+// a node abstain now.)
 func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaView {
 	v := topology.ReplicaView{Key: r}
 	if e.Last == nil {
 		v.Error = "not probed yet"
 		return v
 	}
-	if e.Last.LastError != "" {
-		v.Error = e.Last.LastError
-		return v
+	last := e.Last
+	if last.LastError != "" {
+		if !e.NoEvidence || e.Good == nil {
+			v.Error = last.LastError
+			if e.NoEvidence {
+				v.Error = "unknown (this coordinator was short of CPU during the probe, never reached it before): " + last.LastError
+			}
+			return v
+		}
+		last = e.Good
 	}
 	v.Reachable = true
-	rs := e.Last.Replication
-	if e.Sample != nil && e.SampleAt.After(e.Last.LastProbed) {
+	rs := last.Replication
+	seen := last.LastProbed
+	if e.Sample != nil && e.SampleAt.After(last.LastProbed) {
 		rs = e.Sample // fresher than the last full probe
+		seen = e.SampleAt
 	}
 	if rs == nil {
 		return v
@@ -420,6 +480,11 @@ func replicaView(r, src topology.Key, e live, now time.Time) topology.ReplicaVie
 	v.LastIOErrno = rs.LastIOErrno
 	v.HeartbeatPeriod = time.Duration(rs.HeartbeatPeriod * float64(time.Second))
 	v.SinceLastReceive = now.Sub(e.LastReceive)
+	if stale := now.Sub(seen); v.HeartbeatPeriod > 0 && stale > v.HeartbeatPeriod {
+		// Not observed for longer than a heartbeat period: only what the
+		// last observation showed is known.
+		v.SinceLastReceive = max(0, seen.Sub(e.LastReceive))
+	}
 	return v
 }
 

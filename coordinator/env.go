@@ -37,6 +37,13 @@ type recoveryEnv interface {
 	treeChanged(cluster string)
 	// sqlFencer is the SQL fence, nil when the prober cannot fence.
 	sqlFencer() Fencer
+	// selfLate reports whether this node's late flag is up (late.go).
+	selfLate() bool
+}
+
+func (c *Coordinator) selfLate() bool {
+	late, _ := c.late.state()
+	return late
 }
 
 func (c *Coordinator) sqlFencer() Fencer { return c.fencer }
@@ -67,7 +74,11 @@ func (c *Coordinator) treeChanged(cluster string) {
 // topology.Analyze: the detector and a recovery's recheck use the same.
 func (c *Coordinator) analyze(cluster string, k topology.Key, isMaster bool, replicas []topology.Key, now time.Time) topology.Analysis {
 	live := c.cache.snapshot()
-	mf := masterFacts(cluster, k, isMaster, voters(c.raft.Status()), c.raft.FSM().Verdicts(k), replicas, live, now)
+	st := c.raft.Status()
+	// The same votes as the detector counts: a recheck must not confirm a
+	// failure on late voters' "down" verdicts the detector ignored.
+	verdicts, _ := countedVerdicts(c.raft.FSM().Verdicts(k), c.lateVoters(st))
+	mf := masterFacts(cluster, k, isMaster, voters(st), verdicts, replicas, live, now)
 	return topology.Analyze(mf, c.cfg.Analysis)
 }
 

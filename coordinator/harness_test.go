@@ -71,9 +71,28 @@ func (f *testRaft) IsLeader() bool     { return f.leader.Load() }
 func (f *testRaft) Status() election.Status {
 	st := election.Status{NodeID: f.node, Term: f.term}
 	for _, id := range []string{"n1", "n2", "n3"} {
-		st.Members = append(st.Members, election.MemberStatus{ID: id, Suffrage: "voter"})
+		st.Members = append(st.Members, election.MemberStatus{ID: id, Suffrage: "voter", Gossip: election.GossipAlive, Late: f.lateOf(id)})
 	}
 	return st
+}
+
+// testGossip is the harness' gossip: the late flag each node publishes
+// (SetLate), per test (keyed by the test's one FSM).
+var testGossip sync.Map // *election.FSM -> *sync.Map (node id -> bool)
+
+func (f *testRaft) SetLate(late bool) {
+	m, _ := testGossip.LoadOrStore(f.fsm, &sync.Map{})
+	m.(*sync.Map).Store(f.node, late)
+}
+
+func (f *testRaft) lateOf(id string) bool {
+	m, ok := testGossip.Load(f.fsm)
+	if !ok {
+		return false
+	}
+	v, _ := m.(*sync.Map).Load(id)
+	late, _ := v.(bool)
+	return late
 }
 func (f *testRaft) AppliedIndex() uint64 { applyMu.Lock(); defer applyMu.Unlock(); return *f.index }
 func (f *testRaft) VerifyLeader(context.Context) error {

@@ -13,6 +13,7 @@ type Metrics struct {
 	probeDuration prometheus.Histogram
 	verdictFlips  *prometheus.CounterVec
 	handovers     prometheus.Counter
+	late          prometheus.Gauge
 }
 
 // NewMetrics registers the coordinator's metrics on reg.
@@ -31,8 +32,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		handovers: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "warden_leader_handovers_total", Help: "Times this node, as leader, handed leadership to a coordinator that reaches more database instances.",
 		}),
+		late: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "warden_coordinator_late", Help: "1 while this node is short of CPU: it abstains, and its down verdicts do not count.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.probes, m.probeDuration, m.verdictFlips, m.handovers} {
+	for _, c := range []prometheus.Collector{m.probes, m.probeDuration, m.verdictFlips, m.handovers, m.late} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -64,4 +68,15 @@ func (m *Metrics) handover() {
 		return
 	}
 	m.handovers.Inc()
+}
+
+func (m *Metrics) setLate(late bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if late {
+		v = 1
+	}
+	m.late.Set(v)
 }

@@ -17,11 +17,9 @@ import (
 // quorum of the other coordinators still decides.
 //
 // The node measures its own scheduling delay: a 10 ms ticker whose
-// lateness is what any probe goroutine of this process suffers too.
-// The probe scheduler (probesched) measures the other half: how late its
-// probes start after they were due. A node whose pool is saturated, or
-// whose dispatcher does not get the CPU, has a late schedule even when no
-// single goroutine wake-up is; either measure makes the node abstain.
+// lateness is what any probe goroutine of this process suffers too. That
+// is the only measure of "starved": the probe schedule's own lateness
+// (probesched) is a busy pool, not a slow clock (abstain).
 
 const (
 	lagTick    = 10 * time.Millisecond
@@ -124,45 +122,50 @@ func (m *lagMonitor) starvedDuring(start time.Time) (bool, time.Duration) {
 	return bad >= m.threshold(), bad
 }
 
-// maxAbstain bounds how long a node abstains on one instance: under a
-// starvation that never ends, a hung master must still be failed over
-// (the other nodes' votes, or this one's after this long).
-const maxAbstain = 10 * time.Second
-
-// abstain reports whether this node abstains on k now, counting how long
-// it has been abstaining: it was starved during the probe that started at
-// start (the lag monitor), or its probe schedule was late then (the probe
-// itself started late, or some probe started late or still waits since
-// start: a saturated pool or a dispatcher without CPU).
-func (c *Coordinator) abstain(k topology.Key, start time.Time, late bool) (bool, time.Duration) {
+// abstain reports whether this node abstains on k now: it was starved of
+// CPU during the probe that started at start (the lag monitor). The
+// decision is per probe: the lag is read over that probe's own window, so
+// a node that was late a minute ago votes on a probe it ran on time.
+//
+// Only the lack of CPU, not the probe schedule's lateness (probesched's
+// delay, a probe's Late flag): a probe that starts late because the pool
+// is busy (timeouts to instances that are failing: a rack gone dark, a
+// leader cut from the databases) still times out on its own clock, so its
+// timeout is as much evidence as any. Counting the backlog as lateness
+// made the failure itself silence the node that saw it: its schedule late
+// because of the dead instances' timeouts, it abstained on them, read the
+// dead replicas as unknown and never declared the master dead (review of
+// issue 13). The schedule's lateness stays visible (its Health, metrics).
+//
+// An abstention never turns into a "down" vote while the node stays
+// starved, however long: it keeps its previous verdict on k. What bounds
+// the harm instead is visible and decided by others (late.go): the node
+// publishes that it is late, the leader does not count a late node's
+// "down" verdicts, reports a failover that late nodes block
+// (DetectionBlocked), and a leader late for HandoverAfter hands over to a
+// voter on time. abstaining[k] records since when this node abstains on
+// k; nothing ends an abstention but a probe on time.
+func (c *Coordinator) abstain(k topology.Key, start time.Time) (bool, time.Duration) {
 	starved, worst := c.lag.starvedDuring(start)
-	if c.sched != nil {
-		from := start
-		if from.IsZero() {
-			from = time.Now().Add(-time.Second)
-		}
-		if d := c.sched.DelaySince(from); d > c.cfg.LateAfter {
-			starved, worst = true, max(worst, d)
-		}
-	}
-	if late {
-		starved = true
-	}
 	c.abstainMu.Lock()
 	defer c.abstainMu.Unlock()
 	if !starved {
 		delete(c.abstaining, k)
 		return false, worst
 	}
-	since, ok := c.abstaining[k]
-	if !ok {
+	if _, ok := c.abstaining[k]; !ok {
 		c.abstaining[k] = time.Now()
-		return true, worst
 	}
-	if time.Since(since) > maxAbstain {
-		return false, worst // starved for good: vote after all
-	}
+	c.markLate() // the others must know before they count this node's verdicts
 	return true, worst
+}
+
+// lateSince reports whether this node was short of CPU (the lag monitor)
+// at any time since from, or is now. The schedule's backlog does not
+// count (abstain says why).
+func (c *Coordinator) lateSince(from time.Time) bool {
+	starved, _ := c.lag.starvedDuring(from)
+	return starved
 }
 
 // logAbstain logs an abstention at WARN, at most every 10 s.

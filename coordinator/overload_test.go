@@ -41,17 +41,26 @@ func TestLagMonitorStarvedDuring(t *testing.T) {
 	}
 }
 
-// A node starved for good votes after maxAbstain: a hung master must still
-// be failed over.
-func TestAbstainIsBounded(t *testing.T) {
+// A node starved for good never votes "down" on a timeout, however long
+// it has abstained (review: a maxAbstain escape made an overloaded node
+// vote after 10 s, the evidence of a false failover).
+func TestAbstainNeverTurnsIntoDown(t *testing.T) {
 	c := &Coordinator{lag: &lagMonitor{}, abstaining: map[topology.Key]time.Time{}}
 	c.lag.record(time.Now().Add(-time.Second), 0) // starved right now
 	k := key(1)
-	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond), false); !ab {
+	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond)); !ab {
 		t.Fatal("a starved node must abstain")
 	}
-	c.abstaining[k] = time.Now().Add(-maxAbstain - time.Second)
-	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond), false); ab {
-		t.Fatal("still abstaining after maxAbstain")
+	c.abstaining[k] = time.Now().Add(-time.Hour)
+	if ab, _ := c.abstain(k, time.Now().Add(-500*time.Millisecond)); !ab {
+		t.Fatal("a node starved for an hour votes: its timeouts are still no evidence")
+	}
+	// Once it is on time again, its probes are evidence again.
+	c.lag.record(time.Now(), 0)
+	if ab, _ := c.abstain(k, time.Now()); ab {
+		t.Fatal("a node on time must vote")
+	}
+	if _, ok := c.abstaining[k]; ok {
+		t.Fatal("abstention not cleared by a probe on time")
 	}
 }

@@ -128,6 +128,7 @@ func (c *Coordinator) rebuildSchedule(prevKeys []topology.Key, prevSuspects map[
 	}
 	suspects := c.suspects()
 	c.haveSuspects.Store(len(suspects) > 0)
+	c.suspectSet.Store(&suspects)
 	// After Set, too: the scheduler forgets the flag of a key it drops and
 	// ignores one for a key it does not have, so a suspect that left the
 	// schedule and came back (forgotten, rediscovered) would otherwise be
@@ -151,9 +152,10 @@ func (c *Coordinator) takeScheduleDirty() bool { return c.dirty.Swap(false) }
 
 // handle records a probe result and updates this node's verdict. It returns
 // true when the instance must be probed again at once: a first failure is
-// confirmed immediately instead of waiting a full interval. late: the
-// probe started late (this node's schedule, not the server).
-func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err error, late bool) (again bool) {
+// confirmed immediately instead of waiting a full interval. lateStart: the
+// probe started late (this node's schedule, not the server); it is no
+// reason to abstain (abstain says why).
+func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err error, lateStart bool) (again bool) {
 	now := c.now()
 	prev, _ := c.cache.get(inst.Key)
 	e := c.cache.update(inst, now)
@@ -188,10 +190,12 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 	if e.Failures < c.cfg.ConfirmFailures && !errors.Is(err, topology.ErrTimeout) {
 		return true
 	}
-	if starved, worst := c.abstain(k, inst.LastProbed, late); starved && !topology.IsRefused(err) {
+	if starved, worst := c.abstain(k, inst.LastProbed); starved && !topology.IsRefused(err) {
 		// Overload is not evidence (overload.go): abstain, keep the
-		// previous verdict, probe again soon. A refused connection is
-		// evidence whatever our own state.
+		// previous verdict, probe again soon; and the replicas' view does
+		// not read this failure either (replicaView). A refused
+		// connection is evidence whatever our own state.
+		c.cache.noEvidence(k, inst)
 		c.logAbstain(k, worst, inst.LastError)
 		return false
 	}
@@ -202,10 +206,8 @@ func (c *Coordinator) handle(ctx context.Context, inst *topology.Instance, err e
 // pokeReplicasOf asks for an immediate probe of every instance whose last
 // known source is k.
 func (c *Coordinator) pokeReplicasOf(k topology.Key) {
-	for rk, e := range c.cache.snapshot() {
-		if g := e.Good; g != nil && g.IsReplica() && g.Replication.SourceKey() == k {
-			c.Poke(rk)
-		}
+	for _, rk := range c.cache.replicasOf(k) {
+		c.Poke(rk)
 	}
 }
 

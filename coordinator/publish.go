@@ -87,9 +87,13 @@ func (c *Coordinator) topologyDiff() (election.TopologyUpdate, bool) {
 	if c.anyRecoveryOpen() {
 		return upd, len(upd.Upsert) > 0
 	}
+	upserted := make(map[topology.Key]bool, len(upd.Upsert)) // not a scan of Upsert per record: quadratic while discovering
+	for _, in := range upd.Upsert {
+		upserted[in.Key] = true
+	}
 	published := map[topology.Key]*topology.Instance{}
 	for k, r := range records {
-		if _, known := current[k]; known || slices.ContainsFunc(upd.Upsert, func(i topology.Instance) bool { return i.Key == k }) {
+		if _, known := current[k]; known || upserted[k] {
 			published[k] = r
 		}
 	}

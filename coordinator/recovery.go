@@ -462,7 +462,16 @@ func (r *recoveries) consider(p election.Problem, now time.Time) string {
 	if d, ok := r.raft.FSM().Downtime(p.Key); ok && d.Active(now) {
 		return fmt.Sprintf("%s is downtimed until %s (%s)", p.Key, d.Until.Format(time.RFC3339), d.Reason)
 	}
-	if why := r.blocked(p.Cluster, k, p.Key, now); why != "" {
+	why := r.blocked(p.Cluster, k, p.Key, now)
+	if why == "" && r.env.selfLate() {
+		// A leader short of CPU abstains: the replicas it could not see
+		// read as last seen, its own verdicts are kept ones. It is no
+		// judge of a failure; it hands over to a voter on time
+		// (handover.go), which decides. Second review of issue 13: a
+		// late leader failed a live master over.
+		why = "this leader is short of CPU (it abstains): it starts no automatic recovery until it is on time or has handed leadership over to a coordinator on time"
+	}
+	if why != "" {
 		r.logBlocked(p.Cluster, why)
 		return why
 	}

@@ -32,6 +32,8 @@ type nodeMeta struct {
 	// Commands is the newest command type the node applies (builds from
 	// before it was published: 0). See firstGatedType.
 	Commands MessageType `json:"cmds,omitempty"`
+	// Late: the node is short of CPU and abstains (SetLate).
+	Late bool `json:"late,omitempty"`
 }
 
 // GossipState is a member's state as gossip sees it.
@@ -247,9 +249,7 @@ func (n *Node) Leave() error {
 	}
 	// Publish the intent first so a reconcile on the leader between our
 	// removal and our gossip leave does not add us back.
-	m := *n.meta.Load()
-	m.Leaving = true
-	n.meta.Store(&m)
+	n.updateMeta(func(m *nodeMeta) { m.Leaving = true })
 	if err := n.ml.UpdateNode(time.Second); err != nil {
 		n.logger.Warn("broadcast leave intent", "err", err)
 	}
@@ -347,9 +347,7 @@ func (n *Node) publishBootstrapped() {
 	if n.meta.Load().Bootstrapped || n.raft.LastIndex() == 0 {
 		return
 	}
-	m := *n.meta.Load()
-	m.Bootstrapped = true
-	n.meta.Store(&m)
+	n.updateMeta(func(m *nodeMeta) { m.Bootstrapped = true })
 	if err := n.ml.UpdateNode(5 * time.Second); err != nil {
 		n.logger.Warn("publish bootstrapped flag", "err", err)
 	}

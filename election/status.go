@@ -32,6 +32,9 @@ type MemberStatus struct {
 	Suffrage   string      `json:"suffrage"`   // voter, nonvoter, none (not in the raft configuration)
 	RaftState  string      `json:"raft_state"` // leader, follower, unknown
 	Gossip     GossipState `json:"gossip"`
+	// Late: the member publishes that it is short of CPU (SetLate), so
+	// its probes, and its "down" verdicts, prove nothing right now.
+	Late bool `json:"late,omitempty"`
 }
 
 // AppliedIndex is the index of the last entry applied to the FSM: a cheap
@@ -71,7 +74,7 @@ func (n *Node) Status() Status {
 			gs = GossipDead
 		}
 		byID[mi.meta.ID] = &MemberStatus{ID: mi.meta.ID, RaftAddr: mi.meta.Raft, GossipAddr: mi.gossip,
-			HTTPAddr: mi.meta.HTTP, Suffrage: "none", RaftState: "unknown", Gossip: gs}
+			HTTPAddr: mi.meta.HTTP, Suffrage: "none", RaftState: "unknown", Gossip: gs, Late: mi.meta.Late && gs == GossipAlive}
 	}
 	voters, aliveVoters := 0, 0
 	if f := n.raft.GetConfiguration(); f.Error() == nil {

@@ -28,6 +28,11 @@ const (
 	// ProblemFencePending: a failover waits for a fence of the failed
 	// master (recovery.fence_policy=require) and promotes nobody meanwhile.
 	ProblemFencePending ProblemCode = "FencePending"
+	// ProblemDetectionBlocked: coordinators short of CPU abstain, so the
+	// "down" votes on time cannot reach the quorum: a failure of this
+	// master or intermediate master cannot be decided until they are on
+	// time again (or are replaced).
+	ProblemDetectionBlocked ProblemCode = "DetectionBlocked"
 )
 
 // CodeSource says which part of Warden raises a code.
@@ -90,6 +95,7 @@ var codeTable = []CodeInfo{
 	{string(ProblemDivergedReplica), SourceCoordinator, SeverityCritical, "a replica came back after a failover holding transactions the new master lacks, and was left stopped"},
 	{string(ProblemFencedOldMaster), SourceCoordinator, SeverityWarning, "a replaced master answers, fenced (read-only) and not rejoined: it must not be made writable"},
 	{string(ProblemFencePending), SourceCoordinator, SeverityCritical, "a failover waits for a fence of the failed master (recovery.fence_policy=require) and promotes nobody meanwhile"},
+	{string(ProblemDetectionBlocked), SourceCoordinator, SeverityCritical, "some coordinators cannot reach a master (or intermediate master) but too many others are short of CPU (abstaining) for a quorum: its failure cannot be decided until they are on time"},
 }
 
 var codeIndex = func() map[string]CodeInfo {

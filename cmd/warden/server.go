@@ -105,6 +105,9 @@ func runServer(ctx context.Context, cfg *ServerConfig, log *slog.Logger) error {
 	if err := httpSrv.Start(); err != nil {
 		return fmt.Errorf("http.addr %q: %w", cfg.HTTP.Addr, err)
 	}
+	if err := startPprof(ctx, log); err != nil {
+		return configError{err}
+	}
 	log.Info("warden started", "node_id", cfg.NodeID, "http", cfg.HTTP.Addr)
 	<-ctx.Done()
 	log.Info("warden stopping")

@@ -3,7 +3,7 @@
 // O(due · log n), never O(instances)), fixed per-instance slots so probes
 // are spread over the interval, at most one probe in flight per instance,
 // results handled concurrently (bounded) and serially per instance, and a
-// measure of its own lateness for the coordinator's overload abstention.
+// measure of its own lateness (health: a busy pool, a starved dispatcher).
 // It does no I/O: the clock and the probe are injected.
 package probesched
 
@@ -92,8 +92,8 @@ type Result[K Key, R any] struct {
 	// a worker began it; Delay = Started - Due.
 	Due, Started, Finished time.Time
 	Delay                  time.Duration
-	// Late: Delay exceeded LateAfter. A failure read by a late probe is
-	// this node's overload before it is the server's fault.
+	// Late: Delay exceeded LateAfter. A late start alone does not make a
+	// failure this node's fault: the probe times out on its own clock.
 	Late bool
 }
 
@@ -404,9 +404,8 @@ func (s *Scheduler[K, R]) Health() Health {
 
 // DelaySince is the worst scheduling delay this node suffered since t:
 // the latest start of any probe started since then, or the wait of a
-// probe due and not started yet, whichever is worse. The coordinator asks
-// it about a failed probe's window (from its start to now): a node this
-// late proves nothing about the server and abstains.
+// probe due and not started yet, whichever is worse: how far behind its
+// schedule this node is (a busy pool or a dispatcher without CPU).
 func (s *Scheduler[K, R]) DelaySince(t time.Time) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
