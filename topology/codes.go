@@ -15,7 +15,7 @@ package topology
 const (
 	// ProblemRecoveryBlocked: a problem that triggers a recovery kind is
 	// held (automatic recovery off, a block period, a downtime, retries
-	// used up).
+	// used up, a leader short of CPU).
 	ProblemRecoveryBlocked ProblemCode = "RecoveryBlocked"
 	// ProblemInstanceGone: unreachable longer than discovery.gone_after.
 	ProblemInstanceGone ProblemCode = "InstanceGone"
@@ -90,7 +90,7 @@ var codeTable = []CodeInfo{
 	{string(ProblemDuplicateServerUUID), SourceCluster, SeverityCritical, "two instances share a server_uuid"},
 	{string(ProblemUnsafeDurability), SourceCluster, SeverityWarning, "a master's semi-sync settings do not keep what the cluster promises"},
 
-	{string(ProblemRecoveryBlocked), SourceCoordinator, SeverityCritical, "a problem that triggers a recovery is not being recovered: automatic recovery off, a block period, a downtime, or retries used up"},
+	{string(ProblemRecoveryBlocked), SourceCoordinator, SeverityCritical, "a problem that triggers a recovery is not being recovered: automatic recovery off, a block period, a downtime, retries used up, or a leader short of CPU (it abstains and hands over)"},
 	{string(ProblemInstanceGone), SourceCoordinator, SeverityWarning, "an instance has been unreachable longer than discovery.gone_after; kept until an operator forgets it"},
 	{string(ProblemDivergedReplica), SourceCoordinator, SeverityCritical, "a replica came back after a failover holding transactions the new master lacks, and was left stopped"},
 	{string(ProblemFencedOldMaster), SourceCoordinator, SeverityWarning, "a replaced master answers, fenced (read-only) and not rejoined: it must not be made writable"},
