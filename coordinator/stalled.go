@@ -379,10 +379,13 @@ func (r *recoveries) undoStalled(ctx context.Context, rec *election.Recovery, ca
 	err := r.raft.SyncWithLeader(sctx)
 	cancel()
 	if err != nil {
-		msg := fmt.Sprintf("%s not made writable again: this node's own proposals could not be confirmed applied (%v): a promote intent may be on its way; the next leader resumes the record", k, err)
+		// The record stays open (errLeadUnconfirmed): it is run again
+		// from what it holds, which fences again and promotes, finishes
+		// the intent, or undoes with a barrier that holds.
+		msg := fmt.Sprintf("%s not made writable again: this node's own proposals could not be confirmed applied (%v): a promote intent may be on its way; the record stays open and is resumed (by this node or the next leader)", k, err)
 		r.log.Warn("stalled-master undo skipped", "recovery", rec.ID, "err", err)
 		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepRollback, Instance: k, Error: "not rolled back", Message: msg})
-		return fmt.Errorf("%w; %s", cause, msg)
+		return fmt.Errorf("%w; %s: %w", cause, msg, errLeadUnconfirmed)
 	}
 	cur, ok := r.raft.FSM().Recovery(rec.ID)
 	if !ok || !cur.Promoting.IsZero() || !fenceStarted(cur) {
@@ -414,7 +417,9 @@ func (r *recoveries) undoStalled(ctx context.Context, rec *election.Recovery, ca
 }
 
 // fenceStarted: the record holds a fence of its failed master (begun,
-// even if it failed half-way) that no rollback followed.
+// even if it failed half-way) that no rollback followed. A rollback note
+// with an error made nothing writable (skipped, or its outcome unknown):
+// the fence still stands as far as the record knows.
 func fenceStarted(rec election.Recovery) bool {
 	fence, back := -1, -1
 	for i, s := range rec.Steps {
@@ -425,7 +430,9 @@ func fenceStarted(rec election.Recovery) bool {
 		case StepFence:
 			fence = i
 		case election.StepRollback:
-			back = i
+			if s.Error == "" {
+				back = i
+			}
 		}
 	}
 	return fence > back
