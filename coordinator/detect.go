@@ -38,6 +38,8 @@ type detector struct {
 	// announced holds the failures whose failure-detected hooks ran, so
 	// each fires once per occurrence, on the leader only.
 	announced map[string]bool
+	// blocked debounces DetectionBlocked (late.go).
+	blocked blockedHold
 }
 
 // detectorEnv is what the detector reads besides the replicated state.
@@ -242,6 +244,7 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 	st := d.raft.Status()
 	voterIDs := voters(st)
 	late := d.env.lateVoters(st)
+	d.blocked.pass()
 	allVerdicts := fsm.AllVerdicts()
 	live := d.env.liveSnapshot()
 
@@ -307,7 +310,7 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 			verdicts, ignored := countedVerdicts(byNode, late)
 			mf := masterFacts(cl.Name, k, isMaster, voterIDs, verdicts, replicasOf[k], live, now)
 			a := topology.Analyze(mf, d.cfg.Analysis)
-			if p, ok := detectionBlocked(a, voterIDs, late, ignored, since); ok {
+			if p, ok := detectionBlocked(a, voterIDs, late, ignored, since); ok && d.blocked.held(k, now) {
 				out = append(out, p)
 			}
 			if a.Code == topology.UnreachableMaster || a.Code == topology.UnreachableIntermediate {

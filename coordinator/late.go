@@ -159,6 +159,34 @@ func countedVerdicts(byNode map[string]election.Verdict, late map[string]bool) (
 	return counted, ignored
 }
 
+// detectionBlockedAfter: DetectionBlocked is reported once its condition
+// has held this long without a break. On a loaded machine one voter's late
+// flag and another's timed-out vote on a healthy master meet for moments,
+// again and again: measured on a healthy simulated fleet of 1,000 at load
+// 10, a fifth of the masters showed it and the leader re-proposed the
+// problem set 27 times a second (docs/scale.md). A blocked failover worth
+// an operator's attention lasts longer than the late flag's own 2 s.
+const detectionBlockedAfter = 10 * time.Second
+
+// blockedHold debounces DetectionBlocked per instance across the
+// detector's passes (one goroutine: no lock).
+type blockedHold struct{ prev, cur map[topology.Key]time.Time }
+
+// pass starts a detector pass: what the last one saw is what this one
+// continues.
+func (h *blockedHold) pass() { h.prev, h.cur = h.cur, map[topology.Key]time.Time{} }
+
+// held records that k's condition holds at now and says whether it has
+// held for detectionBlockedAfter through every pass since it began.
+func (h *blockedHold) held(k topology.Key, now time.Time) bool {
+	start, ok := h.prev[k]
+	if !ok {
+		start = now
+	}
+	h.cur[k] = start
+	return now.Sub(start) >= detectionBlockedAfter
+}
+
 // detectionBlocked is the DetectionBlocked problem of analysis a, if some
 // voters say down (on time, or late and not counted: ignored) while the
 // late voters that do not count keep the quorum out of reach: the

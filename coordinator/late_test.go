@@ -266,10 +266,10 @@ func TestLateVotersDownDoesNotCount(t *testing.T) {
 		n.c.handle(ctx, inst, err, false)
 		commit(n)
 	}
-	codes := func() (string, election.Problem) {
+	codesAt := func(now time.Time) (string, election.Problem) {
 		var s string
 		var blocked election.Problem
-		for _, p := range n1.c.detector.evaluate(time.Now()) {
+		for _, p := range n1.c.detector.evaluate(now) {
 			if p.Key == m {
 				s += p.Code + " "
 				if p.Code == string(topology.ProblemDetectionBlocked) {
@@ -279,6 +279,7 @@ func TestLateVotersDownDoesNotCount(t *testing.T) {
 		}
 		return s, blocked
 	}
+	codes := func() (string, election.Problem) { return codesAt(time.Now()) }
 	// Premise: on time, their votes decide (the replicas' counters do not
 	// move in this harness: after heartbeat+grace, a DeadMaster).
 	waitFor(t, "a DeadMaster on two on-time down votes", func() (bool, string) {
@@ -297,7 +298,15 @@ func TestLateVotersDownDoesNotCount(t *testing.T) {
 			t.Fatal("premise: the kept verdict is down")
 		}
 	}
-	s, blocked := codes()
+	start := time.Now()
+	s, blocked := codesAt(start)
+	if strings.Contains(s, string(topology.DeadMaster)+" ") {
+		t.Fatalf("DeadMaster on abstaining votes (n2, n3 late, n1 reaches the master): %q", s)
+	}
+	if blocked.Code != "" {
+		t.Fatalf("DetectionBlocked on the first pass that saw it (it waits %s without a break): %+v", detectionBlockedAfter, blocked)
+	}
+	s, blocked = codesAt(start.Add(detectionBlockedAfter))
 	if strings.Contains(s, string(topology.DeadMaster)+" ") {
 		t.Fatalf("DeadMaster on abstaining votes (n2, n3 late, n1 reaches the master): %q", s)
 	}
@@ -317,5 +326,31 @@ func TestLateVotersDownDoesNotCount(t *testing.T) {
 	}
 	if a := n1.c.analyze("c1", m, true, []topology.Key{key(2), key(3)}, time.Now()); a.Code != topology.DeadMaster {
 		t.Fatalf("on time again, the recheck must count their down votes: %s %q", a.Code, a.Description)
+	}
+}
+
+// DetectionBlocked waits for its condition to hold without a break: a
+// pass without it starts the wait again.
+func TestBlockedHoldNeedsAnUnbrokenWindow(t *testing.T) {
+	var h blockedHold
+	k := key(1)
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	h.pass()
+	if h.held(k, at(0)) {
+		t.Fatal("held on the first pass")
+	}
+	h.pass()
+	if h.held(k, at(detectionBlockedAfter/2)) {
+		t.Fatal("held before the window")
+	}
+	h.pass() // a pass without the condition: the window restarts
+	h.pass()
+	if h.held(k, at(detectionBlockedAfter)) {
+		t.Fatal("held across a break")
+	}
+	h.pass()
+	if !h.held(k, at(2*detectionBlockedAfter)) {
+		t.Fatal("not held after an unbroken window")
 	}
 }
