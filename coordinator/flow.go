@@ -55,7 +55,7 @@ func (r *recoveries) interrupted(ctx context.Context, err error) bool {
 	// a lost leadership too: finishing the record now would close one
 	// the next leader may be resuming.)
 	return ctx.Err() != nil || errors.Is(err, election.ErrNotLeader) || errors.Is(err, election.ErrNoLeader) ||
-		errors.Is(err, errLeadUnconfirmed) ||
+		errors.Is(err, errKeepOpen) ||
 		(errors.Is(err, election.ErrOutcomeUnknown) && !r.raft.IsLeader())
 }
 
@@ -64,7 +64,7 @@ func (r *recoveries) interrupted(ctx context.Context, err error) bool {
 // the record says: like a lost leadership, the record stays open and is
 // run again from what it holds (resumeOpen: this node, or the next
 // leader). Closing it would leave a half-done change nobody resumes.
-var errLeadUnconfirmed = errors.New("this node's own proposals could not be confirmed applied (leadership unconfirmed)")
+var errLeadUnconfirmed = fmt.Errorf("this node's own proposals could not be confirmed applied (leadership unconfirmed): %w", errKeepOpen)
 
 // carryOut is steps 2 to 5.
 func (r *recoveries) carryOut(ctx context.Context, k *recoveryKind, rec *election.Recovery) outcome {

@@ -233,19 +233,33 @@ func (r *recoveries) stalledFenceSteps(f *recoveryFacts) []FenceStep {
 // have completed when read_only waited them out); a read that fails is
 // retried once with its own bound, and what stays unknown is said so:
 // refused under recovery.lost_data_policy=abort (undone), recorded as
-// unknown under promote.
+// unknown under promote. A resumed promote intent whose fence fails goes
+// on only while the master is read-only (refenceFailed).
 func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f *recoveryFacts) error {
+	err := r.fenceStalledOnce(ctx, rec, f)
+	if err != nil && !f.promoting.IsZero() && errors.Is(err, ErrNotFenced) {
+		return r.refenceFailed(ctx, rec, f, err)
+	}
+	return err
+}
+
+func (r *recoveries) fenceStalledOnce(ctx context.Context, rec *election.Recovery, f *recoveryFacts) error {
 	k := f.failed
 	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepFence, Instance: k,
 		Message: fmt.Sprintf("%s answers but its writes stall and its replicas receive nothing: fencing it before promoting anyone", k)}); err != nil {
 		return err
 	}
+	// read: what it holds was read (an empty set read is known: a master
+	// whose first transactions are the stuck ones).
 	var held string
+	var read bool
 	var err error
 	if fc := r.env.sqlFencer(); fc != nil {
 		err = r.act(ctx, stalledFenceWait, func(actx context.Context) error {
 			res, err := fc.Fence(actx, k, nil, nil, nil)
-			held = res.Executed
+			// The fencer's "" is both an empty set and a failed read:
+			// read again below, on its own.
+			held, read = res.Executed, res.Executed != ""
 			return err
 		})
 	} else {
@@ -257,7 +271,7 @@ func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f
 				return err
 			}
 			if h, _, err := a.GTIDState(actx); err == nil {
-				held = h // else unknown: read again below
+				held, read = h, true // else unknown: read again below
 			}
 			return nil
 		})
@@ -266,15 +280,17 @@ func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f
 		return err
 	}
 	how := "SQL: read_only on, client sessions killed"
-	if err == nil && held == "" {
+	if err == nil && !read {
 		// The fence's read shares its bound with a read_only that may
 		// have waited for the stuck commits: read again, on its own.
-		if held, err = r.readHeld(ctx, k); lostLeadership(err) {
-			return err
+		// The fence landed either way; what it holds may stay unknown.
+		var rerr error
+		if held, rerr = r.readHeld(ctx, k); lostLeadership(rerr) {
+			return rerr
 		}
-		err = nil // the fence landed; what it holds stays unknown
+		read = rerr == nil
 	}
-	note := election.RecoveryNote{Kind: StepFenceSQL, Instance: k, Message: how + "; it holds " + orNone(held)}
+	note := election.RecoveryNote{Kind: StepFenceSQL, Instance: k, Message: how + "; it holds " + heldText(held, read)}
 	if err != nil {
 		note.Error, note.Message = err.Error(), fmt.Sprintf("no complete SQL fence within %s", stalledFenceWait)
 	}
@@ -295,21 +311,85 @@ func (r *recoveries) fenceStalled(ctx context.Context, rec *election.Recovery, f
 		// The command may have cut it off from clients only: read what
 		// it holds if it still answers (after a kill -9 it does not).
 		how = "recovery.fence_command exited 0"
-		if held, err = r.readHeld(ctx, k); lostLeadership(err) {
-			return err
+		var rerr error
+		if held, rerr = r.readHeld(ctx, k); lostLeadership(rerr) {
+			return rerr
 		}
+		read = rerr == nil
 	}
-	if held == "" {
+	if !read {
 		return r.heldUnknown(ctx, rec, f, how)
 	}
+	return r.fencedHolding(ctx, rec, f, how, held, "read after the fence")
+}
+
+// fencedHolding records the fence and what the master holds (read after
+// it): the successor must hold it too.
+func (r *recoveries) fencedHolding(ctx context.Context, rec *election.Recovery, f *recoveryFacts, how, held, whence string) error {
+	k := f.failed
 	f.mustHold = held
-	msg := fmt.Sprintf("%s fenced before the promotion (%s); it holds %s (read after the fence): the successor must hold it too", k, how, held)
+	msg := fmt.Sprintf("%s fenced before the promotion (%s); it holds %s (%s): the successor must hold it too", k, how, heldSet(held), whence)
 	fenced := election.RecoveryNote{Kind: election.StepFenced, Instance: k, GTID: held, Message: msg}
 	if err := r.note(ctx, rec.ID, fenced); err != nil {
 		return err
 	}
 	r.env.fire(ctx, r.env.recoveryEvent(EventOldMasterFenced, rec, topology.Key{}, nil, true, msg))
 	return nil
+}
+
+func heldText(held string, read bool) string {
+	if !read {
+		return "unknown (what it executed could not be read)"
+	}
+	return heldSet(held)
+}
+
+// heldSet names a GTID set that was read ("" is an empty one).
+func heldSet(held string) string {
+	if held == "" {
+		return "an empty GTID set"
+	}
+	return held
+}
+
+// errKeepOpen: the recovery stopped without a result; the record stays
+// open and is run again from what it holds (flow.go: interrupted).
+var errKeepOpen = errors.New("the record stays open and is resumed")
+
+// refenceFailed: a resumed promote intent could not fence the master
+// again. Its predecessor fenced it before sending the intent and may have
+// promoted the successor already (writable, replicas under it): closing
+// the record as failed would abandon a half-done failover and say nobody
+// was promoted. A fresh probe decides: the master writable stops it (never
+// a promotion beside a writable master); read-only (the predecessor's
+// fence holds) finishes the intent, the successor holding at least what
+// the master holds now; not answering leaves the record open (the next
+// run fences it, or finds it gone and finishes as for a dead master).
+func (r *recoveries) refenceFailed(ctx context.Context, rec *election.Recovery, f *recoveryFacts, cause error) error {
+	k := f.failed
+	fresh := r.env.refresh(ctx, []topology.Key{k})[k]
+	switch {
+	case fresh != nil && fresh.LastError == "" && !fresh.ReadOnly:
+		return cause
+	case fresh == nil || fresh.LastError != "":
+		why := "no answer"
+		if fresh != nil {
+			why = fresh.LastError
+		}
+		msg := fmt.Sprintf("the promote intent for %s is not finished: %s could not be fenced again and a fresh probe of it failed (%s): whether it is writable is not known; the record stays open and is run again", f.promoting, k, why)
+		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepFenced, Instance: k, Error: cause.Error(), Message: msg})
+		return fmt.Errorf("%w; %s: %w", cause, msg, errKeepOpen)
+	}
+	held := fresh.Dialect().Executed(fresh)
+	if f.mustHold != "" {
+		u, err := topology.UnionGTIDs(fresh.Dialect().GTIDFlavor(), f.mustHold, held)
+		if err != nil {
+			return fmt.Errorf("%w; what %s holds now (%s) against what its fence read (%s): %v", cause, k, held, f.mustHold, err)
+		}
+		held = u
+	}
+	how := fmt.Sprintf("by the predecessor: not fenced again now, but a fresh probe shows it read-only, so the promote intent for %s is finished", f.promoting)
+	return r.fencedHolding(ctx, rec, f, how, held, "its fresh read-only probe, with what the predecessor's fence read")
 }
 
 // readHeld reads what k executed, bounded on its own.

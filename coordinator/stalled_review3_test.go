@@ -9,6 +9,7 @@ package coordinator
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/warden-ha/warden/election"
@@ -65,5 +66,102 @@ func TestStalledMasterBarrierFailsRecordStaysOpen(t *testing.T) {
 					got.Done(), got.Success, w, want, describe(got), e.w.ops())
 			}
 		})
+	}
+}
+
+// resumedAfterPromotion: the first leader fenced the master, sent its
+// promote intent and promoted key(2) (writable, key(3) repointed), but
+// everything from its "promoted" note on stayed uncommitted; the leader
+// changed. The record is open with the intent; n2 leads.
+func resumedAfterPromotion(t *testing.T) (*testEnv, election.Recovery, *node) {
+	t.Helper()
+	e := newTestEnv(t, mariadb, stalledOn())
+	n := e.standard()
+	e.stall(n)
+	h := &heldRaft{testRaft: n.raft}
+	n.c.recovery.raft = h
+	h.hold = func(cmd election.Command) bool {
+		_, fin := cmd.(election.RecoveryFinish)
+		return fin || stepIs(election.StepPromoted)(cmd) || len(h.held) > 0
+	}
+	rec := e.run(n, election.KindStalledMaster, key(1), topology.Key{})
+	n.raft.leader.Store(false)
+	if got := e.record(rec.ID); got.Done() || got.Promoting != key(2) || !slices.Equal(e.w.writable(), []topology.Key{key(2)}) {
+		t.Fatalf("premise: open record with the intent, key(2) promoted: writable %v\n%s", e.w.writable(), describe(got))
+	}
+	n2 := e.addNode("n2", 2)
+	e.stall(n2)
+	return e, e.record(rec.ID), n2
+}
+
+// R3-1: a resumed promote intent whose new fence fails transiently (1040)
+// while the master is read-only (its predecessor's fence holds) finishes
+// the failover; when the master cannot even be probed the record stays
+// open, and the next run finishes it. (A master found writable stops it:
+// TestStalledMasterUndoGuards, "resumed intent, the master cannot be
+// fenced".)
+func TestStalledMasterResumedIntentRefenceFails(t *testing.T) {
+	t.Run("master read-only: finished", func(t *testing.T) {
+		e, rec, n2 := resumedAfterPromotion(t)
+		e.w.mu.Lock()
+		e.w.fail["KillClientConnections "+key(1).String()] = errors.New("Error 1040: Too many connections")
+		e.w.mu.Unlock()
+		n2.c.recovery.run(t.Context(), rec)
+		got := e.record(rec.ID)
+		if !got.Done() || !got.Success || got.Successor != key(2) || !slices.Equal(e.w.writable(), []topology.Key{key(2)}) {
+			t.Fatalf("the resumed intent was not finished: writable %v\n%s\nactions %v", e.w.writable(), describe(got), e.w.ops())
+		}
+	})
+	t.Run("master unprobeable after the failed fence: stays open, then finished", func(t *testing.T) {
+		e, rec, n2 := resumedAfterPromotion(t)
+		e.w.mu.Lock()
+		e.w.fail["KillClientConnections "+key(1).String()] = errors.New("Error 1040: Too many connections")
+		e.w.before = func(c call) {
+			if c.Op == "KillClientConnections" && c.Key == key(1) {
+				e.w.mu.Lock()
+				e.w.down[key(1)] = "Error 1040: Too many connections"
+				e.w.mu.Unlock()
+			}
+		}
+		e.w.mu.Unlock()
+		n2.c.recovery.run(t.Context(), rec)
+		got := e.record(rec.ID)
+		if got.Done() {
+			t.Fatalf("closed although whether the master is writable is not known: writable %v\n%s", e.w.writable(), describe(got))
+		}
+		// The next run (resumeOpen) finds it not answering: a resumed
+		// intent then promotes without a fence, as for a dead master.
+		n2.c.recovery.run(t.Context(), got)
+		got = e.record(rec.ID)
+		if !got.Done() || !got.Success || got.Successor != key(2) {
+			t.Fatalf("the second run did not finish it: writable %v\n%s\nactions %v", e.w.writable(), describe(got), e.w.ops())
+		}
+	})
+}
+
+// R3-3: a stalled master whose executed GTID set is empty (its first
+// transactions are the stuck ones; its replicas received nothing): the
+// read after the fence succeeds and returns "", which is known, not
+// unknown: under abort the failover goes on.
+func TestStalledMasterEmptyExecutedSetIsKnown(t *testing.T) {
+	e := newTestEnv(t, mariadb, stalledOn(func(c *Config) { c.Recovery.LostDataPolicy = PolicyAbort }))
+	n := e.standard()
+	e.w.mu.Lock()
+	for k, in := range e.w.insts {
+		in.GTIDBinlogPos, in.GTIDCurrentPos, in.GTIDSlavePos = "", "", ""
+		if in.Replication != nil {
+			in.Replication.GTIDIOPos = ""
+		}
+		e.w.executed[k] = ""
+	}
+	e.w.mu.Unlock()
+	e.stall(n)
+	rec := e.run(n, election.KindStalledMaster, key(1), topology.Key{})
+	fenced, ok := stepOf(rec, election.StepFenced)
+	if !ok || strings.Contains(rec.Error, "unknown") || strings.Contains(fenced.Message, "unknown") || !strings.Contains(fenced.Message, "holds an empty GTID set") {
+		t.Fatalf("an empty set read after the fence is not taken as known:\n%s\nactions %v", describe(rec), e.w.ops())
+	}
+	if !rec.Success || rec.Successor != key(2) {
+		t.Fatalf("not promoted:\n%s", describe(rec))
 	}
 }
