@@ -99,11 +99,25 @@ var ErrStallUnproven = errors.New("the stall is not proven by this node's own ob
 // record's fence tells what the master held when it was fenced.
 func (r *recoveries) gatherStalledMaster(ctx context.Context, f *recoveryFacts) {
 	r.gatherSwitchover(ctx, f)
-	if f.rec != nil {
-		if n, ok := lastStep(*f.rec, election.StepFenced, f.failed); ok && fenceStarted(*f.rec) {
-			f.mustHold = n.GTID
+	if f.rec != nil && fenceStarted(*f.rec) {
+		f.mustHold = heldRecorded(*f.rec)
+	}
+}
+
+// heldRecorded: the least a fenced master holds, as its record says: the
+// latest set read after a fence (the "fenced" step's GTID) or, when that
+// read failed, the lower bound its last probe saw (the master's own
+// "lost-data" step's GTID). A set only grows, so the latest is the
+// largest. A resume that cannot fence again (the master does not answer)
+// still requires it of the successor.
+func heldRecorded(rec election.Recovery) string {
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		s := rec.Steps[i]
+		if s.Instance == rec.FailedKey && s.GTID != "" && (s.Kind == election.StepFenced || s.Kind == election.StepLostData) {
+			return s.GTID
 		}
 	}
+	return ""
 }
 
 // recheckStalled: still answering and writable, and the whole analysis on
@@ -425,7 +439,8 @@ func (r *recoveries) heldUnknown(ctx context.Context, rec *election.Recovery, f 
 	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepFenced, Instance: k, Message: msg}); err != nil {
 		return err
 	}
-	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepLostData, Instance: k,
+	// The lower bound is the note's GTID: a resume reads it (heldRecorded).
+	if err := r.note(ctx, rec.ID, election.RecoveryNote{Kind: election.StepLostData, Instance: k, GTID: seen,
 		Message: fmt.Sprintf("what %s committed after its last probe is %s: the successor may lack it (recovery.lost_data_policy=promote)", k, unknown)}); err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ package coordinator
 // empty executed set read after the fence is known.
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -163,5 +164,49 @@ func TestStalledMasterEmptyExecutedSetIsKnown(t *testing.T) {
 	}
 	if !rec.Success || rec.Successor != key(2) {
 		t.Fatalf("not promoted:\n%s", describe(rec))
+	}
+}
+
+// R3-4: what a fenced master holds at least (its last probe, when the
+// read after the fence failed, under promote) is carried across a resume
+// that cannot fence it again: the successor is still held to it, and what
+// it lacks is recorded as lost.
+func TestStalledMasterResumeKeepsHeldLowerBound(t *testing.T) {
+	e := newTestEnv(t, mariadb, stalledOn(func(c *Config) {
+		c.Recovery.LostDataPolicy = PolicyPromote
+		c.Recovery.FenceCommand = []string{"true"}
+	}))
+	n := e.standard()
+	e.w.mu.Lock()
+	in := e.w.insts[key(1)]
+	in.GTIDBinlogPos, in.GTIDCurrentPos = mariadb.pos(105), mariadb.pos(105) // 101-105 never sent
+	e.w.fail["SetReadOnly "+key(1).String()] = context.DeadlineExceeded
+	e.w.fail["GTIDState "+key(1).String()] = errors.New("connection refused")
+	e.w.mu.Unlock()
+	e.stall(n)
+	h := &heldRaft{testRaft: n.raft}
+	n.c.recovery.raft = h
+	h.hold = func(cmd election.Command) bool {
+		_, fin := cmd.(election.RecoveryFinish)
+		return fin || stepIs(election.StepPromoteIntent)(cmd) || len(h.held) > 0
+	}
+	rec := e.run(n, election.KindStalledMaster, key(1), topology.Key{})
+	if lost, ok := stepOf(rec, election.StepLostData); !ok || lost.GTID != mariadb.pos(105) || len(h.held) == 0 {
+		t.Fatalf("premise: the unknown set's lower bound recorded, the intent held (%d):\n%s", len(h.held), describe(rec))
+	}
+	n.raft.leader.Store(false)
+	// The fence command took the master away; the next leader commits
+	// the intent and resumes without a fence.
+	e.w.mu.Lock()
+	e.w.down[key(1)] = "connection refused"
+	e.w.mu.Unlock()
+	n2 := e.addNode("n2", 2)
+	if _, err := n2.raft.Propose(t.Context(), h.held[0]); err != nil {
+		t.Fatal(err)
+	}
+	n2.c.recovery.run(t.Context(), e.record(rec.ID))
+	got := e.record(rec.ID)
+	if !got.Done() || !got.Success || got.Successor != key(2) || got.LostGTIDs == "" {
+		t.Fatalf("the resume did not hold the successor to the recorded lower bound (lost %q):\n%s\nactions %v", got.LostGTIDs, describe(got), e.w.ops())
 	}
 }
