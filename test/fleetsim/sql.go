@@ -258,6 +258,9 @@ type selectItem struct {
 }
 
 func (f *Fleet) selectStmt(c *simConn, q, up string) (*mysql.Result, error) {
+	if i := indexTop(up, " UNION ALL "); i >= 0 {
+		return f.unionAll(c, q, up, i)
+	}
 	body, bodyUp := q[len("SELECT "):], up[len("SELECT "):]
 	var from, where, whereUp string
 	if i := indexTop(bodyUp, " FROM "); i >= 0 {
@@ -455,7 +458,65 @@ func (f *Fleet) gtidWait(c *simConn, args []string, fn string) (any, func() (str
 	}, nil
 }
 
-// selectFrom answers SELECT cols FROM table [WHERE col IN (...) | col = v].
+// unionAll answers SELECT ... UNION ALL SELECT ...: each part on its own,
+// the rows one after the other under the first part's column names (the
+// prober reads the binlog dump threads and the oldest commit in one).
+func (f *Fleet) unionAll(c *simConn, q, up string, i int) (*mysql.Result, error) {
+	var parts []string
+	for i >= 0 {
+		parts = append(parts, q[:i])
+		q, up = q[i+len(" UNION ALL "):], up[i+len(" UNION ALL "):]
+		i = indexTop(up, " UNION ALL ")
+	}
+	parts = append(parts, q)
+	var names []string
+	var rows [][]any
+	for _, p := range parts {
+		pu := upper(p)
+		if !strings.HasPrefix(pu, "SELECT ") {
+			return nil, f.unsupported(c.x, p)
+		}
+		r, err := f.selectStmt(c, p, pu)
+		if err != nil {
+			return nil, err
+		}
+		if r == nil || r.Resultset == nil {
+			return nil, f.unsupported(c.x, p)
+		}
+		if names == nil {
+			for _, fl := range r.Fields {
+				names = append(names, string(fl.Name))
+			}
+		} else if len(r.Fields) != len(names) {
+			return nil, sqlErr(1222, "The used SELECT statements have a different number of columns")
+		}
+		for _, rv := range r.RowDatas {
+			vals, err := rv.Parse(r.Fields, false, nil)
+			if err != nil {
+				return nil, err
+			}
+			row := make([]any, len(vals))
+			for j, v := range vals {
+				switch x := v.Value().(type) {
+				case []byte:
+					row[j] = string(x)
+				default:
+					row[j] = x
+				}
+			}
+			rows = append(rows, row)
+		}
+	}
+	return result(names, rows)
+}
+
+// maxTimeItem is the one aggregate the simulator answers over a table:
+// the longest TIME of the matching rows, 0 when none (the prober's oldest
+// commit in progress).
+const maxTimeItem = "CAST(COALESCE(MAX(TIME), 0) AS CHAR)"
+
+// selectFrom answers SELECT cols FROM table [WHERE col IN (...) | col = v
+// [AND ...]]; a select item may be a quoted literal, or maxTimeItem.
 func (f *Fleet) selectFrom(c *simConn, q string, items []selectItem, names []string, from, where, whereUp string) (*mysql.Result, error) {
 	now := time.Now()
 	f.mu.Lock()
@@ -470,12 +531,23 @@ func (f *Fleet) selectFrom(c *simConn, q string, items []selectItem, names []str
 		return nil, f.unsupported(c.x, q)
 	}
 	var rows [][]any
+	aggregate := slices.ContainsFunc(items, func(it selectItem) bool { return it.up == maxTimeItem })
+	var maxTime int64
 	for _, tr := range table {
 		if filter != nil && !filter(tr) {
 			continue
 		}
+		if aggregate {
+			t, _ := strconv.ParseInt(fmt.Sprint(tr["TIME"]), 10, 64)
+			maxTime = max(maxTime, t)
+			continue
+		}
 		row := make([]any, len(items))
 		for i, it := range items {
+			if lit, ok := quotedLiteral(it.expr); ok {
+				row[i] = lit
+				continue
+			}
 			if it.up == "CONNECTION_ID()" {
 				row[i] = strconv.FormatUint(uint64(c.id), 10)
 				continue
@@ -488,13 +560,47 @@ func (f *Fleet) selectFrom(c *simConn, q string, items []selectItem, names []str
 		}
 		rows = append(rows, row)
 	}
+	if aggregate {
+		row := make([]any, len(items))
+		for i, it := range items {
+			if lit, ok := quotedLiteral(it.expr); ok {
+				row[i] = lit
+			} else if it.up == maxTimeItem {
+				row[i] = strconv.FormatInt(maxTime, 10)
+			} else {
+				return nil, f.unsupported(c.x, q)
+			}
+		}
+		rows = [][]any{row}
+	}
 	return result(names, rows)
 }
 
-// parseWhere reads "COL IN ('a', 'b')" or "COL = 'a'"; nil for no filter.
+// quotedLiteral is the value of a select item written as a string literal.
+func quotedLiteral(expr string) (string, bool) {
+	e := strings.TrimSpace(expr)
+	if len(e) >= 2 && (e[0] == '\'' && e[len(e)-1] == '\'' || e[0] == '"' && e[len(e)-1] == '"') {
+		return unquote(e), true
+	}
+	return "", false
+}
+
+// parseWhere reads "COL IN ('a', 'b')" or "COL = 'a'", or several of them
+// joined by AND; nil for no filter.
 func parseWhere(where, up string) (func(map[string]any) bool, error) {
 	if strings.TrimSpace(where) == "" {
 		return nil, nil
+	}
+	if i := indexTop(up, " AND "); i >= 0 {
+		left, err := parseWhere(where[:i], up[:i])
+		if err != nil {
+			return nil, err
+		}
+		right, err := parseWhere(where[i+len(" AND "):], up[i+len(" AND "):])
+		if err != nil {
+			return nil, err
+		}
+		return func(row map[string]any) bool { return left(row) && right(row) }, nil
 	}
 	var col string
 	var vals []string
