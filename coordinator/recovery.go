@@ -404,11 +404,18 @@ func (r *recoveries) finishedAt(rec election.Recovery, now time.Time) time.Time 
 	return now
 }
 
-// retryWindow is how far back attempts that changed nothing count: the
-// block period, and at least long enough for every backoff step.
-func (r *recoveries) retryWindow() time.Duration {
-	return max(r.cfg.BlockPeriod, 15*time.Minute)
+// MinRetryWindow is the shortest retry window: long enough for every
+// backoff step.
+const MinRetryWindow = 15 * time.Minute
+
+// RetryWindow is how far back automatic attempts that changed nothing
+// count: the block period, and at least MinRetryWindow. The recovery
+// records it reads must outlive it (cmd/warden sizes pruning by it).
+func (c RecoveryConfig) RetryWindow() time.Duration {
+	return max(c.BlockPeriod, MinRetryWindow)
 }
+
+func (r *recoveries) retryWindow() time.Duration { return r.cfg.RetryWindow() }
 
 // retryBackoff is the wait after the n-th attempt that changed nothing:
 // 1 s, 2 s, 4 s... up to 30 s.

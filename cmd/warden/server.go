@@ -156,9 +156,8 @@ func electionConfig(cfg *ServerConfig) election.Config {
 	e.RecoveriesPerCluster = cfg.Recovery.RecordsPerCluster
 	e.RecoveryPruneInterval = cfg.Recovery.PruneInterval
 	// No prune takes a record the block period or the retry counter still
-	// reads (the retry window is the block period, at least 15m), nor one
-	// the fence lines read (24 h).
-	e.RecoveryProtectAge = max(election.MinRecoveryProtectAge, cfg.Recovery.BlockPeriod, 15*time.Minute)
+	// reads (the retry window), nor one the fence lines read (24 h).
+	e.RecoveryProtectAge = max(election.MinRecoveryProtectAge, coordinatorConfig(cfg).Recovery.RetryWindow())
 	e.TLSCertFile, e.TLSKeyFile, e.TLSCAFile = cfg.Raft.TLSCertFile, cfg.Raft.TLSKeyFile, cfg.Raft.TLSCAFile
 	e.GossipKeyFile = cfg.Gossip.EncryptKeyFile
 	e.InsecureCoordinatorTraffic = cfg.Security.InsecureCoordinatorTraffic
