@@ -55,7 +55,11 @@ type RecoveryNote struct {
 	Instance topology.Key `json:"instance,omitzero"`
 	// GTID, on a "promoted" step, is the promoted replica's executed GTID
 	// position right before it became writable: where its history and
-	// the old master's part. Returning servers are compared with it.
+	// the old master's part. Returning servers are compared with it. On a
+	// stalled-master recovery's "fenced" step it is what the fenced master
+	// held, and on its "lost-data" step for the failed master, when that
+	// read failed, the lower bound of what it holds (its last probe); a
+	// resumed recovery reads both back.
 	GTID string `json:"gtid,omitempty"`
 	// Matrix, on a "plan" step, is the candidate matrix; it is kept on the
 	// recovery (Recovery.Matrix), not in the step list.
