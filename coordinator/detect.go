@@ -81,6 +81,10 @@ const detectPoll = 5 * time.Millisecond
 
 func (d *detector) run(ctx context.Context) {
 	d.lastSig = "" // a new leader republishes what it sees
+	// A DetectionBlocked window does not carry over from an earlier term
+	// (review: the first pass of a new term continued the last pass of the
+	// previous one, however long ago, and reported at once).
+	d.blocked = blockedHold{}
 	d.inherit(d.raft.FSM().Problems())
 	poll := time.NewTicker(detectPoll)
 	defer poll.Stop()

@@ -354,3 +354,20 @@ func TestBlockedHoldNeedsAnUnbrokenWindow(t *testing.T) {
 		t.Fatal("not held after an unbroken window")
 	}
 }
+
+// A new term starts every DetectionBlocked window again (review): the
+// first pass of a term must not continue the last pass of an earlier one.
+func TestBlockedHoldResetsEachTerm(t *testing.T) {
+	e := newTestEnv(t, mariadb, nil)
+	n := e.standard()
+	d := n.c.detector
+	d.blocked.pass()
+	d.blocked.held(key(1), time.Now().Add(-time.Hour))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	d.run(ctx) // a term that ends at once
+	d.blocked.pass()
+	if d.blocked.held(key(1), time.Now()) {
+		t.Fatal("a DetectionBlocked window carried over from an earlier term")
+	}
+}
