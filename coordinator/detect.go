@@ -311,7 +311,8 @@ func (d *detector) problems(now time.Time, since func(string, topology.Key) time
 					byNode[node] = v
 				}
 			}
-			verdicts, ignored := countedVerdicts(byNode, late)
+			lk, lok := live[k]
+			verdicts, ignored := countedVerdicts(byNode, late, ownRefusal(lk, lok, now))
 			mf := masterFacts(cl.Name, k, isMaster, voterIDs, verdicts, replicasOf[k], live, now)
 			a := topology.Analyze(mf, d.cfg.Analysis)
 			if p, ok := detectionBlocked(a, voterIDs, late, ignored, since); ok && d.blocked.held(k, now) {

@@ -39,6 +39,16 @@ type recoveryEnv interface {
 	sqlFencer() Fencer
 	// selfLate reports whether this node's late flag is up (late.go).
 	selfLate() bool
+	// ownRefusalNow reports whether this node's own latest probe of k was
+	// a refused connection, recently.
+	ownRefusalNow(k topology.Key) bool
+}
+
+// ownRefusalNow reports whether this node's own latest probe of k was a
+// refused connection, recently (late.go ownRefusal).
+func (c *Coordinator) ownRefusalNow(k topology.Key) bool {
+	l, ok := c.cache.get(k)
+	return ownRefusal(l, ok, c.now())
 }
 
 func (c *Coordinator) selfLate() bool {
@@ -77,7 +87,8 @@ func (c *Coordinator) analyze(cluster string, k topology.Key, isMaster bool, rep
 	st := c.raft.Status()
 	// The same votes as the detector counts: a recheck must not confirm a
 	// failure on late voters' "down" verdicts the detector ignored.
-	verdicts, _ := countedVerdicts(c.raft.FSM().Verdicts(k), c.lateVoters(st))
+	lk, lok := live[k]
+	verdicts, _ := countedVerdicts(c.raft.FSM().Verdicts(k), c.lateVoters(st), ownRefusal(lk, lok, now))
 	mf := masterFacts(cluster, k, isMaster, voters(st), verdicts, replicas, live, now)
 	return topology.Analyze(mf, c.cfg.Analysis)
 }

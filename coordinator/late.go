@@ -147,16 +147,32 @@ func (c *Coordinator) lateVoters(st election.Status) map[string]bool {
 // or not, is a vote "unknown" and is dropped; ignored is how many were.
 // The detector and a recovery's recheck both use it, so the recheck
 // cannot confirm a failure on votes the detector did not count.
-func countedVerdicts(byNode map[string]election.Verdict, late map[string]bool) (counted map[string]election.Verdict, ignored int) {
+func countedVerdicts(byNode map[string]election.Verdict, late map[string]bool, selfRefused bool) (counted map[string]election.Verdict, ignored int) {
 	counted = make(map[string]election.Verdict, len(byNode))
 	for node, v := range byNode {
-		if late[node] && !v.Reachable {
+		// A late voter's refused connection counts while this node's own
+		// latest probe was refused too (selfRefused): CPU starvation makes
+		// probes time out, it does not make a server refuse them, so a
+		// master killed during an overload is still failed over
+		// (test/overload). Not on its own: a late voter keeps its vote
+		// unrefreshed, and a server refused once may be back (review).
+		if late[node] && !v.Reachable && !(selfRefused && topology.RefusedVerdict(v.Error)) {
 			ignored++
 			continue
 		}
 		counted[node] = v
 	}
 	return counted, ignored
+}
+
+// refusedFresh is how recent this node's own refused probe must be to let
+// late voters' refused verdicts count (countedVerdicts).
+const refusedFresh = 5 * time.Second
+
+// ownRefusal reports whether this node's own latest probe of an instance
+// (l, from its live cache) was a refused connection within refusedFresh.
+func ownRefusal(l live, ok bool, now time.Time) bool {
+	return ok && l.Last != nil && topology.RefusedVerdict(l.Last.LastError) && now.Sub(l.Last.LastProbed) < refusedFresh
 }
 
 // detectionBlockedAfter: DetectionBlocked is reported once its condition

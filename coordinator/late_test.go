@@ -371,3 +371,48 @@ func TestBlockedHoldResetsEachTerm(t *testing.T) {
 		t.Fatal("a DetectionBlocked window carried over from an earlier term")
 	}
 }
+
+// A late voter's refused connection still counts (a master killed during
+// an overload is failed over: test/overload); its timeouts do not.
+func TestCountedVerdictsKeepRefusedLateVotes(t *testing.T) {
+	byNode := map[string]election.Verdict{
+		"n1": {Key: key(1), Reachable: false, Error: "dial tcp 127.0.0.1:3306: connect: connection refused"},
+		"n2": {Key: key(1), Reachable: false, Error: "dial tcp 127.0.0.1:3306: i/o timeout"},
+		"n3": {Key: key(1), Reachable: true},
+	}
+	late := map[string]bool{"n1": true, "n2": true, "n3": true}
+	// Without this node's own fresh refusal, a late voter's kept refusal
+	// is no evidence: the server may be back.
+	if counted, ignored := countedVerdicts(byNode, late, false); len(counted) != 1 || ignored != 2 {
+		t.Errorf("late voters' verdicts counted without an own refusal: %v (ignored %d)", counted, ignored)
+	}
+	counted, ignored := countedVerdicts(byNode, late, true)
+	if _, ok := counted["n1"]; !ok {
+		t.Error("a late voter's refused connection was not counted")
+	}
+	if _, ok := counted["n2"]; ok || ignored != 1 {
+		t.Errorf("a late voter's timeout counted (ignored %d)", ignored)
+	}
+	if _, ok := counted["n3"]; !ok {
+		t.Error("a reachable verdict was dropped")
+	}
+}
+
+// Only this node's own recent refusal lets late voters' refusals count.
+func TestOwnRefusalIsFresh(t *testing.T) {
+	now := time.Now()
+	refused := &topology.Instance{Key: key(1), LastError: "dial tcp: connect: connection refused", LastProbed: now.Add(-time.Second)}
+	if !ownRefusal(live{Last: refused}, true, now) {
+		t.Error("a refusal a second ago is not fresh")
+	}
+	old := *refused
+	old.LastProbed = now.Add(-refusedFresh - time.Second)
+	if ownRefusal(live{Last: &old}, true, now) {
+		t.Error("a refusal older than refusedFresh counted")
+	}
+	timeout := *refused
+	timeout.LastError = "dial tcp: i/o timeout"
+	if ownRefusal(live{Last: &timeout}, true, now) || ownRefusal(live{}, false, now) {
+		t.Error("a timeout or no probe counted as a refusal")
+	}
+}

@@ -404,6 +404,25 @@ func (r *recoveries) finishedAt(rec election.Recovery, now time.Time) time.Time 
 	return now
 }
 
+// provenGone reports whether every voter's verdict on k is a refused
+// connection (topology.LivenessDead) and so was this leader's own latest
+// probe, recently: the process is gone, which a leader short of CPU judges
+// as well as one on time, so its lateness does not hold the recovery (a
+// master killed during an overload: test/overload). The own probe because
+// late voters' verdicts are kept, not refreshed (review: a server refused
+// once may be back, and writable).
+func (r *recoveries) provenGone(k topology.Key) bool {
+	if !r.env.ownRefusalNow(k) {
+		return false
+	}
+	var votes []topology.Vote
+	for node, v := range r.raft.FSM().Verdicts(k) {
+		votes = append(votes, topology.Vote{Node: node, Reachable: v.Reachable, Since: v.Since, Error: v.Error})
+	}
+	live, _ := topology.ClassifyLiveness(votes, "")
+	return live == topology.LivenessDead
+}
+
 // MinRetryWindow is the shortest retry window: long enough for every
 // backoff step.
 const MinRetryWindow = 15 * time.Minute
@@ -470,7 +489,7 @@ func (r *recoveries) consider(p election.Problem, now time.Time) string {
 		return fmt.Sprintf("%s is downtimed until %s (%s)", p.Key, d.Until.Format(time.RFC3339), d.Reason)
 	}
 	why := r.blocked(p.Cluster, k, p.Key, now)
-	if why == "" && r.env.selfLate() {
+	if why == "" && r.env.selfLate() && !r.provenGone(p.Key) {
 		// A leader short of CPU abstains: the replicas it could not see
 		// read as last seen, its own verdicts are kept ones. It is no
 		// judge of a failure; it hands over to a voter on time

@@ -60,6 +60,11 @@ func classifyErr(s string) errClass {
 	return errOther
 }
 
+// RefusedVerdict reports whether a verdict's error text is a refused
+// connection: proof that nothing listens, which a coordinator short of CPU
+// cannot produce (a timeout it can).
+func RefusedVerdict(errText string) bool { return classifyErr(errText) == errRefused }
+
 // ClassifyLiveness classifies a failed master from the coordinators'
 // votes and the leader's own fresh probe error (freshErr; "" if the fresh
 // probe did not run). It errs on the side of "may be alive": only
