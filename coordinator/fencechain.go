@@ -65,6 +65,13 @@ func (r *recoveries) classify(ctx context.Context, rec *election.Recovery, fresh
 		votes = append(votes, topology.Vote{Node: node, Reachable: v.Reachable, Since: v.Since, Error: v.Error})
 	}
 	live, why := topology.ClassifyLiveness(votes, freshErr)
+	if live == topology.LivenessDead && freshErr == "" && !r.env.ownRefusalNow(rec.FailedKey) {
+		// Without a fresh answer of its own, "dead" rests on the votes
+		// alone, and a late voter's vote is kept, not refreshed: a server
+		// refused once may be back, writable (review). Dead needs this
+		// node's own latest probe to have been refused too, recently.
+		live, why = topology.LivenessUnknown, "every vote says connection refused, but this leader's recheck got no answer of its own and its latest probe of it is no recent refusal: it may be back ("+why+")"
+	}
 	if !quiet {
 		_ = r.note(ctx, rec.ID, election.RecoveryNote{Kind: StepLiveness, Instance: rec.FailedKey,
 			Message: fmt.Sprintf("%s: %s", live, why)})

@@ -359,3 +359,58 @@ func TestStaleLineFenceIsNotThisRecoverysFence(t *testing.T) {
 		t.Error("this recovery's own line fence of the failed master not counted")
 	}
 }
+
+// "Dead" (no fence before the promotion) needs the leader's own evidence:
+// with the recheck cut short (freshErr ""), unanimous refused votes count
+// only while this node's own latest probe was a recent refusal (review: a
+// late voter's refusal is kept unrefreshed; the server may be back).
+func TestClassifyDeadNeedsOwnRefusal(t *testing.T) {
+	c, fr := testRecoveries(t, DefaultRecoveryConfig())
+	m := key(1)
+	refused := "dial tcp 10.0.0.1:1: connect: connection refused"
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if _, err := fr.Propose(t.Context(), election.VerdictsUpdate{Node: n, Verdicts: []election.Verdict{{Key: m, Reachable: false, Since: time.Now(), Error: refused}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &election.Recovery{ID: 1, Cluster: "c1", FailedKey: m}
+	// Its latest probe answered: the server is back.
+	c.cache.update(&topology.Instance{Key: m, LastSeen: time.Now(), LastProbed: time.Now()}, time.Now())
+	if got := c.recovery.classify(t.Context(), rec, "", true); got == topology.LivenessDead {
+		t.Fatal("dead on kept refused votes while this node's latest probe answered")
+	}
+	// A fresh refusal of its own: dead.
+	c.cache.update(&topology.Instance{Key: m, LastProbed: time.Now(), LastError: refused}, time.Now())
+	if got := c.recovery.classify(t.Context(), rec, "", true); got != topology.LivenessDead {
+		t.Fatalf("unanimous refusals and a fresh own refusal: %s, want dead", got)
+	}
+	// A refused recheck of its own is evidence enough.
+	if got := c.recovery.classify(t.Context(), rec, refused, true); got != topology.LivenessDead {
+		t.Fatalf("a refused recheck: %s, want dead", got)
+	}
+}
+
+// A late leader starts a recovery only for a master every verdict and its
+// own recent probe find refusing connections (provenGone).
+func TestProvenGoneNeedsOwnRefusal(t *testing.T) {
+	c, fr := testRecoveries(t, DefaultRecoveryConfig())
+	m := key(1)
+	refused := "dial tcp 10.0.0.1:1: connect: connection refused"
+	for _, n := range []string{"n1", "n2", "n3"} {
+		if _, err := fr.Propose(t.Context(), election.VerdictsUpdate{Node: n, Verdicts: []election.Verdict{{Key: m, Reachable: false, Since: time.Now(), Error: refused}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.cache.update(&topology.Instance{Key: m, LastProbed: time.Now(), LastError: "dial tcp 10.0.0.1:1: i/o timeout"}, time.Now())
+	if c.recovery.provenGone(m) {
+		t.Fatal("proven gone while this node's own latest probe timed out")
+	}
+	c.cache.update(&topology.Instance{Key: m, LastProbed: time.Now().Add(-refusedFresh - time.Second), LastError: refused}, time.Now())
+	if c.recovery.provenGone(m) {
+		t.Fatal("proven gone on an own refusal older than refusedFresh")
+	}
+	c.cache.update(&topology.Instance{Key: m, LastProbed: time.Now(), LastError: refused}, time.Now())
+	if !c.recovery.provenGone(m) {
+		t.Fatal("not proven gone: every verdict and this node's fresh probe refused")
+	}
+}
